@@ -1,0 +1,1 @@
+"""TimeBridge core: the import and export pipelines, host-free."""

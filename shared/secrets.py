@@ -1,0 +1,77 @@
+"""API secrets: one small module every connector asks for its credentials.
+
+Locally (and in tests) secrets come from environment variables / local.settings.json. In Azure,
+when ``KEY_VAULT_URL`` is set, they come from Key Vault through the managed identity
+(see :class:`KeyVaultSecrets`). Secret values are wrapped in :class:`pydantic.SecretStr` so they
+never show up in a ``repr``, a log line or an exception text.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import SecretStr
+
+from shared.config import Settings
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One secret: its environment-variable name (local) and its Key Vault secret name (Azure)."""
+
+    env_var: str
+    vault_name: str
+    description: str
+
+
+SMARTTID_API_KEY = SecretSpec(
+    env_var="SMARTTID_API_KEY",
+    vault_name="smarttid-api-key",
+    description="SmartAPI authorization token (sent as the API-Key header)",
+)
+SMARTTID_CUSTOMER_KEY = SecretSpec(
+    env_var="SMARTTID_CUSTOMER_KEY",
+    vault_name="smarttid-customer-key",
+    description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
+)
+ALL_SECRETS: tuple[SecretSpec, ...] = (SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY)
+
+
+class MissingSecretError(RuntimeError):
+    """A secret is not configured; the message says where it was looked for and how to set it."""
+
+
+class SecretProvider(Protocol):
+    def get(self, spec: SecretSpec) -> SecretStr: ...
+
+
+class EnvironmentSecrets:
+    """Secrets from environment variables (local.settings.json ``Values`` end up there)."""
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        self._environ = os.environ if environ is None else environ
+
+    def get(self, spec: SecretSpec) -> SecretStr:
+        value = self._environ.get(spec.env_var, "").strip()
+        if not value:
+            raise MissingSecretError(
+                f"The secret {spec.env_var} ({spec.description}) is not set. Add it to the Values "
+                "of local.settings.json or as an environment variable, or set KEY_VAULT_URL to read "
+                f"it from Key Vault as '{spec.vault_name}'."
+            )
+        return SecretStr(value)
+
+
+def secret_provider(settings: Settings) -> SecretProvider:
+    """The provider the settings ask for: Key Vault when KEY_VAULT_URL is set, else environment."""
+    if settings.key_vault_url:
+        from shared.keyvault import KeyVaultSecrets
+
+        return KeyVaultSecrets(
+            vault_url=settings.key_vault_url,
+            ttl_seconds=settings.secret_cache_ttl_seconds,
+            managed_identity_client_id=settings.azure_client_id,
+        )
+    return EnvironmentSecrets()
