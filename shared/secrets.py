@@ -43,6 +43,10 @@ class MissingSecretError(RuntimeError):
     """A secret is not configured; the message says where it was looked for and how to set it."""
 
 
+class SecretStoreUnavailableError(RuntimeError):
+    """The secret store (Key Vault) could not be reached or denied access; the message says what to check."""
+
+
 class SecretProvider(Protocol):
     def get(self, spec: SecretSpec) -> SecretStr: ...
 

@@ -1,0 +1,487 @@
+"""A SmartAPI sandbox: the documented SmartAPI behaviour plus TimeBridge's decisions for the gaps.
+
+In-memory state, seeded data, call counters and fault switches (429 with Retry-After, 5xx,
+latency, dropped connections). Served on loopback by ``python -m sandbox.smartapi``; tests and the
+demo drive it over HTTP, the control endpoints live under ``/_sandbox``.
+
+The write endpoints follow the decisions in ``shared/connectors/smarttid.py`` (POST creates,
+PUT /{ID} updates, bodies keyed by Create-function parameter names); the job-ledger endpoints
+accept exactly the methods decided there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import re
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox import seed
+from shared.connectors.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
+from shared.layouts import LAYOUTS, Kind, RecordType
+
+DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"
+DEFAULT_CUSTOMER_KEY = "sandbox-customer-key"
+
+_FILTER = re.compile(r"^\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*$")
+
+
+@dataclass
+class Fault:
+    """Make matching requests fail: ``status`` (+ ``retry_after``), ``delay`` seconds, ``drop``
+    the connection mid-response, or ``after_apply`` (perform the request, then fail)."""
+
+    method: str
+    path: str
+    status: int | None = None
+    retry_after: int | None = None
+    delay: float = 0.0
+    drop: bool = False
+    after_apply: bool = False
+    times: int = 1
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and self.method in (method, "*") and path.startswith(self.path)
+
+
+@dataclass
+class SandboxState:
+    api_key: str = DEFAULT_API_KEY
+    customer_key: str = DEFAULT_CUSTOMER_KEY
+    uids: set[str] = field(default_factory=set)
+    tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)
+    faults: list[Fault] = field(default_factory=list)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def reset(self, *, seeded: bool = True) -> None:
+        with self.lock:
+            self.uids.clear()
+            self.calls.clear()
+            self.faults.clear()
+            self.ids = itertools.count(1)
+            self.tables = {name: {} for name in ("employees", "jobs", "joboperations", "jobledger", "timeledger")}
+            if seeded:
+                for row in seed.EMPLOYEES:
+                    self.insert("employees", _blank(RecordType.EMPLOYEE) | row)
+                for row in seed.JOBS:
+                    self.insert("jobs", _blank(RecordType.JOB) | row)
+                for row in seed.OPERATIONS:
+                    self.insert("joboperations", _blank(RecordType.OPERATION) | row)
+                for row in seed.JOB_LEDGER:
+                    self.insert("jobledger", {"Transfered": False} | row)
+                for row in seed.TIME_LEDGER:
+                    self.insert("timeledger", row)
+
+    def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            row = {"ID": next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
+            self.tables[table][row["ID"]] = row
+            return row
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+
+TABLE_OF = {RecordType.EMPLOYEE: "employees", RecordType.JOB: "jobs", RecordType.OPERATION: "joboperations"}
+TYPE_OF_PATH = {path.strip("/"): record_type for record_type, path in RESOURCE_PATH.items()}
+
+
+def _blank(record_type: RecordType) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for spec in LAYOUTS[record_type].fields:
+        name = CROSSWALK[record_type][spec.name]
+        if name:
+            row[name] = False if spec.kind is Kind.FLAG else None
+    if record_type is RecordType.EMPLOYEE:
+        row["Active"] = True
+    return row
+
+
+# --- request helpers -------------------------------------------------------------------------
+class _Reject(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+def _state(request: Request) -> SandboxState:
+    return request.app.state.sandbox
+
+
+def _authorize(request: Request) -> SandboxState:
+    state = _state(request)
+    if request.headers.get("API-Key") != state.api_key:
+        raise _Reject(400, "Invalid API-Key")
+    if not request.headers.get("DEVICEID"):
+        raise _Reject(400, "DEVICEID is required")
+    if request.headers.get("UID") not in state.uids:
+        raise _Reject(401, "Invalid or expired UID")
+    return state
+
+
+def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
+    total = len(rows)
+    expression = request.query_params.get("Filter")
+    if expression:
+        match = _FILTER.match(expression)
+        if not match:
+            raise _Reject(400, f"Invalid Filter: {expression}")
+        name, literal = match.group(1), match.group(2).replace("''", "'")
+        rows = [row for row in rows if str(row.get(name)) == literal]
+    try:
+        offset = int(request.query_params.get("offset", 0))
+        limit = int(request.query_params.get("limit", len(rows) or 1))
+    except ValueError:
+        raise _Reject(400, "offset and limit must be integers") from None
+    page = rows[offset : offset + limit]
+    header = {"totalCount": total, "totalFiltered": len(rows), "Offset": offset, "Limit": limit, "Returned": len(page)}
+    return JSONResponse(page, headers={"x-pagination": json.dumps(header)})
+
+
+def _endpoint(handler):  # type: ignore[no-untyped-def]
+    async def wrapped(request: Request) -> Response:
+        state = _state(request)
+        state.calls[f"{request.method} {request.url.path}"] += 1
+        try:
+            with state.lock:
+                return await handler(request)
+        except _Reject as exc:
+            return PlainTextResponse(exc.message, status_code=exc.status)
+
+    return wrapped
+
+
+# --- SmartAPI endpoints ----------------------------------------------------------------------
+@_endpoint
+async def apilogin(request: Request) -> Response:
+    state = _state(request)
+    form = await request.form()
+    if request.headers.get("API-Key") != state.api_key:
+        raise _Reject(400, "Invalid API-Key")
+    if form.get("sAPIKey") != state.customer_key:
+        raise _Reject(400, "Invalid customer API key")
+    uid = str(uuid.uuid4())
+    state.uids.add(uid)
+    return JSONResponse([{"UID": uid, "LanguageCode": "EN", "DatabaseVersion": "6.17.72"}])
+
+
+@_endpoint
+async def list_resource(request: Request) -> Response:
+    state = _authorize(request)
+    record_type = TYPE_OF_PATH[request.url.path.strip("/")]
+    rows = list(state.tables[TABLE_OF[record_type]].values())
+    if record_type is RecordType.OPERATION:
+        job_code = request.query_params.get("sJobCode")
+        if not job_code:
+            raise _Reject(400, "sJobCode is required")
+        rows = [row for row in rows if row["JobCode"] == job_code]
+    return _page(request, rows)
+
+
+@_endpoint
+async def get_one(request: Request) -> Response:
+    state = _authorize(request)
+    record_type = TYPE_OF_PATH[request.path_params["resource"]]
+    row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"])
+    if row is None:
+        raise _Reject(404, f"{record_type} {request.path_params['id']} not found")
+    return JSONResponse([row])
+
+
+@_endpoint
+async def create(request: Request) -> Response:
+    state = _authorize(request)
+    record_type = TYPE_OF_PATH[request.url.path.strip("/")]
+    body = await _json_body(request)
+    values = _validate(state, record_type, body)
+    layout = LAYOUTS[record_type]
+    for name in layout.key + layout.required_to_create:
+        if body.get(name) in (None, ""):
+            raise _Reject(400, f"{name} is required to create a {record_type}")
+    if _find(state, record_type, values) is not None:
+        raise _Reject(400, f"{record_type} {_key_text(record_type, values)} already exists")
+    row = state.insert(TABLE_OF[record_type], _blank(record_type) | values)
+    return JSONResponse([row])
+
+
+@_endpoint
+async def update(request: Request) -> Response:
+    state = _authorize(request)
+    record_type = TYPE_OF_PATH[request.path_params["resource"]]
+    row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"])
+    if row is None:
+        raise _Reject(404, f"{record_type} {request.path_params['id']} not found")
+    values = _validate(state, record_type, await _json_body(request))
+    for name in LAYOUTS[record_type].key:
+        field_name = CROSSWALK[record_type][name]
+        if field_name in values and values[field_name] != row[field_name]:
+            raise _Reject(400, f"{name} cannot be changed")
+    row.update(values)
+    return JSONResponse([row])
+
+
+@_endpoint
+async def job_ledger(request: Request) -> Response:
+    state = _authorize(request)
+    rows = [row for row in state.tables["jobledger"].values() if not row["Transfered"]]
+    return JSONResponse(rows)
+
+
+@_endpoint
+async def mark_job_ledger(request: Request) -> Response:
+    state = _authorize(request)
+    text = request.query_params.get("sIDList") or request.query_params.get("nID")
+    if not text:
+        raise _Reject(400, "nID or sIDList is required")
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise _Reject(400, f"Invalid ID list: {text}") from None
+    unknown = [i for i in ids if i not in state.tables["jobledger"]]
+    if unknown:
+        raise _Reject(400, f"Unknown job ledger entry: {unknown[0]}")
+    for i in ids:
+        state.tables["jobledger"][i]["Transfered"] = True
+    return JSONResponse([{"Marked": len(ids)}])
+
+
+@_endpoint
+async def employee_ledger(request: Request) -> Response:
+    state = _authorize(request)
+    code = request.query_params.get("sEmployeeCode")
+    if not code:
+        raise _Reject(400, "sEmployeeCode is required")
+    table = "timeledger" if "time" in request.url.path else "jobledger"
+    return _page(request, [row for row in state.tables[table].values() if row["EmployeeCode"] == code])
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        raise _Reject(400, "The request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _Reject(400, "The request body must be a JSON object")
+    return body
+
+
+def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]) -> dict[str, Any]:
+    """Check a write body against the Create-function table; return it in GET-field names."""
+    layout = LAYOUTS[record_type]
+    known = {spec.name: spec for spec in layout.fields}
+    values: dict[str, Any] = {}
+    for name, value in body.items():
+        spec = known.get(name)
+        if spec is None:
+            raise _Reject(400, f"Unknown parameter {name}")
+        if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
+            raise _Reject(400, f"{name} is longer than {spec.max_length} characters")
+        target = CROSSWALK[record_type][name]
+        if target is None:
+            continue  # auto-creation hint, not stored on the record
+        values[target] = _stored(spec.kind, name, value)
+    if record_type is RecordType.JOB and values.get("JobTemplate"):
+        templates = [
+            row for row in state.tables["jobs"].values()
+            if row["JobCode"] == values["JobTemplate"] and row["Status"] == "Template"
+        ]
+        if not templates:
+            raise _Reject(400, f"Job template {values['JobTemplate']} does not exist")
+    if record_type is RecordType.OPERATION and "JobCode" in values:
+        if not any(row["JobCode"] == values["JobCode"] for row in state.tables["jobs"].values()):
+            raise _Reject(400, f"Job {values['JobCode']} does not exist")
+    return values
+
+
+def _stored(kind: Kind, name: str, value: Any) -> Any:
+    try:
+        if kind is Kind.DATE:
+            return datetime.strptime(value, "%d-%m-%Y").strftime("%Y-%m-%dT00:00:00")
+        if kind is Kind.FLAG:
+            if name.startswith("b"):
+                if not isinstance(value, bool):
+                    raise ValueError
+                return value
+            if value not in ("0", "1"):
+                raise ValueError
+            return value == "1"
+        if kind is Kind.CHOICE:
+            allowed = ("Planned", "Started", "Completed", "Canceled", "Template")
+            if value not in allowed:
+                raise ValueError
+            return value
+        if kind is Kind.INTEGER:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError
+            return value
+        if kind is Kind.DECIMAL:
+            if isinstance(value, str):
+                return float(value)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError
+            return value
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (ValueError, TypeError):
+        raise _Reject(400, f"Invalid value for {name}: {value!r}") from None
+
+
+def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
+    fields = [CROSSWALK[record_type][name] for name in LAYOUTS[record_type].key]
+    for row in state.tables[TABLE_OF[record_type]].values():
+        if all(row.get(name) == values.get(name) for name in fields):
+            return row
+    return None
+
+
+def _key_text(record_type: RecordType, values: dict[str, Any]) -> str:
+    return "/".join(str(values[CROSSWALK[record_type][name]]) for name in LAYOUTS[record_type].key)
+
+
+# --- control endpoints -----------------------------------------------------------------------
+async def control_reset(request: Request) -> Response:
+    body = await request.json() if await request.body() else {}
+    _state(request).reset(seeded=body.get("seeded", True))
+    return JSONResponse({"ok": True})
+
+
+async def control_calls(request: Request) -> Response:
+    state = _state(request)
+    with state.lock:
+        return JSONResponse(dict(state.calls))
+
+
+async def control_state(request: Request) -> Response:
+    state = _state(request)
+    with state.lock:
+        return JSONResponse({name: list(rows.values()) for name, rows in state.tables.items()})
+
+
+async def control_faults(request: Request) -> Response:
+    state = _state(request)
+    with state.lock:
+        if request.method == "DELETE":
+            state.faults.clear()
+        else:
+            state.faults.append(Fault(**await request.json()))
+        return JSONResponse({"faults": len(state.faults)})
+
+
+async def control_expire_sessions(request: Request) -> Response:
+    state = _state(request)
+    with state.lock:
+        state.uids.clear()
+    return JSONResponse({"ok": True})
+
+
+async def control_insert(request: Request) -> Response:
+    """Add rows: ``{"table": "employees", "rows": [...]}`` (blank fields are filled in)."""
+    state = _state(request)
+    body = await request.json()
+    table = body["table"]
+    blank = {v: k for k, v in TABLE_OF.items()}.get(table)
+    with state.lock:
+        for row in body["rows"]:
+            state.insert(table, (_blank(blank) if blank else {}) | row)
+    return JSONResponse({"ok": True})
+
+
+class FaultInjector:
+    """ASGI middleware applying the fault switches before (or after) the real endpoint."""
+
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        fault = self.state.take_fault(scope["method"], scope["path"])
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.after_apply:
+            await self.app(scope, receive, _swallow)
+        elif fault.status or fault.drop:
+            with self.state.lock:
+                self.state.calls[f"{scope['method']} {scope['path']}"] += 1
+        if fault.drop:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
+            raise ConnectionAbortedError("sandbox: dropping the connection (fault switch)")
+        if fault.status:
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            if fault.retry_after is not None:
+                headers.append((b"retry-after", str(fault.retry_after).encode()))
+            await send({"type": "http.response.start", "status": fault.status, "headers": headers})
+            await send({"type": "http.response.body", "body": f"Sandbox fault {fault.status}".encode()})
+            return
+        if not fault.after_apply:
+            await self.app(scope, receive, send)
+
+
+async def _swallow(message: Any) -> None:
+    return None
+
+
+def create_app(state: SandboxState | None = None) -> ASGIApp:
+    state = state or SandboxState()
+    state.reset()
+    data_paths = [path for path in RESOURCE_PATH.values()]
+    routes = [
+        Route("/apilogin", apilogin, methods=["POST"]),
+        *[Route(path, list_resource, methods=["GET"]) for path in data_paths],
+        *[Route(path, create, methods=["POST"]) for path in data_paths],
+        Route("/{resource:str}/{id:int}", get_one, methods=["GET"]),
+        Route("/{resource:str}/{id:int}", update, methods=["PUT"]),
+        Route(JOB_LEDGER_READ[1], job_ledger, methods=[JOB_LEDGER_READ[0]]),
+        Route(JOB_LEDGER_MARK[1], mark_job_ledger, methods=[JOB_LEDGER_MARK[0]]),
+        Route("/employeetimeledgerentries", employee_ledger, methods=["GET"]),
+        Route("/employeejobledgerentries", employee_ledger, methods=["GET"]),
+        Route("/_sandbox/reset", control_reset, methods=["POST"]),
+        Route("/_sandbox/calls", control_calls, methods=["GET"]),
+        Route("/_sandbox/state", control_state, methods=["GET"]),
+        Route("/_sandbox/faults", control_faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
+        Route("/_sandbox/rows", control_insert, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.sandbox = state
+    return FaultInjector(app, state)
+
+
+def main() -> None:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="SmartAPI sandbox on loopback")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8791)
+    args = parser.parse_args()
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
+
+__all__ = ["SandboxState", "Fault", "create_app", "DEFAULT_API_KEY", "DEFAULT_CUSTOMER_KEY"]

@@ -1,0 +1,1 @@
+"""Connectors to time-registration systems, behind one interface (:mod:`shared.connectors.base`)."""

@@ -1,0 +1,86 @@
+"""The connector interface the import and export pipelines talk to.
+
+Records are described with SmartTID's Create-function parameter names (``sEmployeeCode``, …),
+which is also the vocabulary of the incoming file; each connector translates to its own API.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.layouts import RecordType
+from shared.values import Value
+
+
+@dataclass(frozen=True)
+class RemoteRecord:
+    """A record as the target system holds it: its id and its values keyed by parameter name."""
+
+    id: int | str
+    values: dict[str, Value]
+
+
+class ApiRejected(Exception):
+    """The target system refused this one request (e.g. a 400 with a message): not retried."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class ApiUnavailable(Exception):
+    """The target system could not be reached or kept failing after every retry."""
+
+
+class AuthenticationFailed(ApiUnavailable):
+    """The target system refused the credentials: nothing can be done until they are fixed."""
+
+
+@dataclass
+class CallCounter:
+    """Counts HTTP requests by ``METHOD /path`` (thread-safe); reported in receipts."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, method: str, path: str) -> None:
+        with self._lock:
+            self.counts[f"{method} {path}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(n for key, n in self.counts.items() if key.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")
+                   and not key.endswith("/apilogin"))
+
+
+class Connector(Protocol):
+    """What the pipelines need from a time-registration system."""
+
+    calls: CallCounter
+
+    def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
+        """Every employee / job, or the operations of one job (``job_code``)."""
+        ...
+
+    def create(self, record_type: RecordType, values: dict[str, Value]) -> None: ...
+
+    def update(self, record_type: RecordType, remote_id: int | str, values: dict[str, Value]) -> None:
+        """Write ``values`` (the key fields plus the changed fields) to an existing record."""
+        ...
+
+    # --- export -----------------------------------------------------------------------------
+    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]: ...
+
+    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
+
+    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
