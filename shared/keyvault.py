@@ -188,7 +188,9 @@ class KeyVaultSecrets:
         else:
             raw = secret.value or ""
             if raw.strip():
-                _log.debug("Read Key Vault secret '%s' (version %s)", spec.vault_name, secret.properties.version)
+                _log.debug(
+                    "Read Key Vault secret '%s' (version %s)", spec.vault_name, secret.properties.version
+                )
                 return SecretStr(raw.strip()), secret.properties.version
             error = self._missing(spec, "exists but is empty")
         raise error
@@ -201,7 +203,9 @@ class KeyVaultSecrets:
         )
 
     def _unavailable(self, spec: SecretSpec, problem: str) -> SecretStoreUnavailableError:
-        identity = f" (client id {self.managed_identity_client_id})" if self.managed_identity_client_id else ""
+        identity = (
+            f" (client id {self.managed_identity_client_id})" if self.managed_identity_client_id else ""
+        )
         return SecretStoreUnavailableError(
             f"Could not read the secret '{spec.vault_name}' from Key Vault {self.vault_url}: {problem}. "
             + _CHECKS.format(identity=identity)

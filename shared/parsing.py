@@ -57,6 +57,8 @@ class ParsedFile:
     errors: list[LineError] = field(default_factory=list)
     lines_read: int = 0  # non-blank lines
     ignored_positions: dict[RecordType, set[int]] = field(default_factory=dict)
+    #: records whose key could be read but whose line was rejected (so dependants can say why)
+    rejected_keys: dict[tuple[RecordType, tuple[Value, ...]], int] = field(default_factory=dict)
 
     @property
     def rejected_lines(self) -> set[int]:
@@ -189,6 +191,8 @@ def _parse_line(number: int, fields: list[str], parsed: ParsedFile) -> Record | 
         parsed.ignored_positions.setdefault(layout.record_type, set()).update(extra)
     if errors:
         parsed.errors.extend(errors)
+        if all(name in values for name in layout.key):
+            parsed.rejected_keys.setdefault((layout.record_type, tuple(values[n] for n in layout.key)), number)
         return None
     key = tuple(values[name] for name in layout.key)
     return Record(layout.record_type, key, values, [number])

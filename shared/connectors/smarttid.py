@@ -297,7 +297,7 @@ class SmartTidConnector:
                 return True
             return retry_on_ambiguous and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
 
-        backoff = tenacity.wait_exponential_jitter(initial=policy.initial_wait, max=policy.max_wait)
+        backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

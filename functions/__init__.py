@@ -1,0 +1,1 @@
+"""Azure Functions Blueprints: thin binding glue around the pipelines in ``shared``."""

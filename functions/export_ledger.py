@@ -1,0 +1,27 @@
+"""Timer trigger: every EXPORT_SCHEDULE (NCRONTAB, UTC), new ledger entries go to the output container.
+
+Overlapping runs (scale-out, a manual trigger) are harmless: :func:`shared.export.run_export`
+takes a lease on a lock blob, and the export state is only changed by conditional writes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.function_name("export_ledger")
+@bp.timer_trigger(arg_name="timer", schedule="%EXPORT_SCHEDULE%", use_monitor=True, run_on_startup=False)
+def export_ledger(timer: func.TimerRequest) -> None:
+    from shared.config import load_settings
+    from shared.export import run_export
+
+    if timer.past_due:
+        log.info("export timer is past due; exporting now")
+    receipt = run_export(load_settings())
+    if receipt is not None:
+        log.info("%s", receipt.summary())

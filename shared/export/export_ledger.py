@@ -1,0 +1,178 @@
+"""The export ledger: an Azure Table (``EXPORT_LEDGER_TABLE``) that remembers what was exported.
+
+Rows (PartitionKey / RowKey):
+
+* ``state`` / ``export`` — the one state row. While a run is unfinished it holds that run's
+  *intent* (``OpenRunId``, ``Status``, ``FileName``, ``MarkedThrough``); every change to it is a
+  conditional write on its ETag, so two runs can never both believe they own the export.
+* ``time`` / ``<EntryID, 10 digits>`` and ``job`` / ``<ID, 10 digits>`` — one row per exported
+  entry (``RunId``, ``FileName``, ``ExportedAt``). New runs leave out every entry found here.
+* ``run`` / ``<run id>`` — one row per finished run (file name, counts), for the administrator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+
+from shared.config import ConfigurationError, Settings
+from shared.storage import credential
+
+log = logging.getLogger(__name__)
+
+STATE_PARTITION, STATE_ROW = "state", "export"
+RUN_PARTITION = "run"
+#: Entity-group transactions take at most 100 operations, all in one partition.
+TRANSACTION_SIZE = 100
+
+
+class EntryKind(StrEnum):
+    TIME = "time"
+    JOB = "job"
+
+
+class Status(StrEnum):
+    INTENT = "intent"  # intent recorded, staging blobs written; the output file may or may not exist
+    WRITTEN = "written"  # the output file exists and was read back byte for byte
+    MARKED = "marked"  # every job-ledger entry of the run is marked transferred in SmartTID
+
+
+class ExportStateChanged(RuntimeError):
+    """Another run changed the state row since this run read it: this run must stop."""
+
+
+@dataclass
+class Intent:
+    run_id: str
+    file_name: str
+    created_at: str
+    status: Status = Status.INTENT
+    marked_through: int = 0  # how many of the run's job-ledger ids are marked (in manifest order)
+
+
+@dataclass(frozen=True)
+class StateSnapshot:
+    intent: Intent | None
+    etag: str
+
+
+def _row_key(entry_id: int) -> str:
+    return f"{entry_id:010d}"
+
+
+def table_service(settings: Settings) -> TableServiceClient:
+    """Connection string locally (Azurite); managed identity against ``__tableServiceUri`` in Azure."""
+    if settings.storage_connection_string:
+        return TableServiceClient.from_connection_string(settings.storage_connection_string)
+    if settings.storage_table_service_uri:
+        return TableServiceClient(settings.storage_table_service_uri, credential=credential(settings))
+    raise ConfigurationError(
+        "No table storage is configured for the export ledger: set IntegrationStorage__tableServiceUri (Azure) "
+        "or IntegrationStorage (a connection string, local development only)."
+    )
+
+
+class ExportLedger:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    @classmethod
+    def connect(cls, settings: Settings) -> ExportLedger:
+        table = table_service(settings).create_table_if_not_exists(settings.export_ledger_table)
+        return cls(table)
+
+    # --- the state row (intent) ----------------------------------------------------------------
+    def read_state(self) -> StateSnapshot:
+        try:
+            created = self.table.create_entity(
+                {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, "OpenRunId": ""}
+            )
+            return StateSnapshot(None, created["etag"])
+        except ResourceExistsError:
+            pass
+        entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
+        etag = entity.metadata["etag"]
+        if not entity.get("OpenRunId"):
+            return StateSnapshot(None, etag)
+        intent = Intent(
+            run_id=entity["OpenRunId"],
+            file_name=entity["FileName"],
+            created_at=entity["CreatedAt"],
+            status=Status(entity["Status"]),
+            marked_through=int(entity.get("MarkedThrough") or 0),
+        )
+        return StateSnapshot(intent, etag)
+
+    def save_intent(self, intent: Intent, etag: str) -> str:
+        """Record (or advance) the open intent; returns the new ETag."""
+        return self._replace_state(
+            {
+                "OpenRunId": intent.run_id,
+                "FileName": intent.file_name,
+                "CreatedAt": intent.created_at,
+                "Status": intent.status.value,
+                "MarkedThrough": intent.marked_through,
+            },
+            etag,
+        )
+
+    def close_intent(self, intent: Intent, finished_at: str, etag: str) -> str:
+        return self._replace_state(
+            {"OpenRunId": "", "LastRunId": intent.run_id, "LastFileName": intent.file_name,
+             "LastFinishedAt": finished_at},
+            etag,
+        )
+
+    def _replace_state(self, values: dict[str, object], etag: str) -> str:
+        entity = {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, **values}
+        try:
+            result = self.table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+            )
+        except ResourceModifiedError:
+            raise ExportStateChanged(
+                "another export run changed the export state meanwhile; this run stops and leaves the work to it"
+            ) from None
+        return str(result["etag"])
+
+    # --- entry rows ----------------------------------------------------------------------------
+    def exported_ids(self, kind: EntryKind, candidates: Iterable[int]) -> set[int]:
+        """The ``candidates`` already in the ledger (one range query over their RowKeys)."""
+        wanted = set(candidates)
+        if not wanted:
+            return set()
+        rows = self.table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
+            parameters={"pk": kind.value, "lo": _row_key(min(wanted)), "hi": _row_key(max(wanted))},
+            select=["RowKey"],
+        )
+        return {int(row["RowKey"]) for row in rows} & wanted
+
+    def record(self, kind: EntryKind, ids: list[int], run_id: str, file_name: str, exported_at: str) -> None:
+        """One row per exported entry (upserts: repeating this after a crash is harmless)."""
+        for start in range(0, len(ids), TRANSACTION_SIZE):
+            self.table.submit_transaction(
+                [
+                    ("upsert", {"PartitionKey": kind.value, "RowKey": _row_key(entry_id), "RunId": run_id,
+                                "FileName": file_name, "ExportedAt": exported_at})
+                    for entry_id in ids[start : start + TRANSACTION_SIZE]
+                ]
+            )
+
+    def record_run(self, run_id: str, file_name: str, time_count: int, job_count: int, finished_at: str) -> None:
+        self.table.upsert_entity(
+            {"PartitionKey": RUN_PARTITION, "RowKey": run_id, "FileName": file_name,
+             "TimeLedgerEntries": time_count, "JobLedgerEntries": job_count, "FinishedAt": finished_at}
+        )
+
+    def entry(self, kind: EntryKind, entry_id: int) -> dict[str, object] | None:
+        rows = list(self.table.query_entities(
+            "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": kind.value, "rk": _row_key(entry_id)}
+        ))
+        return dict(rows[0]) if rows else None

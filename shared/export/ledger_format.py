@@ -1,0 +1,231 @@
+"""The outgoing ledger file: ``TimeLedgerEntry;…`` and ``JobLedgerEntry;…`` lines.
+
+Fields follow the documented dataset order of SmartTID's *Get time ledger entry* (18 visible
+fields) and *Get job ledger entry* (24 visible fields), reference §3.4 / §3.5. A field the
+SmartAPI object lacks (``TaskID``, ``Setup``, …) is written empty.
+
+Value formats: dates ``dd-mm-yyyy``; times of day and durations ``HH:MM``; hours as decimals with
+the configured decimal separator and no thousands separator; flags ``1``/``0``; empty for null.
+Text values that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'``
+(spreadsheet formula injection); a text value holding ``;``, ``"`` or a line break is quoted with
+``"`` and inner quotes doubled. Lines end with CRLF; there is no header line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from shared.config import ExportEncoding
+
+
+class Kind(StrEnum):
+    INTEGER = "integer"
+    TEXT = "text"
+    DATE = "date"  # dd-mm-yyyy
+    TIME = "time"  # HH:MM (time of day, or a duration stored as a time on 1900-01-01)
+    DECIMAL = "decimal"
+    FLAG = "flag"  # 1 / 0
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the dataset column name (reference §3.4 / §3.5)
+    kind: Kind
+    source: str | None = None  # the SmartAPI field when it is named differently
+
+    @property
+    def api_field(self) -> str:
+        return self.source or self.name
+
+
+T, I, D, H, N, F = Kind.TEXT, Kind.INTEGER, Kind.DATE, Kind.TIME, Kind.DECIMAL, Kind.FLAG
+
+TIME_LEDGER_RECORD = "TimeLedgerEntry"
+JOB_LEDGER_RECORD = "JobLedgerEntry"
+
+#: *Get time ledger entry*, fields 1-18 (EntryID is the SmartAPI ``ID``).
+TIME_LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column("EntryID", I, "ID"), Column("EmployeeCode", T), Column("Name", T), Column("Date", D),
+    Column("LogStart", H), Column("LogEnd", H), Column("WorkTypeCode", T), Column("BreakTime", H),
+    Column("StartTime", H), Column("EndTime", H), Column("TotalTime", N), Column("WorkCalendarCode", T),
+    Column("Type", T), Column("Transfered", F), Column("Remark", T), Column("DepartmentCode", T),
+    Column("WorkFunctionCode", T), Column("Relative", F),
+)
+
+#: *Get job ledger entry*, fields 1-24.
+JOB_LEDGER_COLUMNS: tuple[Column, ...] = (
+    Column("ID", I), Column("EmployeeCode", T), Column("Date", D), Column("Name", T), Column("JobCode", T),
+    Column("OperationCode", T), Column("JobOperationLineNumber", N), Column("OperationDescription", T),
+    Column("ActivityCode", T), Column("ActivityDescription", T), Column("Completed", F),
+    Column("WorkTypeCode", T), Column("StartTime", H), Column("EndTime", H), Column("TotalTime", N),
+    Column("ERPReference", T), Column("TaskID", I), Column("WorkFunctionCode", T), Column("DistrictCode", T),
+    Column("DepartmentCode", T), Column("EmployeeGroupCode", T), Column("Setup", F), Column("JournalCode", T),
+    Column("DimensionCode1", T),
+)
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_NEEDS_QUOTES = re.compile(r'[;"\r\n]')
+_HH_MM = re.compile(r"^(\d{1,2}):(\d{2})(?::\d{2})?$")
+_DD_MM_YYYY = re.compile(r"^(\d{2})-(\d{2})-(\d{4})$")
+SEPARATOR = ";"
+NEWLINE = "\r\n"
+
+
+def text_field(value: str) -> str:
+    """A text value made safe for spreadsheets and for the ``;`` line format."""
+    if value.startswith(FORMULA_TRIGGERS):
+        value = "'" + value
+    if _NEEDS_QUOTES.search(value):
+        value = '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def is_true(raw: Any) -> bool:
+    return raw in (True, 1, "1") or (isinstance(raw, str) and raw.strip().lower() == "true")
+
+
+def _datetime(raw: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+
+
+def format_value(kind: Kind, raw: Any, decimal_separator: str) -> str | None:
+    """The field text, or None when ``raw`` does not fit ``kind`` (the caller writes it as text)."""
+    if raw is None or (raw == "" and kind is not Kind.TEXT):
+        return ""
+    match kind:
+        case Kind.TEXT:
+            return text_field(str(raw))
+        case Kind.INTEGER:
+            if isinstance(raw, bool):
+                return None
+            try:
+                number = Decimal(str(raw))
+            except InvalidOperation:
+                return None
+            return str(int(number)) if number == number.to_integral_value() else None
+        case Kind.DECIMAL:
+            if isinstance(raw, bool):
+                return None
+            try:
+                number = Decimal(str(raw).strip())
+            except InvalidOperation:
+                return None
+            if not number.is_finite():
+                return None
+            text = format(number.normalize(), "f")
+            return text.replace(".", decimal_separator)
+        case Kind.FLAG:
+            if isinstance(raw, str) and raw.strip().lower() in ("0", "false"):
+                return "0"
+            if raw in (False, 0):
+                return "0"
+            return "1" if is_true(raw) else None
+        case Kind.DATE:
+            text = str(raw).strip()
+            if _DD_MM_YYYY.match(text):
+                return text
+            moment = _datetime(text)
+            return moment.strftime("%d-%m-%Y") if moment else None
+        case Kind.TIME:
+            text = str(raw).strip()
+            match = _HH_MM.match(text)
+            if match:
+                return f"{int(match.group(1)):02d}:{match.group(2)}"
+            moment = _datetime(text)
+            return moment.strftime("%H:%M") if moment else None
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def render_line(record: str, columns: Iterable[Column], row: dict[str, Any], decimal_separator: str,
+                notes: list[str]) -> str:
+    fields = [record]
+    for column in columns:
+        raw = row.get(column.api_field)
+        text = format_value(column.kind, raw, decimal_separator)
+        if text is None:
+            notes.append(f"{record} {row.get('ID')}: {column.name} value {raw!r} is not a {column.kind}; "
+                         "written as text")
+            text = text_field(str(raw))
+        fields.append(text)
+    return SEPARATOR.join(fields) + NEWLINE
+
+
+def fold_to_cp1252(text: str) -> tuple[bytes, int]:
+    """Windows-1252 bytes of ``text``: a character it cannot hold becomes its base letter when it has
+    one (``Ł`` → ``L``, ``ő`` → ``o``), otherwise ``?``. Returns the bytes and the number replaced."""
+    try:
+        return text.encode("cp1252"), 0
+    except UnicodeEncodeError:
+        pass
+    out = bytearray()
+    replaced = 0
+    for char in text:
+        try:
+            out += char.encode("cp1252")
+            continue
+        except UnicodeEncodeError:
+            replaced += 1
+        base = _STROKED.get(char) or "".join(
+            c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+        )
+        try:
+            out += base.encode("cp1252") if base else b"?"
+        except UnicodeEncodeError:
+            out += b"?"
+    return bytes(out), replaced
+
+
+#: Letters with a stroke have no NFKD decomposition.
+_STROKED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "Ŧ": "T", "ŧ": "t"}
+
+
+@dataclass
+class LedgerFile:
+    content: bytes
+    time_ids: list[int]
+    job_ids: list[int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def md5(self) -> str:
+        return hashlib.md5(self.content).hexdigest()
+
+
+def render(
+    time_entries: Iterable[dict[str, Any]],
+    job_entries: Iterable[dict[str, Any]],
+    *,
+    encoding: ExportEncoding,
+    decimal_separator: str,
+) -> LedgerFile:
+    """The file's bytes: time-ledger lines, then job-ledger lines, each in ID order."""
+    notes: list[str] = []
+    chunks: list[bytes] = [b"\xef\xbb\xbf"] if encoding is ExportEncoding.UTF8_BOM else []
+    ids: dict[str, list[int]] = {TIME_LEDGER_RECORD: [], JOB_LEDGER_RECORD: []}
+    for record, columns, entries in (
+        (TIME_LEDGER_RECORD, TIME_LEDGER_COLUMNS, time_entries),
+        (JOB_LEDGER_RECORD, JOB_LEDGER_COLUMNS, job_entries),
+    ):
+        for row in sorted(entries, key=lambda r: int(r["ID"])):
+            line = render_line(record, columns, row, decimal_separator, notes)
+            if encoding is ExportEncoding.UTF8_BOM:
+                chunks.append(line.encode("utf-8"))
+            else:
+                data, replaced = fold_to_cp1252(line)
+                if replaced:
+                    notes.append(f"{record} {row['ID']}: {replaced} character(s) that Windows-1252 cannot hold "
+                                 "were replaced (by the base letter, or ?)")
+                chunks.append(data)
+            ids[record].append(int(row["ID"]))
+    return LedgerFile(b"".join(chunks), ids[TIME_LEDGER_RECORD], ids[JOB_LEDGER_RECORD], notes)

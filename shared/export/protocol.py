@@ -1,0 +1,359 @@
+"""The exactly-once export protocol (docs/export.md explains it step by step).
+
+One run, under the export lock (a lease on ``_state/export.lock`` in the output container):
+
+1. read the state row; if it holds an unfinished intent, *complete* that run first (steps 6-9);
+2. read the new entries: untransferred job-ledger entries, and each active employee's time-ledger
+   entries with ``Transfered = false``; leave out every entry already in the export ledger;
+3. render the file (bytes) and *stage* it: the bytes and a manifest (run id, file name, entry ids,
+   MD5) under ``_state/runs/<run id>/`` — invisible to the ERP;
+4. record the *intent* in the state row (conditional on the ETag read in step 1: a second run
+   that got this far at the same time fails here and stops);
+5. (from here on a crash is completed by the next run, never started over)
+6. write the output file under its deterministic name, create-only (``If-None-Match: *``); on a
+   re-run the staged bytes are written, so the file is byte-identical; read it back and compare
+   size and MD5 → state ``written``;
+7. mark the job-ledger ids transferred in SmartTID in batches, saving progress after each batch
+   → state ``marked``;
+8. record every entry (time and job) in the export ledger, then the run row and the receipt;
+9. close the intent (state row, conditional) and delete the staging blobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+from shared.config import ExportEncoding, Settings
+from shared.connectors.base import CallCounter
+from shared.export.export_ledger import EntryKind, ExportLedger, Intent, Status
+from shared.export.ledger_format import is_true, render
+from shared.export.receipt import ExportReceipt, id_range
+
+log = logging.getLogger(__name__)
+
+STATE_PREFIX = "_state/"
+LOCK_BLOB = f"{STATE_PREFIX}export.lock"
+RUNS_PREFIX = f"{STATE_PREFIX}runs/"
+RECEIPTS_PREFIX = "receipts/"
+#: Staging blobs of runs that never recorded their intent are removed after this age (longer than
+#: the function timeout, so they cannot belong to a run that is still going).
+ORPHAN_AGE = timedelta(hours=1)
+
+JSON = ContentSettings(content_type="application/json; charset=utf-8")
+
+
+class LedgerSource(Protocol):
+    """What the export needs from the time-registration system (SmartTidConnector has it)."""
+
+    calls: CallCounter
+
+    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]: ...
+
+    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
+
+    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]: ...
+
+    def active_employee_codes(self) -> list[str]: ...
+
+    def close(self) -> None: ...
+
+
+class ExportFailed(RuntimeError):
+    """The run cannot go on safely; nothing beyond the committed file was marked."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def file_name_for(run_id: str, created: datetime) -> str:
+    return f"ledger_{created:%Y%m%dT%H%MZ}_{run_id}.csv"
+
+
+def receipt_name_for(file_name: str) -> str:
+    return f"{RECEIPTS_PREFIX}{file_name}.receipt.json"
+
+
+@dataclass
+class Manifest:
+    """Everything needed to finish a run without asking SmartTID again (stored as a staging blob)."""
+
+    run_id: str
+    file_name: str
+    created_at: str
+    time_ids: list[int]
+    job_ids: list[int]
+    size: int
+    md5: str
+    encoding: str
+    decimal_separator: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        return cls(**json.loads(data))
+
+
+@dataclass
+class NewEntries:
+    time: list[dict[str, Any]]
+    job: list[dict[str, Any]]
+    #: Job-ledger entries in the export ledger that SmartTID still returns as untransferred.
+    stale_job_ids: list[int]
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+class Exporter:
+    def __init__(
+        self,
+        settings: Settings,
+        service: BlobServiceClient,
+        ledger: ExportLedger,
+        connector_factory: Callable[[], LedgerSource],
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.output = service.get_container_client(settings.output_container)
+        self.ledger = ledger
+        self.connector_factory = connector_factory
+        self.clock = clock
+
+    # --- the run ------------------------------------------------------------------------------
+    def run(self) -> ExportReceipt | None:
+        """Complete an interrupted run if there is one, then export what is new."""
+        state = self.ledger.read_state()
+        etag = state.etag
+        connector = self.connector_factory()
+        try:
+            recovered: ExportReceipt | None = None
+            if state.intent is not None:
+                log.warning("export run %s was interrupted (%s); completing it first",
+                            state.intent.run_id, state.intent.status)
+                recovered, etag = self._complete(state.intent, etag, connector, None, None)
+            else:
+                self._remove_orphans()
+
+            started, calls_before = time.monotonic(), Counter(connector.calls.counts)
+            entries = self._read_new(connector)
+            notes: list[str] = []
+            if entries.stale_job_ids:
+                self._mark_stale(connector, entries.stale_job_ids)
+                notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
+                             f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
+            if not entries.time and not entries.job and not self.settings.export_write_empty_file:
+                log.info("export: nothing new")
+                return recovered
+            rendered = render(entries.time, entries.job, encoding=self.settings.export_encoding,
+                              decimal_separator=self.settings.export_decimal_separator)
+            intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids,
+                                           rendered.notes + notes)
+            etag = self._commit_intent(intent, etag)
+            receipt, _ = self._complete(
+                intent, etag, connector, manifest, rendered.content, started=started, calls_before=calls_before,
+                recovered_runs=[recovered.run_id] if recovered else [],
+            )
+            return receipt
+        finally:
+            connector.close()
+
+    # --- steps (each a method, so tests can interrupt the run between them) --------------------
+    def _read_new(self, connector: LedgerSource) -> NewEntries:
+        job_rows = {int(row["ID"]): row for row in connector.untransferred_job_ledger_entries()
+                    if not is_true(row.get("Transfered"))}
+        time_rows: dict[int, dict[str, Any]] = {}
+        for code in connector.active_employee_codes():
+            for row in connector.time_ledger_entries(code):
+                if not is_true(row.get("Transfered")):
+                    time_rows[int(row["ID"])] = row
+        done_time = self.ledger.exported_ids(EntryKind.TIME, time_rows)
+        done_job = self.ledger.exported_ids(EntryKind.JOB, job_rows)
+        return NewEntries(
+            time=[row for entry_id, row in time_rows.items() if entry_id not in done_time],
+            job=[row for entry_id, row in job_rows.items() if entry_id not in done_job],
+            stale_job_ids=sorted(done_job),
+        )
+
+    def _stage(self, content: bytes, time_ids: list[int], job_ids: list[int],
+               notes: list[str]) -> tuple[Intent, Manifest]:
+        created = self.clock()
+        run_id = uuid.uuid4().hex[:12]
+        file_name = file_name_for(run_id, created)
+        manifest = Manifest(
+            run_id=run_id, file_name=file_name, created_at=iso(created), time_ids=time_ids, job_ids=job_ids,
+            size=len(content), md5=_md5(content), encoding=self.settings.export_encoding.value,
+            decimal_separator=self.settings.export_decimal_separator, notes=notes,
+        )
+        self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
+                                content_settings=self._csv_settings())
+        self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/manifest.json", manifest.to_json(), overwrite=True,
+                                content_settings=JSON)
+        return Intent(run_id=run_id, file_name=file_name, created_at=manifest.created_at), manifest
+
+    def _commit_intent(self, intent: Intent, etag: str) -> str:
+        return self.ledger.save_intent(intent, etag)
+
+    def _write_file(self, intent: Intent, manifest: Manifest, content: bytes | None) -> None:
+        """Create the output file; an existing one (an earlier attempt's) is left for the check."""
+        blob = self.output.get_blob_client(intent.file_name)
+        if content is None:
+            if blob.exists():
+                return
+            content = self._download(f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
+            if content is None or _md5(content) != manifest.md5:
+                raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
+                                   f"{intent.file_name} cannot be written again (see docs/export.md, recovery)")
+        try:
+            blob.upload_blob(content, overwrite=False, content_settings=self._csv_settings())
+        except ResourceExistsError:
+            pass
+
+    def _verify_file(self, intent: Intent, manifest: Manifest) -> None:
+        data = self._download(intent.file_name)
+        if data is None:
+            raise ExportFailed(f"{intent.file_name} is not in the output container after writing it")
+        if len(data) != manifest.size or _md5(data) != manifest.md5:
+            raise ExportFailed(
+                f"{intent.file_name} in the output container differs from what run {intent.run_id} wrote "
+                f"({len(data)} bytes, MD5 {_md5(data)}; expected {manifest.size} bytes, MD5 {manifest.md5}); "
+                "nothing was marked transferred"
+            )
+
+    def _mark_batch(self, connector: LedgerSource, ids: list[int]) -> None:
+        connector.mark_job_ledger_entries_transferred(ids)
+
+    def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
+        self.ledger.record(EntryKind.TIME, manifest.time_ids, intent.run_id, intent.file_name, finished_at)
+        self.ledger.record(EntryKind.JOB, manifest.job_ids, intent.run_id, intent.file_name, finished_at)
+        self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
+                               finished_at)
+
+    # --- completing a run (the first time, or after an interruption) ---------------------------
+    def _complete(
+        self,
+        intent: Intent,
+        etag: str,
+        connector: LedgerSource,
+        manifest: Manifest | None,
+        content: bytes | None,
+        *,
+        started: float | None = None,
+        calls_before: Counter[str] | None = None,
+        recovered_runs: list[str] | None = None,
+    ) -> tuple[ExportReceipt, str]:
+        started = time.monotonic() if started is None else started
+        calls_before = Counter(connector.calls.counts) if calls_before is None else calls_before
+        interrupted = manifest is None
+        manifest = manifest or self._load_manifest(intent)
+        if intent.status is Status.INTENT:
+            self._write_file(intent, manifest, content)
+            self._verify_file(intent, manifest)
+            intent.status = Status.WRITTEN
+            etag = self.ledger.save_intent(intent, etag)
+        if intent.status is Status.WRITTEN:
+            ids, size = manifest.job_ids, self.settings.export_mark_batch_size
+            while intent.marked_through < len(ids):
+                batch = ids[intent.marked_through : intent.marked_through + size]
+                self._mark_batch(connector, batch)
+                intent.marked_through += len(batch)
+                etag = self.ledger.save_intent(intent, etag)
+            intent.status = Status.MARKED
+            etag = self.ledger.save_intent(intent, etag)
+        finished = self.clock()
+        self._record_ledger(intent, manifest, iso(finished))
+        receipt = self._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
+        receipt.recovered_runs = recovered_runs or []
+        self.output.upload_blob(receipt_name_for(intent.file_name), receipt.to_json(), overwrite=True,
+                                content_settings=JSON)
+        etag = self.ledger.close_intent(intent, receipt.finished_at, etag)
+        self._drop_staging(intent.run_id)
+        log.info("export run %s: %s", intent.run_id, receipt.summary())
+        return receipt, etag
+
+    def _receipt(self, intent: Intent, manifest: Manifest, connector: LedgerSource, started: float,
+                 calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
+        calls = Counter(connector.calls.counts)
+        calls.subtract(calls_before)
+        by_endpoint = {key: n for key, n in sorted(calls.items()) if n > 0}
+        if interrupted:
+            status = "completed-after-interruption"
+        else:
+            status = "exported" if manifest.time_ids or manifest.job_ids else "exported-empty"
+        return ExportReceipt(
+            run_id=intent.run_id,
+            file=f"{self.settings.output_container}/{intent.file_name}",
+            status=status,
+            started_at=manifest.created_at,
+            finished_at=iso(finished),
+            duration_seconds=round(time.monotonic() - started, 3),
+            counts={"time_ledger_entries": len(manifest.time_ids), "job_ledger_entries": len(manifest.job_ids),
+                    "lines": len(manifest.time_ids) + len(manifest.job_ids)},
+            ids={"time_ledger": id_range(manifest.time_ids), "job_ledger": id_range(manifest.job_ids)},
+            bytes=manifest.size,
+            md5=manifest.md5,
+            encoding=manifest.encoding,
+            decimal_separator=manifest.decimal_separator,
+            marked_transferred=len(manifest.job_ids),
+            api_calls={"total": sum(by_endpoint.values()), "by_endpoint": by_endpoint},
+            notes=list(manifest.notes),
+        )
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _mark_stale(self, connector: LedgerSource, ids: list[int]) -> None:
+        size = self.settings.export_mark_batch_size
+        for start in range(0, len(ids), size):
+            self._mark_batch(connector, ids[start : start + size])
+
+    def _load_manifest(self, intent: Intent) -> Manifest:
+        data = self._download(f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
+        if data is None:
+            raise ExportFailed(f"the manifest of interrupted run {intent.run_id} is missing; see docs/export.md")
+        return Manifest.from_json(data)
+
+    def _download(self, name: str) -> bytes | None:
+        try:
+            return self.output.get_blob_client(name).download_blob().readall()
+        except ResourceNotFoundError:
+            return None
+
+    def _drop_staging(self, run_id: str) -> None:
+        for blob in self.output.list_blobs(name_starts_with=f"{RUNS_PREFIX}{run_id}/"):
+            try:
+                self.output.delete_blob(blob.name)
+            except ResourceNotFoundError:
+                pass
+
+    def _remove_orphans(self) -> None:
+        """Staging blobs of runs that stopped before recording their intent (never in any file)."""
+        cutoff = self.clock() - ORPHAN_AGE
+        for blob in self.output.list_blobs(name_starts_with=RUNS_PREFIX):
+            if blob.last_modified and blob.last_modified < cutoff:
+                try:
+                    self.output.delete_blob(blob.name)
+                except ResourceNotFoundError:
+                    pass
+
+    def _csv_settings(self) -> ContentSettings:
+        charset = "utf-8" if self.settings.export_encoding is ExportEncoding.UTF8_BOM else "windows-1252"
+        return ContentSettings(content_type=f"text/csv; charset={charset}")

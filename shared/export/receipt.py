@@ -1,0 +1,51 @@
+"""What one export run leaves beside its file: a JSON receipt (also returned by ``run_export``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ExportReceipt:
+    run_id: str
+    file: str  # "<container>/<file name>"
+    status: str  # exported | exported-empty | completed-after-interruption
+    started_at: str
+    finished_at: str = ""
+    duration_seconds: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    ids: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    bytes: int = 0
+    md5: str = ""
+    encoding: str = ""
+    decimal_separator: str = ""
+    marked_transferred: int = 0
+    api_calls: dict[str, Any] = field(default_factory=dict)
+    recovered_runs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
+
+    def summary(self) -> str:
+        """A few lines for a console (the demo script prints this)."""
+        time_n = self.counts.get("time_ledger_entries", 0)
+        job_n = self.counts.get("job_ledger_entries", 0)
+        lines = [
+            f"Export {self.run_id}: {self.status}",
+            f"  file:    {self.file} ({self.bytes:,} bytes, {self.encoding}, decimal separator "
+            f"'{self.decimal_separator}')",
+            f"  entries: {time_n} time ledger, {job_n} job ledger ({self.marked_transferred} marked transferred "
+            "in SmartTID)",
+            f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
+        ]
+        if self.recovered_runs:
+            lines.append(f"  first completed the interrupted run(s): {', '.join(self.recovered_runs)}")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+def id_range(ids: list[int]) -> dict[str, int | None]:
+    return {"first": min(ids) if ids else None, "last": max(ids) if ids else None}

@@ -1,0 +1,274 @@
+"""Plan and apply an import: compare the file's records with the target system, write the difference.
+
+* Plan reads the current state once (every employee and job; the operations only of the jobs in
+  the file) and decides per record: create, update the changed fields, or leave unchanged.
+  Unchanged records cost no write call.
+* Apply writes with bounded concurrency: employees and jobs first, then the operations, planned
+  against the jobs as they are after the job writes (a job created from a template already has
+  the template's operations). An operation whose job failed is rejected with that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed, Connector, RemoteRecord
+from shared.layouts import LAYOUTS, RecordType
+from shared.parsing import LineError, ParsedFile, Record
+from shared.values import Value, same_value
+
+log = logging.getLogger(__name__)
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass
+class Outcome:
+    record: Record
+    status: Status
+    changed: tuple[str, ...] = ()
+
+
+@dataclass
+class ImportResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[LineError] = field(default_factory=list)
+
+    def line_counts(self) -> dict[str, int]:
+        counts = {status.value: 0 for status in Status}
+        for outcome in self.outcomes:
+            if outcome.status is not Status.REJECTED:
+                counts[outcome.status.value] += len(outcome.record.lines)
+        counts[Status.REJECTED.value] = len({error.line for error in self.errors})
+        return counts
+
+
+@dataclass(frozen=True)
+class _Write:
+    record: Record
+    remote: RemoteRecord | None
+    values: dict[str, Value]  # the body: key + changed fields (+ companions), or all for a create
+    changed: tuple[str, ...]
+
+
+def diff(record: Record, remote: RemoteRecord) -> tuple[str, ...]:
+    """Names of the fields the file gives that differ from what the target system stores."""
+    layout = LAYOUTS[record.record_type]
+    return tuple(
+        name
+        for name, value in record.values.items()
+        if name not in layout.key
+        and layout.field(name).companion_of is None
+        and not same_value(value, remote.values.get(name))
+    )
+
+
+def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
+    """The key fields, the named fields, and the auto-creation hints belonging to them."""
+    layout = LAYOUTS[record.record_type]
+    wanted = set(layout.key) | set(names)
+    for spec in layout.fields:
+        if spec.companion_of in wanted:
+            wanted.add(spec.name)
+    return {name: value for name, value in record.values.items() if name in wanted}
+
+
+class Importer:
+    def __init__(self, connector: Connector, *, concurrency: int = 4, source: str = "") -> None:
+        self.connector = connector
+        self.concurrency = concurrency
+        self.source = source
+        self.result = ImportResult()
+        self._lock = threading.Lock()
+        self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
+
+    def run(self, parsed: ParsedFile) -> ImportResult:
+        self.result.errors.extend(parsed.errors)
+        by_type: dict[RecordType, list[Record]] = {t: [] for t in RecordType}
+        for record in parsed.records:
+            by_type[record.record_type].append(record)
+        try:
+            self._import_masters(by_type)
+            self._import_operations(by_type[RecordType.OPERATION], by_type[RecordType.JOB], parsed)
+        except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
+            done = {id(outcome.record) for outcome in self.result.outcomes}
+            for record in parsed.records:
+                if id(record) not in done:
+                    self._reject(record, _unavailable_error(exc))
+        self.result.errors.sort(key=lambda error: (error.line, error.field))
+        return self.result
+
+    # --- phases -----------------------------------------------------------------------------
+    def _import_masters(self, by_type: dict[RecordType, list[Record]]) -> None:
+        writes: list[_Write] = []
+        for record_type in (RecordType.EMPLOYEE, RecordType.JOB):
+            records = by_type[record_type]
+            if not records:
+                continue
+            remote = {_key(r, record_type): r for r in self.connector.list_records(record_type)}
+            writes.extend(self._plan(records, remote))
+        self._apply(writes)
+
+    def _import_operations(self, operations: list[Record], jobs: list[Record], parsed: ParsedFile) -> None:
+        if not operations:
+            return
+        job_outcome = {
+            outcome.record.key[0]: outcome for outcome in self.result.outcomes
+            if outcome.record.record_type is RecordType.JOB
+        }
+        existing_jobs: set[Value] | None = None
+        ready: dict[Value, list[Record]] = {}
+        for operation in operations:
+            job_code = operation.key[0]
+            outcome = job_outcome.get(job_code)
+            if outcome is not None and outcome.status is Status.REJECTED:
+                self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
+                                                         "could not be imported (see that line)"))
+                continue
+            rejected_line = parsed.rejected_keys.get((RecordType.JOB, (job_code,)))
+            if outcome is None and rejected_line is not None:
+                self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
+                                                         "was rejected (see that line)"))
+                continue
+            if outcome is None:
+                if existing_jobs is None:
+                    existing_jobs = {r.values.get("sJobCode") for r in self.connector.list_records(RecordType.JOB)}
+                if job_code not in existing_jobs:
+                    self._reject(operation, _dependent_error(
+                        operation,
+                        f"job {job_code} does not exist in SmartTID and is not in this file",
+                        f"add a Job line for {job_code} to the file, or create the job in SmartTID first",
+                    ))
+                    continue
+            ready.setdefault(job_code, []).append(operation)
+        writes: list[_Write] = []
+        for job_code, records in ready.items():
+            remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
+            remote = {_key(r, RecordType.OPERATION): r for r in remote_ops}
+            writes.extend(self._plan(records, remote))
+        self._apply(writes)
+
+    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord]) -> list[_Write]:
+        writes: list[_Write] = []
+        for record in records:
+            stored = remote.get(record.key)
+            if stored is None:
+                missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
+                if missing:
+                    self._reject(record, *[_missing_for_create(record, name) for name in missing])
+                    continue
+                writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
+                continue
+            changed = diff(record, stored)
+            if changed:
+                writes.append(_Write(record, stored, with_companions(record, changed), changed))
+            else:
+                self._add(Outcome(record, Status.UNCHANGED))
+        return writes
+
+    def _apply(self, writes: list[_Write]) -> None:
+        if not writes:
+            return
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-write") as pool:
+            list(pool.map(self._write, writes))
+
+    def _write(self, write: _Write) -> None:
+        record = write.record
+        if self._fatal:
+            self._reject(record, _line_error(record, self._fatal, "fix the problem named above and upload the "
+                                             "rejected lines again"))
+            return
+        try:
+            if write.remote is None:
+                self.connector.create(record.record_type, write.values)
+                self._add(Outcome(record, Status.CREATED, write.changed))
+            else:
+                self.connector.update(record.record_type, write.remote.id, write.values)
+                self._add(Outcome(record, Status.UPDATED, write.changed))
+        except ApiRejected as exc:
+            action = "create" if write.remote is None else "update"
+            self._reject(record, _line_error(
+                record,
+                f"SmartTID refused to {action} {record.describe()}: {exc.message}",
+                "correct the line as SmartTID's message says, then upload the rejected lines again",
+            ))
+        except AuthenticationFailed as exc:
+            self._fatal = str(exc)
+            self._reject(record, _unavailable_error(exc))
+        except ApiUnavailable as exc:
+            self._reject(record, _unavailable_error(exc))
+
+    # --- bookkeeping ------------------------------------------------------------------------
+    def _add(self, outcome: Outcome) -> None:
+        with self._lock:
+            self.result.outcomes.append(outcome)
+
+    def _reject(self, record: Record, *errors: LineError) -> None:
+        with self._lock:
+            self.result.outcomes.append(Outcome(record, Status.REJECTED))
+            for line in record.lines:
+                self.result.errors.extend(
+                    LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
+                    for e in errors
+                )
+
+
+def _key(remote: RemoteRecord, record_type: RecordType) -> tuple[Value, ...]:
+    return tuple(remote.values.get(name) for name in LAYOUTS[record_type].key)
+
+
+def _line_error(record: Record, reason: str, action: str, field: str = "", value: str = "") -> LineError:
+    return LineError(record.line, record.record_type, field, value, reason, action)
+
+
+def _unavailable_error(exc: ApiUnavailable) -> LineError:
+    action = (
+        "fix the credentials as described, then upload the rejected lines again"
+        if isinstance(exc, AuthenticationFailed)
+        else "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
+    )
+    return LineError(0, "", "", "", str(exc), action)
+
+
+def _dependent_error(operation: Record, reason: str, action: str | None = None) -> LineError:
+    job_code = operation.key[0]
+    return _line_error(
+        operation,
+        f"the operation cannot be imported: {reason}",
+        action or f"fix the Job line for {job_code} first, then upload both lines again",
+        field="sJobCode (position 1)",
+        value=str(job_code),
+    )
+
+
+def _missing_for_create(record: Record, name: str) -> LineError:
+    spec = LAYOUTS[record.record_type].field(name)
+    return _line_error(
+        record,
+        f"is empty, but {record.describe()} does not exist in SmartTID yet and cannot be created without it",
+        f"fill in {name} (position {spec.position}), or create the record in SmartTID first",
+        field=f"{name} (position {spec.position})",
+    )
+
+
+
+
+
+def reject_all(parsed: ParsedFile, reason: str, action: str) -> ImportResult:
+    """Every record rejected for one reason that stopped the whole import (e.g. a missing secret)."""
+    result = ImportResult(errors=list(parsed.errors))
+    for record in parsed.records:
+        result.outcomes.append(Outcome(record, Status.REJECTED))
+        result.errors.extend(LineError(line, record.record_type, "", "", reason, action) for line in record.lines)
+    result.errors.sort(key=lambda error: (error.line, error.field))
+    return result

@@ -1,0 +1,84 @@
+"""What an import leaves behind for the administrator: a JSON receipt and a readable error report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.parsing import LineError
+
+ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252"}
+
+
+@dataclass
+class Receipt:
+    """One per input file, stored next to the archived copy; its presence marks the file as done."""
+
+    source: str
+    etag: str
+    status: str  # imported | imported-with-errors | rejected-file
+    received_at: str
+    encoding: str | None = None
+    lines: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    api_calls: dict[str, Any] = field(default_factory=dict)
+    duration_seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    finished_at: str = ""
+
+    def to_json(self) -> bytes:
+        self.finished_at = self.finished_at or now_iso()
+        return json.dumps(self.__dict__, indent=2, ensure_ascii=False).encode("utf-8")
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def describe_error(source: str, error: LineError) -> str:
+    """One error as a sentence: where (file, line, field), what is wrong, what to do."""
+    where = f"{source}, line {error.line}"
+    if error.record_type:
+        where += f" ({error.record_type})"
+    if error.field:
+        value = f' "{error.value}"' if error.value else ""
+        what = f"field {error.field}{value} {error.reason}"
+    else:
+        what = error.reason
+    return f"{where}: {what}. What to do: {error.action}."
+
+
+def error_report(receipt: Receipt, errors: list[LineError], rejected_name: str | None) -> bytes:
+    """The human-readable report for the error container (UTF-8 with BOM so Notepad shows æøå)."""
+    counts = receipt.counts
+    lines = [
+        "TimeBridge import report",
+        "",
+        f"File:      {receipt.source}",
+        f"Received:  {receipt.received_at}",
+        f"Encoding:  {ENCODING_NAMES.get(receipt.encoding or '', receipt.encoding or 'unknown')}",
+        "Result:    "
+        + ", ".join(f"{counts.get(k, 0)} lines {k}" for k in ("created", "updated", "unchanged", "rejected")),
+        "",
+    ]
+    if rejected_name:
+        lines += [
+            f'The rejected lines are in "{rejected_name}" next to this report. Correct them as described',
+            "below and upload that file to the input container again; lines that were imported are not in it.",
+            "",
+        ]
+    lines += [describe_error(receipt.source, error) for error in errors]
+    return ("\n".join(lines) + "\n").encode("utf-8-sig")
+
+
+def file_rejection_report(source: str, received_at: str, reason: str, action: str) -> bytes:
+    text = (
+        "TimeBridge import report\n\n"
+        f"File:      {source}\nReceived:  {received_at}\n\n"
+        f"The whole file was not imported: {reason}.\nWhat to do: {action}.\n"
+        "Nothing from this file was written to SmartTID. The file is stored next to this report.\n"
+    )
+    return text.encode("utf-8-sig")

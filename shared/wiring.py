@@ -1,0 +1,38 @@
+"""Build the pipeline's parts from settings (used by the functions, the demo and the tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from shared.config import Settings, TargetSystem
+from shared.connectors.base import Connector
+from shared.connectors.smarttid import RetryPolicy, SmartTidConnector
+from shared.intake import Intake
+from shared.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, SecretProvider, secret_provider
+from shared.storage import blob_service
+
+
+def connector_factory(settings: Settings, secrets: SecretProvider | None = None) -> Callable[[], Connector]:
+    """A factory that reads the secrets (both, before any request) and builds the target's connector."""
+    provider = secrets or secret_provider(settings)
+
+    def build() -> Connector:
+        match settings.target_system:
+            case TargetSystem.SMARTTID:
+                api_key = provider.get(SMARTTID_API_KEY)
+                customer_key = provider.get(SMARTTID_CUSTOMER_KEY)
+                return SmartTidConnector(
+                    settings.smarttid_base_url,
+                    api_key,
+                    customer_key,
+                    device_id=settings.smarttid_device_id,
+                    timeout=settings.http_timeout_seconds,
+                    retry=RetryPolicy(attempts=settings.http_max_attempts),
+                )
+        raise AssertionError(settings.target_system)  # pragma: no cover
+
+    return build
+
+
+def build_intake(settings: Settings) -> Intake:
+    return Intake(settings, blob_service(settings), connector_factory(settings))

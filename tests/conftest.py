@@ -1,0 +1,124 @@
+"""Shared fixtures: real Azurite and the real SmartAPI sandbox over loopback sockets.
+
+``.ci/run`` (via ``python -m tools.services run``) starts both and exports their settings; when the
+tests are run without them, the session starts its own.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from shared.config import Settings
+from shared.storage import blob_service, ensure_containers
+
+SERVICE_VARIABLES = ("IntegrationStorage", "SMARTTID_SANDBOX_URL", "SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY")
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[dict[str, str]]:
+    if all(os.environ.get(name) for name in SERVICE_VARIABLES):
+        yield {name: os.environ[name] for name in SERVICE_VARIABLES} | {
+            "SMARTTID_BASE_URL": os.environ["SMARTTID_SANDBOX_URL"]
+        }
+        return
+    from tools.services import local_services
+
+    with ExitStack() as stack:
+        yield stack.enter_context(local_services())
+
+
+@dataclass
+class Sandbox:
+    """Drives the SmartAPI sandbox's control endpoints."""
+
+    url: str
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self, seeded: bool = True) -> None:
+        self._control("POST", "reset", {"seeded": seeded})
+
+    def calls(self) -> dict[str, int]:
+        return self._control("GET", "calls")
+
+    def writes(self) -> dict[str, int]:
+        return {k: v for k, v in self.calls().items() if k.split()[0] in ("POST", "PUT") and "apilogin" not in k}
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        return self._control("GET", "state")
+
+    def fault(self, method: str, path: str, **kwargs: Any) -> None:
+        self._control("POST", "faults", {"method": method, "path": path, **kwargs})
+
+    def expire_sessions(self) -> None:
+        self._control("POST", "expire-sessions")
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        self._control("POST", "rows", {"table": table, "rows": rows})
+
+    def find(self, table: str, **match: Any) -> list[dict[str, Any]]:
+        return [row for row in self.state()[table] if all(row.get(k) == v for k, v in match.items())]
+
+
+@pytest.fixture
+def sandbox(services: dict[str, str]) -> Sandbox:
+    box = Sandbox(services["SMARTTID_SANDBOX_URL"])
+    box.reset()
+    return box
+
+
+@pytest.fixture
+def app_env(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """App settings for one test: fresh, uniquely named containers; the sandbox as SmartTID."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {
+        "IntegrationStorage": services["IntegrationStorage"],
+        "SMARTTID_BASE_URL": services["SMARTTID_SANDBOX_URL"],
+        "SMARTTID_API_KEY": services["SMARTTID_API_KEY"],
+        "SMARTTID_CUSTOMER_KEY": services["SMARTTID_CUSTOMER_KEY"],
+        "INPUT_CONTAINER": f"input-{suffix}",
+        "OUTPUT_CONTAINER": f"output-{suffix}",
+        "ERROR_CONTAINER": f"error-{suffix}",
+        "ARCHIVE_CONTAINER": f"archive-{suffix}",
+        "EXPORT_LEDGER_TABLE": f"exportledger{suffix}",
+        "HTTP_TIMEOUT_SECONDS": "2",
+    }
+    for name in ("KEY_VAULT_URL", "SMARTTID_DEVICE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def settings(app_env: dict[str, str]) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def storage(settings: Settings) -> BlobServiceClient:
+    service = blob_service(settings)
+    ensure_containers(service, settings.containers)
+    yield service
+    for name in settings.containers:
+        service.delete_container(name)
+
+
+def blob_names(service: BlobServiceClient, container: str) -> list[str]:
+    return sorted(blob.name for blob in service.get_container_client(container).list_blobs())
+
+
+def read_blob(service: BlobServiceClient, container: str, name: str) -> bytes:
+    return service.get_blob_client(container, name).download_blob().readall()
