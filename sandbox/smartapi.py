@@ -306,9 +306,11 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
         ]
         if not templates:
             raise _Reject(400, f"Job template {values['JobTemplate']} does not exist")
-    if record_type is RecordType.OPERATION and "JobCode" in values:
-        if not any(row["JobCode"] == values["JobCode"] for row in state.tables["jobs"].values()):
-            raise _Reject(400, f"Job {values['JobCode']} does not exist")
+    jobs = state.tables["jobs"].values()
+    if record_type is RecordType.OPERATION and "JobCode" in values and not any(
+        row["JobCode"] == values["JobCode"] for row in jobs
+    ):
+        raise _Reject(400, f"Job {values['JobCode']} does not exist")
     return values
 
 
@@ -484,4 +486,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["SandboxState", "Fault", "create_app", "DEFAULT_API_KEY", "DEFAULT_CUSTOMER_KEY"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_CUSTOMER_KEY", "Fault", "SandboxState", "create_app"]

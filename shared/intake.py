@@ -25,7 +25,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
-from shared.importer import ImportResult, Importer, reject_all
+from shared.importer import Importer, ImportResult, reject_all
 from shared.parsing import ParsedFile, UnreadableFile, parse_file, split_lines
 from shared.reports import Receipt, error_report, file_rejection_report, now_iso
 from shared.secrets import MissingSecretError, SecretStoreUnavailableError
@@ -191,7 +191,12 @@ class Intake:
         self._upload(self.settings.archive_container, run.receipt, receipt.to_json(), JSON)
 
     def _upload(
-        self, container: str, name: str, data: bytes | Iterable[bytes], settings: ContentSettings, length: int | None = None
+        self,
+        container: str,
+        name: str,
+        data: bytes | Iterable[bytes],
+        settings: ContentSettings,
+        length: int | None = None,
     ) -> None:
         self._blob(container, name).upload_blob(data, length=length, overwrite=True, content_settings=settings)
 

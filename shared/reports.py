@@ -60,8 +60,7 @@ def error_report(receipt: Receipt, errors: list[LineError], rejected_name: str |
         f"File:      {receipt.source}",
         f"Received:  {receipt.received_at}",
         f"Encoding:  {ENCODING_NAMES.get(receipt.encoding or '', receipt.encoding or 'unknown')}",
-        "Result:    "
-        + ", ".join(f"{counts.get(k, 0)} lines {k}" for k in ("created", "updated", "unchanged", "rejected")),
+        "Lines:     " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("created", "updated", "unchanged", "rejected")),
         "",
     ]
     if rejected_name:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient
@@ -45,10 +45,8 @@ def blob_service(settings: Settings) -> BlobServiceClient:
 
 def ensure_containers(service: BlobServiceClient, names: tuple[str, ...]) -> None:
     for name in names:
-        try:
+        with suppress(ResourceExistsError):
             service.create_container(name)
-        except ResourceExistsError:
-            pass
 
 
 class LeaseLost(RuntimeError):
@@ -85,7 +83,5 @@ def held_lease(blob: BlobClient, seconds: int = 60) -> Iterator[BlobLeaseClient 
     finally:
         stop.set()
         renewer.join(timeout=5)
-        try:
+        with suppress(HttpResponseError):  # already gone with the deleted blob
             lease.release()
-        except HttpResponseError:
-            pass  # already gone with the deleted blob

@@ -62,8 +62,10 @@ def azurite() -> Iterator[dict[str, str]]:
     workdir = tempfile.mkdtemp(prefix="azurite-")
     log = open(Path(workdir) / "azurite.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [str(AZURITE), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence", "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-         "--queueHost", "127.0.0.1", "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table)],
+        [str(AZURITE), "--silent", "--skipApiVersionCheck", "--disableTelemetry", "--inMemoryPersistence",
+         "--blobHost", "127.0.0.1", "--blobPort", str(blob),
+         "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+         "--tableHost", "127.0.0.1", "--tablePort", str(table)],
         stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
     )
     try:

@@ -429,7 +429,8 @@ class SmartTidConnector:
                 time.sleep(min(self._retry.initial_wait * 2 ** (attempt - 1), self._retry.max_wait))
 
     def update(self, record_type: RecordType, remote_id: int | str, values: dict[str, Value]) -> None:
-        self._call(UPDATE_METHOD, f"{RESOURCE_PATH[record_type]}/{remote_id}", json_body=self._body(record_type, values))
+        path = f"{RESOURCE_PATH[record_type]}/{remote_id}"
+        self._call(UPDATE_METHOD, path, json_body=self._body(record_type, values))
 
     def _body(self, record_type: RecordType, values: dict[str, Value]) -> dict[str, Any]:
         layout = LAYOUTS[record_type]

@@ -1,0 +1,280 @@
+// TimeBridge: ERP CSV import into SmartTID and timed ledger export, on Azure Functions Flex
+// Consumption. Deployed by `azd up` into the resource group azd selects (AZURE_RESOURCE_GROUP).
+// Step 2 (the Event Grid subscription, which needs the deployed code's webhook key) runs in the
+// azd postdeploy hook: infra/hooks/postdeploy.sh -> infra/eventgrid-subscription.bicep.
+targetScope = 'resourceGroup'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name (AZURE_ENV_NAME); part of the resource token and the azd-env-name tag.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region for all resources (must offer the Flex Consumption plan).')
+param location string = resourceGroup().location
+
+@description('Object id of the deploying user (AZURE_PRINCIPAL_ID). When set, the user gets data-plane roles on storage and Key Vault for debugging. Leave empty in production.')
+param principalId string = ''
+
+// ---- storage ------------------------------------------------------------------------------------
+@description('Container the ERP drops CSV files into (INPUT_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param inputContainerName string = 'input'
+
+@description('Container for export files (OUTPUT_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param outputContainerName string = 'output'
+
+@description('Container for rejected files and error reports (ERROR_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param errorContainerName string = 'error'
+
+@description('Container for imported files and receipts (ARCHIVE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param archiveContainerName string = 'archive'
+
+@description('Container for Event Grid events that could not be delivered.')
+@minLength(3)
+@maxLength(63)
+param deadLetterContainerName string = 'deadletter'
+
+@description('Export ledger table (EXPORT_LEDGER_TABLE).')
+@minLength(3)
+@maxLength(63)
+param exportLedgerTableName string = 'exportledger'
+
+@description('Storage replication for the business records.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param storageSkuName string = 'Standard_GRS'
+
+@description('Largest accepted input file in bytes (MAX_FILE_BYTES).')
+@minValue(1)
+param maxFileBytes int = 52428800
+
+// ---- target system ------------------------------------------------------------------------------
+@description('Target system (TARGET_SYSTEM).')
+@allowed([
+  'smarttid'
+])
+param targetSystem string = 'smarttid'
+
+@description('SmartTID API base URL (SMARTTID_BASE_URL).')
+param smarttidBaseUrl string = 'https://smartapi.smarttid.dk'
+
+@description('DEVICEID header (SMARTTID_DEVICE_ID); empty = the customer key.')
+param smarttidDeviceId string = ''
+
+@description('HTTP timeout per request in seconds (HTTP_TIMEOUT_SECONDS).')
+@minValue(1)
+param httpTimeoutSeconds int = 30
+
+@description('Attempts per HTTP request, including the first (HTTP_MAX_ATTEMPTS).')
+@minValue(1)
+@maxValue(10)
+param httpMaxAttempts int = 5
+
+@description('Concurrent writes to SmartTID per file (WRITE_CONCURRENCY).')
+@minValue(1)
+@maxValue(32)
+param writeConcurrency int = 4
+
+// ---- export -------------------------------------------------------------------------------------
+@description('NCRONTAB schedule of the export timer (EXPORT_SCHEDULE), UTC.')
+param exportSchedule string = '0 */15 * * * *'
+
+@description('Encoding of export files (EXPORT_ENCODING).')
+@allowed([
+  'utf-8-sig'
+  'cp1252'
+])
+param exportEncoding string = 'utf-8-sig'
+
+@description('Decimal separator in export files (EXPORT_DECIMAL_SEPARATOR).')
+@allowed([
+  ','
+  '.'
+])
+param exportDecimalSeparator string = ','
+
+@description('Write an export file even when there is nothing new (EXPORT_WRITE_EMPTY_FILE).')
+param exportWriteEmptyFile bool = false
+
+@description('Ledger entries marked as exported per batch (EXPORT_MARK_BATCH_SIZE).')
+@minValue(1)
+@maxValue(1000)
+param exportMarkBatchSize int = 100
+
+// ---- secrets ------------------------------------------------------------------------------------
+@description('Seconds a secret read from Key Vault is cached (SECRET_CACHE_TTL_SECONDS).')
+@minValue(0)
+param secretCacheTtlSeconds int = 300
+
+@description('Key Vault public network access (Enabled needed without VNet; see docs/deploying.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param keyVaultPublicNetworkAccess string = 'Enabled'
+
+// ---- hosting ------------------------------------------------------------------------------------
+@description('Name of the blob-trigger function Event Grid delivers to (postdeploy hook).')
+param importFunctionName string = 'import_file'
+
+@description('Flex Consumption maximum instance count.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Flex Consumption instance memory in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+var resourceToken = toLower(uniqueString(resourceGroup().id, environmentName))
+var tags = {
+  'azd-env-name': environmentName
+}
+var functionAppName = 'func-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
+
+resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-func-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+module monitoring 'app/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-${resourceToken}'
+    applicationInsightsName: 'appi-${resourceToken}'
+  }
+}
+
+module storage 'app/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: tags
+    name: 'st${resourceToken}'
+    skuName: storageSkuName
+    inputContainerName: inputContainerName
+    outputContainerName: outputContainerName
+    errorContainerName: errorContainerName
+    archiveContainerName: archiveContainerName
+    deadLetterContainerName: deadLetterContainerName
+    deploymentContainerName: deploymentContainerName
+    exportLedgerTableName: exportLedgerTableName
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module keyVault 'app/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    tags: tags
+    name: 'kv-${resourceToken}'
+    publicNetworkAccess: keyVaultPublicNetworkAccess
+    logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
+  }
+}
+
+module eventGrid 'app/eventgrid.bicep' = {
+  name: 'eventgrid'
+  params: {
+    location: location
+    tags: tags
+    name: 'evgt-${resourceToken}'
+    storageAccountName: storage.outputs.name
+  }
+}
+
+module rbac 'app/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    storageAccountName: storage.outputs.name
+    deadLetterContainerName: storage.outputs.deadLetterContainerName
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    appPrincipalId: appIdentity.properties.principalId
+    eventGridPrincipalId: eventGrid.outputs.principalId
+    userPrincipalId: principalId
+  }
+}
+
+module functionApp 'app/function.bicep' = {
+  name: 'function'
+  // The app must not start before its identity may read storage (deployment package, host state).
+  dependsOn: [
+    rbac
+  ]
+  params: {
+    location: location
+    tags: tags
+    planName: 'plan-${resourceToken}'
+    name: functionAppName
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    identityId: appIdentity.id
+    identityClientId: appIdentity.properties.clientId
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    keyVaultUri: keyVault.outputs.uri
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    inputContainerName: storage.outputs.inputContainerName
+    outputContainerName: storage.outputs.outputContainerName
+    errorContainerName: storage.outputs.errorContainerName
+    archiveContainerName: storage.outputs.archiveContainerName
+    exportLedgerTableName: storage.outputs.exportLedgerTableName
+    maxFileBytes: maxFileBytes
+    targetSystem: targetSystem
+    smarttidBaseUrl: smarttidBaseUrl
+    smarttidDeviceId: smarttidDeviceId
+    httpTimeoutSeconds: httpTimeoutSeconds
+    httpMaxAttempts: httpMaxAttempts
+    writeConcurrency: writeConcurrency
+    exportSchedule: exportSchedule
+    exportEncoding: exportEncoding
+    exportDecimalSeparator: exportDecimalSeparator
+    exportWriteEmptyFile: exportWriteEmptyFile
+    exportMarkBatchSize: exportMarkBatchSize
+    secretCacheTtlSeconds: secretCacheTtlSeconds
+  }
+}
+
+// ---- outputs: azd stores them in .azure/<env>/.env; the postdeploy hook and the docs use them ----
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = resourceGroup().name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_HOSTNAME string = functionApp.outputs.defaultHostName
+output AZURE_FUNCTION_IDENTITY_CLIENT_ID string = appIdentity.properties.clientId
+output AZURE_IMPORT_FUNCTION_NAME string = importFunctionName
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_INPUT_CONTAINER_NAME string = storage.outputs.inputContainerName
+output AZURE_OUTPUT_CONTAINER_NAME string = storage.outputs.outputContainerName
+output AZURE_ERROR_CONTAINER_NAME string = storage.outputs.errorContainerName
+output AZURE_ARCHIVE_CONTAINER_NAME string = storage.outputs.archiveContainerName
+output AZURE_DEADLETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri
+output AZURE_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
+output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
+output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsWorkspaceName

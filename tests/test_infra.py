@@ -1,0 +1,590 @@
+"""Offline checks of the Bicep templates in infra/, over pycep-parser dictionaries.
+
+No Azure, no network, no Bicep compiler: these tests pin down the security- and wiring-relevant
+facts of the templates (the ones a typo would silently break) and keep the app settings in step
+with ``shared.config.setting_names()``. ``scripts/check_infra.sh`` runs them together with the
+tree-sitter syntax check and checkov.
+
+pycep note: in its dictionaries a Bicep identifier (``inputContainerName``) and a string literal
+(``'input'``) are both plain ``str``; helpers below resolve parameter/variable names explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from shared.config import Settings, setting_names
+
+ROOT = Path(__file__).resolve().parent.parent
+INFRA = ROOT / "infra"
+MAIN = INFRA / "main.bicep"
+FUNCTION = INFRA / "app" / "function.bicep"
+STORAGE = INFRA / "app" / "storage.bicep"
+KEYVAULT = INFRA / "app" / "keyvault.bicep"
+RBAC = INFRA / "app" / "rbac.bicep"
+MONITORING = INFRA / "app" / "monitoring.bicep"
+EVENTGRID = INFRA / "app" / "eventgrid.bicep"
+SUBSCRIPTION = INFRA / "eventgrid-subscription.bicep"
+HOOK = INFRA / "hooks" / "postdeploy.sh"
+
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+
+# Blob container names: 3-63 chars, lowercase letters, digits and single dashes, starting and
+# ending with a letter or digit.
+CONTAINER_NAME = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+# A realistic resource token: uniqueString() returns 13 lowercase base-32 characters.
+SAMPLE_TOKEN = "abcdefghijk23"
+
+# Settings the code reads only when running locally (Azurite). They must NOT be set in Azure.
+LOCAL_ONLY_SETTINGS = {
+    "IntegrationStorage",  # connection string (with the Azurite account key) for local runs only
+}
+
+# App settings that are read by the Functions host, the storage extension, the Azure SDK
+# credential or Application Insights -- not by shared/config.py.
+PLATFORM_SETTINGS = {
+    "AzureWebJobsStorage__accountName",  # host storage, identity based
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",  # telemetry destination
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",  # Entra ID ingestion with the managed identity
+    "IntegrationStorage__queueServiceUri",  # blob trigger extension (poison queue)
+    "IntegrationStorage__credential",  # identity-based "IntegrationStorage" connection
+    "IntegrationStorage__clientId",
+}
+
+# Never set on a Flex Consumption app ("Flex Consumption plan deprecations"), or key-bearing.
+FORBIDDEN_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "FUNCTIONS_EXTENSION_VERSION",
+    "WEBSITE_RUN_FROM_PACKAGE",
+    "WEBSITE_CONTENTSHARE",
+    "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING",
+    "SCM_DO_BUILD_DURING_DEPLOYMENT",
+    "ENABLE_ORYX_BUILD",
+    "AzureWebJobsStorage",
+    "APPINSIGHTS_INSTRUMENTATIONKEY",
+}
+
+ROLE = {
+    "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "Storage Queue Data Contributor": "974c5e8b-45b9-4653-ba55-5f855dd0fb88",
+    "Storage Table Data Contributor": "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3",
+    "Key Vault Secrets User": "4633458b-17de-408a-b874-0445c86b69e6",
+    "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "Monitoring Metrics Publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+}
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+
+
+@cache
+def parse(path: Path) -> dict[str, Any]:
+    return BicepParser().parse(file_path=path)
+
+
+def resources(path: Path, type_: str | None = None) -> dict[str, dict[str, Any]]:
+    found = parse(path).get("resources", {})
+    return {name: r for name, r in found.items() if type_ is None or r["type"] == type_}
+
+
+def body(resource: dict[str, Any]) -> dict[str, Any]:
+    """The resource body; conditional resources (``= if (...) {``) nest it one level deeper."""
+    config = resource["config"]
+    return config["config"] if "condition" in config else config
+
+
+def only(path: Path, type_: str) -> dict[str, Any]:
+    found = resources(path, type_)
+    assert len(found) == 1, f"expected exactly one {type_} in {path.name}, found {sorted(found)}"
+    return body(next(iter(found.values())))
+
+
+def param_default(path: Path, name: str) -> Any:
+    params = parse(path)["parameters"]
+    assert name in params, f"{path.name} has no parameter {name}"
+    return params[name].get("default")
+
+
+def decorators(path: Path, name: str) -> dict[str, Any]:
+    return {d["type"]: d.get("argument") for d in parse(path)["parameters"][name]["decorators"]}
+
+
+def render(template: str, path: Path, token: str = SAMPLE_TOKEN) -> str:
+    """Evaluate the ``${var}`` / ``${take(var, n)}`` interpolations used in resource names."""
+    variables = {name: v["value"] for name, v in parse(path).get("variables", {}).items()}
+
+    def value(name: str) -> str:
+        if name == "resourceToken":
+            return token
+        if name in variables and isinstance(variables[name], str):
+            return render(variables[name], path, token)
+        default = parse(path)["parameters"].get(name, {}).get("default")
+        assert isinstance(default, str), f"cannot render {name!r} in {path.name}"
+        return default
+
+    def substitute(match: re.Match[str]) -> str:
+        expr = match.group(1).strip()
+        take = re.fullmatch(r"take\((\w+),\s*(\d+)\)", expr)
+        if take:
+            return value(take.group(1))[: int(take.group(2))]
+        assert re.fullmatch(r"\w+", expr), f"unsupported interpolation {expr!r}"
+        return value(expr)
+
+    return re.sub(r"\$\{([^}]*)\}", substitute, template)
+
+
+def app_settings() -> dict[str, Any]:
+    site = only(FUNCTION, "Microsoft.Web/sites")
+    entries = site["properties"]["siteConfig"]["appSettings"]
+    names = [entry["name"] for entry in entries]
+    assert len(names) == len(set(names)), "duplicate app setting names"
+    return {entry["name"]: entry["value"] for entry in entries}
+
+
+def role_guid(role_definition_var: str) -> str:
+    function = parse(RBAC)["variables"][role_definition_var]["value"]["function"]
+    assert function["type"] == "subscription_resource_id"
+    assert function["parameters"]["resource_type"] == "Microsoft.Authorization/roleDefinitions"
+    return function["parameters"]["resource_name_1"]
+
+
+def module_file(module: dict[str, Any]) -> Path:
+    return (MAIN.parent / module["detail"]["path"]).resolve()
+
+
+# ---- every file parses --------------------------------------------------------------------------
+
+
+def test_infra_has_the_expected_bicep_files() -> None:
+    names = {p.relative_to(INFRA).as_posix() for p in BICEP_FILES}
+    assert {
+        "main.bicep",
+        "eventgrid-subscription.bicep",
+        "app/monitoring.bicep",
+        "app/storage.bicep",
+        "app/keyvault.bicep",
+        "app/function.bicep",
+        "app/rbac.bicep",
+        "app/eventgrid.bicep",
+    } <= names
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: p.relative_to(INFRA).as_posix())
+def test_bicep_file_parses_and_declares_something(path: Path) -> None:
+    template = parse(path)
+    assert template.get("resources") or template.get("modules"), f"{path.name} declares nothing"
+
+
+def test_main_and_second_step_are_resource_group_scoped() -> None:
+    for path in (MAIN, SUBSCRIPTION):
+        assert parse(path)["globals"]["scope"]["value"] == "resourceGroup", path.name
+
+
+def test_module_wiring_matches_module_parameters() -> None:
+    """Every module call passes only declared parameters and all required ones (as az bicep would)."""
+    modules = parse(MAIN)["modules"]
+    assert {module_file(m) for m in modules.values()} == {
+        MONITORING.resolve(),
+        STORAGE.resolve(),
+        KEYVAULT.resolve(),
+        EVENTGRID.resolve(),
+        RBAC.resolve(),
+        FUNCTION.resolve(),
+    }
+    for name, module in modules.items():
+        target = parse(module_file(module))["parameters"]
+        passed = set(module["config"]["params"])
+        assert passed <= set(target), f"module {name} passes unknown params {passed - set(target)}"
+        required = {p for p, spec in target.items() if "default" not in spec}
+        assert required <= passed, f"module {name} misses required params {required - passed}"
+
+
+def test_azd_parameters_file_matches_main() -> None:
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert {name: v["value"] for name, v in values.items()} == {
+        "environmentName": "${AZURE_ENV_NAME}",
+        "location": "${AZURE_LOCATION}",
+        "principalId": "${AZURE_PRINCIPAL_ID}",
+    }
+    params = parse(MAIN)["parameters"]
+    assert set(values) <= set(params)
+    assert {p for p, spec in params.items() if "default" not in spec} <= set(values)
+    assert param_default(MAIN, "principalId") == ""
+
+
+# ---- storage ------------------------------------------------------------------------------------
+
+CONTAINER_PARAMS = {
+    "inputContainerName": "INPUT_CONTAINER",
+    "outputContainerName": "OUTPUT_CONTAINER",
+    "errorContainerName": "ERROR_CONTAINER",
+    "archiveContainerName": "ARCHIVE_CONTAINER",
+}
+
+
+@pytest.mark.parametrize("param", [*CONTAINER_PARAMS, "deadLetterContainerName"])
+def test_container_name_parameters_are_valid(param: str) -> None:
+    default = param_default(MAIN, param)
+    assert CONTAINER_NAME.match(default), default
+    assert decorators(MAIN, param)["min_length"] == 3
+    assert decorators(MAIN, param)["max_length"] == 63
+
+
+def test_container_defaults_match_the_code() -> None:
+    aliases = {f.alias: f.default for f in Settings.model_fields.values()}
+    for param, setting in CONTAINER_PARAMS.items():
+        assert param_default(MAIN, param) == aliases[setting]
+    assert param_default(MAIN, "exportLedgerTableName") == aliases["EXPORT_LEDGER_TABLE"]
+
+
+def test_deployment_package_container_name_is_valid() -> None:
+    name = render(parse(MAIN)["variables"]["deploymentContainerName"]["value"], MAIN)
+    assert name.startswith("app-package-")
+    assert CONTAINER_NAME.match(name), name
+
+
+def test_storage_declares_every_container_private_and_the_ledger_table() -> None:
+    containers = resources(STORAGE, "Microsoft.Storage/storageAccounts/blobServices/containers")
+    assert {body(c)["name"] for c in containers.values()} == {
+        *CONTAINER_PARAMS,
+        "deadLetterContainerName",
+        "deploymentContainerName",
+    }
+    for container in containers.values():
+        assert body(container)["properties"]["publicAccess"] == "None"
+    tables = resources(STORAGE, "Microsoft.Storage/storageAccounts/tableServices/tables")
+    assert [body(t)["name"] for t in tables.values()] == ["exportLedgerTableName"]
+    assert param_default(MAIN, "exportLedgerTableName") == "exportledger"
+
+
+def test_storage_account_is_locked_down() -> None:
+    account = only(STORAGE, "Microsoft.Storage/storageAccounts")
+    props = account["properties"]
+    assert props["allowSharedKeyAccess"] is False
+    assert props["allowBlobPublicAccess"] is False
+    assert props["minimumTlsVersion"] == "TLS1_2"
+    assert props["supportsHttpsTrafficOnly"] is True
+    assert account["kind"] == "StorageV2"
+
+
+def test_blob_soft_delete_and_versioning_protect_the_records() -> None:
+    props = only(STORAGE, "Microsoft.Storage/storageAccounts/blobServices")["properties"]
+    assert props["isVersioningEnabled"] is True
+    assert props["deleteRetentionPolicy"]["enabled"] is True
+    assert props["containerDeleteRetentionPolicy"]["enabled"] is True
+    assert param_default(STORAGE, "deleteRetentionDays") >= 7
+
+
+def test_resource_names_fit_azure_naming_rules() -> None:
+    params = {n: m["config"]["params"] for n, m in parse(MAIN)["modules"].items()}
+    storage_name = render(params["storage"]["name"], MAIN)
+    vault_name = render(params["keyVault"]["name"], MAIN)
+    app_name = render(parse(MAIN)["variables"]["functionAppName"]["value"], MAIN)
+    assert re.fullmatch(r"[a-z0-9]{3,24}", storage_name), storage_name
+    assert re.fullmatch(r"[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]", vault_name), vault_name
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,58}[a-z0-9]", app_name), app_name
+
+
+# ---- key vault ----------------------------------------------------------------------------------
+
+
+def test_key_vault_uses_rbac_soft_delete_and_purge_protection() -> None:
+    props = only(KEYVAULT, "Microsoft.KeyVault/vaults")["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enableSoftDelete"] is True
+    assert props["softDeleteRetentionInDays"] == 90
+    assert props["enablePurgeProtection"] is True
+    assert "accessPolicies" not in props
+    assert props["publicNetworkAccess"] == "publicNetworkAccess"
+    assert decorators(KEYVAULT, "publicNetworkAccess")["allowed"] == ["Enabled", "Disabled"]
+
+
+def test_no_secret_values_in_templates() -> None:
+    for path in BICEP_FILES:
+        assert not resources(path, "Microsoft.KeyVault/vaults/secrets"), path.name
+        text = path.read_text()
+        assert "listKeys(" not in text, path.name
+        assert "AccountKey" not in text, path.name
+    for name, spec in parse(SUBSCRIPTION)["parameters"].items():
+        if "secure" in {d["type"] for d in spec["decorators"]}:
+            assert spec.get("default") in (None, ""), f"@secure() param {name} has a default"
+
+
+# ---- monitoring ---------------------------------------------------------------------------------
+
+
+def test_application_insights_has_local_auth_disabled_and_a_workspace() -> None:
+    props = only(MONITORING, "Microsoft.Insights/components")["properties"]
+    assert props["DisableLocalAuth"] is True
+    assert props["WorkspaceResourceId"]["operator"]["operands"]["operand_1"] == "logAnalytics"
+
+
+# ---- role assignments ---------------------------------------------------------------------------
+
+EXPECTED_ASSIGNMENTS = {
+    # (principal param, scope symbol, role, principalType, conditional on the principal)
+    ("appPrincipalId", "storage", "Storage Blob Data Owner", "ServicePrincipal", False),
+    ("appPrincipalId", "storage", "Storage Queue Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "storage", "Storage Table Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "vault", "Key Vault Secrets User", "ServicePrincipal", False),
+    ("appPrincipalId", "applicationInsights", "Monitoring Metrics Publisher", "ServicePrincipal", False),
+    ("eventGridPrincipalId", "deadLetterContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("userPrincipalId", "storage", "Storage Blob Data Contributor", "User", True),
+    ("userPrincipalId", "storage", "Storage Table Data Contributor", "User", True),
+    ("userPrincipalId", "vault", "Key Vault Secrets Officer", "User", True),
+}
+
+
+def test_role_assignments_are_exactly_the_expected_roles() -> None:
+    guid_to_role = {guid: role for role, guid in ROLE.items()}
+    actual = set()
+    for name, resource in resources(RBAC, "Microsoft.Authorization/roleAssignments").items():
+        config, conditional = body(resource), "condition" in resource["config"]
+        props = config["properties"]
+        role_var = props["roleDefinitionId"]
+        guid = role_guid(role_var)
+        assert guid in guid_to_role, f"{name}: unexpected role definition {guid}"
+        actual.add((props["principalId"], config["scope"], guid_to_role[guid], props["principalType"], conditional))
+        # Deterministic name: guid(scope.id, principalId, roleDefinitionId).
+        name_fn = config["name"]["function"]
+        assert name_fn["type"] == "guid", name
+        args = name_fn["parameters"]
+        assert args["base_string"]["operator"]["operands"] == {"operand_1": config["scope"], "operand_2": "id"}
+        assert args["extra_string_1"] == props["principalId"]
+        assert args["extra_string_2"] == role_var
+        if conditional:
+            condition = resource["config"]["condition"]["operator"]
+            assert condition["type"] == "not"
+            emptiness = condition["operands"]["bool_value"]["function"]
+            assert emptiness == {"type": "empty", "parameters": {"item_to_test": props["principalId"]}}
+    assert actual == EXPECTED_ASSIGNMENTS
+
+
+def test_role_assignments_live_only_in_rbac_bicep() -> None:
+    for path in BICEP_FILES:
+        if path != RBAC:
+            assert not resources(path, "Microsoft.Authorization/roleAssignments"), path.name
+
+
+def test_user_roles_are_optional_and_wired_from_azure_principal_id() -> None:
+    assert param_default(RBAC, "userPrincipalId") == ""
+    assert parse(MAIN)["modules"]["rbac"]["config"]["params"]["userPrincipalId"] == "principalId"
+
+
+# ---- function app -------------------------------------------------------------------------------
+
+
+def test_flex_consumption_plan() -> None:
+    plan = only(FUNCTION, "Microsoft.Web/serverfarms")
+    assert plan["sku"] == {"name": "FC1", "tier": "FlexConsumption"}
+    assert plan["kind"] == "functionapp"
+    assert plan["properties"]["reserved"] is True
+
+
+def test_function_app_runs_python_311_on_flex_with_managed_identity() -> None:
+    site = only(FUNCTION, "Microsoft.Web/sites")
+    assert site["kind"] == "functionapp,linux"
+    assert site["properties"]["httpsOnly"] is True
+    assert site["properties"]["siteConfig"]["minTlsVersion"] == "1.2"
+    assert "ftpsState" not in site["properties"]["siteConfig"]  # rejected by Flex; see basicPublishing...
+    config = site["properties"]["functionAppConfig"]
+    assert config["runtime"]["name"] == "python"
+    assert config["runtime"]["version"] == "pythonVersion"
+    assert param_default(FUNCTION, "pythonVersion") == "3.11"
+    assert decorators(FUNCTION, "pythonVersion")["allowed"] == ["3.11"]
+    storage = config["deployment"]["storage"]
+    assert storage["type"] == "blobContainer"
+    assert storage["value"] == "${storage.properties.primaryEndpoints.blob}${deploymentContainerName}"
+    assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
+    assert set(config["scaleAndConcurrency"]) == {"maximumInstanceCount", "instanceMemoryMB"}
+    assert site["identity"]["type"] == "UserAssigned"
+    assert list(site["identity"]["userAssignedIdentities"]) == ["'${identityId}'"]
+    tags = site["tags"]["function"]
+    assert tags["type"] == "union" and tags["parameters"]["arg_2"] == {"'azd-service-name'": "serviceName"}
+    assert param_default(FUNCTION, "serviceName") == "api"
+
+
+def test_ftp_and_basic_auth_publishing_are_disabled() -> None:
+    policies = resources(FUNCTION, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    assert {body(p)["name"]: body(p)["properties"]["allow"] for p in policies.values()} == {
+        "ftp": False,
+        "scm": False,
+    }
+
+
+# ---- app settings -------------------------------------------------------------------------------
+
+
+def test_every_setting_the_code_reads_is_set_in_azure() -> None:
+    names = set(app_settings())
+    expected = setting_names() - LOCAL_ONLY_SETTINGS
+    assert not expected - names, f"settings read by shared/config.py but missing in function.bicep: {sorted(expected - names)}"
+
+
+def test_every_app_setting_is_read_by_the_code_or_the_platform() -> None:
+    names = set(app_settings())
+    unknown = names - setting_names() - PLATFORM_SETTINGS
+    assert not unknown, f"app settings nobody reads (typo?): {sorted(unknown)}"
+
+
+def test_local_only_and_forbidden_settings_are_not_set() -> None:
+    names = set(app_settings())
+    assert setting_names() >= LOCAL_ONLY_SETTINGS, "allowlist names a setting the code no longer reads"
+    assert not names & LOCAL_ONLY_SETTINGS
+    assert not names & FORBIDDEN_SETTINGS
+
+
+def test_no_app_setting_carries_a_key() -> None:
+    for name, value in app_settings().items():
+        text = json.dumps(value).lower()
+        for marker in ("accountkey", "listkeys(", "list_keys", "sharedaccesssignature", "sig="):
+            assert marker not in text, f"{name} looks key-based: {value}"
+
+
+def test_storage_connections_are_identity_based() -> None:
+    settings = app_settings()
+    for prefix in ("AzureWebJobsStorage", "IntegrationStorage"):
+        assert settings[f"{prefix}__credential"] == "managedidentity"
+        assert settings[f"{prefix}__clientId"] == "identityClientId"
+    assert settings["AZURE_CLIENT_ID"] == "identityClientId"
+    assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "ClientId=${identityClientId};Authorization=AAD"
+    for service in ("blob", "queue", "table"):
+        accessor = json.dumps(settings[f"IntegrationStorage__{service}ServiceUri"])
+        assert '"primaryEndpoints"' in accessor and f'"{service}"' in accessor
+    assert settings["KEY_VAULT_URL"] == "keyVaultUri"
+
+
+def test_setting_defaults_match_the_code() -> None:
+    """Parameters exposed in main.bicep default to what shared/config.py defaults to."""
+    main_params = {
+        "MAX_FILE_BYTES": "maxFileBytes",
+        "TARGET_SYSTEM": "targetSystem",
+        "SMARTTID_BASE_URL": "smarttidBaseUrl",
+        "SMARTTID_DEVICE_ID": "smarttidDeviceId",
+        "HTTP_TIMEOUT_SECONDS": "httpTimeoutSeconds",
+        "HTTP_MAX_ATTEMPTS": "httpMaxAttempts",
+        "WRITE_CONCURRENCY": "writeConcurrency",
+        "EXPORT_SCHEDULE": "exportSchedule",
+        "EXPORT_ENCODING": "exportEncoding",
+        "EXPORT_DECIMAL_SEPARATOR": "exportDecimalSeparator",
+        "EXPORT_WRITE_EMPTY_FILE": "exportWriteEmptyFile",
+        "EXPORT_MARK_BATCH_SIZE": "exportMarkBatchSize",
+        "SECRET_CACHE_TTL_SECONDS": "secretCacheTtlSeconds",
+    }
+    code = {f.alias: f.default for f in Settings.model_fields.values()}
+    function_call = parse(MAIN)["modules"]["functionApp"]["config"]["params"]
+    settings = app_settings()
+    for setting, param in main_params.items():
+        default, expected = param_default(MAIN, param), code[setting]
+        if expected is None:
+            assert default == "", setting  # empty = unset
+        elif isinstance(expected, bool):
+            assert default is expected, setting
+        elif isinstance(expected, (int, float)):
+            assert float(default) == float(expected), setting
+        else:
+            assert default == str(getattr(expected, "value", expected)), setting
+        # ...and the parameter really reaches that app setting.
+        assert function_call[param] == param, setting
+        value = json.dumps(settings[setting])
+        assert f'"{param}"' in value, setting
+    assert param_default(MAIN, "exportSchedule") == "0 */15 * * * *"
+
+
+# ---- event grid ---------------------------------------------------------------------------------
+
+
+def test_system_topic_watches_the_storage_account() -> None:
+    topic = only(EVENTGRID, "Microsoft.EventGrid/systemTopics")
+    assert topic["properties"]["topicType"] == "Microsoft.Storage.StorageAccounts"
+    assert topic["properties"]["source"]["operator"]["operands"] == {"operand_1": "storage", "operand_2": "id"}
+    assert topic["identity"] == {"type": "SystemAssigned"}
+
+
+def test_subscription_delivers_only_blob_created_in_the_input_container() -> None:
+    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    event_filter = subscription["filter"]
+    assert event_filter["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
+    assert event_filter["subjectBeginsWith"] == "/blobServices/default/containers/${inputContainerName}/"
+    assert param_default(SUBSCRIPTION, "inputContainerName") == param_default(MAIN, "inputContainerName")
+    prefix = render(event_filter["subjectBeginsWith"], SUBSCRIPTION)
+    assert f"/blobServices/default/containers/{param_default(MAIN, 'inputContainerName')}/blobs/a.csv".startswith(prefix)
+    for other in ("outputContainerName", "errorContainerName", "archiveContainerName", "deadLetterContainerName"):
+        subject = f"/blobServices/default/containers/{param_default(MAIN, other)}/blobs/a.csv"
+        assert not subject.startswith(prefix), other
+
+
+def test_subscription_targets_the_import_file_blob_webhook() -> None:
+    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    destination = subscription["destination"]
+    assert destination["endpointType"] == "WebHook"
+    url = destination["properties"]["endpointUrl"]
+    assert url == (
+        "https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs"
+        "?functionName=Host.Functions.${functionName}&code=${blobsExtensionKey}"
+    )
+    assert param_default(SUBSCRIPTION, "functionName") == "import_file"
+    assert param_default(MAIN, "importFunctionName") == "import_file"
+    assert "secure" in decorators(SUBSCRIPTION, "blobsExtensionKey")
+    assert subscription["eventDeliverySchema"] == "EventGridSchema"
+
+
+def test_subscription_retries_and_dead_letters_with_its_identity() -> None:
+    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    assert set(subscription["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
+    dead_letter = subscription["deadLetterWithResourceIdentity"]
+    assert dead_letter["identity"] == {"type": "SystemAssigned"}
+    destination = dead_letter["deadLetterDestination"]
+    assert destination["endpointType"] == "StorageBlob"
+    assert destination["properties"]["blobContainerName"] == "deadLetterContainerName"
+    assert param_default(SUBSCRIPTION, "deadLetterContainerName") == param_default(MAIN, "deadLetterContainerName")
+
+
+# ---- outputs, azd and the postdeploy hook -------------------------------------------------------
+
+
+def test_outputs_used_by_azd_and_the_hook() -> None:
+    outputs = set(parse(MAIN)["outputs"])
+    assert {
+        "AZURE_FUNCTION_APP_NAME",
+        "AZURE_STORAGE_ACCOUNT_NAME",
+        "AZURE_KEY_VAULT_NAME",
+        "AZURE_KEY_VAULT_URL",
+        "AZURE_EVENTGRID_SYSTEM_TOPIC_NAME",
+        "AZURE_RESOURCE_GROUP",
+    } <= outputs
+    hook = HOOK.read_text()
+    azd_builtin = {"AZURE_ENV_NAME", "AZURE_SUBSCRIPTION_ID", "AZURE_LOCATION"}
+    used = set(re.findall(r"\bAZURE_[A-Z_]+\b", hook))
+    assert used, "the hook reads no azd outputs"
+    assert used <= outputs | azd_builtin, f"hook reads unknown outputs {sorted(used - outputs - azd_builtin)}"
+
+
+def test_hook_deploys_the_subscription_with_every_required_parameter() -> None:
+    hook = HOOK.read_text()
+    assert "eventgrid-subscription.bicep" in hook
+    assert "systemKeys.blobs_extension" in hook
+    required = {p for p, spec in parse(SUBSCRIPTION)["parameters"].items() if "default" not in spec}
+    for name in required:
+        assert re.search(rf"\b{name}\b", hook), f"hook does not pass {name}"
+
+
+def test_azure_yaml_declares_the_function_service_and_hook() -> None:
+    text = (ROOT / "azure.yaml").read_text()
+    service = re.search(r"^services:\n  api:\n((?:    .*\n)+)", text, re.M)
+    assert service, "azure.yaml has no services.api"
+    block = service.group(1)
+    for line in ("project: .", "language: python", "host: function"):
+        assert re.search(rf"^\s+{re.escape(line)}\s*$", block, re.M), line
+    assert re.search(r"^\s+run: \./infra/hooks/postdeploy\.sh\s*$", text, re.M)
+    assert re.search(r"^  postdeploy:\s*$", text, re.M)

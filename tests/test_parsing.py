@@ -1,0 +1,94 @@
+"""Parser and value rules on their own (no services needed)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from shared.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
+from shared.parsing import UnreadableFile, parse_file, split_lines
+
+
+def parse(data: bytes, chunk: int = 7):
+    return parse_file(lambda: (data[i : i + chunk] for i in range(0, len(data), chunk)))
+
+
+def test_layouts_are_declarative_tables_with_documented_positions() -> None:
+    assert [f.name for f in EMPLOYEE.fields][:3] == ["sEmployeeCode", "sName", "sAddress"]
+    assert len(EMPLOYEE.fields) == 17 and len(JOB.fields) == 26 and len(OPERATION.fields) == 12
+    assert JOB.field("sReference").position == 22 and JOB.field("sRemark").position == 23
+    assert JOB.field("sJobGroupCode").max_length == 40 and JOB.field("sCustomerZipCode").max_length == 10
+    assert OPERATION.key == ("sJobCode", "nLineNumber")
+    assert set(LAYOUTS) == set(RecordType)
+
+
+def test_lines_split_across_chunks_keep_their_numbers() -> None:
+    data = b"a;1\r\nb;2\n\nc;3"
+    assert list(split_lines([data[:3], data[3:6], data[6:]])) == [(1, b"a;1"), (2, b"b;2"), (3, b""), (4, b"c;3")]
+
+
+def test_values_are_typed_and_codes_stay_strings() -> None:
+    parsed = parse(b"Operation;007;10,5;PAINT;Maling;1.25;;;;;;;1\nJob;0815;Desc;;2026-12-01;24-12-2026")
+    operation, job = parsed.records
+    assert operation.key == ("007", Decimal("10.5"))
+    assert operation.values["sPlannedTime"] == Decimal("1.25")
+    assert operation.values["bOperationCompleted"] is True
+    assert job.values["sPlannedStartDate"] == date(2026, 12, 1)
+    assert job.values["sPlannedCompletionDate"] == date(2026, 12, 24)
+
+
+def test_duplicate_keys_in_one_file_merge_in_file_order() -> None:
+    parsed = parse(b"Employee;1;First;Street\nEmployee;1;Second")
+    [record] = parsed.records
+    assert record.values["sName"] == "Second" and record.values["sAddress"] == "Street"
+    assert record.lines == [1, 2]
+
+
+def test_record_type_is_case_insensitive_but_must_be_known() -> None:
+    parsed = parse(b"employee;1;A\nEmploye;2;B")
+    assert [r.key for r in parsed.records] == [("1",)]
+    assert [(e.line, e.reason) for e in parsed.errors] == [(2, "is not a known record type")]
+
+
+def test_every_bad_field_on_a_line_is_reported() -> None:
+    parsed = parse(b"Job;;Desc;;99-99-2026;;Unknown;;;1.5")
+    assert [(e.field, e.reason) for e in parsed.errors] == [
+        ("sJobCode (position 1)", "is empty, but it identifies the record"),
+        ("sPlannedStartDate (position 4)", "is not a valid date"),
+        ("sStatus (position 6)", "is not an allowed value"),
+        ("nPlannedNumber (position 9)", "is not a whole number"),
+    ]
+
+
+@pytest.mark.parametrize("text", ["1.000,5", "1,2,3", "12a", "-"])
+def test_malformed_decimals_are_rejected(text: str) -> None:
+    parsed = parse(f"Operation;J;{text};OP;Desc".encode())
+    assert parsed.errors[0].field == "nLineNumber (position 2)" and parsed.errors[0].value == text
+
+
+def test_flags_accept_only_0_and_1() -> None:
+    parsed = parse(b"Job;J;D;;;;;;;;;;;;;;;;;;;;;;yes")
+    assert parsed.errors[0].field == "sMaterialsRecieved (position 24)"
+    assert "write 1 for yes and 0 for no" in parsed.errors[0].action
+
+
+def test_rejected_job_keys_are_remembered_for_their_operations() -> None:
+    parsed = parse(b"Job;J1;D;;bad-date")
+    assert parsed.rejected_keys == {(RecordType.JOB, ("J1",)): 1}
+
+
+def test_invalid_utf8_falls_back_to_windows_1252() -> None:
+    parsed = parse("Employee;1;Søren Ærø".encode("cp1252"))
+    assert parsed.encoding == "windows-1252" and parsed.records[0].values["sName"] == "Søren Ærø"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"", "empty"), (b"\r\n \r\n", "empty"), (b"a\x00b", "binary"), (b"Employee\t1\tX", "tabs")],
+)
+def test_unreadable_files(data: bytes, reason: str) -> None:
+    with pytest.raises(UnreadableFile) as caught:
+        parse(data)
+    assert reason in caught.value.reason

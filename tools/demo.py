@@ -1,0 +1,74 @@
+"""The quick-start demo: drop the sample files into the input container and run the real functions.
+
+Runs inside ``python -m tools.services run`` (Azurite + the SmartAPI sandbox on loopback): creates
+the containers, uploads ``samples/``, runs the import through the function registered in
+``function_app.py`` for each file, prints every receipt and error report and the sandbox's
+resulting records, then runs the ledger export and prints the file it produced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _heading(text: str) -> None:
+    print(f"\n=== {text} " + "=" * max(0, 74 - len(text)))
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from azure.functions.timer import TimerRequest
+
+    import function_app
+    from shared.config import load_settings
+    from shared.storage import blob_service, ensure_containers
+
+    settings = load_settings()
+    service = blob_service(settings)
+    ensure_containers(service, settings.containers)
+    functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+    for sample in sorted((ROOT / "samples").glob("*.csv")):
+        _heading(f"import {sample.name}")
+        client = service.get_blob_client(settings.input_container, sample.name)
+        etag = client.upload_blob(sample.read_bytes(), overwrite=True)["etag"].strip('"')
+        functions["import_file"](client=client)
+        receipt = service.get_blob_client(settings.archive_container, f"{sample.name}/{etag}/receipt.json")
+        print(receipt.download_blob().readall().decode())
+        report = service.get_blob_client(settings.error_container, f"{sample.name}/{etag}/errors.txt")
+        if report.exists():
+            print(f"--- {settings.error_container}/{report.blob_name}")
+            print(report.download_blob().readall().decode("utf-8-sig"))
+
+    _heading("input container after the import (should be empty)")
+    print([blob.name for blob in service.get_container_client(settings.input_container).list_blobs()])
+
+    _heading("SmartTID sandbox records")
+    state = httpx.get(f"{settings.smarttid_base_url}/_sandbox/state", timeout=10).json()
+    for table in ("employees", "jobs", "joboperations"):
+        print(f"{table}:")
+        for row in state[table]:
+            key = {k: row[k] for k in ("ID", "EmployeeCode", "Name", "JobCode", "JobDescription", "Status",
+                                       "LineNumber", "OperationCode", "Description") if k in row}
+            print("  " + json.dumps(key, ensure_ascii=False))
+
+    if "export_ledger" in functions:
+        _heading("ledger export (timer function)")
+        functions["export_ledger"](TimerRequest(past_due=False))
+        output = service.get_container_client(settings.output_container)
+        for blob in output.list_blobs():
+            print(f"--- {settings.output_container}/{blob.name}")
+            data = output.download_blob(blob.name).readall()
+            print(data.decode("utf-8-sig") if settings.export_encoding == "utf-8-sig" else data.decode("cp1252"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
