@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import logging
 import re
 import threading
 import uuid
@@ -24,7 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -166,6 +167,8 @@ def _endpoint(handler):  # type: ignore[no-untyped-def]
                 return await handler(request)
         except _Reject as exc:
             return PlainTextResponse(exc.message, status_code=exc.status)
+        except ClientDisconnect:  # the client gave up (timeout fault): nobody to answer
+            return Response(status_code=499)
 
     return wrapped
 
@@ -473,8 +476,17 @@ def create_app(state: SandboxState | None = None) -> ASGIApp:
     return FaultInjector(app, state)
 
 
+class _QuietFaults(logging.Filter):
+    """Keep the deliberate connection drops of the fault switch out of the error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ConnectionAbortedError))
+
+
 def main() -> None:
     import uvicorn
+
+    logging.getLogger("uvicorn.error").addFilter(_QuietFaults())
 
     parser = argparse.ArgumentParser(description="SmartAPI sandbox on loopback")
     parser.add_argument("--host", default="127.0.0.1")

@@ -6,7 +6,6 @@ from azure.storage.blob import BlobServiceClient
 
 import function_app
 
-
 #: ``get_functions()`` builds the functions once per app; a second call raises, so enumerate once.
 FUNCTIONS = {function.get_function_name(): function for function in function_app.app.get_functions()}
 

@@ -73,7 +73,7 @@ def test_every_layout_with_every_known_field(storage, settings, sandbox: Sandbox
 
 
 def test_codes_keep_leading_zeros_and_empty_fields_never_clear(storage, settings, sandbox: Sandbox) -> None:
-    drop(storage, settings, "emp.csv", "Employee;0042;;;;Odense".encode())
+    drop(storage, settings, "emp.csv", b"Employee;0042;;;;Odense")
 
     [emp] = sandbox.find("employees", EmployeeCode="0042")
     assert emp["Name"] == "Åse Øberg"  # empty sName did not clear the stored name
@@ -158,7 +158,7 @@ def test_reimport_of_the_same_file_makes_no_write_calls(storage, settings, sandb
 
 
 def test_changed_fields_only_are_updated(storage, settings, sandbox: Sandbox) -> None:
-    receipt = drop(storage, settings, "upd.csv", "Employee;1001;Jens Hansen;Ny vej 7;;;;;;SALG;Salg".encode())
+    receipt = drop(storage, settings, "upd.csv", b"Employee;1001;Jens Hansen;Ny vej 7;;;;;;SALG;Salg")
 
     assert receipt["counts"]["updated"] == 1
     emp = sandbox.find("employees", EmployeeCode="1001")[0]

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from enum import StrEnum
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.config import ConfigurationError, Settings
@@ -73,8 +74,8 @@ def table_service(settings: Settings) -> TableServiceClient:
     if settings.storage_table_service_uri:
         return TableServiceClient(settings.storage_table_service_uri, credential=credential(settings))
     raise ConfigurationError(
-        "No table storage is configured for the export ledger: set IntegrationStorage__tableServiceUri (Azure) "
-        "or IntegrationStorage (a connection string, local development only)."
+        "No table storage is configured for the export ledger: set IntegrationStorage__tableServiceUri "
+        "(Azure) or IntegrationStorage (a connection string, local development only)."
     )
 
 
@@ -84,19 +85,15 @@ class ExportLedger:
 
     @classmethod
     def connect(cls, settings: Settings) -> ExportLedger:
-        table = table_service(settings).create_table_if_not_exists(settings.export_ledger_table)
-        return cls(table)
+        return cls(table_service(settings).get_table_client(settings.export_ledger_table))
 
     # --- the state row (intent) ----------------------------------------------------------------
     def read_state(self) -> StateSnapshot:
+        """The state row and its ETag (the table and the row are created on first use)."""
         try:
-            created = self.table.create_entity(
-                {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, "OpenRunId": ""}
-            )
-            return StateSnapshot(None, created["etag"])
-        except ResourceExistsError:
-            pass
-        entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
+            entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
+        except ResourceNotFoundError:
+            return self._create_state()
         etag = entity.metadata["etag"]
         if not entity.get("OpenRunId"):
             return StateSnapshot(None, etag)
@@ -108,6 +105,17 @@ class ExportLedger:
             marked_through=int(entity.get("MarkedThrough") or 0),
         )
         return StateSnapshot(intent, etag)
+
+    def _create_state(self) -> StateSnapshot:
+        with suppress(ResourceExistsError):
+            self.table.create_table()
+        try:
+            created = self.table.create_entity(
+                {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, "OpenRunId": ""}
+            )
+        except ResourceExistsError:  # another run created it a moment ago
+            return self.read_state()
+        return StateSnapshot(None, created["etag"])
 
     def save_intent(self, intent: Intent, etag: str) -> str:
         """Record (or advance) the open intent; returns the new ETag."""
@@ -137,7 +145,8 @@ class ExportLedger:
             )
         except ResourceModifiedError:
             raise ExportStateChanged(
-                "another export run changed the export state meanwhile; this run stops and leaves the work to it"
+                "another export run changed the export state meanwhile; this run stops and leaves the work "
+                "to it"
             ) from None
         return str(result["etag"])
 
@@ -165,7 +174,9 @@ class ExportLedger:
                 ]
             )
 
-    def record_run(self, run_id: str, file_name: str, time_count: int, job_count: int, finished_at: str) -> None:
+    def record_run(
+        self, run_id: str, file_name: str, time_count: int, job_count: int, finished_at: str
+    ) -> None:
         self.table.upsert_entity(
             {"PartitionKey": RUN_PARTITION, "RowKey": run_id, "FileName": file_name,
              "TimeLedgerEntries": time_count, "JobLedgerEntries": job_count, "FinishedAt": finished_at}

@@ -224,8 +224,8 @@ def render(
             else:
                 data, replaced = fold_to_cp1252(line)
                 if replaced:
-                    notes.append(f"{record} {row['ID']}: {replaced} character(s) that Windows-1252 cannot hold "
-                                 "were replaced (by the base letter, or ?)")
+                    notes.append(f"{record} {row['ID']}: {replaced} character(s) that Windows-1252 cannot "
+                                 "hold were replaced (by the base letter, or ?)")
                 chunks.append(data)
             ids[record].append(int(row["ID"]))
     return LedgerFile(b"".join(chunks), ids[TIME_LEDGER_RECORD], ids[JOB_LEDGER_RECORD], notes)

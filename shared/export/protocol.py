@@ -28,6 +28,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -171,7 +172,8 @@ class Exporter:
                                            rendered.notes + notes)
             etag = self._commit_intent(intent, etag)
             receipt, _ = self._complete(
-                intent, etag, connector, manifest, rendered.content, started=started, calls_before=calls_before,
+                intent, etag, connector, manifest, rendered.content,
+                started=started, calls_before=calls_before,
                 recovered_runs=[recovered.run_id] if recovered else [],
             )
             return receipt
@@ -223,11 +225,9 @@ class Exporter:
             content = self._download(f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
             if content is None or _md5(content) != manifest.md5:
                 raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
-                                   f"{intent.file_name} cannot be written again (see docs/export.md, recovery)")
-        try:
+                                   f"{intent.file_name} cannot be written again (see docs/export.md)")
+        with suppress(ResourceExistsError):
             blob.upload_blob(content, overwrite=False, content_settings=self._csv_settings())
-        except ResourceExistsError:
-            pass
 
     def _verify_file(self, intent: Intent, manifest: Manifest) -> None:
         data = self._download(intent.file_name)
@@ -307,7 +307,8 @@ class Exporter:
             started_at=manifest.created_at,
             finished_at=iso(finished),
             duration_seconds=round(time.monotonic() - started, 3),
-            counts={"time_ledger_entries": len(manifest.time_ids), "job_ledger_entries": len(manifest.job_ids),
+            counts={"time_ledger_entries": len(manifest.time_ids),
+                    "job_ledger_entries": len(manifest.job_ids),
                     "lines": len(manifest.time_ids) + len(manifest.job_ids)},
             ids={"time_ledger": id_range(manifest.time_ids), "job_ledger": id_range(manifest.job_ids)},
             bytes=manifest.size,
@@ -328,7 +329,9 @@ class Exporter:
     def _load_manifest(self, intent: Intent) -> Manifest:
         data = self._download(f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
         if data is None:
-            raise ExportFailed(f"the manifest of interrupted run {intent.run_id} is missing; see docs/export.md")
+            raise ExportFailed(
+                f"the manifest of interrupted run {intent.run_id} is missing; see docs/export.md"
+            )
         return Manifest.from_json(data)
 
     def _download(self, name: str) -> bytes | None:
@@ -339,20 +342,16 @@ class Exporter:
 
     def _drop_staging(self, run_id: str) -> None:
         for blob in self.output.list_blobs(name_starts_with=f"{RUNS_PREFIX}{run_id}/"):
-            try:
+            with suppress(ResourceNotFoundError):
                 self.output.delete_blob(blob.name)
-            except ResourceNotFoundError:
-                pass
 
     def _remove_orphans(self) -> None:
         """Staging blobs of runs that stopped before recording their intent (never in any file)."""
         cutoff = self.clock() - ORPHAN_AGE
         for blob in self.output.list_blobs(name_starts_with=RUNS_PREFIX):
             if blob.last_modified and blob.last_modified < cutoff:
-                try:
+                with suppress(ResourceNotFoundError):
                     self.output.delete_blob(blob.name)
-                except ResourceNotFoundError:
-                    pass
 
     def _csv_settings(self) -> ContentSettings:
         charset = "utf-8" if self.settings.export_encoding is ExportEncoding.UTF8_BOM else "windows-1252"

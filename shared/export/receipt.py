@@ -35,10 +35,10 @@ class ExportReceipt:
         job_n = self.counts.get("job_ledger_entries", 0)
         lines = [
             f"Export {self.run_id}: {self.status}",
-            f"  file:    {self.file} ({self.bytes:,} bytes, {self.encoding}, decimal separator "
-            f"'{self.decimal_separator}')",
-            f"  entries: {time_n} time ledger, {job_n} job ledger ({self.marked_transferred} marked transferred "
-            "in SmartTID)",
+            (f"  file:    {self.file} ({self.bytes:,} bytes, {self.encoding}, decimal separator "
+             f"'{self.decimal_separator}')"),
+            (f"  entries: {time_n} time ledger, {job_n} job ledger ({self.marked_transferred} marked "
+             "transferred in SmartTID)"),
             f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
         ]
         if self.recovered_runs:
