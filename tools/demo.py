@@ -59,14 +59,15 @@ def main() -> int:
                                        "LineNumber", "OperationCode", "Description") if k in row}
             print("  " + json.dumps(key, ensure_ascii=False))
 
-    if "export_ledger" in functions:
-        _heading("ledger export (timer function)")
-        functions["export_ledger"](TimerRequest(past_due=False))
-        output = service.get_container_client(settings.output_container)
-        for blob in output.list_blobs():
+    _heading("ledger export (the export_ledger timer function)")
+    functions["export_ledger"](TimerRequest(past_due=False))
+    output = service.get_container_client(settings.output_container)
+    encoding = "utf-8-sig" if settings.export_encoding == "utf-8-sig" else "cp1252"
+    for blob in output.list_blobs():
+        if blob.name.startswith("ledger_") or blob.name.startswith("receipts/"):
             print(f"--- {settings.output_container}/{blob.name}")
             data = output.download_blob(blob.name).readall()
-            print(data.decode("utf-8-sig") if settings.export_encoding == "utf-8-sig" else data.decode("cp1252"))
+            print(data.decode("utf-8" if blob.name.endswith(".json") else encoding))
     return 0
 
 
