@@ -1,4 +1,4 @@
-"""The exactly-once export protocol (docs/export.md explains it step by step).
+"""The exactly-once export protocol (the README section "The exactly-once protocol" explains it step by step).
 
 One run, under the export lock (a lease on ``_state/export.lock`` in the output container):
 
@@ -225,7 +225,8 @@ class Exporter:
             content = self._download(f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
             if content is None or _md5(content) != manifest.md5:
                 raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
-                                   f"{intent.file_name} cannot be written again (see docs/export.md)")
+                                   f"{intent.file_name} cannot be written again "
+                                   "(see the README, 'The exactly-once protocol')")
         with suppress(ResourceExistsError):
             blob.upload_blob(content, overwrite=False, content_settings=self._csv_settings())
 
@@ -330,7 +331,8 @@ class Exporter:
         data = self._download(f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
         if data is None:
             raise ExportFailed(
-                f"the manifest of interrupted run {intent.run_id} is missing; see docs/export.md"
+                f"the manifest of interrupted run {intent.run_id} is missing; "
+                "see the README, 'The exactly-once protocol'"
             )
         return Manifest.from_json(data)
 
