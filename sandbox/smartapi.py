@@ -200,13 +200,19 @@ async def list_resource(request: Request) -> Response:
     return _page(request, rows)
 
 
+def _stored_row(request: Request) -> tuple[SandboxState, RecordType, dict[str, Any]]:
+    """The record addressed by ``/{resource}/{id}`` (404 when the resource or the id is unknown)."""
+    state = _authorize(request)
+    record_type = TYPE_OF_PATH.get(request.path_params["resource"])
+    row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"]) if record_type else None
+    if record_type is None or row is None:
+        raise _Reject(404, f"{request.path_params['resource']} {request.path_params['id']} not found")
+    return state, record_type, row
+
+
 @_endpoint
 async def get_one(request: Request) -> Response:
-    state = _authorize(request)
-    record_type = TYPE_OF_PATH[request.path_params["resource"]]
-    row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"])
-    if row is None:
-        raise _Reject(404, f"{record_type} {request.path_params['id']} not found")
+    _, _, row = _stored_row(request)
     return JSONResponse([row])
 
 
@@ -228,11 +234,7 @@ async def create(request: Request) -> Response:
 
 @_endpoint
 async def update(request: Request) -> Response:
-    state = _authorize(request)
-    record_type = TYPE_OF_PATH[request.path_params["resource"]]
-    row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"])
-    if row is None:
-        raise _Reject(404, f"{record_type} {request.path_params['id']} not found")
+    state, record_type, row = _stored_row(request)
     values = _validate(state, record_type, await _json_body(request))
     for name in LAYOUTS[record_type].key:
         field_name = CROSSWALK[record_type][name]
