@@ -91,6 +91,7 @@ class Importer:
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
+        self._stored_job_codes: set[Value] | None = None  # from the one read of the jobs, if made
 
     def run(self, parsed: ParsedFile) -> ImportResult:
         self.result.errors.extend(parsed.errors)
@@ -116,6 +117,8 @@ class Importer:
             if not records:
                 continue
             remote = {_key(r, record_type): r for r in self.connector.list_records(record_type)}
+            if record_type is RecordType.JOB:
+                self._stored_job_codes = {key[0] for key in remote}
             writes.extend(self._plan(records, remote))
         self._apply(writes)
 
@@ -126,7 +129,6 @@ class Importer:
             outcome.record.key[0]: outcome for outcome in self.result.outcomes
             if outcome.record.record_type is RecordType.JOB
         }
-        existing_jobs: set[Value] | None = None
         ready: dict[Value, list[Record]] = {}
         for operation in operations:
             job_code = operation.key[0]
@@ -141,9 +143,10 @@ class Importer:
                                                          "was rejected (see that line)"))
                 continue
             if outcome is None:
-                if existing_jobs is None:
-                    existing_jobs = {r.values.get("sJobCode") for r in self.connector.list_records(RecordType.JOB)}
-                if job_code not in existing_jobs:
+                if self._stored_job_codes is None:
+                    jobs = self.connector.list_records(RecordType.JOB)
+                    self._stored_job_codes = {r.values.get("sJobCode") for r in jobs}
+                if job_code not in self._stored_job_codes:
                     self._reject(operation, _dependent_error(
                         operation,
                         f"job {job_code} does not exist in SmartTID and is not in this file",

@@ -310,3 +310,15 @@ def test_no_secret_or_token_in_logs_or_errors(
 def test_rejects_a_url_that_is_not_a_vault_uri() -> None:
     with pytest.raises(ConfigurationError, match="KEY_VAULT_URL"):
         KeyVaultSecrets(vault_url="timebridge-kv", ttl_seconds=300)
+
+
+def test_the_key_vault_provider_and_its_cache_are_shared_by_invocations(stub: KeyVaultStub) -> None:
+    settings = Settings(KEY_VAULT_URL=stub.vault_url, SECRET_CACHE_TTL_SECONDS=300, AZURE_CLIENT_ID=CLIENT_ID)
+    first, second = secret_provider(settings), secret_provider(settings)
+    try:
+        assert first is second
+        first.get(SMARTTID_API_KEY)
+        second.get(SMARTTID_API_KEY)
+        assert len([r for r in stub.requests if "/secrets/" in r.path]) <= 2  # challenge + one read
+    finally:
+        first.close()
