@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.config import ConfigurationError, Settings
@@ -207,6 +207,10 @@ class Intake:
             log.info("%s was replaced by a newer upload; leaving the new version for its own import", run.name)
         except ResourceNotFoundError:
             pass
+        except HttpResponseError as exc:
+            if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
+                raise
+            log.info("%s is leased by another instance, which removes it when done", run.name)
 
 
 def _pick_lines(chunks: Iterable[bytes], numbers: list[int]) -> Iterator[bytes]:

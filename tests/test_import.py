@@ -303,3 +303,28 @@ def test_lists_are_read_page_by_page(storage, settings, sandbox) -> None:
 
     assert receipt["counts"] == {"created": 0, "updated": 1, "unchanged": 1, "rejected": 0}
     assert receipt["api_calls"]["by_endpoint"]["GET /employees"] == 3
+
+
+def test_trigger_while_another_instance_holds_the_file_does_nothing(storage, settings, sandbox) -> None:
+    upload(storage, settings, "busy.csv", b"Employee;7201;Busy")
+    lease = storage.get_blob_client(settings.input_container, "busy.csv").acquire_lease(lease_duration=15)
+    try:
+        trigger_import(storage, settings.input_container, "busy.csv")  # another instance is importing it
+        assert sandbox.calls() == {}
+        assert blob_names(storage, settings.archive_container) == []
+    finally:
+        lease.release()
+    trigger_import(storage, settings.input_container, "busy.csv")  # e.g. the host's retry later
+    assert len(sandbox.find("employees", EmployeeCode="7201")) == 1
+
+
+def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings, sandbox) -> None:
+    etag = upload(storage, settings, "held.csv", b"Employee;7301;Held")
+    storage.get_blob_client(settings.archive_container, f"held.csv/{etag}/receipt.json").upload_blob(b"{}")
+    lease = storage.get_blob_client(settings.input_container, "held.csv").acquire_lease(lease_duration=15)
+    try:
+        trigger_import(storage, settings.input_container, "held.csv")  # no error: the holder deletes it
+        assert blob_names(storage, settings.input_container) == ["held.csv"]
+    finally:
+        lease.release()
+    assert sandbox.writes() == {}
