@@ -84,10 +84,9 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 
 
 class Importer:
-    def __init__(self, connector: Connector, *, concurrency: int = 4, source: str = "") -> None:
+    def __init__(self, connector: Connector, *, concurrency: int = 4) -> None:
         self.connector = connector
         self.concurrency = concurrency
-        self.source = source
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)

@@ -161,7 +161,7 @@ class Intake:
             return reject_all(parsed, str(exc), "fix the configuration as described, then upload the rejected "
                               "lines again")
         try:
-            result = Importer(connector, concurrency=self.settings.write_concurrency, source=receipt.source).run(parsed)
+            result = Importer(connector, concurrency=self.settings.write_concurrency).run(parsed)
             receipt.api_calls = {
                 "total": connector.calls.total,
                 "writes": connector.calls.writes,
