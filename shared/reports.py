@@ -34,8 +34,13 @@ class Receipt:
         return json.dumps(self.__dict__, indent=2, ensure_ascii=False).encode("utf-8")
 
 
+def iso(moment: datetime) -> str:
+    """A UTC moment as ``2026-11-21T14:15:00Z`` (receipts of both import and export)."""
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 def describe_error(source: str, error: LineError) -> str:

@@ -31,16 +31,17 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.config import ExportEncoding, Settings
-from shared.connectors.base import CallCounter
+from shared.connectors.base import Connector
 from shared.export.export_ledger import EntryKind, ExportLedger, Intent, Status
 from shared.export.ledger_format import is_true, render
 from shared.export.receipt import ExportReceipt, id_range
+from shared.reports import iso
 
 log = logging.getLogger(__name__)
 
@@ -55,32 +56,12 @@ ORPHAN_AGE = timedelta(hours=1)
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
 
 
-class LedgerSource(Protocol):
-    """What the export needs from the time-registration system (SmartTidConnector has it)."""
-
-    calls: CallCounter
-
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]: ...
-
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
-
-    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]: ...
-
-    def active_employee_codes(self) -> list[str]: ...
-
-    def close(self) -> None: ...
-
-
 class ExportFailed(RuntimeError):
     """The run cannot go on safely; nothing beyond the committed file was marked."""
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def file_name_for(run_id: str, created: datetime) -> str:
@@ -132,7 +113,7 @@ class Exporter:
         settings: Settings,
         service: BlobServiceClient,
         ledger: ExportLedger,
-        connector_factory: Callable[[], LedgerSource],
+        connector_factory: Callable[[], Connector],
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
@@ -181,7 +162,7 @@ class Exporter:
             connector.close()
 
     # --- steps (each a method, so tests can interrupt the run between them) --------------------
-    def _read_new(self, connector: LedgerSource) -> NewEntries:
+    def _read_new(self, connector: Connector) -> NewEntries:
         job_rows = {int(row["ID"]): row for row in connector.untransferred_job_ledger_entries()
                     if not is_true(row.get("Transfered"))}
         time_rows: dict[int, dict[str, Any]] = {}
@@ -241,7 +222,7 @@ class Exporter:
                 "nothing was marked transferred"
             )
 
-    def _mark_batch(self, connector: LedgerSource, ids: list[int]) -> None:
+    def _mark_batch(self, connector: Connector, ids: list[int]) -> None:
         connector.mark_job_ledger_entries_transferred(ids)
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
@@ -255,7 +236,7 @@ class Exporter:
         self,
         intent: Intent,
         etag: str,
-        connector: LedgerSource,
+        connector: Connector,
         manifest: Manifest | None,
         content: bytes | None,
         *,
@@ -292,7 +273,7 @@ class Exporter:
         log.info("export run %s: %s", intent.run_id, receipt.summary())
         return receipt, etag
 
-    def _receipt(self, intent: Intent, manifest: Manifest, connector: LedgerSource, started: float,
+    def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
                  calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
         calls = Counter(connector.calls.counts)
         calls.subtract(calls_before)
@@ -322,7 +303,7 @@ class Exporter:
         )
 
     # --- helpers ------------------------------------------------------------------------------
-    def _mark_stale(self, connector: LedgerSource, ids: list[int]) -> None:
+    def _mark_stale(self, connector: Connector, ids: list[int]) -> None:
         size = self.settings.export_mark_batch_size
         for start in range(0, len(ids), size):
             self._mark_batch(connector, ids[start : start + size])

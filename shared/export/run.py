@@ -9,8 +9,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
 from shared.config import Settings
+from shared.connectors.base import Connector
 from shared.export.export_ledger import ExportLedger, ExportStateChanged
-from shared.export.protocol import LOCK_BLOB, Exporter, LedgerSource
+from shared.export.protocol import LOCK_BLOB, Exporter
 from shared.export.receipt import ExportReceipt
 from shared.storage import blob_service, held_lease
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def run_export(
-    settings: Settings, *, connector_factory: Callable[[], LedgerSource] | None = None
+    settings: Settings, *, connector_factory: Callable[[], Connector] | None = None
 ) -> ExportReceipt | None:
     """Export every new ledger entry to one file in the output container.
 
@@ -28,7 +29,7 @@ def run_export(
     if connector_factory is None:
         from shared.wiring import connector_factory as build_factory
 
-        connector_factory = build_factory(settings)  # type: ignore[assignment]
+        connector_factory = build_factory(settings)
     service = blob_service(settings)
     ledger = ExportLedger.connect(settings)
     lock = service.get_blob_client(settings.output_container, LOCK_BLOB)
