@@ -19,10 +19,13 @@ from enum import StrEnum
 
 from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed, Connector, RemoteRecord
 from shared.layouts import LAYOUTS, RecordType
-from shared.parsing import LineError, ParsedFile, Record
+from shared.parsing import LineError, ParsedFile, Record, fold_key
 from shared.values import Value, same_value
 
 log = logging.getLogger(__name__)
+
+#: How many lines the receipt names one by one when their codes differ from the stored ones in case only.
+MAX_SPELLING_NOTES = 20
 
 
 class Status(StrEnum):
@@ -43,6 +46,7 @@ class Outcome:
 class ImportResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def line_counts(self) -> dict[str, int]:
         counts = {status.value: 0 for status in Status}
@@ -90,7 +94,10 @@ class Importer:
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
-        self._stored_job_codes: set[Value] | None = None  # from the one read of the jobs, if made
+        #: the stored job codes (folded when codes ignore case → the stored spelling), once read
+        self._stored_job_codes: dict[Value, Value] | None = None
+        self._fold = connector.codes_case_insensitive
+        self._respelled = 0
 
     def run(self, parsed: ParsedFile) -> ImportResult:
         self.result.errors.extend(parsed.errors)
@@ -99,14 +106,26 @@ class Importer:
             by_type[record.record_type].append(record)
         try:
             self._import_masters(by_type)
-            self._import_operations(by_type[RecordType.OPERATION], by_type[RecordType.JOB], parsed)
+            self._import_operations(by_type[RecordType.OPERATION], parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            done = {id(outcome.record) for outcome in self.result.outcomes}
-            for record in parsed.records:
-                if id(record) not in done:
-                    self._reject(record, _unavailable_error(exc))
+            self._reject_remaining(parsed, _unavailable_error(exc))
+        except Exception as exc:  # last resort: no line may end without an outcome
+            log.exception("import stopped by an unexpected %s", type(exc).__name__)
+            self._reject_remaining(parsed, _internal_error(exc))
+        if self._respelled > MAX_SPELLING_NOTES:
+            self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
+                                     "from the stored ones only in upper/lower case.")
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
+
+    def _reject_remaining(self, parsed: ParsedFile, error: LineError) -> None:
+        done = {id(outcome.record) for outcome in self.result.outcomes}
+        for record in parsed.records:
+            if id(record) not in done:
+                self._reject(record, error)
+
+    def _folded(self, key: tuple[Value, ...]) -> tuple[Value, ...]:
+        return fold_key(key) if self._fold else key
 
     # --- phases -----------------------------------------------------------------------------
     def _import_masters(self, by_type: dict[RecordType, list[Record]]) -> None:
@@ -115,55 +134,81 @@ class Importer:
             records = by_type[record_type]
             if not records:
                 continue
-            remote = {_key(r, record_type): r for r in self.connector.list_records(record_type)}
+            remote = {self._folded(_key(r, record_type)): r for r in self.connector.list_records(record_type)}
             if record_type is RecordType.JOB:
-                self._stored_job_codes = {key[0] for key in remote}
+                self._stored_job_codes = {key[0]: r.values.get("sJobCode") for key, r in remote.items()}
             writes.extend(self._plan(records, remote))
         self._apply(writes)
 
-    def _import_operations(self, operations: list[Record], jobs: list[Record], parsed: ParsedFile) -> None:
+    def _import_operations(self, operations: list[Record], parsed: ParsedFile) -> None:
         if not operations:
             return
         job_outcome = {
-            outcome.record.key[0]: outcome for outcome in self.result.outcomes
+            self._folded(outcome.record.key)[0]: outcome for outcome in self.result.outcomes
             if outcome.record.record_type is RecordType.JOB
         }
         ready: dict[Value, list[Record]] = {}
         for operation in operations:
             job_code = operation.key[0]
-            outcome = job_outcome.get(job_code)
+            folded = self._folded((job_code,))[0]
+            outcome = job_outcome.get(folded)
             if outcome is not None and outcome.status is Status.REJECTED:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
                                                          "could not be imported (see that line)"))
                 continue
-            rejected_line = parsed.rejected_keys.get((RecordType.JOB, (job_code,)))
+            rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
             if outcome is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if outcome is None:
+            if outcome is not None:
+                stored_code = outcome.record.key[0]
+            else:
                 if self._stored_job_codes is None:
-                    jobs = self.connector.list_records(RecordType.JOB)
-                    self._stored_job_codes = {r.values.get("sJobCode") for r in jobs}
-                if job_code not in self._stored_job_codes:
+                    self._stored_job_codes = {
+                        self._folded((r.values.get("sJobCode"),))[0]: r.values.get("sJobCode")
+                        for r in self.connector.list_records(RecordType.JOB)
+                    }
+                stored_code = self._stored_job_codes.get(folded)
+                if stored_code is None:
                     self._reject(operation, _dependent_error(
                         operation,
                         f"job {job_code} does not exist in SmartTID and is not in this file",
                         f"add a Job line for {job_code} to the file, or create the job in SmartTID first",
                     ))
                     continue
-            ready.setdefault(job_code, []).append(operation)
+            if stored_code != job_code:
+                self._note_spelling(operation, "sJobCode", job_code, stored_code)
+                operation.values["sJobCode"] = stored_code
+                operation.key = (stored_code, *operation.key[1:])
+            ready.setdefault(stored_code, []).append(operation)
         writes: list[_Write] = []
         for job_code, records in ready.items():
             remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
-            remote = {_key(r, RecordType.OPERATION): r for r in remote_ops}
+            remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
             writes.extend(self._plan(records, remote))
         self._apply(writes)
+
+    def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
+        """The file spells a code differently from the target in case only: the stored spelling is kept."""
+        with self._lock:
+            self._respelled += 1
+            if self._respelled <= MAX_SPELLING_NOTES:
+                self.result.notes.append(
+                    f"Line {record.line}: {name} {given} is stored as {stored}; codes are compared without regard "
+                    "to upper/lower case, so the stored record was used and its spelling kept."
+                )
 
     def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord]) -> list[_Write]:
         writes: list[_Write] = []
         for record in records:
-            stored = remote.get(record.key)
+            stored = remote.get(self._folded(record.key))
+            if stored is not None:
+                stored_key = _key(stored, record.record_type)
+                for name, given, kept in zip(LAYOUTS[record.record_type].key, record.key, stored_key, strict=True):
+                    if given != kept and kept is not None:
+                        self._note_spelling(record, name, given, kept)
+                        record.values[name] = kept
             if stored is None:
                 missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
                 if missing:
@@ -209,6 +254,9 @@ class Importer:
             self._reject(record, _unavailable_error(exc))
         except ApiUnavailable as exc:
             self._reject(record, _unavailable_error(exc))
+        except Exception as exc:  # last resort: the line is reported, never lost
+            log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
+            self._reject(record, _internal_error(exc))
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _add(self, outcome: Outcome) -> None:
@@ -240,6 +288,16 @@ def _unavailable_error(exc: ApiUnavailable) -> LineError:
         else "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
     )
     return LineError(0, "", "", "", str(exc), action)
+
+
+def _internal_error(exc: Exception) -> LineError:
+    return LineError(
+        0, "", "", "",
+        f"TimeBridge stopped on an internal error ({type(exc).__name__}) before this line was finished; it may or "
+        "may not have been written",
+        "upload the rejected lines again (lines already applied are recognised and not written twice); if the "
+        "error comes back, send this report to TimeBridge support",
+    )
 
 
 def _dependent_error(operation: Record, reason: str, action: str | None = None) -> LineError:

@@ -4,7 +4,8 @@ Order of work (so nothing is lost and nothing is done twice):
 
 1. skip when a receipt for this blob's ETag already exists (a duplicate trigger) — and remove the
    input file if an earlier run stored the outcome but stopped before deleting it;
-2. lease the input blob, so a second instance triggered for the same file waits it out;
+2. lease the input blob; a second instance triggered for the same file meanwhile finds the lease taken
+   and skips its trigger (the holder finishes the file);
 3. parse (streamed), plan and apply;
 4. store the outcome: the archive copy, the error report and the rejected-lines file when any line
    failed, and last the receipt (the marker that the outcome is complete);
@@ -13,20 +14,22 @@ Order of work (so nothing is lost and nothing is done twice):
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import posixpath
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from azure.core import MatchConditions
-from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
-from shared.importer import Importer, ImportResult, reject_all
-from shared.parsing import ParsedFile, UnreadableFile, parse_file, split_lines
+from shared.importer import Importer, reject_all
+from shared.parsing import WINDOWS_1252, ParsedFile, UnreadableFile, parse_file, physical_lines
 from shared.reports import Receipt, error_report, file_rejection_report, now_iso
 from shared.secrets import MissingSecretError, SecretStoreUnavailableError
 from shared.storage import held_lease
@@ -40,9 +43,43 @@ JSON = ContentSettings(content_type="application/json; charset=utf-8")
 ConnectorFactory = Callable[[], Connector]
 
 
+#: A path segment kept as it is in output names: letters, digits and a few punctuation marks (never
+#: ``~``, which marks a shortened name, and never control, format or bidi characters).
+_PLAIN_SEGMENT = re.compile(r"^\w[\w .,()+@=&'-]*$")
+_NOT_PLAIN = re.compile(r"[^\w.()+@=&'-]+")
+MAX_PLAIN_NAME, MAX_PLAIN_SEGMENT, MAX_SEGMENTS = 200, 120, 8
+SHORT_NAME = 80
+
+
+def output_folder(name: str) -> str:
+    """Where the outputs of input ``name`` go: the name itself when it is plain (``jobs.csv``,
+    ``2026/11/jobs.csv``), otherwise a shortened form made of safe characters plus ``~`` and a hash of
+    the original name, so every output name stays within Azure Storage's rules and no two inputs share
+    a folder. The receipt keeps the original name."""
+    segments = name.split("/")
+    if len(name) <= MAX_PLAIN_NAME and len(segments) <= MAX_SEGMENTS and all(map(_plain, segments)):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{_flatten(name) or 'file'}~{digest}"
+
+
+def _plain(segment: str) -> bool:
+    return (len(segment) <= MAX_PLAIN_SEGMENT and bool(_PLAIN_SEGMENT.match(segment))
+            and not segment.endswith((".", " ")))
+
+
+def _flatten(text: str) -> str:
+    return _NOT_PLAIN.sub("_", text).strip("._ -")[:SHORT_NAME].rstrip("._ -")
+
+
 @dataclass(frozen=True)
 class FileRun:
-    """Names of everything one version (ETag) of one input file produces."""
+    """Names of everything one version (ETag) of one input file produces.
+
+    ``<folder>/<etag>/`` holds the product's files under fixed names (``receipt.json``,
+    ``errors.txt``, ``reason.txt``, ``<stem>.rejected<ext>``) and the original bytes under
+    ``original/``, so no input name can collide with an output.
+    """
 
     name: str
     etag: str
@@ -52,24 +89,33 @@ class FileRun:
         return self.etag.strip('"')
 
     @property
+    def renamed(self) -> bool:
+        return output_folder(self.name) != self.name
+
+    @property
     def folder(self) -> str:
-        return f"{self.name}/{self.run_id}"
+        return f"{output_folder(self.name)}/{self.run_id}"
 
     @property
     def basename(self) -> str:
-        return posixpath.basename(self.name)
+        last = self.name.rsplit("/", 1)[-1]
+        return (_flatten(last) or "file.csv") if self.renamed else last
 
     @property
     def receipt(self) -> str:
         return f"{self.folder}/receipt.json"
 
     @property
-    def archived_copy(self) -> str:
-        return f"{self.folder}/{self.basename}"
+    def original(self) -> str:
+        return f"{self.folder}/original/{self.basename}"
 
     @property
     def error_report(self) -> str:
         return f"{self.folder}/errors.txt"
+
+    @property
+    def reason(self) -> str:
+        return f"{self.folder}/reason.txt"
 
     @property
     def rejected_lines(self) -> str:
@@ -110,34 +156,61 @@ class Intake:
     # --- steps --------------------------------------------------------------------------------
     def _import(self, source: BlobClient, run: FileRun, size: int) -> Receipt:
         started = time.monotonic()
-        receipt = Receipt(source=run.name, etag=run.run_id, status="imported", received_at=now_iso())
+        receipt = Receipt(source=run.name, etag=run.run_id, status="imported", received_at=now_iso(),
+                          folder=run.folder)
+        if run.renamed:
+            receipt.notes.append(f"The file name cannot be used as it is in output names; the outputs are stored "
+                                 f"under {run.folder}/.")
 
         def stream() -> Iterable[bytes]:
             return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
 
+        if size > self.settings.max_file_bytes:
+            return self._reject_file(run, receipt, stream, UnreadableFile(
+                f"the file is {size:,} bytes; the limit is {self.settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)",
+                "split the file into smaller files, or raise MAX_FILE_BYTES in the app settings",
+            ), started)
+        connector, problem = self._connect(receipt)
         try:
-            if size > self.settings.max_file_bytes:
-                raise UnreadableFile(
-                    f"the file is {size:,} bytes; the limit is {self.settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)",
-                    "split the file into smaller files, or raise MAX_FILE_BYTES in the app settings",
-                )
-            parsed = parse_file(stream)
-        except UnreadableFile as exc:
-            return self._reject_file(run, receipt, stream, exc, started)
+            try:
+                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+            except UnreadableFile as exc:
+                return self._reject_file(run, receipt, stream, exc, started)
+            except AzureError:
+                raise  # storage trouble: the host retries, the input stays where it is
+            except Exception as exc:  # last resort: the file is stored with a reason, never left behind
+                log.exception("reading %s failed with an unexpected %s", run.name, type(exc).__name__)
+                return self._reject_file(run, receipt, stream, UnreadableFile(
+                    f"TimeBridge could not read the file because of an internal error ({type(exc).__name__})",
+                    "upload the file again; if it fails again, send this report and the file to TimeBridge support",
+                ), started)
+            if connector is None:
+                result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
+                                    "lines again")
+            else:
+                result = Importer(connector, concurrency=self.settings.write_concurrency).run(parsed)
+                receipt.api_calls = {
+                    "total": connector.calls.total,
+                    "writes": connector.calls.writes,
+                    "by_endpoint": dict(sorted(connector.calls.counts.items())),
+                }
+        finally:
+            if connector is not None:
+                connector.close()
 
         receipt.encoding = parsed.encoding
         receipt.lines = parsed.lines_read
-        result = self._apply(parsed, receipt)
+        receipt.windows_1252_lines = line_ranges(parsed.fallback_lines)
         receipt.counts = result.line_counts()
         receipt.duration_seconds = round(time.monotonic() - started, 3)
-        receipt.notes += _notes(parsed)
+        receipt.notes += _notes(parsed) + result.notes
 
-        self._upload(self.settings.archive_container, run.archived_copy, stream(), CSV, size)
-        receipt.outputs["archived_copy"] = f"{self.settings.archive_container}/{run.archived_copy}"
+        self._upload(self.settings.archive_container, run.original, stream(), CSV, size)
+        receipt.outputs["archived_copy"] = f"{self.settings.archive_container}/{run.original}"
         if result.errors:
             receipt.status = "imported-with-errors" if any(receipt.counts[k] for k in
                                                            ("created", "updated", "unchanged")) else "rejected"
-            rejected = sorted({error.line for error in result.errors})
+            rejected = {line for error in result.errors for line in parsed.span(error.line)}
             self._upload(self.settings.error_container, run.rejected_lines, _pick_lines(stream(), rejected), CSV)
             self._upload(
                 self.settings.error_container,
@@ -153,23 +226,13 @@ class Intake:
         )
         return receipt
 
-    def _apply(self, parsed: ParsedFile, receipt: Receipt) -> ImportResult:
+    def _connect(self, receipt: Receipt) -> tuple[Connector | None, str]:
+        """The target's connector, or None and the reason it cannot be built (a secret or setting)."""
         try:
-            connector = self.connector_factory()
+            return self.connector_factory(), ""
         except (MissingSecretError, SecretStoreUnavailableError, ConfigurationError) as exc:
             log.error("import of %s stopped: %s", receipt.source, exc)
-            return reject_all(parsed, str(exc), "fix the configuration as described, then upload the rejected "
-                              "lines again")
-        try:
-            result = Importer(connector, concurrency=self.settings.write_concurrency).run(parsed)
-            receipt.api_calls = {
-                "total": connector.calls.total,
-                "writes": connector.calls.writes,
-                "by_endpoint": dict(sorted(connector.calls.counts.items())),
-            }
-            return result
-        finally:
-            connector.close()
+            return None, str(exc)
 
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
@@ -179,11 +242,11 @@ class Intake:
         receipt.notes.append(f"The whole file was not imported: {exc.reason}. What to do: {exc.action}.")
         receipt.duration_seconds = round(time.monotonic() - started, 3)
         error = self.settings.error_container
-        self._upload(error, f"{run.folder}/{run.basename}", stream(), CSV)
-        self._upload(error, f"{run.folder}/reason.txt",
-                     file_rejection_report(run.name, receipt.received_at, exc.reason, exc.action), TEXT)
-        receipt.outputs["moved_to"] = f"{error}/{run.folder}/{run.basename}"
-        receipt.outputs["error_report"] = f"{error}/{run.folder}/reason.txt"
+        self._upload(error, run.original, stream(), CSV)
+        self._upload(error, run.reason, file_rejection_report(run.name, receipt.received_at, exc.reason, exc.action),
+                     TEXT)
+        receipt.outputs["moved_to"] = f"{error}/{run.original}"
+        receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)
         return receipt
 
@@ -213,18 +276,31 @@ class Intake:
             log.info("%s is leased by another instance, which removes it when done", run.name)
 
 
-def _pick_lines(chunks: Iterable[bytes], numbers: list[int]) -> Iterator[bytes]:
-    """The original bytes of the given physical lines (CRLF endings), streamed."""
-    wanted = set(numbers)
-    for number, raw in split_lines(chunks):
-        if number in wanted:
-            yield raw + b"\r\n"
+def _pick_lines(chunks: Iterable[bytes], wanted: set[int]) -> Iterator[bytes]:
+    """The original bytes of the given physical lines, line endings included (byte-exact), streamed."""
+    for line in physical_lines(chunks):
+        if line.number in wanted:
+            yield line.raw
+
+
+def line_ranges(numbers: list[int], limit: int = 50) -> str:
+    """``"3, 7-9, 12"`` for a sorted list of line numbers (the first ``limit`` ranges)."""
+    ranges: list[list[int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:limit])
+    return text + (f", … ({len(numbers):,} lines in all)" if len(ranges) > limit else "")
 
 
 def _notes(parsed: ParsedFile) -> list[str]:
     notes = []
-    if parsed.encoding != "utf-8":
-        notes.append("The file is not valid UTF-8, so it was read as Windows-1252.")
+    if parsed.fallback_lines:
+        which = "The file is" if parsed.encoding == WINDOWS_1252 else f"Lines {line_ranges(parsed.fallback_lines)} are"
+        notes.append(f"{which} not valid UTF-8, so {'it was' if parsed.encoding == WINDOWS_1252 else 'they were'} "
+                     "read as Windows-1252; the other lines were read as UTF-8.")
     for record_type, positions in sorted(parsed.ignored_positions.items()):
         listed = ", ".join(str(p) for p in sorted(positions))
         notes.append(

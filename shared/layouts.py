@@ -66,6 +66,11 @@ class Layout:
         raise KeyError(name)
 
 
+#: GUESS: the documentation names DECIMAL parameters without precision or scale. We accept at most
+#: ``DECIMAL_SCALE`` digits after the separator and ``DECIMAL_PRECISION`` digits in all, so a value
+#: is never rounded silently by SmartTID (README, "Decisions where SmartTID's documentation has gaps").
+DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
+
 T, D, F, I, N, C = Kind.TEXT, Kind.DATE, Kind.FLAG, Kind.INTEGER, Kind.DECIMAL, Kind.CHOICE
 
 EMPLOYEE = Layout(

@@ -1,14 +1,27 @@
 """Parse an incoming file (a stream of bytes) into records and line errors.
 
-Decoding: UTF-8 with or without BOM; if the bytes are not valid UTF-8 the whole file is read as
-Windows-1252 (the receipt says so). Lines end in CRLF or LF; blank lines are ignored; fields
-are separated by ``;`` and may be double-quoted. Line numbers are physical line numbers as a text
-editor shows them.
+Reading, in one streaming pass with constant memory besides the parsed records:
+
+* **Physical lines** end in CRLF, LF or a lone CR (classic Mac files). Line numbers are the
+  physical line numbers a text editor shows; a record that spans lines (a quoted field with a line
+  break) is reported by its first line.
+* **Encoding per line**: each physical line is read as UTF-8 (a BOM at the start is skipped); a
+  line that is not valid UTF-8 is read as Windows-1252 and the receipt lists it. A line that is
+  neither (bytes 0x81, 0x8D, 0x8F, 0x90, 0x9D are undefined in Windows-1252) is rejected with the
+  byte and its column, never imported with a replacement character.
+* **CSV**: the decoded lines go through the standard ``csv`` reader (``;``-separated, fields may be
+  double-quoted, ``""`` inside quotes is a quote, quoted fields may hold line breaks). A quoting
+  error rejects that record; an unterminated quote is one error for the lines it swallowed.
+* **Values**: control characters other than tab (and line breaks inside quoted fields) are
+  rejected with their position; every value is checked against its parameter's SQL type
+  (:mod:`shared.values`). Blank lines are ignored; a NUL byte makes the whole file unreadable.
 """
 
 from __future__ import annotations
 
 import csv
+import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -17,6 +30,16 @@ from shared.values import FieldValueError, Value, convert
 
 UTF8 = "utf-8"
 WINDOWS_1252 = "windows-1252"
+MIXED = "mixed"
+BOM = b"\xef\xbb\xbf"
+#: The longest field we read (characters). The csv module's default limit is 128 Ki characters;
+#: the only unbounded parameter (a job's sRemark) never needs more than this.
+FIELD_LIMIT = 1024 * 1024
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_STARTS_RECORD = re.compile(r"^\s*(?:employee|job|operation)\s*;", re.IGNORECASE)
+
+csv.field_size_limit(FIELD_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -52,17 +75,30 @@ class Record:
 
 @dataclass
 class ParsedFile:
-    encoding: str
+    encoding: str = UTF8  # utf-8 | windows-1252 | mixed (some lines each)
     records: list[Record] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
-    lines_read: int = 0  # non-blank lines
+    lines_read: int = 0  # non-blank records (a record spanning lines counts once)
     ignored_positions: dict[RecordType, set[int]] = field(default_factory=dict)
     #: records whose key could be read but whose line was rejected (so dependants can say why)
     rejected_keys: dict[tuple[RecordType, tuple[Value, ...]], int] = field(default_factory=dict)
+    #: physical lines that were read as Windows-1252
+    fallback_lines: list[int] = field(default_factory=list)
+    #: first line → last line, for records that span several physical lines
+    spans: dict[int, int] = field(default_factory=dict)
+    #: codes compare without regard to case (the target's rule): ``a360`` and ``A360`` are one record
+    fold_codes: bool = False
+
+    def slot(self, record_type: RecordType, key: tuple[Value, ...]) -> tuple[RecordType, tuple[Value, ...]]:
+        """The identity of a record in this file: its type and key, folded when codes ignore case."""
+        return record_type, fold_key(key) if self.fold_codes else key
 
     @property
     def rejected_lines(self) -> set[int]:
         return {error.line for error in self.errors}
+
+    def span(self, line: int) -> range:
+        return range(line, self.spans.get(line, line) + 1)
 
 
 class UnreadableFile(Exception):
@@ -74,8 +110,16 @@ class UnreadableFile(Exception):
         self.action = action
 
 
-def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(line_number, raw_line)`` from a byte stream, without the line ending."""
+@dataclass(frozen=True)
+class PhysicalLine:
+    number: int
+    content: bytes  # without the line ending (and without the BOM on line 1)
+    ending: bytes  # b"\r\n", b"\n", b"\r" or b"" (the last line)
+    raw: bytes  # exactly the bytes of the file, line ending (and BOM) included
+
+
+def physical_lines(chunks: Iterable[bytes]) -> Iterator[PhysicalLine]:
+    """Split a byte stream into physical lines (CRLF, LF or lone CR), whatever the chunk sizes."""
     pending = b""
     number = 0
     for chunk in chunks:
@@ -85,48 +129,128 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
                 "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
             )
         pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
+        start = 0
+        for match in _LINE_END.finditer(pending):
+            if match.group() == b"\r" and match.end() == len(pending):
+                break  # a CR at the end of a chunk may be the first half of a CRLF
             number += 1
-            yield number, raw.removesuffix(b"\r")
+            yield _line(number, pending[start : match.start()], match.group())
+            start = match.end()
+        pending = pending[start:]
     if pending:
-        yield number + 1, pending.removesuffix(b"\r")
+        ending = b"\r" if pending.endswith(b"\r") else b""
+        yield _line(number + 1, pending.removesuffix(b"\r"), ending)
 
 
-def parse_file(open_stream: Callable[[], Iterable[bytes]]) -> ParsedFile:
-    """Parse the file, trying UTF-8 first and falling back to Windows-1252.
+def _line(number: int, content: bytes, ending: bytes) -> PhysicalLine:
+    raw = content + ending
+    if number == 1:
+        content = content.removeprefix(BOM)
+    return PhysicalLine(number, content, ending, raw)
 
-    ``open_stream`` is called once per attempt so the bytes are streamed, never held whole.
-    """
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, content)`` per physical line, without line endings."""
+    for line in physical_lines(chunks):
+        yield line.number, line.content
+
+
+def decode_line(content: bytes) -> tuple[str, str, str | None]:
+    """``(text, encoding, problem)``: UTF-8, else Windows-1252; ``problem`` names an undecodable byte."""
     try:
-        return _parse(open_stream(), UTF8)
+        return content.decode(UTF8), UTF8, None
     except UnicodeDecodeError:
-        return _parse(open_stream(), WINDOWS_1252)
+        pass
+    try:
+        return content.decode("cp1252"), WINDOWS_1252, None
+    except UnicodeDecodeError as exc:
+        byte = content[exc.start]
+        problem = (
+            f"byte 0x{byte:02X} at column {exc.start + 1} is neither UTF-8 nor a Windows-1252 character "
+            "(the line was saved in another encoding, or is damaged)"
+        )
+        return content.decode("cp1252", errors="replace"), WINDOWS_1252, problem
 
 
-def _parse(chunks: Iterable[bytes], encoding: str) -> ParsedFile:
-    parsed = ParsedFile(encoding=encoding)
+class _Feed:
+    """Decoded physical lines for the ``csv`` reader, remembering which lines the current record used."""
+
+    def __init__(self, chunks: Iterable[bytes], parsed: ParsedFile) -> None:
+        self._lines = physical_lines(chunks)
+        self._parsed = parsed
+        self.last = 0  # the last physical line handed to the reader
+        self.texts: list[str] = []  # the decoded lines of the current record
+        self.problems: list[tuple[int, str]] = []  # undecodable lines of the current record
+        self._encodings: set[str] = set()
+
+    def start_record(self) -> int:
+        self.texts.clear()
+        self.problems.clear()
+        return self.last + 1
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._lines:
+            text, encoding, problem = decode_line(line.content)
+            self.last = line.number
+            if problem:
+                self.problems.append((line.number, problem))
+            elif not line.content.isascii():
+                self._encodings.add(encoding)
+                if encoding == WINDOWS_1252:
+                    self._parsed.fallback_lines.append(line.number)
+            self.texts.append(text)
+            yield text + line.ending.decode("ascii")
+
+    @property
+    def encoding(self) -> str:
+        if self._encodings == {WINDOWS_1252}:
+            return WINDOWS_1252
+        return MIXED if len(self._encodings) > 1 else UTF8
+
+
+def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
+    return tuple(value.casefold() if isinstance(value, str) else value for value in key)
+
+
+def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False) -> ParsedFile:
+    """Parse the file in one streaming pass (``open_stream`` is called once).
+
+    Lines with the same key are merged in file order; ``fold_codes`` makes keys that differ only in
+    case the same record (the first line's spelling is kept).
+    """
+    parsed = ParsedFile(fold_codes=fold_codes)
+    feed = _Feed(open_stream(), parsed)
+    reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     by_key: dict[tuple[RecordType, tuple[Value, ...]], Record] = {}
     first = True
-    for number, raw in split_lines(chunks):
-        if first and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        text = raw.decode(encoding, errors="strict" if encoding == UTF8 else "replace")
-        if not text.strip():
+    while True:
+        start = feed.start_record()
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            first = False
+            parsed.lines_read += 1
+            parsed.errors.append(_csv_error(start, feed, str(exc)))
+            _remember_span(parsed, start, feed.last)
             continue
-        fields = next(csv.reader([text], delimiter=";", quotechar='"', strict=False))
+        if not any(text.strip() for text in fields) and feed.last == start:
+            continue  # a blank line
         if first:
             first = False
-            _check_separator(fields, text)
+            _check_separator(fields, feed.texts[0])
         parsed.lines_read += 1
-        record = _parse_line(number, fields, parsed)
+        _remember_span(parsed, start, feed.last)
+        record = _parse_record(start, feed, fields, parsed)
         if record is None:
             continue
-        slot = (record.record_type, record.key)
+        slot = parsed.slot(record.record_type, record.key)
         if slot in by_key:
             existing = by_key[slot]
-            existing.values.update(record.values)
-            existing.lines.append(number)
+            key_names = LAYOUTS[record.record_type].key
+            existing.values.update((k, v) for k, v in record.values.items() if k not in key_names)
+            existing.lines.append(start)
         else:
             by_key[slot] = record
             parsed.records.append(record)
@@ -135,7 +259,34 @@ def _parse(chunks: Iterable[bytes], encoding: str) -> ParsedFile:
             "the file is empty (it has no lines with data)",
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
+    parsed.encoding = feed.encoding
     return parsed
+
+
+def _remember_span(parsed: ParsedFile, start: int, last: int) -> None:
+    if last > start:
+        parsed.spans[start] = last
+
+
+def _csv_error(start: int, feed: _Feed, message: str) -> LineError:
+    record_type = shown(feed.texts[0].split(";", 1)[0].strip()) if feed.texts else ""
+    if message == "unexpected end of data":
+        reason = (
+            f"a quoted field starts here and its closing quote (\") is missing, so lines {start} to {feed.last} "
+            "(the end of the file) were not imported"
+            if feed.last > start else "a quoted field starts here and its closing quote (\") is missing"
+        )
+        action = 'close the quoted field with " (write "" for a quote inside it), then upload the lines again'
+    elif message.startswith("field larger than field limit"):
+        reason = f"a field is longer than {FIELD_LIMIT:,} characters"
+        action = "check the ERP export; a field this long is not a value TimeBridge can import"
+    else:
+        reason = (
+            'a quote (") inside a quoted field must be doubled (""), and a quoted field must end right before '
+            "the next ; or the end of the line"
+        )
+        action = 'write "" for a quote inside a quoted field, or leave the field unquoted'
+    return LineError(start, record_type, "", "", reason, action)
 
 
 def _check_separator(fields: list[str], text: str) -> None:
@@ -149,23 +300,31 @@ def _check_separator(fields: list[str], text: str) -> None:
     )
 
 
-def _parse_line(number: int, fields: list[str], parsed: ParsedFile) -> Record | None:
+def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFile) -> Record | None:
     type_text = fields[0].strip()
     layout = _layout_for(type_text)
+    record_type = layout.record_type if layout else shown(type_text)
+    whole_line = [
+        LineError(number, record_type, "", "", problem if line == number else f"line {line}: {problem}",
+                  "save the file as UTF-8 (or remove the character) in the ERP, then upload the line again")
+        for line, problem in feed.problems
+    ]
+    whole_line += _swallowed_record(number, feed, record_type)
     if layout is None:
-        parsed.errors.append(
-            LineError(
-                number,
-                type_text,
-                "record type (position 0)",
-                type_text,
-                "is not a known record type",
-                "start the line with Employee, Job or Operation",
-            )
-        )
+        parsed.errors.extend([*whole_line, LineError(
+            number, record_type, "record type (position 0)", shown(_visible(type_text)),
+            "is not a known record type",
+            "start the line with Employee, Job or Operation")])
         return None
     values: dict[str, Value] = {}
-    errors: list[LineError] = []
+    errors: list[LineError] = list(whole_line)
+    for position, text in enumerate(fields):
+        control = _control_character(text)
+        if control is not None:
+            errors.append(LineError(
+                number, layout.record_type, _label(layout, position), shown(_visible(text)),
+                f"contains the control character {control}", "remove the character in the ERP and upload the "
+                "line again"))
     for spec in layout.fields:
         text = fields[spec.position].strip() if spec.position < len(fields) else ""
         label = f"{spec.name} (position {spec.position})"
@@ -178,24 +337,67 @@ def _parse_line(number: int, fields: list[str], parsed: ParsedFile) -> Record | 
                         label,
                         "",
                         "is empty, but it identifies the record",
-                        f"fill in {spec.name}; every {layout.record_type} line needs it",
+                        f"fill in {spec.name}; every {layout.record_type} line needs it"
                     )
                 )
             continue
         try:
             values[spec.name] = convert(spec, text)
         except FieldValueError as exc:
-            errors.append(LineError(number, layout.record_type, label, text, exc.reason, exc.action))
+            errors.append(LineError(number, layout.record_type, label, shown(text), exc.reason, exc.action))
     extra = [pos for pos in range(len(layout.fields) + 1, len(fields)) if fields[pos].strip()]
     if extra:
         parsed.ignored_positions.setdefault(layout.record_type, set()).update(extra)
     if errors:
         parsed.errors.extend(errors)
         if all(name in values for name in layout.key):
-            parsed.rejected_keys.setdefault((layout.record_type, tuple(values[n] for n in layout.key)), number)
+            parsed.rejected_keys.setdefault(parsed.slot(layout.record_type, tuple(values[n] for n in layout.key)),
+                                            number)
         return None
     key = tuple(values[name] for name in layout.key)
     return Record(layout.record_type, key, values, [number])
+
+
+def _label(layout: Layout, position: int) -> str:
+    if position == 0:
+        return "record type (position 0)"
+    if position <= len(layout.fields):
+        return f"{layout.fields[position - 1].name} (position {position})"
+    return f"position {position}"
+
+
+def _swallowed_record(number: int, feed: _Feed, record_type: str) -> list[LineError]:
+    """A quoted field whose closing quote is missing swallows the lines after it until the next quote:
+    when a swallowed line starts like a record of its own, the record is rejected instead."""
+    for offset, text in enumerate(feed.texts[1:], start=1):
+        if _STARTS_RECORD.match(text):
+            return [LineError(
+                number, record_type, "", "",
+                f"a quoted field on this line is not closed before line {number + offset}, which starts a new "
+                f"record (lines {number} to {feed.last} were read as one record)",
+                'close the quoted field with " (write "" for a quote inside it), then upload the lines again'
+            )]
+    return []
+
+
+def _control_character(text: str) -> str | None:
+    """``"U+001C at character 5"`` for the first control character (tab and line breaks allowed)."""
+    for index, char in enumerate(text):
+        if char not in "\t\r\n" and unicodedata.category(char) == "Cc":
+            return f"U+{ord(char):04X} at character {index + 1} of the field"
+    return None
+
+
+def shown(text: str, limit: int = 120) -> str:
+    """A value as a report shows it: long values are cut, with their length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def _visible(text: str) -> str:
+    """The text with control characters written as ``\\xNN`` (for the report)."""
+    return "".join(
+        f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" and ord(char) < 0x100 else char for char in text
+    )
 
 
 def _layout_for(type_text: str) -> Layout | None:

@@ -9,7 +9,8 @@ from typing import Any
 
 from shared.parsing import LineError
 
-ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252"}
+ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
+                  "mixed": "UTF-8, some lines Windows-1252 (see the receipt)"}
 
 
 @dataclass
@@ -20,7 +21,9 @@ class Receipt:
     etag: str
     status: str  # imported | imported-with-errors | rejected-file
     received_at: str
-    encoding: str | None = None
+    folder: str = ""  # where this file's outputs are (``<name or safe form>/<etag>``)
+    encoding: str | None = None  # utf-8 | windows-1252 | mixed
+    windows_1252_lines: str = ""  # the lines read as Windows-1252 ("3, 7-9"), when not all or none
     lines: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     api_calls: dict[str, Any] = field(default_factory=dict)

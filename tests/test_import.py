@@ -45,7 +45,7 @@ def test_documentation_line_imports_as_job_1400(storage, settings, sandbox: Sand
     assert any("positions 27" in note for note in receipt["notes"])
     assert blob_names(storage, settings.input_container) == []
     assert blob_names(storage, settings.error_container) == []
-    assert read_blob(storage, settings.archive_container, f"jobs.csv/{receipt['etag']}/jobs.csv") == DOC_LINE.encode()
+    assert read_blob(storage, settings.archive_container, f"jobs.csv/{receipt['etag']}/original/jobs.csv") == DOC_LINE.encode()
 
 
 def test_every_layout_with_every_known_field(storage, settings, sandbox: Sandbox) -> None:
@@ -176,7 +176,7 @@ def test_duplicate_trigger_for_the_same_etag_does_nothing_twice(storage, setting
     trigger_import(storage, settings.input_container, "dup.csv")
     assert sandbox.calls() == calls_after_first
     assert not client.exists()
-    assert blob_names(storage, settings.archive_container) == [f"dup.csv/{etag}/dup.csv", f"dup.csv/{etag}/receipt.json"]
+    assert blob_names(storage, settings.archive_container) == [f"dup.csv/{etag}/original/dup.csv", f"dup.csv/{etag}/receipt.json"]
 
 
 def test_input_is_deleted_only_after_the_outcome_is_stored(storage, settings, sandbox, monkeypatch) -> None:
@@ -225,8 +225,8 @@ def test_unreadable_file_moves_to_error_with_reason(storage, settings, sandbox, 
 
     assert receipt["status"] == "rejected-file"
     folder = f"odd.csv/{receipt['etag']}"
-    assert blob_names(storage, settings.error_container) == [f"{folder}/odd.csv", f"{folder}/reason.txt"]
-    assert read_blob(storage, settings.error_container, f"{folder}/odd.csv") == data
+    assert blob_names(storage, settings.error_container) == [f"{folder}/original/odd.csv", f"{folder}/reason.txt"]
+    assert read_blob(storage, settings.error_container, f"{folder}/original/odd.csv") == data
     assert reason in read_blob(storage, settings.error_container, f"{folder}/reason.txt").decode("utf-8-sig")
     assert blob_names(storage, settings.input_container) == []
     assert sandbox.writes() == {}

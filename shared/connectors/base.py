@@ -65,6 +65,9 @@ class Connector(Protocol):
     """What the pipelines need from a time-registration system."""
 
     calls: CallCounter
+    #: True when the target compares codes (employee number, job number, …) without regard to case,
+    #: as SmartTID does: the file's ``a360`` then is the stored ``A360``.
+    codes_case_insensitive: bool
 
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         """Every employee / job, or the operations of one job (``job_code``)."""

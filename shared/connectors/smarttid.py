@@ -202,6 +202,9 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
 class SmartTidConnector:
     """SmartAPI client. Thread-safe: the import writes with bounded concurrency."""
 
+    #: SmartTID stores codes case-insensitively (its SQL collation): ``a360`` is the stored ``A360``.
+    codes_case_insensitive = True
+
     def __init__(
         self,
         base_url: str,
