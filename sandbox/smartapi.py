@@ -147,7 +147,7 @@ def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
         if not match:
             raise _Reject(400, f"Invalid Filter: {expression}")
         name, literal = match.group(1), match.group(2).replace("''", "'")
-        rows = [row for row in rows if str(row.get(name)) == literal]
+        rows = [row for row in rows if _same_code(str(row.get(name)), literal)]
     try:
         offset = int(request.query_params.get("offset", 0))
         limit = int(request.query_params.get("limit", len(rows) or 1))
@@ -196,7 +196,7 @@ async def list_resource(request: Request) -> Response:
         job_code = request.query_params.get("sJobCode")
         if not job_code:
             raise _Reject(400, "sJobCode is required")
-        rows = [row for row in rows if row["JobCode"] == job_code]
+        rows = [row for row in rows if _same_code(row["JobCode"], job_code)]
     return _page(request, rows)
 
 
@@ -298,7 +298,8 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
         spec = known.get(name)
         if spec is None:
             raise _Reject(400, f"Unknown parameter {name}")
-        if spec.max_length is not None and isinstance(value, str) and len(value) > spec.max_length:
+        too_long = isinstance(value, str) and len(value.encode("utf-16-le")) // 2 > (spec.max_length or 2**31)
+        if too_long:
             raise _Reject(400, f"{name} is longer than {spec.max_length} characters")
         target = CROSSWALK[record_type][name]
         if target is None:
@@ -307,13 +308,13 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
     if record_type is RecordType.JOB and values.get("JobTemplate"):
         templates = [
             row for row in state.tables["jobs"].values()
-            if row["JobCode"] == values["JobTemplate"] and row["Status"] == "Template"
+            if _same_code(row["JobCode"], values["JobTemplate"]) and row["Status"] == "Template"
         ]
         if not templates:
             raise _Reject(400, f"Job template {values['JobTemplate']} does not exist")
     jobs = state.tables["jobs"].values()
     if record_type is RecordType.OPERATION and "JobCode" in values and not any(
-        row["JobCode"] == values["JobCode"] for row in jobs
+        _same_code(row["JobCode"], values["JobCode"]) for row in jobs
     ):
         raise _Reject(400, f"Job {values['JobCode']} does not exist")
     return values
@@ -322,7 +323,11 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
 def _stored(kind: Kind, name: str, value: Any) -> Any:
     try:
         if kind is Kind.DATE:
-            return datetime.strptime(value, "%d-%m-%Y").strftime("%Y-%m-%dT00:00:00")
+            moment = datetime.strptime(value, "%d-%m-%Y")
+            if moment.year < 1753:  # SQL Server's DATETIME
+                raise _Reject(400, "The conversion of a nvarchar data type to a datetime data type resulted in an "
+                                   "out-of-range value.")
+            return moment.strftime("%Y-%m-%dT00:00:00")
         if kind is Kind.FLAG:
             if name.startswith("b"):
                 if not isinstance(value, bool):
@@ -339,6 +344,8 @@ def _stored(kind: Kind, name: str, value: Any) -> Any:
         if kind is Kind.INTEGER:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError
+            if not -(2**31) <= value < 2**31:
+                raise _Reject(400, f"Arithmetic overflow error converting expression to data type int ({name}).")
             return value
         if kind is Kind.DECIMAL:
             if isinstance(value, str):
@@ -353,10 +360,17 @@ def _stored(kind: Kind, name: str, value: Any) -> Any:
         raise _Reject(400, f"Invalid value for {name}: {value!r}") from None
 
 
+def _same_code(stored: Any, given: Any) -> bool:
+    """SmartTID's collation compares codes without regard to case."""
+    if isinstance(stored, str) and isinstance(given, str):
+        return stored.casefold() == given.casefold()
+    return bool(stored == given)
+
+
 def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
     fields = [CROSSWALK[record_type][name] for name in LAYOUTS[record_type].key]
     for row in state.tables[TABLE_OF[record_type]].values():
-        if all(row.get(name) == values.get(name) for name in fields):
+        if all(_same_code(row.get(name), values.get(name)) for name in fields):
             return row
     return None
 

@@ -203,12 +203,13 @@ class Importer:
         writes: list[_Write] = []
         for record in records:
             stored = remote.get(self._folded(record.key))
-            if stored is not None:
-                stored_key = _key(stored, record.record_type)
-                for name, given, kept in zip(LAYOUTS[record.record_type].key, record.key, stored_key, strict=True):
+            if stored is not None and _key(stored, record.record_type) != record.key:
+                names = LAYOUTS[record.record_type].key
+                for name, given, kept in zip(names, record.key, _key(stored, record.record_type), strict=True):
                     if given != kept and kept is not None:
                         self._note_spelling(record, name, given, kept)
                         record.values[name] = kept
+                record.key = tuple(record.values[name] for name in names)
             if stored is None:
                 missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
                 if missing:

@@ -14,7 +14,8 @@ Reading, in one streaming pass with constant memory besides the parsed records:
   error rejects that record; an unterminated quote is one error for the lines it swallowed.
 * **Values**: control characters other than tab (and line breaks inside quoted fields) are
   rejected with their position; every value is checked against its parameter's SQL type
-  (:mod:`shared.values`). Blank lines are ignored; a NUL byte makes the whole file unreadable.
+  (:mod:`shared.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
+  the whole file unreadable.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ UTF8 = "utf-8"
 WINDOWS_1252 = "windows-1252"
 MIXED = "mixed"
 BOM = b"\xef\xbb\xbf"
+#: A line made of these characters only is blank (spreadsheets write empty rows as ``;;;;``).
+BLANK = " \t;"
 #: The longest field we read (characters). The csv module's default limit is 128 Ki characters;
 #: the only unbounded parameter (a job's sRemark) never needs more than this.
 FIELD_LIMIT = 1024 * 1024
@@ -119,27 +122,41 @@ class PhysicalLine:
 
 
 def physical_lines(chunks: Iterable[bytes]) -> Iterator[PhysicalLine]:
-    """Split a byte stream into physical lines (CRLF, LF or lone CR), whatever the chunk sizes."""
-    pending = b""
+    """Split a byte stream into physical lines (CRLF, LF or lone CR), whatever the chunk sizes.
+
+    Each chunk is scanned once; the unfinished line is carried as a list of pieces, so a long line
+    arriving in many small chunks costs linear time.
+    """
+    carry: list[bytes] = []
     number = 0
+    cr_pending = False  # the previous chunk ended in CR: its LF may start this chunk
     for chunk in chunks:
         if b"\x00" in chunk:
             raise UnreadableFile(
                 "the file contains binary data (NUL bytes), so it is not a CSV text file",
                 "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
             )
-        pending += chunk
         start = 0
-        for match in _LINE_END.finditer(pending):
-            if match.group() == b"\r" and match.end() == len(pending):
-                break  # a CR at the end of a chunk may be the first half of a CRLF
+        if cr_pending and chunk:
+            cr_pending = False
+            ending = b"\r\n" if chunk.startswith(b"\n") else b"\r"
+            start = len(ending) - 1
             number += 1
-            yield _line(number, pending[start : match.start()], match.group())
+            yield _line(number, b"".join(carry), ending)
+            carry = []
+        for match in _LINE_END.finditer(chunk, start):
+            carry.append(chunk[start : match.start()])
             start = match.end()
-        pending = pending[start:]
-    if pending:
-        ending = b"\r" if pending.endswith(b"\r") else b""
-        yield _line(number + 1, pending.removesuffix(b"\r"), ending)
+            if match.group() == b"\r" and start == len(chunk):
+                cr_pending = True
+                break
+            number += 1
+            yield _line(number, b"".join(carry), match.group())
+            carry = []
+        if start < len(chunk):
+            carry.append(chunk[start:])
+    if cr_pending or any(carry):
+        yield _line(number + 1, b"".join(carry), b"\r" if cr_pending else b"")
 
 
 def _line(number: int, content: bytes, ending: bytes) -> PhysicalLine:
@@ -235,8 +252,8 @@ def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool =
             parsed.errors.append(_csv_error(start, feed, str(exc)))
             _remember_span(parsed, start, feed.last)
             continue
-        if not any(text.strip() for text in fields) and feed.last == start:
-            continue  # a blank line
+        if feed.last == start and not feed.texts[0].strip(BLANK):
+            continue  # a blank line: nothing but spaces, tabs and separators (any other character is reported)
         if first:
             first = False
             _check_separator(fields, feed.texts[0])
