@@ -27,7 +27,9 @@ from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
 from shared.importer import Importer, ImportResult, reject_all
 from shared.parsing import ParsedFile, UnreadableFile, parse_file, split_lines
+from shared.personal_data import withhold_cpr_numbers
 from shared.reports import Receipt, error_report, file_rejection_report, now_iso
+from shared.safe_text import formula_line, visible
 from shared.secrets import MissingSecretError, SecretStoreUnavailableError
 from shared.storage import held_lease
 
@@ -92,16 +94,16 @@ class Intake:
         try:
             properties = source.get_blob_properties()
         except ResourceNotFoundError:
-            log.info("%s is no longer in the input container; nothing to do", name)
+            log.info("%s is no longer in the input container; nothing to do", visible(name))
             return None
         run = FileRun(name, properties.etag)
         if self._blob(self.settings.archive_container, run.receipt).exists():
-            log.info("%s (ETag %s) was already imported; removing the leftover input file", name, run.run_id)
+            log.info("%s (ETag %s) was already imported; removing the leftover input file", visible(name), run.run_id)
             self._delete_input(source, run, lease=None)
             return None
         with held_lease(source) as lease:
             if lease is None:
-                log.info("%s is being imported by another instance; skipping this trigger", name)
+                log.info("%s is being imported by another instance; skipping this trigger", visible(name))
                 return None
             receipt = self._import(source, run, properties.size)
             self._delete_input(source, run, lease=lease)
@@ -138,26 +140,29 @@ class Intake:
             receipt.status = "imported-with-errors" if any(receipt.counts[k] for k in
                                                            ("created", "updated", "unchanged")) else "rejected"
             rejected = sorted({error.line for error in result.errors})
-            self._upload(self.settings.error_container, run.rejected_lines, _pick_lines(stream(), rejected), CSV)
+            formulas: list[int] = []
+            self._upload(self.settings.error_container, run.rejected_lines, _pick_lines(stream(), rejected, formulas),
+                         CSV)
             self._upload(
                 self.settings.error_container,
                 run.error_report,
-                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines)),
+                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
                 TEXT,
             )
             receipt.outputs["error_report"] = f"{self.settings.error_container}/{run.error_report}"
             receipt.outputs["rejected_lines"] = f"{self.settings.error_container}/{run.rejected_lines}"
         self._write_receipt(run, receipt)
         log.info(
-            "imported %s: %s (API calls: %s)", run.name, receipt.counts, receipt.api_calls.get("total", 0)
+            "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
         return receipt
 
     def _apply(self, parsed: ParsedFile, receipt: Receipt) -> ImportResult:
+        receipt.notes += withhold_cpr_numbers(parsed, self.settings.send_cpr_number)
         try:
             connector = self.connector_factory()
         except (MissingSecretError, SecretStoreUnavailableError, ConfigurationError) as exc:
-            log.error("import of %s stopped: %s", receipt.source, exc)
+            log.error("import of %s stopped: %s", visible(receipt.source), visible(exc))
             return reject_all(parsed, str(exc), "fix the configuration as described, then upload the rejected "
                               "lines again")
         try:
@@ -174,7 +179,7 @@ class Intake:
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
     ) -> Receipt:
-        log.warning("%s was not imported: %s", run.name, exc.reason)
+        log.warning("%s was not imported: %s", visible(run.name), visible(exc.reason))
         receipt.status = "rejected-file"
         receipt.notes.append(f"The whole file was not imported: {exc.reason}. What to do: {exc.action}.")
         receipt.duration_seconds = round(time.monotonic() - started, 3)
@@ -204,20 +209,23 @@ class Intake:
         try:
             source.delete_blob(lease=lease, etag=run.etag, match_condition=MatchConditions.IfNotModified)
         except ResourceModifiedError:
-            log.info("%s was replaced by a newer upload; leaving the new version for its own import", run.name)
+            log.info("%s was replaced by a newer upload; leaving the new version for its own import", visible(run.name))
         except ResourceNotFoundError:
             pass
         except HttpResponseError as exc:
             if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
                 raise
-            log.info("%s is leased by another instance, which removes it when done", run.name)
+            log.info("%s is leased by another instance, which removes it when done", visible(run.name))
 
 
-def _pick_lines(chunks: Iterable[bytes], numbers: list[int]) -> Iterator[bytes]:
-    """The original bytes of the given physical lines (CRLF endings), streamed."""
+def _pick_lines(chunks: Iterable[bytes], numbers: list[int], formulas: list[int] | None = None) -> Iterator[bytes]:
+    """The original bytes of the given physical lines (CRLF endings), streamed; the numbers of the
+    lines a spreadsheet would run a formula from are appended to ``formulas``."""
     wanted = set(numbers)
     for number, raw in split_lines(chunks):
         if number in wanted:
+            if formulas is not None and formula_line(raw):
+                formulas.append(number)
             yield raw + b"\r\n"
 
 
