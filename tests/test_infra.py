@@ -777,3 +777,41 @@ def test_azure_yaml_declares_the_function_service_and_hook() -> None:
         assert re.search(rf"^\s+{re.escape(line)}\s*$", block, re.M), line
     assert re.search(r"^\s+run: \./infra/hooks/postdeploy\.sh\s*$", text, re.M)
     assert re.search(r"^  postdeploy:\s*$", text, re.M)
+
+
+# ---- docs/deploying.md keeps the role table true ------------------------------------------------
+
+DOC_PRINCIPAL = {
+    "appPrincipalId": "App identity",
+    "deploymentPrincipalId": "Deployment identity",
+    "eventGridPrincipalId": "Event Grid topic",
+    "deployerPrincipalId": "Deployer",
+}
+DOC_SCOPE = {
+    "inputContainer": "`input`",
+    "outputContainer": "`output`",
+    "errorContainer": "`error`",
+    "archiveContainer": "`archive`",
+    "hostsContainer": "`azure-webjobs-hosts`",
+    "secretsContainer": "`azure-webjobs-secrets`",
+    "deploymentContainer": "`app-package-…`",
+    "deadLetterContainer": "`deadletter`",
+    "exportLedgerTable": "`exportledger`",
+    "storage": "storage account",
+    "vault": "key vault",
+    "applicationInsights": "Application Insights",
+}
+
+
+def test_deploying_doc_has_a_row_for_every_role_assignment() -> None:
+    text = (ROOT / "docs" / "deploying.md").read_text()
+    section = text[text.index("## Who may do what"):text.index("## Data protection")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    for principal, scope, role, _, conditional in EXPECTED_ASSIGNMENTS:
+        matching = [
+            row for row in rows
+            if row[0].startswith(DOC_PRINCIPAL[principal]) and role in row[1] and DOC_SCOPE[scope] in row[2]
+        ]
+        assert matching, f"docs/deploying.md has no row for {principal} / {role} / {scope}"
+        assert ("opt-in" in matching[0][0]) is conditional, matching[0]
+    assert "## Data protection" in text and "`SEND_CPR_NUMBER`" in text
