@@ -132,10 +132,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _input_container_is_its_own(self) -> Settings:
+        # Every other *_container setting, including any added later: the app writes to all of them.
         others = {
-            "OUTPUT_CONTAINER": self.output_container,
-            "ERROR_CONTAINER": self.error_container,
-            "ARCHIVE_CONTAINER": self.archive_container,
+            str(field.alias): getattr(self, name)
+            for name, field in type(self).model_fields.items()
+            if name.endswith("_container") and name != "input_container"
         }
         clashes = [name for name, container in others.items() if container == self.input_container]
         if clashes:

@@ -54,7 +54,16 @@ def refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
     return str(caught.value)
 
 
-@pytest.mark.parametrize("other", ["OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"])
+OTHER_CONTAINERS = sorted(
+    str(field.alias) for name, field in Settings.model_fields.items() if name.endswith("_container") and name != "input_container"
+)
+
+
+def test_the_other_containers_are_the_ones_the_app_writes_to() -> None:
+    assert {"OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"} <= set(OTHER_CONTAINERS)
+
+
+@pytest.mark.parametrize("other", OTHER_CONTAINERS)
 def test_input_container_shared_with_another_container_is_refused(monkeypatch, other: str) -> None:
     message = refusal(monkeypatch, INPUT_CONTAINER="shared", **{other: "shared"})
     assert f"INPUT_CONTAINER is 'shared', the same container as {other}" in message
