@@ -15,7 +15,15 @@ from urllib.parse import urlsplit
 
 from croniter import croniter
 from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.safe_text import visible
+
+log = logging.getLogger(__name__)
+
+#: Settings whose value is never repeated in an error message (a connection string can hold a key).
+_NEVER_SHOWN = {"IntegrationStorage"}
 
 # Blob container names: 3-63 chars, lowercase letters, digits and single dashes.
 _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
@@ -112,8 +120,6 @@ class Settings(BaseSettings):
     @classmethod
     def _valid_container_name(cls, value: str) -> str:
         if not (3 <= len(value) <= 63 and _CONTAINER_NAME.match(value)):
-            from shared.safe_text import visible
-
             raise ValueError(
                 f"'{visible(value)}' is not a valid blob container name: use 3-63 lowercase letters, digits "
                 "and single dashes, starting and ending with a letter or digit"
@@ -169,8 +175,6 @@ def _is_loopback(host: str) -> bool:
 
 def _shown_url(value: str) -> str:
     """The URL for a message: user:password@ removed (no secret in an error text), escaped visibly."""
-    from shared.safe_text import visible
-
     parts = urlsplit(value.strip())
     if "@" in parts.netloc:
         parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
@@ -208,8 +212,6 @@ def require_ncrontab(value: str, setting: str) -> str:
     Validated with croniter (``second_at_beginning``); the field count is checked here because
     croniter also accepts five fields (no seconds) and seven (a year), which Azure Functions does not.
     """
-    from shared.safe_text import visible
-
     text = value.strip()
     shown = visible(value)
     fields = text.split()
@@ -258,20 +260,15 @@ def load_settings() -> Settings:
         ) from None
 
 
-def _describe(error: object) -> str:
-    err = dict(error)  # type: ignore[call-overload]
-    message = str(err["msg"]).removeprefix("Value error, ")
-    location = ".".join(str(p) for p in err["loc"])
-    if not location:  # a rule about several settings: the message names them
+def _describe(error: ErrorDetails) -> str:
+    """One problem: the setting, its value (unless it may hold a secret) and what is wrong."""
+    message = error["msg"].removeprefix("Value error, ")
+    location = ".".join(str(p) for p in error["loc"])
+    if not location or location in message:  # the message already names the setting(s)
         return message
-    if location in message:
-        return message
-    from shared.safe_text import visible
-
-    return f"app setting {location} = {visible(repr(err.get('input')))}: {message}"
-
-
-log = logging.getLogger(__name__)
+    if location in _NEVER_SHOWN:
+        return f"app setting {location}: {message}"
+    return f"app setting {location} = {visible(repr(error.get('input')))}: {message}"
 
 
 def report_configuration_problems() -> ConfigurationError | None:
