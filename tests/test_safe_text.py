@@ -107,3 +107,23 @@ def test_export_multi_line_remark_is_quoted_but_not_noted() -> None:
     ledger = render([row], [], encoding=ExportEncoding.UTF8_BOM, decimal_separator=",")
     assert '"first line\r\nsecond line"' in ledger.content.decode("utf-8-sig")
     assert ledger.notes == []
+
+
+def test_reason_txt_for_a_hostile_file_name_stays_on_its_lines() -> None:
+    from shared.reports import file_rejection_report
+
+    text = file_rejection_report("pay\u202evsc.csv\r\nForged: yes", "2026-11-21T14:15:00Z",
+                                 "line 1 has\x1b[8m hidden text", "remove it").decode("utf-8-sig")
+    assert "File:      pay\\u202evsc.csv\\r\\nForged: yes\n" in text
+    assert "line 1 has\\x1b[8m hidden text" in text
+    assert hidden_characters(text.replace("\n", "")) == []
+
+
+def test_export_receipt_json_shows_hidden_characters_and_parses_back() -> None:
+    from shared.export.receipt import ExportReceipt
+
+    note = "TimeLedgerEntry 7: Remark value '\u202e' is not a text"
+    receipt = ExportReceipt(run_id="r1", file="output/ledger.csv", status="exported", started_at="x", notes=[note])
+    document = receipt.to_json().decode()
+    assert "\\u202e" in document and "\u202e" not in document
+    assert json.loads(document)["notes"] == [note]
