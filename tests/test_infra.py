@@ -341,6 +341,7 @@ def test_lifecycle_deletes_archive_and_error_blobs_after_their_retention() -> No
 def test_lifecycle_removes_old_versions_and_snapshots_everywhere() -> None:
     definition = lifecycle_rules()["previous-versions-and-snapshots"]
     assert "prefixMatch" not in definition["filters"]  # every container
+    assert definition["filters"]["blobTypes"] == ["blockBlob"]  # all TimeBridge and the host write
     assert definition["actions"] == {
         "version": {"delete": {"daysAfterCreationGreaterThan": "versionRetentionDays"}},
         "snapshot": {"delete": {"daysAfterCreationGreaterThan": "versionRetentionDays"}},
