@@ -53,6 +53,11 @@ def visible(value: object) -> str:
     return "".join(_escape(char) if is_hidden(char) else char for char in text)
 
 
+def has_hidden(text: str) -> bool:
+    """True when ``text`` holds a character :func:`visible` would escape."""
+    return not text.isprintable() and any(is_hidden(char) for char in text)
+
+
 def hidden_characters(text: str) -> list[str]:
     """The distinct hidden characters in ``text`` as ``U+202E`` labels, in order of appearance."""
     seen: dict[str, None] = {}

@@ -99,6 +99,14 @@ def test_export_keeps_hidden_characters_unchanged_quoted_and_noted() -> None:
     assert not any(hidden_characters(n) for n in ledger.notes)
 
 
+def test_export_leaves_a_no_break_space_alone() -> None:
+    from shared.config import ExportEncoding
+    from shared.export.ledger_format import render
+
+    ledger = render([{"ID": 9, "Name": "Åse\u00a0Øberg"}], [], encoding=ExportEncoding.UTF8_BOM, decimal_separator=",")
+    assert ";Åse\u00a0Øberg;" in ledger.content.decode("utf-8-sig") and ledger.notes == []
+
+
 def test_export_multi_line_remark_is_quoted_but_not_noted() -> None:
     from shared.config import ExportEncoding
     from shared.export.ledger_format import render

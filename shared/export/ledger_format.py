@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.config import ExportEncoding
-from shared.safe_text import hidden_characters, visible
+from shared.safe_text import has_hidden, hidden_characters, visible
 
 
 class Kind(StrEnum):
@@ -90,7 +90,7 @@ def text_field(value: str) -> str:
     """A text value made safe for spreadsheets and for the ``;`` line format."""
     if value.startswith(FORMULA_TRIGGERS):
         value = "'" + value
-    if _NEEDS_QUOTES.search(value) or not value.isprintable():
+    if _NEEDS_QUOTES.search(value) or has_hidden(value):
         value = '"' + value.replace('"', '""') + '"'
     return value
 
