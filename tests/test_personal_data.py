@@ -24,7 +24,10 @@ def raw_hidden(text: str, allowed: str = "") -> list[str]:
     return [f"U+{ord(c):04X}" for c in text if is_hidden(c) and c not in allowed]
 
 
-def test_cpr_number_is_not_sent_by_default_and_the_receipt_says_how_to_send_it(storage, settings, sandbox: Sandbox) -> None:
+def test_cpr_number_is_not_sent_by_default_and_the_receipt_says_how_to_send_it(
+    storage, settings, sandbox: Sandbox, monkeypatch
+) -> None:
+    monkeypatch.delenv("SEND_CPR_NUMBER", raising=False)  # the default, whatever the caller's environment
     data = f"{EMPLOYEE}\nEmployee;C101;No Cpr\nEmployee;C102;Second Cpr;;;;;;020290-2345".encode()
     receipt = drop(storage, settings, "cpr.csv", data)
 
