@@ -1,11 +1,21 @@
 """TimeBridge function app: registers the Blueprints. Must import cleanly with an empty environment
-(an import error hides every function in Azure), so nothing here reads settings or secrets."""
+(an import error hides every function in Azure), so nothing here raises.
+
+Unsafe or invalid settings are refused without hiding the functions: the check below logs the
+configuration error once at start-up (an ERROR in the log stream and Application Insights), and
+every invocation then fails at once with the same message (``load_settings()`` raises
+``ConfigurationError`` before anything is read or written), visible under the function's
+Invocations in the portal.
+"""
 
 import azure.functions as func
 
 from functions.export_ledger import bp as export_blueprint
 from functions.import_file import bp as import_blueprint
+from shared.config import report_configuration_problems
 
 app = func.FunctionApp()
 app.register_functions(import_blueprint)
 app.register_functions(export_blueprint)
+
+report_configuration_problems()

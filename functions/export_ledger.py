@@ -20,8 +20,9 @@ def export_ledger(timer: func.TimerRequest) -> None:
     from shared.config import load_settings
     from shared.export import run_export
 
+    settings = load_settings()  # first: a refused configuration fails the run before anything else
     if timer.past_due:
         log.info("export timer is past due; exporting now")
-    receipt = run_export(load_settings())
+    receipt = run_export(settings)
     if receipt is not None:
         log.info("%s", receipt.summary())

@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 )
 def import_file(client: blob.BlobClient) -> None:
     from shared.config import load_settings
+    from shared.safe_text import visible
     from shared.wiring import build_intake
 
     settings = load_settings()
     if client.container_name != settings.input_container:  # pragma: no cover - host guarantees the path
-        log.warning("ignoring %s/%s: not in the input container", client.container_name, client.blob_name)
+        log.warning("ignoring %s/%s: not in the input container", visible(client.container_name),
+                    visible(client.blob_name))
         return
     build_intake(settings).process(client.blob_name)

@@ -13,8 +13,11 @@ param environmentName string
 @description('Azure region for all resources (must offer the Flex Consumption plan).')
 param location string = resourceGroup().location
 
-@description('Object id of the deploying user (AZURE_PRINCIPAL_ID). When set, the user gets data-plane roles on storage and Key Vault for debugging. Leave empty in production.')
+@description('Object id of the deploying user, group or service principal (AZURE_PRINCIPAL_ID, filled by azd). Used only when deployerDataAccess is true.')
 param principalId string = ''
+
+@description('Give the deployer (principalId) data-plane roles: Storage Blob/Table Data Contributor and Key Vault Secrets Officer. Off by default; opt in with TIMEBRIDGE_DEPLOYER_DATA_ACCESS=true (docs/deploying.md).')
+param deployerDataAccess bool = false
 
 // ---- storage ------------------------------------------------------------------------------------
 @description('Container the ERP drops CSV files into (INPUT_CONTAINER).')
@@ -57,6 +60,32 @@ param exportLedgerTableName string = 'exportledger'
   'Standard_RAGZRS'
 ])
 param storageSkuName string = 'Standard_GRS'
+
+// ---- retention of personal data (README "Personal data"; docs/deploying.md "Data protection") ----
+@description('Days an archived input file and its receipt are kept after their last change.')
+@minValue(1)
+param archiveRetentionDays int = 180
+
+@description('Days an error report, rejected-lines file or rejected file is kept after its last change.')
+@minValue(1)
+param errorRetentionDays int = 90
+
+@description('Days a previous blob version (overwritten or deleted data) or snapshot is kept.')
+@minValue(1)
+param versionRetentionDays int = 30
+
+@description('Days a deleted blob or container stays restorable (soft delete).')
+@minValue(1)
+@maxValue(365)
+param deleteRetentionDays int = 30
+
+@description('Days Log Analytics keeps logs and telemetry (30 is included in the price).')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Send the CPR number (Employee position 8) to the target system (SEND_CPR_NUMBER). Off by default.')
+param sendCprNumber bool = false
 
 @description('Largest accepted input file in bytes (MAX_FILE_BYTES).')
 @minValue(1)
@@ -151,8 +180,17 @@ var tags = {
 var functionAppName = 'func-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(functionAppName, 32)}-${take(resourceToken, 7)}'
 
+// The identity the code and the Functions host run as (storage data, Key Vault, telemetry).
 resource appIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-func-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+// A second identity only for the deployment package: the platform stores and loads the package
+// with it; the app identity has no role on that container (docs/deploying.md, "Who may do what").
+resource deploymentIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-deploy-${resourceToken}'
   location: location
   tags: tags
 }
@@ -164,6 +202,7 @@ module monitoring 'app/monitoring.bicep' = {
     tags: tags
     logAnalyticsName: 'log-${resourceToken}'
     applicationInsightsName: 'appi-${resourceToken}'
+    retentionInDays: logRetentionDays
   }
 }
 
@@ -181,6 +220,10 @@ module storage 'app/storage.bicep' = {
     deadLetterContainerName: deadLetterContainerName
     deploymentContainerName: deploymentContainerName
     exportLedgerTableName: exportLedgerTableName
+    deleteRetentionDays: deleteRetentionDays
+    archiveRetentionDays: archiveRetentionDays
+    errorRetentionDays: errorRetentionDays
+    versionRetentionDays: versionRetentionDays
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -210,12 +253,20 @@ module rbac 'app/rbac.bicep' = {
   name: 'rbac'
   params: {
     storageAccountName: storage.outputs.name
+    inputContainerName: storage.outputs.inputContainerName
+    outputContainerName: storage.outputs.outputContainerName
+    errorContainerName: storage.outputs.errorContainerName
+    archiveContainerName: storage.outputs.archiveContainerName
+    deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
+    exportLedgerTableName: storage.outputs.exportLedgerTableName
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appPrincipalId: appIdentity.properties.principalId
+    deploymentPrincipalId: deploymentIdentity.properties.principalId
     eventGridPrincipalId: eventGrid.outputs.principalId
-    userPrincipalId: principalId
+    deployerPrincipalId: principalId
+    deployerDataAccess: deployerDataAccess
   }
 }
 
@@ -234,6 +285,7 @@ module functionApp 'app/function.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     identityId: appIdentity.id
     identityClientId: appIdentity.properties.clientId
+    deploymentIdentityId: deploymentIdentity.id
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultUri: keyVault.outputs.uri
     maximumInstanceCount: maximumInstanceCount
@@ -256,6 +308,7 @@ module functionApp 'app/function.bicep' = {
     exportWriteEmptyFile: exportWriteEmptyFile
     exportMarkBatchSize: exportMarkBatchSize
     secretCacheTtlSeconds: secretCacheTtlSeconds
+    sendCprNumber: sendCprNumber
   }
 }
 

@@ -68,9 +68,11 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    generation: int = 0
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
+            self.generation += 1  # requests still held by a delay fault belong to the previous test
             self.uids.clear()
             self.calls.clear()
             self.faults.clear()
@@ -442,7 +444,12 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         if fault.delay:
+            generation = self.state.generation
             await asyncio.sleep(fault.delay)
+            if generation != self.state.generation:  # reset meanwhile: the request is dropped unseen
+                await send({"type": "http.response.start", "status": 503, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
         if fault.after_apply:
             await self.app(scope, receive, _swallow)
         elif fault.status or fault.drop:

@@ -6,12 +6,24 @@ and ``infra/app/function.bicep`` list the same names; ``tests/test_infra.py`` ke
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
 from enum import StrEnum
 from functools import cached_property
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
+from croniter import croniter
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.safe_text import visible
+
+log = logging.getLogger(__name__)
+
+#: Settings whose value is never repeated in an error message (a connection string can hold a key).
+_NEVER_SHOWN = {"IntegrationStorage"}
 
 # Blob container names: 3-63 chars, lowercase letters, digits and single dashes.
 _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
@@ -75,6 +87,13 @@ class Settings(BaseSettings):
     )
     export_mark_batch_size: int = Field(default=100, alias="EXPORT_MARK_BATCH_SIZE", ge=1, le=1000)
 
+    # --- personal data -------------------------------------------------------------------
+    send_cpr_number: bool = Field(
+        default=False,
+        alias="SEND_CPR_NUMBER",
+        description="Send the CPR number (Employee position 8) to the target system; off = dropped before sending.",
+    )
+
     # --- secrets -------------------------------------------------------------------------
     key_vault_url: str | None = Field(default=None, alias="KEY_VAULT_URL")
     secret_cache_ttl_seconds: float = Field(default=300.0, alias="SECRET_CACHE_TTL_SECONDS", ge=0)
@@ -102,14 +121,117 @@ class Settings(BaseSettings):
     def _valid_container_name(cls, value: str) -> str:
         if not (3 <= len(value) <= 63 and _CONTAINER_NAME.match(value)):
             raise ValueError(
-                f"'{value}' is not a valid blob container name: use 3-63 lowercase letters, digits "
+                f"'{visible(value)}' is not a valid blob container name: use 3-63 lowercase letters, digits "
                 "and single dashes, starting and ending with a letter or digit"
             )
         return value
 
+    @field_validator("smarttid_base_url")
+    @classmethod
+    def _https_outside_this_machine(cls, value: str) -> str:
+        return require_https(value, "SMARTTID_BASE_URL")
+
+    @field_validator("export_schedule")
+    @classmethod
+    def _ncrontab(cls, value: str) -> str:
+        return require_ncrontab(value, "EXPORT_SCHEDULE")
+
+    @model_validator(mode="after")
+    def _input_container_is_its_own(self) -> Settings:
+        # Every other *_container setting, including any added later: the app writes to all of them.
+        others = {
+            str(field.alias): getattr(self, name)
+            for name, field in type(self).model_fields.items()
+            if name.endswith("_container") and name != "input_container"
+        }
+        clashes = [name for name, container in others.items() if container == self.input_container]
+        if clashes:
+            raise ValueError(
+                f"INPUT_CONTAINER is '{self.input_container}', the same container as {' and '.join(clashes)}. "
+                "Every file TimeBridge writes there (export files, error reports, archived copies) would be "
+                "imported again, and each import writes another file, in an endless loop. Set INPUT_CONTAINER "
+                "to the container the ERP drops files into (default 'input') and give OUTPUT_CONTAINER, "
+                "ERROR_CONTAINER and ARCHIVE_CONTAINER other containers (defaults 'output', 'error', 'archive')"
+            )
+        return self
+
     @cached_property
     def containers(self) -> tuple[str, str, str, str]:
         return (self.input_container, self.output_container, self.error_container, self.archive_container)
+
+
+#: Hosts where plain http never leaves the machine (the SmartAPI sandbox in tests and the demo).
+_LOOPBACK_NAMES = {"localhost"}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _shown_url(value: str) -> str:
+    """The URL for a message: user:password@ removed (no secret in an error text), escaped visibly."""
+    parts = urlsplit(value.strip())
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1])
+    return visible(parts.geturl())
+
+
+def require_https(value: str, setting: str) -> str:
+    """The target's base URL: ``https://``, or ``http://`` to this machine only (local development)."""
+    parts = urlsplit(value.strip())
+    host = parts.hostname or ""
+    shown = _shown_url(value)
+    if parts.scheme == "https" and host:
+        return value.strip()
+    if parts.scheme == "http" and host and _is_loopback(host):
+        return value.strip()
+    if parts.scheme == "http" and host:
+        raise ValueError(
+            f"{setting} is '{shown}', a plain http:// address of another machine. TimeBridge sends the API "
+            f"keys with every request, so they would travel unencrypted. Set {setting} to the https:// "
+            "address (default 'https://smartapi.smarttid.dk'); http:// is accepted only for localhost / "
+            "127.0.0.1 (local development with the sandbox)"
+        )
+    raise ValueError(
+        f"{setting} is '{shown}', which is not an https:// address. Set {setting} to the target's https:// "
+        "address, e.g. 'https://smartapi.smarttid.dk'"
+    )
+
+
+_NCRONTAB_FIELDS = "{second} {minute} {hour} {day} {month} {day-of-week}"
+
+
+def require_ncrontab(value: str, setting: str) -> str:
+    """A six-field NCRONTAB expression as the Functions timer trigger reads it (seconds first).
+
+    Validated with croniter (``second_at_beginning``); the field count is checked here because
+    croniter also accepts five fields (no seconds) and seven (a year), which Azure Functions does not.
+    """
+    text = value.strip()
+    shown = visible(value)
+    fields = text.split()
+    if len(fields) != 6:
+        hint = ""
+        if len(fields) == 5:
+            hint = " It has five fields, as in Unix cron: put the seconds first, e.g. '0 " + visible(text) + "'."
+        elif re.fullmatch(r"\d+(?:\.\d+)?:\d{2}:\d{2}", text):
+            hint = " A TimeSpan (hh:mm:ss) works only on an App Service plan, not on Flex Consumption."
+        raise ValueError(
+            f"{setting} is '{shown}', which is not an NCRONTAB expression: Azure Functions expects six fields, "
+            f"{_NCRONTAB_FIELDS}, in UTC.{hint} Set {setting} to e.g. '0 */15 * * * *' (every 15 minutes)"
+        )
+    if not croniter.is_valid(text, second_at_beginning=True):
+        raise ValueError(
+            f"{setting} is '{shown}', which is not a valid NCRONTAB expression (a field is out of range or "
+            f"malformed; the fields are {_NCRONTAB_FIELDS}, in UTC). Set {setting} to e.g. '0 */15 * * * *' "
+            "(every 15 minutes) or '0 0 6 * * Mon-Fri' (06:00 UTC on weekdays)"
+        )
+    return text
 
 
 def setting_names() -> set[str]:
@@ -130,13 +252,40 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"app setting {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_describe(err) for err in exc.errors())
         raise ConfigurationError(
             f"The function app is misconfigured ({problems}). Fix the app setting in the Azure portal "
-            "(Function app > Settings > Environment variables) or in local.settings.json."
+            "(Function app > Settings > Environment variables) or in local.settings.json; with azd, change "
+            "the matching parameter of infra/main.bicep and run azd provision."
         ) from None
+
+
+def _describe(error: ErrorDetails) -> str:
+    """One problem: the setting, its value (unless it may hold a secret) and what is wrong."""
+    message = error["msg"].removeprefix("Value error, ")
+    location = ".".join(str(p) for p in error["loc"])
+    if not location or location in message:  # the message already names the setting(s)
+        return message
+    if location in _NEVER_SHOWN:
+        return f"app setting {location}: {message}"
+    return f"app setting {location} = {visible(repr(error.get('input')))}: {message}"
+
+
+def report_configuration_problems() -> ConfigurationError | None:
+    """At start-up (function_app.py): log the configuration error, if any, without raising.
+
+    An exception while the host indexes the functions would hide every function in the portal, so
+    the refusal is a log line at start-up (an ERROR in the log stream and Application Insights) and
+    every invocation then fails at once with the same :class:`ConfigurationError`.
+    """
+    try:
+        load_settings()
+    except ConfigurationError as exc:
+        log.error("TimeBridge refuses to run until the configuration is fixed: %s", exc)
+        return exc
+    except Exception:  # never let start-up raise: that would hide every function
+        log.exception("TimeBridge could not check its configuration at start-up")
+    return None
 
 
 class ConfigurationError(RuntimeError):

@@ -30,7 +30,9 @@ from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
 from shared.importer import Importer, reject_all
 from shared.parsing import WINDOWS_1252, ParsedFile, UnreadableFile, parse_file, physical_lines
+from shared.personal_data import withhold_cpr_numbers
 from shared.reports import Receipt, error_report, file_rejection_report, now_iso
+from shared.safe_text import formula_line, visible
 from shared.secrets import MissingSecretError, SecretStoreUnavailableError
 from shared.storage import held_lease
 
@@ -138,16 +140,17 @@ class Intake:
         try:
             properties = source.get_blob_properties()
         except ResourceNotFoundError:
-            log.info("%s is no longer in the input container; nothing to do", name)
+            log.info("%s is no longer in the input container; nothing to do", visible(name))
             return None
         run = FileRun(name, properties.etag)
         if self._blob(self.settings.archive_container, run.receipt).exists():
-            log.info("%s (ETag %s) was already imported; removing the leftover input file", name, run.run_id)
+            log.info("%s (ETag %s) was already imported; removing the leftover input file", visible(name),
+                     run.run_id)
             self._delete_input(source, run, lease=None)
             return None
         with held_lease(source) as lease:
             if lease is None:
-                log.info("%s is being imported by another instance; skipping this trigger", name)
+                log.info("%s is being imported by another instance; skipping this trigger", visible(name))
                 return None
             receipt = self._import(source, run, properties.size)
             self._delete_input(source, run, lease=lease)
@@ -179,11 +182,12 @@ class Intake:
             except AzureError:
                 raise  # storage trouble: the host retries, the input stays where it is
             except Exception as exc:  # last resort: the file is stored with a reason, never left behind
-                log.exception("reading %s failed with an unexpected %s", run.name, type(exc).__name__)
+                log.exception("reading %s failed with an unexpected %s", visible(run.name), type(exc).__name__)
                 return self._reject_file(run, receipt, stream, UnreadableFile(
                     f"TimeBridge could not read the file because of an internal error ({type(exc).__name__})",
                     "upload the file again; if it fails again, send this report and the file to TimeBridge support",
                 ), started)
+            receipt.notes += withhold_cpr_numbers(parsed, self.settings.send_cpr_number)
             if connector is None:
                 result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
                                     "lines again")
@@ -211,18 +215,20 @@ class Intake:
             receipt.status = "imported-with-errors" if any(receipt.counts[k] for k in
                                                            ("created", "updated", "unchanged")) else "rejected"
             rejected = {line for error in result.errors for line in parsed.span(error.line)}
-            self._upload(self.settings.error_container, run.rejected_lines, _pick_lines(stream(), rejected), CSV)
+            formulas: list[int] = []
+            self._upload(self.settings.error_container, run.rejected_lines,
+                         _pick_lines(stream(), rejected, formulas), CSV)
             self._upload(
                 self.settings.error_container,
                 run.error_report,
-                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines)),
+                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
                 TEXT,
             )
             receipt.outputs["error_report"] = f"{self.settings.error_container}/{run.error_report}"
             receipt.outputs["rejected_lines"] = f"{self.settings.error_container}/{run.rejected_lines}"
         self._write_receipt(run, receipt)
         log.info(
-            "imported %s: %s (API calls: %s)", run.name, receipt.counts, receipt.api_calls.get("total", 0)
+            "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
         return receipt
 
@@ -231,13 +237,13 @@ class Intake:
         try:
             return self.connector_factory(), ""
         except (MissingSecretError, SecretStoreUnavailableError, ConfigurationError) as exc:
-            log.error("import of %s stopped: %s", receipt.source, exc)
+            log.error("import of %s stopped: %s", visible(receipt.source), visible(exc))
             return None, str(exc)
 
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
     ) -> Receipt:
-        log.warning("%s was not imported: %s", run.name, exc.reason)
+        log.warning("%s was not imported: %s", visible(run.name), visible(exc.reason))
         receipt.status = "rejected-file"
         receipt.notes.append(f"The whole file was not imported: {exc.reason}. What to do: {exc.action}.")
         receipt.duration_seconds = round(time.monotonic() - started, 3)
@@ -267,19 +273,23 @@ class Intake:
         try:
             source.delete_blob(lease=lease, etag=run.etag, match_condition=MatchConditions.IfNotModified)
         except ResourceModifiedError:
-            log.info("%s was replaced by a newer upload; leaving the new version for its own import", run.name)
+            log.info("%s was replaced by a newer upload; leaving the new version for its own import",
+                     visible(run.name))
         except ResourceNotFoundError:
             pass
         except HttpResponseError as exc:
             if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
                 raise
-            log.info("%s is leased by another instance, which removes it when done", run.name)
+            log.info("%s is leased by another instance, which removes it when done", visible(run.name))
 
 
-def _pick_lines(chunks: Iterable[bytes], wanted: set[int]) -> Iterator[bytes]:
-    """The original bytes of the given physical lines, line endings included (byte-exact), streamed."""
+def _pick_lines(chunks: Iterable[bytes], wanted: set[int], formulas: list[int]) -> Iterator[bytes]:
+    """The original bytes of the given physical lines, line endings included (byte-exact), streamed;
+    the numbers of the lines a spreadsheet would run a formula from are appended to ``formulas``."""
     for line in physical_lines(chunks):
         if line.number in wanted:
+            if formula_line(line.content):
+                formulas.append(line.number)
             yield line.raw
 
 

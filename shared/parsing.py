@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from shared.layouts import LAYOUTS, Layout, RecordType
+from shared.safe_text import visible
 from shared.values import FieldValueError, Value, convert
 
 UTF8 = "utf-8"
@@ -329,7 +330,7 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
     whole_line += _swallowed_record(number, feed, record_type)
     if layout is None:
         parsed.errors.extend([*whole_line, LineError(
-            number, record_type, "record type (position 0)", shown(_visible(type_text)),
+            number, record_type, "record type (position 0)", shown(visible(type_text)),
             "is not a known record type",
             "start the line with Employee, Job or Operation")])
         return None
@@ -339,7 +340,7 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
         control = _control_character(text)
         if control is not None:
             errors.append(LineError(
-                number, layout.record_type, _label(layout, position), shown(_visible(text)),
+                number, layout.record_type, _label(layout, position), shown(visible(text)),
                 f"contains the control character {control}", "remove the character in the ERP and upload the "
                 "line again"))
     for spec in layout.fields:
@@ -408,13 +409,6 @@ def _control_character(text: str) -> str | None:
 def shown(text: str, limit: int = 120) -> str:
     """A value as a report shows it: long values are cut, with their length."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
-
-
-def _visible(text: str) -> str:
-    """The text with control characters written as ``\\xNN`` (for the report)."""
-    return "".join(
-        f"\\x{ord(char):02x}" if unicodedata.category(char) == "Cc" and ord(char) < 0x100 else char for char in text
-    )
 
 
 def _layout_for(type_text: str) -> Layout | None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.parsing import LineError
+from shared.safe_text import json_visible, visible
 
 ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
                   "mixed": "UTF-8, some lines Windows-1252 (see the receipt)"}
@@ -34,7 +35,7 @@ class Receipt:
 
     def to_json(self) -> bytes:
         self.finished_at = self.finished_at or now_iso()
-        return json.dumps(self.__dict__, indent=2, ensure_ascii=False).encode("utf-8")
+        return json_visible(json.dumps(self.__dict__, indent=2, ensure_ascii=False)).encode("utf-8")
 
 
 def iso(moment: datetime) -> str:
@@ -56,16 +57,22 @@ def describe_error(source: str, error: LineError) -> str:
         what = f"field {error.field}{value} {error.reason}"
     else:
         what = error.reason
-    return f"{where}: {what}. What to do: {error.action}."
+    return visible(f"{where}: {what}. What to do: {error.action}.")  # values and target messages escaped
 
 
-def error_report(receipt: Receipt, errors: list[LineError], rejected_name: str | None) -> bytes:
-    """The human-readable report for the error container (UTF-8 with BOM so Notepad shows æøå)."""
+def error_report(
+    receipt: Receipt, errors: list[LineError], rejected_name: str | None, formula_lines: list[int] | None = None
+) -> bytes:
+    """The human-readable report for the error container (UTF-8 with BOM so Notepad shows æøå).
+
+    Text from the file, its name and the target is escaped visibly (:func:`shared.safe_text.visible`)
+    so no value can forge a report line. ``formula_lines``: rejected lines with a field a spreadsheet
+    would run as a formula."""
     counts = receipt.counts
     lines = [
         "TimeBridge import report",
         "",
-        f"File:      {receipt.source}",
+        f"File:      {visible(receipt.source)}",
         f"Received:  {receipt.received_at}",
         f"Encoding:  {ENCODING_NAMES.get(receipt.encoding or '', receipt.encoding or 'unknown')}",
         "Lines:     " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("created", "updated", "unchanged", "rejected")),
@@ -73,10 +80,17 @@ def error_report(receipt: Receipt, errors: list[LineError], rejected_name: str |
     ]
     if rejected_name:
         lines += [
-            f'The rejected lines are in "{rejected_name}" next to this report. Correct them as described',
+            f'The rejected lines are in "{visible(rejected_name)}" next to this report. Correct them as described',
             "below and upload that file to the input container again; lines that were imported are not in it.",
-            "",
+            "That file is the raw input, byte for byte: open it in a text editor, or in a spreadsheet only with",
+            "formulas disabled (import it as text), because a crafted value can run as a formula there.",
         ]
+        if formula_lines:
+            lines.append(
+                "Lines with a value that starts with =, +, - or @ (a spreadsheet would treat it as a formula): "
+                + ", ".join(str(number) for number in formula_lines) + "."
+            )
+        lines.append("")
     lines += [describe_error(receipt.source, error) for error in errors]
     return ("\n".join(lines) + "\n").encode("utf-8-sig")
 
@@ -84,8 +98,8 @@ def error_report(receipt: Receipt, errors: list[LineError], rejected_name: str |
 def file_rejection_report(source: str, received_at: str, reason: str, action: str) -> bytes:
     text = (
         "TimeBridge import report\n\n"
-        f"File:      {source}\nReceived:  {received_at}\n\n"
-        f"The whole file was not imported: {reason}.\nWhat to do: {action}.\n"
+        f"File:      {visible(source)}\nReceived:  {received_at}\n\n"
+        f"The whole file was not imported: {visible(reason)}.\nWhat to do: {visible(action)}.\n"
         "Nothing from this file was written to SmartTID. The file is stored next to this report.\n"
     )
     return text.encode("utf-8-sig")

@@ -8,6 +8,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.config import Settings
+from shared.intake import FileRun
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
 
@@ -23,7 +24,7 @@ def drop(service: BlobServiceClient, settings: Settings, name: str, data: bytes)
     """Upload a file, run the function for it, return its receipt."""
     etag = upload(service, settings, name, data)
     trigger_import(service, settings.input_container, name)
-    return json.loads(read_blob(service, settings.archive_container, f"{name}/{etag}/receipt.json"))
+    return json.loads(read_blob(service, settings.archive_container, FileRun(name, etag).receipt))
 
 
 def error_files(service: BlobServiceClient, settings: Settings) -> dict[str, bytes]:
@@ -48,7 +49,8 @@ def test_documentation_line_imports_as_job_1400(storage, settings, sandbox: Sand
     assert read_blob(storage, settings.archive_container, f"jobs.csv/{receipt['etag']}/original/jobs.csv") == DOC_LINE.encode()
 
 
-def test_every_layout_with_every_known_field(storage, settings, sandbox: Sandbox) -> None:
+def test_every_layout_with_every_known_field(storage, settings, sandbox: Sandbox, monkeypatch) -> None:
+    monkeypatch.setenv("SEND_CPR_NUMBER", "true")  # opt-in; the default withholds it (tests/test_personal_data.py)
     employee = "Employee;A360;Anne Jensen;Vestergade 1;8000;Aarhus C;+4512345678;aj@example.dk;010190;PROD;Production;STD;WELD;Welder;HOUR;Hourly;FUNK;Function journal"
     job = ("Job;0815;Pipe rack;Second line;01-12-2026;2026-12-24;Planned;TEMPLATE1;GROUP-A;100;10;ORD-1;C-9;"
            "Customer A/S;Havnen 2;8000;Aarhus;+4511111111;20-12-2026;;PROD;PRD-7;REF-1;A remark;1;0;15-12-2026")

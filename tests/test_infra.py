@@ -215,6 +215,7 @@ def test_azd_parameters_file_matches_main() -> None:
         "environmentName": "${AZURE_ENV_NAME}",
         "location": "${AZURE_LOCATION}",
         "principalId": "${AZURE_PRINCIPAL_ID}",
+        "deployerDataAccess": "${TIMEBRIDGE_DEPLOYER_DATA_ACCESS=false}",
     }
     params = parse(MAIN)["parameters"]
     assert set(values) <= set(params)
@@ -259,6 +260,11 @@ def test_storage_declares_every_container_private_and_the_ledger_table() -> None
         *CONTAINER_PARAMS,
         "deadLetterContainerName",
         "deploymentContainerName",
+        "hostContainerName",  # the loop over hostContainerNames
+    }
+    assert containers["hostContainers"]["config"]["loop_type"]["detail"] == {
+        "item_name": "hostContainerName",
+        "array_name": "hostContainerNames",
     }
     for container in containers.values():
         assert body(container)["properties"]["publicAccess"] == "None"
@@ -283,6 +289,99 @@ def test_blob_soft_delete_and_versioning_protect_the_records() -> None:
     assert props["deleteRetentionPolicy"]["enabled"] is True
     assert props["containerDeleteRetentionPolicy"]["enabled"] is True
     assert param_default(STORAGE, "deleteRetentionDays") >= 7
+
+
+RETENTION_PARAMS = {
+    # main.bicep parameter: (storage.bicep parameter, default days)
+    "archiveRetentionDays": ("archiveRetentionDays", 180),
+    "errorRetentionDays": ("errorRetentionDays", 90),
+    "versionRetentionDays": ("versionRetentionDays", 30),
+    "deleteRetentionDays": ("deleteRetentionDays", 30),
+}
+
+
+def lifecycle_rules() -> dict[str, dict[str, Any]]:
+    policy = only(STORAGE, "Microsoft.Storage/storageAccounts/managementPolicies")
+    assert policy["name"] == "default" and policy["parent"] == "storage"
+    rules = policy["properties"]["policy"]["rules"]
+    assert all(rule["enabled"] is True and rule["type"] == "Lifecycle" for rule in rules)
+    return {rule["name"]: rule["definition"] for rule in rules}
+
+
+def test_retention_is_parameterised_and_reaches_the_storage_module() -> None:
+    storage_call = parse(MAIN)["modules"]["storage"]["config"]["params"]
+    for main_param, (storage_param, days) in RETENTION_PARAMS.items():
+        assert param_default(MAIN, main_param) == days, main_param
+        assert param_default(STORAGE, storage_param) == days, storage_param
+        assert decorators(MAIN, main_param)["min_value"] >= 1, main_param
+        assert storage_call[storage_param] == main_param, storage_param
+    assert param_default(MAIN, "logRetentionDays") == param_default(MONITORING, "retentionInDays") == 30
+    assert parse(MAIN)["modules"]["monitoring"]["config"]["params"]["retentionInDays"] == "logRetentionDays"
+
+
+def test_lifecycle_deletes_archive_and_error_blobs_after_their_retention() -> None:
+    rules = lifecycle_rules()
+    for rule, container, days in (
+        ("archive-retention", "archiveContainerName", "archiveRetentionDays"),
+        ("error-retention", "errorContainerName", "errorRetentionDays"),
+    ):
+        definition = rules[rule]
+        assert definition["filters"]["prefixMatch"] == [f"${{{container}}}/"], rule
+        assert definition["filters"]["blobTypes"] == ["blockBlob"], rule
+        assert definition["actions"] == {"baseBlob": {"delete": {"daysAfterModificationGreaterThan": days}}}, rule
+    # The storage module gets the container names from main.bicep, so with its defaults the rules
+    # match "archive/..." and "error/..." and nothing else.
+    storage_call = parse(MAIN)["modules"]["storage"]["config"]["params"]
+    assert storage_call["archiveContainerName"] == "archiveContainerName"
+    assert storage_call["errorContainerName"] == "errorContainerName"
+    assert param_default(MAIN, "archiveContainerName") == "archive"
+    assert param_default(MAIN, "errorContainerName") == "error"
+
+
+def test_lifecycle_removes_old_versions_and_snapshots_everywhere() -> None:
+    definition = lifecycle_rules()["previous-versions-and-snapshots"]
+    assert "prefixMatch" not in definition["filters"]  # every container
+    assert definition["filters"]["blobTypes"] == ["blockBlob"]  # all TimeBridge and the host write
+    assert definition["actions"] == {
+        "version": {"delete": {"daysAfterCreationGreaterThan": "versionRetentionDays"}},
+        "snapshot": {"delete": {"daysAfterCreationGreaterThan": "versionRetentionDays"}},
+    }
+
+
+def test_lifecycle_never_touches_the_output_or_input_container() -> None:
+    """The output container holds the export's state (_state/) and belongs to the ERP."""
+    for name, definition in lifecycle_rules().items():
+        for prefix in definition["filters"].get("prefixMatch", []):
+            assert not prefix.startswith(("${outputContainerName}", "${inputContainerName}")), name
+    assert set(lifecycle_rules()) == {"archive-retention", "error-retention", "previous-versions-and-snapshots"}
+
+
+def test_soft_delete_uses_the_delete_retention_parameter() -> None:
+    props = only(STORAGE, "Microsoft.Storage/storageAccounts/blobServices")["properties"]
+    assert props["deleteRetentionPolicy"] == {"enabled": True, "days": "deleteRetentionDays"}
+    assert props["containerDeleteRetentionPolicy"] == {"enabled": True, "days": "deleteRetentionDays"}
+
+
+@pytest.mark.parametrize("service", ["blobService", "queueService", "tableService"])
+def test_storage_services_send_read_write_delete_logs(service: str) -> None:
+    settings = [body(d) for d in resources(STORAGE, "Microsoft.Insights/diagnosticSettings").values()]
+    matching = [d for d in settings if d["scope"] == service]
+    assert len(matching) == 1, service
+    props = matching[0]["properties"]
+    assert props["workspaceId"] == "logAnalyticsWorkspaceId"
+    assert {(log["category"], log["enabled"]) for log in props["logs"]} == {
+        ("StorageRead", True),
+        ("StorageWrite", True),
+        ("StorageDelete", True),
+    }
+
+
+def test_retention_parameters_are_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    deploying = (ROOT / "docs" / "deploying.md").read_text()
+    for param in (*RETENTION_PARAMS, "logRetentionDays"):
+        assert f"`{param}`" in readme, f"README does not name {param}"
+        assert f"`{param}`" in deploying, f"docs/deploying.md does not name {param}"
 
 
 def test_resource_names_fit_azure_naming_rules() -> None:
@@ -332,29 +431,58 @@ def test_application_insights_has_local_auth_disabled_and_a_workspace() -> None:
 # ---- role assignments ---------------------------------------------------------------------------
 
 EXPECTED_ASSIGNMENTS = {
-    # (principal param, scope symbol, role, principalType, conditional on the principal)
-    ("appPrincipalId", "storage", "Storage Blob Data Owner", "ServicePrincipal", False),
+    # (principal param, scope symbol, role, principalType, conditional)
+    ("appPrincipalId", "inputContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "outputContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "errorContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "archiveContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "hostsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "secretsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "storage", "Storage Queue Data Contributor", "ServicePrincipal", False),
-    ("appPrincipalId", "storage", "Storage Table Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "exportLedgerTable", "Storage Table Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "vault", "Key Vault Secrets User", "ServicePrincipal", False),
     ("appPrincipalId", "applicationInsights", "Monitoring Metrics Publisher", "ServicePrincipal", False),
+    ("deploymentPrincipalId", "deploymentContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("eventGridPrincipalId", "deadLetterContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
-    ("userPrincipalId", "storage", "Storage Blob Data Contributor", "User", True),
-    ("userPrincipalId", "storage", "Storage Table Data Contributor", "User", True),
-    ("userPrincipalId", "vault", "Key Vault Secrets Officer", "User", True),
+    # Opt-in, and without principalType: a user, a group or a CI service principal all work.
+    ("deployerPrincipalId", "storage", "Storage Blob Data Contributor", None, True),
+    ("deployerPrincipalId", "storage", "Storage Table Data Contributor", None, True),
+    ("deployerPrincipalId", "vault", "Key Vault Secrets Officer", None, True),
 }
+
+#: The symbol each scope in rbac.bicep refers to: (resource type, name parameter or literal).
+EXPECTED_SCOPES = {
+    "storage": ("Microsoft.Storage/storageAccounts", "storageAccountName"),
+    "inputContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "inputContainerName"),
+    "outputContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "outputContainerName"),
+    "errorContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "errorContainerName"),
+    "archiveContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "archiveContainerName"),
+    "hostsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "hostsContainerName"),
+    "secretsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "secretsContainerName"),
+    "deploymentContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deploymentContainerName"),
+    "deadLetterContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deadLetterContainerName"),
+    "exportLedgerTable": ("Microsoft.Storage/storageAccounts/tableServices/tables", "exportLedgerTableName"),
+    "vault": ("Microsoft.KeyVault/vaults", "keyVaultName"),
+    "applicationInsights": ("Microsoft.Insights/components", "applicationInsightsName"),
+}
+
+
+def role_assignments() -> list[tuple[str, dict[str, Any], bool]]:
+    return [
+        (name, body(resource), "condition" in resource["config"])
+        for name, resource in resources(RBAC, "Microsoft.Authorization/roleAssignments").items()
+    ]
 
 
 def test_role_assignments_are_exactly_the_expected_roles() -> None:
     guid_to_role = {guid: role for role, guid in ROLE.items()}
     actual = set()
-    for name, resource in resources(RBAC, "Microsoft.Authorization/roleAssignments").items():
-        config, conditional = body(resource), "condition" in resource["config"]
+    for name, config, conditional in role_assignments():
         props = config["properties"]
         role_var = props["roleDefinitionId"]
         guid = role_guid(role_var)
         assert guid in guid_to_role, f"{name}: unexpected role definition {guid}"
-        actual.add((props["principalId"], config["scope"], guid_to_role[guid], props["principalType"], conditional))
+        actual.add((props["principalId"], config["scope"], guid_to_role[guid], props.get("principalType"), conditional))
         # Deterministic name: guid(scope.id, principalId, roleDefinitionId).
         name_fn = config["name"]["function"]
         assert name_fn["type"] == "guid", name
@@ -363,11 +491,49 @@ def test_role_assignments_are_exactly_the_expected_roles() -> None:
         assert args["extra_string_1"] == props["principalId"]
         assert args["extra_string_2"] == role_var
         if conditional:
-            condition = resource["config"]["condition"]["operator"]
-            assert condition["type"] == "not"
-            emptiness = condition["operands"]["bool_value"]["function"]
-            assert emptiness == {"type": "empty", "parameters": {"item_to_test": props["principalId"]}}
+            assert resources(RBAC)[name]["config"]["condition"] == "grantDeployer", name
     assert actual == EXPECTED_ASSIGNMENTS
+
+
+def test_role_scopes_are_the_intended_containers_and_table() -> None:
+    """Each scope symbol is the resource it claims to be: a container-scoped role really is."""
+    declared = resources(RBAC)
+    for symbol, (type_, name_param) in EXPECTED_SCOPES.items():
+        assert symbol in declared, symbol
+        assert declared[symbol]["type"] == type_, symbol
+        assert declared[symbol]["existing"] is True, symbol
+        assert body(declared[symbol])["name"] == name_param, symbol
+    used = {config["scope"] for _, config, _ in role_assignments()}
+    assert used == set(EXPECTED_SCOPES)
+
+
+def test_app_identity_has_no_account_wide_blob_or_table_role_and_no_access_to_its_package() -> None:
+    for _, config, _ in role_assignments():
+        props = config["properties"]
+        if props["principalId"] != "appPrincipalId":
+            continue
+        role = {guid: role for role, guid in ROLE.items()}[role_guid(props["roleDefinitionId"])]
+        assert role != "Storage Blob Data Owner"
+        if role.startswith(("Storage Blob", "Storage Table")):
+            assert config["scope"] != "storage", f"{role} on the whole account"
+        assert config["scope"] != "deploymentContainer"
+    # The only principal with a role on the package container is the deployment identity.
+    package_roles = {c["properties"]["principalId"] for _, c, _ in role_assignments() if c["scope"] == "deploymentContainer"}
+    assert package_roles == {"deploymentPrincipalId"}
+
+
+def test_role_scopes_are_wired_to_the_deployed_containers_and_table() -> None:
+    rbac_call = parse(MAIN)["modules"]["rbac"]["config"]["params"]
+    for param in (*CONTAINER_PARAMS, "deploymentContainerName", "deadLetterContainerName", "exportLedgerTableName"):
+        accessor = json.dumps(rbac_call[param])
+        assert '"storage"' in accessor and f'"{param}"' in accessor, param  # storage.outputs.<param>
+    assert json.dumps(rbac_call["appPrincipalId"]).count("appIdentity") == 1
+    assert json.dumps(rbac_call["deploymentPrincipalId"]).count("deploymentIdentity") == 1
+    # The host containers the roles name are the ones storage.bicep creates.
+    assert param_default(STORAGE, "hostContainerNames") == [
+        param_default(RBAC, "hostsContainerName"),
+        param_default(RBAC, "secretsContainerName"),
+    ]
 
 
 def test_role_assignments_live_only_in_rbac_bicep() -> None:
@@ -376,9 +542,33 @@ def test_role_assignments_live_only_in_rbac_bicep() -> None:
             assert not resources(path, "Microsoft.Authorization/roleAssignments"), path.name
 
 
-def test_user_roles_are_optional_and_wired_from_azure_principal_id() -> None:
-    assert param_default(RBAC, "userPrincipalId") == ""
-    assert parse(MAIN)["modules"]["rbac"]["config"]["params"]["userPrincipalId"] == "principalId"
+def test_deployer_roles_are_opt_in_and_wired_from_azure_principal_id() -> None:
+    assert param_default(RBAC, "deployerPrincipalId") == ""
+    assert param_default(RBAC, "deployerDataAccess") is False
+    assert param_default(MAIN, "deployerDataAccess") is False
+    grant = parse(RBAC)["variables"]["grantDeployer"]["value"]["operator"]
+    assert grant["type"] == "and"
+    assert grant["operands"]["operand_1"] == "deployerDataAccess"
+    rbac_call = parse(MAIN)["modules"]["rbac"]["config"]["params"]
+    assert rbac_call["deployerPrincipalId"] == "principalId"
+    assert rbac_call["deployerDataAccess"] == "deployerDataAccess"
+    values = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    assert values["deployerDataAccess"]["value"] == "${TIMEBRIDGE_DEPLOYER_DATA_ACCESS=false}"
+
+
+def test_deployment_package_uses_its_own_identity() -> None:
+    site = only(FUNCTION, "Microsoft.Web/sites")
+    auth = site["properties"]["functionAppConfig"]["deployment"]["storage"]["authentication"]
+    assert auth == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "deploymentIdentityId"}
+    assert set(site["identity"]["userAssignedIdentities"]) == {"'${identityId}'", "'${deploymentIdentityId}'"}
+    # The code and the host use the app identity, never the deployment identity.
+    for name, value in app_settings().items():
+        assert "deploymentIdentity" not in json.dumps(value), name
+    function_call = parse(MAIN)["modules"]["functionApp"]["config"]["params"]
+    assert json.dumps(function_call["deploymentIdentityId"]).count("deploymentIdentity") == 1
+    assert json.dumps(function_call["identityId"]).count("appIdentity") == 1
+    identities = resources(MAIN, "Microsoft.ManagedIdentity/userAssignedIdentities")
+    assert set(identities) == {"appIdentity", "deploymentIdentity"}
 
 
 # ---- function app -------------------------------------------------------------------------------
@@ -405,10 +595,10 @@ def test_function_app_runs_python_311_on_flex_with_managed_identity() -> None:
     storage = config["deployment"]["storage"]
     assert storage["type"] == "blobContainer"
     assert storage["value"] == "${storage.properties.primaryEndpoints.blob}${deploymentContainerName}"
-    assert storage["authentication"] == {"type": "UserAssignedIdentity", "userAssignedIdentityResourceId": "identityId"}
+    assert storage["authentication"]["type"] == "UserAssignedIdentity"
     assert set(config["scaleAndConcurrency"]) == {"maximumInstanceCount", "instanceMemoryMB"}
     assert site["identity"]["type"] == "UserAssigned"
-    assert list(site["identity"]["userAssignedIdentities"]) == ["'${identityId}'"]
+    assert "'${identityId}'" in site["identity"]["userAssignedIdentities"]
     tags = site["tags"]["function"]
     assert tags["type"] == "union" and tags["parameters"]["arg_2"] == {"'azd-service-name'": "serviceName"}
     assert param_default(FUNCTION, "serviceName") == "api"
@@ -588,3 +778,41 @@ def test_azure_yaml_declares_the_function_service_and_hook() -> None:
         assert re.search(rf"^\s+{re.escape(line)}\s*$", block, re.M), line
     assert re.search(r"^\s+run: \./infra/hooks/postdeploy\.sh\s*$", text, re.M)
     assert re.search(r"^  postdeploy:\s*$", text, re.M)
+
+
+# ---- docs/deploying.md keeps the role table true ------------------------------------------------
+
+DOC_PRINCIPAL = {
+    "appPrincipalId": "App identity",
+    "deploymentPrincipalId": "Deployment identity",
+    "eventGridPrincipalId": "Event Grid topic",
+    "deployerPrincipalId": "Deployer",
+}
+DOC_SCOPE = {
+    "inputContainer": "`input`",
+    "outputContainer": "`output`",
+    "errorContainer": "`error`",
+    "archiveContainer": "`archive`",
+    "hostsContainer": "`azure-webjobs-hosts`",
+    "secretsContainer": "`azure-webjobs-secrets`",
+    "deploymentContainer": "`app-package-…`",
+    "deadLetterContainer": "`deadletter`",
+    "exportLedgerTable": "`exportledger`",
+    "storage": "storage account",
+    "vault": "key vault",
+    "applicationInsights": "Application Insights",
+}
+
+
+def test_deploying_doc_has_a_row_for_every_role_assignment() -> None:
+    text = (ROOT / "docs" / "deploying.md").read_text()
+    section = text[text.index("## Who may do what"):text.index("## Data protection")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    for principal, scope, role, _, conditional in EXPECTED_ASSIGNMENTS:
+        matching = [
+            row for row in rows
+            if row[0].startswith(DOC_PRINCIPAL[principal]) and role in row[1] and DOC_SCOPE[scope] in row[2]
+        ]
+        assert matching, f"docs/deploying.md has no row for {principal} / {role} / {scope}"
+        assert ("opt-in" in matching[0][0]) is conditional, matching[0]
+    assert "## Data protection" in text and "`SEND_CPR_NUMBER`" in text

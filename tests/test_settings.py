@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,3 +41,142 @@ def test_local_settings_example_lists_every_local_setting_and_both_secrets() -> 
     values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
     assert setting_names() - AZURE_ONLY <= set(values)
     assert {"SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY"} <= set(values)
+
+
+# ---- settings that would open a hole are refused, with a message that says what to set ----------
+
+
+def refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    return str(caught.value)
+
+
+OTHER_CONTAINERS = sorted(
+    str(field.alias) for name, field in Settings.model_fields.items() if name.endswith("_container") and name != "input_container"
+)
+
+
+def test_the_other_containers_are_the_ones_the_app_writes_to() -> None:
+    assert {"OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"} <= set(OTHER_CONTAINERS)
+
+
+@pytest.mark.parametrize("other", OTHER_CONTAINERS)
+def test_input_container_shared_with_another_container_is_refused(monkeypatch, other: str) -> None:
+    message = refusal(monkeypatch, INPUT_CONTAINER="shared", **{other: "shared"})
+    assert f"INPUT_CONTAINER is 'shared', the same container as {other}" in message
+    assert "imported again" in message  # why it is unsafe
+    assert "default 'input'" in message  # what to set instead
+    assert "Azure portal" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://smartapi.smarttid.dk", "http://10.0.0.5:8080/api", "ftp://smartapi.smarttid.dk", "smartapi.smarttid.dk", "https://"],
+)
+def test_target_base_url_must_be_https(monkeypatch, url: str) -> None:
+    message = refusal(monkeypatch, SMARTTID_BASE_URL=url)
+    assert f"SMARTTID_BASE_URL is '{url}'" in message
+    assert "https://smartapi.smarttid.dk" in message
+    if url.startswith("http://"):
+        assert "unencrypted" in message and "API" in message
+
+
+def test_credentials_in_a_refused_url_are_not_repeated(monkeypatch) -> None:
+    message = refusal(monkeypatch, SMARTTID_BASE_URL="http://admin:s3cret-Pa55@smartapi.example.dk/")
+    assert "s3cret-Pa55" not in message and "admin" not in message
+    assert "http://***@smartapi.example.dk/" in message
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8791", "http://localhost:8791/", "http://[::1]:8791", "https://smartapi.smarttid.dk"])
+def test_https_or_http_to_this_machine_is_accepted(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("SMARTTID_BASE_URL", url)
+    assert load_settings().smarttid_base_url == url
+
+
+@pytest.mark.parametrize(
+    ("schedule", "hint"),
+    [
+        ("*/15 * * * *", "put the seconds first"),
+        ("00:15:00", "TimeSpan"),
+        ("0 */15 * * * * 2026", "six fields"),
+        ("0 61 * * * *", "out of range"),
+        ("0 0 25 * * *", "out of range"),
+        ("every 15 minutes", "six fields"),
+        ("", "six fields"),
+    ],
+)
+def test_export_schedule_must_be_ncrontab(monkeypatch, schedule: str, hint: str) -> None:
+    message = refusal(monkeypatch, EXPORT_SCHEDULE=schedule)
+    assert f"EXPORT_SCHEDULE is '{schedule}'" in message and hint in message
+    assert "'0 */15 * * * *'" in message
+
+
+@pytest.mark.parametrize("schedule", ["0 */15 * * * *", "0 0 6 * * Mon-Fri", "30 5 0-23/2 1,15 * *", "0 0 0 * Jan-Mar Sun"])
+def test_valid_ncrontab_schedules_are_accepted(monkeypatch, schedule: str) -> None:
+    monkeypatch.setenv("EXPORT_SCHEDULE", schedule)
+    assert load_settings().export_schedule == schedule
+
+
+def test_hidden_characters_in_a_refused_value_are_shown_escaped(monkeypatch) -> None:
+    message = refusal(monkeypatch, INPUT_CONTAINER="in\x1b[2Jput\u202e")
+    assert "in\\x1b[2Jput\\u202e" in message
+    assert "\x1b" not in message and "\u202e" not in message
+
+
+def test_cpr_number_is_withheld_unless_opted_in(monkeypatch) -> None:
+    monkeypatch.delenv("SEND_CPR_NUMBER", raising=False)
+    assert load_settings().send_cpr_number is False
+    monkeypatch.setenv("SEND_CPR_NUMBER", "true")
+    assert load_settings().send_cpr_number is True
+
+
+# ---- start-up: refused loudly, without hiding the functions ------------------------------------
+
+STARTUP = """
+import logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+import function_app
+functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
+print(sorted(functions))
+try:
+    functions["export_ledger"].get_user_function()(timer=None)
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def start_app(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", STARTUP], cwd=ROOT, env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"INPUT_CONTAINER": "output"}, "INPUT_CONTAINER is 'output', the same container as OUTPUT_CONTAINER"),
+        ({"SMARTTID_BASE_URL": "http://smartapi.smarttid.dk"}, "SMARTTID_BASE_URL is 'http://smartapi.smarttid.dk'"),
+        ({"EXPORT_SCHEDULE": "*/5 * * * *"}, "EXPORT_SCHEDULE is '*/5 * * * *'"),
+    ],
+)
+def test_unsafe_setting_is_refused_at_start_up_without_hiding_the_functions(env: dict[str, str], named: str) -> None:
+    result = start_app(env)
+    assert result.returncode == 0, result.stderr  # importing function_app never raises
+    first, second = result.stdout.splitlines()[:2]
+    assert first == "['export_ledger', 'import_file']"  # both functions still listed in the portal
+    # One clear ERROR at start-up ...
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("ERROR shared.config")]
+    assert len(refusals) == 1 and "refuses to run" in refusals[0] and named in refusals[0]
+    # ... and every invocation fails at once with the same message.
+    assert second.startswith("ConfigurationError ") and named in second
+
+
+def test_valid_settings_start_without_a_refusal() -> None:
+    result = start_app({})
+    assert result.returncode == 0, result.stderr
+    assert "ERROR" not in result.stderr
+    assert result.stdout.splitlines()[0] == "['export_ledger', 'import_file']"

@@ -8,6 +8,9 @@
 //   basicPublishingCredentialsPolicies below instead.
 // - Every storage connection is identity based (user-assigned managed identity). No account key or
 //   key-bearing connection string is ever set; the storage account has shared keys disabled anyway.
+// - Two user-assigned identities: identityId is what the code and the host use (AZURE_CLIENT_ID and
+//   the *__clientId settings); deploymentIdentityId is used only by the platform for the package
+//   (functionAppConfig.deployment) and is the only identity with a role on that container.
 
 @description('Azure region.')
 param location string
@@ -35,6 +38,9 @@ param identityId string
 
 @description('Client id of the user-assigned managed identity.')
 param identityClientId string
+
+@description('Resource id of the user-assigned identity the platform stores and loads the deployment package with (no other role).')
+param deploymentIdentityId string
 
 @description('Name of the Application Insights component.')
 param applicationInsightsName string
@@ -83,6 +89,7 @@ param exportDecimalSeparator string
 param exportWriteEmptyFile bool
 param exportMarkBatchSize int
 param secretCacheTtlSeconds int
+param sendCprNumber bool
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -126,6 +133,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     type: 'UserAssigned'
     userAssignedIdentities: {
       '${identityId}': {}
+      '${deploymentIdentityId}': {}
     }
   }
   properties: {
@@ -264,6 +272,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EXPORT_MARK_BATCH_SIZE'
           value: string(exportMarkBatchSize)
         }
+        {
+          name: 'SEND_CPR_NUMBER'
+          value: sendCprNumber ? 'true' : 'false'
+        }
       ]
     }
     functionAppConfig: {
@@ -273,7 +285,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
           authentication: {
             type: 'UserAssignedIdentity'
-            userAssignedIdentityResourceId: identityId
+            userAssignedIdentityResourceId: deploymentIdentityId
           }
         }
       }

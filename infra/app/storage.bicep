@@ -41,7 +41,7 @@ param outputContainerName string
 @maxLength(63)
 param errorContainerName string
 
-@description('Container for imported files and their *.receipt.json receipts.')
+@description('Container for imported files and their receipts (<file>/<etag>/receipt.json).')
 @minLength(3)
 @maxLength(63)
 param archiveContainerName string
@@ -61,12 +61,31 @@ param deploymentContainerName string
 @maxLength(63)
 param exportLedgerTableName string
 
-@description('Days deleted blobs, blob versions and containers can be restored.')
+@description('Functions host containers (AzureWebJobsStorage). Declared here so the app identity needs no account-wide blob role to create them.')
+param hostContainerNames array = [
+  'azure-webjobs-hosts'
+  'azure-webjobs-secrets'
+]
+
+// ---- retention of personal data (README "Personal data"; docs/deploying.md "Data protection") ----
+@description('Days a deleted blob or container stays restorable (soft delete) before it is purged.')
 @minValue(1)
 @maxValue(365)
 param deleteRetentionDays int = 30
 
-@description('Log Analytics workspace receiving the blob and queue resource logs.')
+@description('Days after its last change an archived input file and its receipt are deleted.')
+@minValue(1)
+param archiveRetentionDays int = 180
+
+@description('Days after its last change an error report, rejected-lines file or rejected file is deleted.')
+@minValue(1)
+param errorRetentionDays int = 90
+
+@description('Days a previous blob version (overwritten or deleted data) and a snapshot are kept.')
+@minValue(1)
+param versionRetentionDays int = 30
+
+@description('Log Analytics workspace receiving the blob, queue and table resource logs.')
 param logAnalyticsWorkspaceId string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -182,6 +201,99 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for hostContainerName in hostContainerNames: {
+  parent: blobService
+  name: hostContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
+// Lifecycle management: nothing with personal data is kept for ever. With versioning on, deleting
+// a base blob turns it into a previous version, which the version rule removes later; soft delete
+// then keeps it restorable for deleteRetentionDays. So the longest an archived file's bytes exist
+// is archiveRetentionDays + versionRetentionDays + deleteRetentionDays (docs/deploying.md).
+// Only the archive and error containers are aged out: the input container empties itself, the
+// output container belongs to the ERP (and holds the export's own bookkeeping under _state/).
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'archive-retention'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${archiveContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: archiveRetentionDays
+                }
+              }
+            }
+          }
+        }
+        {
+          name: 'error-retention'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${errorContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: errorRetentionDays
+                }
+              }
+            }
+          }
+        }
+        {
+          name: 'previous-versions-and-snapshots'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+            }
+            actions: {
+              version: {
+                delete: {
+                  daysAfterCreationGreaterThan: versionRetentionDays
+                }
+              }
+              snapshot: {
+                delete: {
+                  daysAfterCreationGreaterThan: versionRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
 resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -201,6 +313,28 @@ resource exportLedgerTable 'Microsoft.Storage/storageAccounts/tableServices/tabl
 resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'blob-to-log-analytics'
   scope: blobService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'StorageRead'
+        enabled: true
+      }
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'table-to-log-analytics'
+  scope: tableService
   properties: {
     workspaceId: logAnalyticsWorkspaceId
     logs: [

@@ -7,8 +7,14 @@ SmartAPI object lacks (``TaskID``, ``Setup``, …) is written empty.
 Value formats: dates ``dd-mm-yyyy``; times of day and durations ``HH:MM``; hours as decimals with
 the configured decimal separator and no thousands separator; flags ``1``/``0``; empty for null.
 Text values that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'``
-(spreadsheet formula injection); a text value holding ``;``, ``"`` or a line break is quoted with
-``"`` and inner quotes doubled. Lines end with CRLF; there is no header line.
+(spreadsheet formula injection); a text value holding ``;``, ``"``, a line break or any other
+hidden character (control characters, NEL, U+2028/2029, bidi controls: see
+``shared/safe_text.py``) is quoted with ``"`` and inner quotes doubled. Lines end with CRLF; there
+is no header line.
+
+Hidden characters are the target's data, so they are written unchanged (quoted, so a CSV reader
+keeps them inside their field) rather than altered silently; the run's receipt notes each entry
+and column that holds them, with the characters named (``U+202E``), so a person can look.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.config import ExportEncoding
+from shared.safe_text import has_hidden, hidden_characters, visible
 
 
 class Kind(StrEnum):
@@ -83,7 +90,7 @@ def text_field(value: str) -> str:
     """A text value made safe for spreadsheets and for the ``;`` line format."""
     if value.startswith(FORMULA_TRIGGERS):
         value = "'" + value
-    if _NEEDS_QUOTES.search(value):
+    if _NEEDS_QUOTES.search(value) or has_hidden(value):
         value = '"' + value.replace('"', '""') + '"'
     return value
 
@@ -154,9 +161,12 @@ def render_line(record: str, columns: Iterable[Column], row: dict[str, Any], dec
         raw = row.get(column.api_field)
         text = format_value(column.kind, raw, decimal_separator)
         if text is None:
-            notes.append(f"{record} {row.get('ID')}: {column.name} value {raw!r} is not a {column.kind}; "
-                         "written as text")
+            notes.append(visible(f"{record} {row.get('ID')}: {column.name} value {raw!r} is not a {column.kind}; "
+                                 "written as text"))
             text = text_field(str(raw))
+        if isinstance(raw, str) and (hidden := hidden_characters(raw.replace("\r\n", "").replace("\n", ""))):
+            notes.append(visible(f"{record} {row.get('ID')}: {column.name} holds hidden characters "
+                                 f"({', '.join(hidden)}); written unchanged, quoted"))
         fields.append(text)
     return SEPARATOR.join(fields) + NEWLINE
 

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from shared.safe_text import json_visible
+
 
 @dataclass
 class ExportReceipt:
@@ -27,7 +29,7 @@ class ExportReceipt:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
+        return json_visible(json.dumps(asdict(self), indent=2, ensure_ascii=False)).encode("utf-8")
 
     def summary(self) -> str:
         """A few lines for a console (the demo script prints this)."""

@@ -1,0 +1,36 @@
+"""Personal data TimeBridge does not pass on unless told to: the CPR number.
+
+The Danish CPR number (Employee position 8, ``sCPRNo``) identifies a person for life. SmartTID
+does not need it to register time, so by default it is removed from every employee record before
+anything is planned or sent; an administrator who needs it in the target system sets the app
+setting ``SEND_CPR_NUMBER`` to ``true``. The archived copy of the input file still holds it (the
+original bytes); the archive's retention (``archiveRetentionDays``) bounds how long.
+"""
+
+from __future__ import annotations
+
+from shared.layouts import RecordType
+from shared.parsing import ParsedFile
+
+CPR_FIELD = "sCPRNo"
+
+
+def withhold_cpr_numbers(parsed: ParsedFile, send_cpr_number: bool) -> list[str]:
+    """Unless ``send_cpr_number``, drop the CPR number from every employee record in ``parsed``.
+
+    Returns the receipt notes: one saying on how many lines a CPR number was withheld and how to
+    send it, or none when nothing was withheld.
+    """
+    if send_cpr_number:
+        return []
+    lines: set[int] = set()
+    for record in parsed.records:
+        if record.record_type is RecordType.EMPLOYEE and record.values.pop(CPR_FIELD, None) not in (None, ""):
+            lines.update(record.lines)
+    if not lines:
+        return []
+    return [
+        f"The CPR numbers in this file (Employee position 8, sCPRNo, on {len(lines)} line(s)) were not sent "
+        "to the target system: the app setting SEND_CPR_NUMBER is off. If the target system needs them, set "
+        "SEND_CPR_NUMBER to true (with azd: the parameter sendCprNumber) and upload the file again."
+    ]
