@@ -128,7 +128,11 @@ are 13-digit millisecond numbers as strings. A POST entry without an activity is
 an attested entry is refused (attested times "kan inte ändras"). Dates and "today" are UTC.
 XML shapes the document does not show are guessed: users ``<TicTacUsers><TicTacUser>``, activities
 ``<Activities><Activity>``, POST answers ``<projectId>…</projectId>`` (the JSON key as root), PUT
-answers ``<result>…</result>``, errors stay plain text.
+answers ``<result>…</result>``, errors stay plain text. ``includeMembers=true`` adds
+``"members": [userName, …]`` and ``includeBudget=true`` ``"budget": {"hours", "amount"}`` (shapes not
+documented). Lists are sorted as documented (users and projects by name); entries by date, same-day
+rows in the order they were made (as the samples). Entries made through the API are
+``TicTacTime`` rows, neither attested nor invoiced, "changed" when made.
 """
 
 from __future__ import annotations
