@@ -367,6 +367,7 @@ class TicTacState:
                         raise ValueError(f"activity {row['actid']}: no project {row.get('projid')}")
                     self.activities[row["actid"]] = row
                 elif table == "entries":
+                    row = _entry_values(row)
                     row = {"rowid": row.get("rowid") or self.new_id(), "spec": "", "attested": False,
                            "invoiced": False} | row
                     changed = row.pop("changed", None) or row.get("_changed") or f"{row['date']}T17:00:00"
@@ -1289,6 +1290,22 @@ def control_taken_usernames(state: TicTacState, request: Request, body: dict[str
     return {"taken_usernames": sorted(state.taken_usernames)}
 
 
+def _entry_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Entry fields as the sandbox keeps them: quantities as strings ("1.0"), dates checked."""
+    values = dict(values)
+    if "date" in values:
+        values["date"] = date.fromisoformat(values["date"]).isoformat()
+    if "type" in values and values["type"] not in ENTRY_QUANTITIES:
+        raise ValueError(f"type must be one of {list(ENTRY_QUANTITIES)}")
+    for name in ("hours", "costvatexcl", "costvatincl", "distance", "amount"):
+        if name in values:
+            values[name] = str(float(values[name]))
+    for name in ("attested", "invoiced"):
+        if name in values and not isinstance(values[name], bool):
+            raise ValueError(f"{name} must be true or false")
+    return values
+
+
 @_control
 def control_entry(state: TicTacState, request: Request, body: dict[str, Any]) -> Any:
     """What a Tic-Tac user does in the app: PATCH edits (and attests), DELETE deletes."""
@@ -1299,6 +1316,7 @@ def control_entry(state: TicTacState, request: Request, body: dict[str, Any]) ->
         _delete_entry(state, row)
         return {"ok": True}
     explicit = body.pop("changed", None)
+    body = _entry_values(body)
     edits = {k: v for k, v in body.items() if row.get(k) != v}
     row.update(body)
     if explicit:

@@ -280,7 +280,7 @@ def test_days_changed_within_finds_edited_old_entries_and_deleted_ones_vanish(ti
                                                    "activityId": "1137768502203", "date": "2026-11-19",
                                                    "spec": "Möte med gruppen", "hours": "1.5"})
         rowid = created.json()["createditemid"]
-        tictac.edit_entry("1605175001865", hours="6.5")  # an old, attested row corrected today
+        tictac.edit_entry("1605175001865", hours=6.5)  # an old, attested row corrected today
         changed = client.get("/v2/entries", params=window | {"daysChangedWithin": "1"}).json()["ticTacRows"]
         too_far = client.get("/v2/entries", params=window | {"daysChangedWithin": "91"})
         refused = client.delete(f"/v2/entries/{'1605175003698'}", params={"userId": "PerAdm"})  # attested
