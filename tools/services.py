@@ -145,6 +145,7 @@ def main() -> int:
     command = [part for part in args.command if part != "--"] or [sys.executable, "-m", "pytest"]
     with local_services() as env:
         print("local services: Azurite and the SmartAPI sandbox at " + env["SMARTTID_BASE_URL"], flush=True)
+        print("local services: the Tic-Tac sandbox at " + env["TICTAC_BASE_URL"], flush=True)
         return subprocess.call(command, env={**os.environ, **env}, cwd=ROOT)
 
 
