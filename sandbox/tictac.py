@@ -116,6 +116,10 @@ switch                      values (default first)                          ques
                                                                             400, or every project's activities.
 ``error_format``            **text** | json                                 Error body: plain text, or
                                                                             {"message": …}.
+``members_writable``        **false** | true                                Project members (§1.7 #11): read with
+                                                                            includeMembers only, or also set by
+                                                                            ``"members": [userName, …]`` in a
+                                                                            project POST/PUT (unknown user: 404).
 ==========================  ==============================================  ==================================
 
 Other choices (no switch): PUT users accepts every field of the user object (the document: "You
@@ -242,6 +246,7 @@ SWITCHES: dict[str, Switch] = {
     "default_format": Switch("json", ("json", "reject"), "Accept missing or */*"),
     "activities_query": Switch("project_required", ("project_required", "all"), "activities without projectId"),
     "error_format": Switch("text", ("text", "json"), "error body"),
+    "members_writable": Switch(False, (False, True), "project members settable in POST/PUT"),
 }
 
 
@@ -912,11 +917,19 @@ def _new_activity(call: Call, projid: str, body: Any, *, documented: set[str]) -
     return row
 
 
+def _members(call: Call, names: Any) -> list[str]:
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise _Reject(400, "members must be a list of user names")
+    return [_user(call, name)["userName"] for name in names]
+
+
 def create_project(call: Call) -> Response:
     body = _body(call)
     writable_number = call.switch("project_number") == "writable"
     documented = PROJECT_POST | ({"projectNumber"} if writable_number else set())
+    documented |= {"members"} if call.switch("members_writable") else set()
     values = _writable(call, body, documented, PROJECT_FIELDS | {"customer": "", "activities": []})
+    members = _members(call, values.pop("members", []))
     name = str(values.get("name") or "").strip()
     if not name:
         raise _Reject(400, "name is required")
@@ -938,7 +951,7 @@ def create_project(call: Call) -> Response:
     projid = call.state.new_id()
     row = PROJECT_FIELDS | {k: v for k, v in values.items() if k in PROJECT_FIELDS}
     row |= {"name": name, "projid": projid, "projectNumber": number, "created": call.state.stamp(),
-            "changed": call.state.stamp(), "members": [], "budget": {"hours": 0.0, "amount": 0.0}}
+            "changed": call.state.stamp(), "members": members, "budget": {"hours": 0.0, "amount": 0.0}}
     if customer:
         row["invoiceCorpname"] = customer
     call.state.projects[projid] = row
@@ -956,8 +969,11 @@ def update_project(call: Call) -> Response:
     row = _project(call, projid)
     writable_number = call.switch("project_number") == "writable"
     documented = PROJECT_PUT | {"projectId", "projid"} | ({"projectNumber"} if writable_number else set())
+    documented |= {"members"} if call.switch("members_writable") else set()
     values = _writable(call, {k: v for k, v in body.items() if k not in ("projectId", "projid")}, documented,
                        PROJECT_FIELDS)
+    if "members" in values:
+        values["members"] = _members(call, values["members"])
     if writable_number and "projectNumber" in body:
         values["projectNumber"] = str(body["projectNumber"] or "")
         _check_project_number(call, values["projectNumber"], projid)

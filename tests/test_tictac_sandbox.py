@@ -70,6 +70,19 @@ def test_json_and_xml_are_chosen_by_the_accept_header(tictac: TicTacSandbox) -> 
     assert refused.status_code == 406 and refused.text == ACCEPT_TEXT
 
 
+def test_write_answers_follow_the_accept_header_too(tictac: TicTacSandbox) -> None:
+    with tictac.client(accept="application/xml") as client:
+        created = _xml(client.post("/v1/projects", json={"name": "XML-svar"}))
+        updated = _xml(client.put(f"/v1/projects/{created.text}", json={"isActive": False}))
+        user = _xml(client.post("/v1/users", content=doc.USER_POST_XML.replace("johnnyboy<", "xmlsvar<").encode(),
+                                headers={"Content-Type": "application/xml"}))
+    assert created.tag == "projectId" and created.text.isdigit()
+    assert (updated.tag, updated.text) == ("result", "Project updated")
+    assert user.tag == "userPassword" and user.text
+    [project] = [p for p in tictac.state()["projects"] if p["projid"] == created.text]
+    assert project["isActive"] is False
+
+
 def test_a_body_that_is_neither_json_nor_xml_is_415(tictac: TicTacSandbox) -> None:
     with tictac.client() as client:
         response = client.post("/v1/projects", content=b"name=X", headers={"Content-Type": "text/plain"})
@@ -582,6 +595,14 @@ def case_error_format(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
     return _switched(t, c, lambda t, c: c.get("/v1/users/nobody").text, error_format="json")
 
 
+def case_members_writable(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
+    def probe(t: TicTacSandbox, c: httpx.Client) -> Any:
+        projid = c.post("/v1/projects", json={"name": "Medlemmar", "members": ["ANNATICTACSE"]}).json()["projectId"]
+        return c.get(f"/v1/projects/{projid}", params={"includeMembers": "true"}).json()["members"]
+
+    return _switched(t, c, probe, members_writable=True)
+
+
 EXPECTED: dict[str, tuple[Any, Any]] = {
     "max_rows": (5, 2),
     "inactive_in_lists": (True, False),
@@ -610,6 +631,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "default_format": (200, 406),
     "activities_query": (400, 14),
     "error_format": ("No user with id nobody", '{"message":"No user with id nobody"}'),
+    "members_writable": ([], ["annatictacse"]),
 }
 
 
