@@ -39,11 +39,14 @@ Control endpoints (no auth, never counted): ``POST /_sandbox/reset``, ``GET /_sa
 The call limit
 --------------
 Default 500 calls per rolling 24 hours of the sandbox clock (the document: "The number of calls
-is limited to 500 per 24 hours. Additional call will produce an error code and no data."). Calls
-are counted when they reach the API (after authentication); a call over the limit answers 429 with
-``Retry-After`` = seconds until enough counted calls are older than 24 h. Answers made by a fault
-switch before the API (503 …) are not counted; a fault "after apply" is. ``POST /_sandbox/clock``
-moves the clock, so a reset of the budget is tested without waiting.
+is limited to 500 per 24 hours. Additional call will produce an error code and no data."). Every
+answer of the API counts, refusals (401, 400, 404 …) included (switch ``count_errors``), a 429
+itself not (``count_throttled``); the check comes after authentication, so a wrong code gets its
+401, not a 429. Over the limit the answer is 429 with ``Retry-After`` = seconds until enough
+counted calls are older than 24 h. Answers made by a fault switch before the API (503 …) are not
+counted; a fault "after apply" is. There is one company and one valid API code, so one count
+(whether Tic-Tac counts per code or per company is not modelled). ``POST /_sandbox/clock`` moves
+the clock, so a reset of the budget is tested without waiting.
 
 Open behaviours and their switches
 ----------------------------------
