@@ -122,3 +122,85 @@ def blob_names(service: BlobServiceClient, container: str) -> list[str]:
 
 def read_blob(service: BlobServiceClient, container: str, name: str) -> bytes:
     return service.get_blob_client(container, name).download_blob().readall()
+
+
+# --- the Tic-Tac Mobile sandbox ----------------------------------------------------------------
+@dataclass
+class TicTacSandbox:
+    """Drives the Tic-Tac sandbox's control endpoints; ``client()`` talks to its API."""
+
+    url: str
+    base_url: str
+    api_code: str
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_sandbox/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def client(self, *, accept: str = "application/json", **headers: str) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10,
+                            headers={"Authorization": f"Bearer {self.api_code}", "Accept": accept, **headers})
+
+    def reset(self, seeded: bool = True) -> None:
+        self._control("POST", "reset", {"seeded": seeded})
+
+    def calls(self) -> dict[str, int]:
+        return self._control("GET", "calls")
+
+    def writes(self) -> dict[str, int]:
+        return {k: v for k, v in self.calls().items() if k.split()[0] in ("POST", "PUT", "DELETE")}
+
+    def state(self) -> dict[str, list[dict[str, Any]]]:
+        return self._control("GET", "state")
+
+    def fault(self, method: str, path: str, **kwargs: Any) -> None:
+        self._control("POST", "faults", {"method": method, "path": path, **kwargs})
+
+    def switch(self, **values: Any) -> dict[str, Any]:
+        return self._control("POST", "switches", values)
+
+    def limit(self, limit: int | None = None, *, forget: bool = False) -> dict[str, Any]:
+        body: dict[str, Any] = {"forget": forget} | ({"limit": limit} if limit is not None else {})
+        return self._control("POST", "limit", body)
+
+    def advance(self, *, hours: float = 0, seconds: float = 0) -> str:
+        return self._control("POST", "clock", {"advance_hours": hours, "advance_seconds": seconds})["now"]
+
+    def set_now(self, iso: str) -> str:
+        return self._control("POST", "clock", {"now": iso})["now"]
+
+    def set_api_code(self, **body: Any) -> str:
+        return self._control("POST", "api-code", body)["code"]
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> list[str]:
+        return self._control("POST", "rows", {"table": table, "rows": rows})["ids"]
+
+    def edit_entry(self, rowid: str, **values: Any) -> dict[str, Any]:
+        return self._control("PATCH", f"entries/{rowid}", values)
+
+    def delete_entry(self, rowid: str) -> None:
+        self._control("DELETE", f"entries/{rowid}")
+
+    def take_usernames(self, *names: str) -> None:
+        self._control("POST", "taken-usernames", {"userNames": list(names)})
+
+
+@pytest.fixture(scope="session")
+def tictac_services() -> Iterator[dict[str, str]]:
+    names = ("TICTAC_BASE_URL", "TICTAC_SANDBOX_URL", "TICTAC_API_CODE")
+    if all(os.environ.get(name) for name in names):
+        yield {name: os.environ[name] for name in names}
+        return
+    from tools.services import tictac_sandbox
+
+    with tictac_sandbox() as env:
+        yield env
+
+
+@pytest.fixture
+def tictac(tictac_services: dict[str, str]) -> TicTacSandbox:
+    box = TicTacSandbox(tictac_services["TICTAC_SANDBOX_URL"], tictac_services["TICTAC_BASE_URL"],
+                        tictac_services["TICTAC_API_CODE"])
+    box.reset()
+    return box

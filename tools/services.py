@@ -106,11 +106,33 @@ def smartapi_sandbox() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def tictac_sandbox() -> Iterator[dict[str, str]]:
+    """The Tic-Tac Mobile sandbox; ``TICTAC_BASE_URL`` is the API root as in the document (``…/api/rest``)."""
+    from sandbox.tictac import API, DEFAULT_API_CODE
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.tictac", "--port", str(port)], cwd=ROOT,
+    )
+    try:
+        _wait_for_port(port, process, "the Tic-Tac sandbox")
+        url = f"http://127.0.0.1:{port}"
+        yield {
+            "TICTAC_BASE_URL": url + API,
+            "TICTAC_SANDBOX_URL": url,
+            "TICTAC_API_CODE": DEFAULT_API_CODE,
+        }
+    finally:
+        _stop(process, signal.SIGTERM)
+
+
+@contextmanager
 def local_services() -> Iterator[dict[str, str]]:
     with ExitStack() as stack:
         env: dict[str, str] = {}
         env |= stack.enter_context(azurite())
         env |= stack.enter_context(smartapi_sandbox())
+        env |= stack.enter_context(tictac_sandbox())
         yield env
 
 
@@ -123,6 +145,7 @@ def main() -> int:
     command = [part for part in args.command if part != "--"] or [sys.executable, "-m", "pytest"]
     with local_services() as env:
         print("local services: Azurite and the SmartAPI sandbox at " + env["SMARTTID_BASE_URL"], flush=True)
+        print("local services: the Tic-Tac sandbox at " + env["TICTAC_BASE_URL"], flush=True)
         return subprocess.call(command, env={**os.environ, **env}, cwd=ROOT)
 
 
