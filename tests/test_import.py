@@ -316,8 +316,10 @@ def test_trigger_while_another_instance_holds_the_file_does_nothing(storage, set
         assert blob_names(storage, settings.archive_container) == []
     finally:
         lease.release()
-    trigger_import(storage, settings.input_container, "busy.csv")  # e.g. the host's retry later
+    # The instance that held the lease runs its import (its own lease, its own call): once.
+    trigger_import(storage, settings.input_container, "busy.csv")
     assert len(sandbox.find("employees", EmployeeCode="7201")) == 1
+    assert blob_names(storage, settings.input_container) == []
 
 
 def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings, sandbox) -> None:
@@ -329,4 +331,7 @@ def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings
         assert blob_names(storage, settings.input_container) == ["held.csv"]
     finally:
         lease.release()
-    assert sandbox.writes() == {}
+    # Had the holder stopped before deleting it, the next trigger removes the leftover, unimported.
+    trigger_import(storage, settings.input_container, "held.csv")
+    assert blob_names(storage, settings.input_container) == []
+    assert sandbox.writes() == {} and sandbox.find("employees", EmployeeCode="7301") == []
