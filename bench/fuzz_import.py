@@ -40,7 +40,7 @@ def fuzz_inputs(total: int, workers: int, seed: int) -> int:
     print(f"unhandled exceptions:                      {crashed:>12,}  (must be 0)")
     print(f"inputs with lines neither imported nor reported: {lost:>6,}  (must be 0)")
     print(f"time:                                      {seconds:>12.1f} s ({tried / seconds:,.0f} inputs/s)")
-    return crashed + lost
+    return int(crashed + lost)
 
 
 def fuzz_files(count: int, seed: int) -> int:

@@ -208,7 +208,8 @@ DEFAULT_API_CODE = make_api_code()
 def _claims(code: str) -> dict[str, Any]:
     try:
         payload = code.split(".")[1]
-        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        claims: dict[str, Any] = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims
     except (IndexError, ValueError):
         return {}
 
@@ -450,7 +451,8 @@ class Call:
 
 
 def _state(request: Request) -> TicTacState:
-    return request.app.state.tictac
+    state: TicTacState = request.app.state.tictac
+    return state
 
 
 def _authorize(request: Request, state: TicTacState) -> None:
@@ -854,7 +856,7 @@ def _flag(call: Call, name: str) -> bool:
         return False
     if text.lower() not in ("true", "false"):
         raise _Reject(400, f"{name} must be true or false")
-    return text.lower() == "true"
+    return bool(text.lower() == "true")
 
 
 def list_projects(call: Call) -> Response:
@@ -1135,9 +1137,10 @@ def create_entry(call: Call) -> Response:
     if body.get("projectId"):
         project = _project(call, str(body["projectId"]))
     elif body.get("projectName"):
-        project = next((p for p in call.state.projects.values() if p["name"] == body["projectName"]), None)
-        if project is None:
+        named = [p for p in call.state.projects.values() if p["name"] == body["projectName"]]
+        if not named:
             raise _Reject(404, f"No project with name {body['projectName']}")
+        project = named[0]
     else:
         raise _Reject(400, "projectId or projectName is required")
     if not project["isActive"]:

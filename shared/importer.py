@@ -136,7 +136,7 @@ class Importer:
                 continue
             remote = {self._folded(_key(r, record_type)): r for r in self.connector.list_records(record_type)}
             if record_type is RecordType.JOB:
-                self._stored_job_codes = {key[0]: r.values.get("sJobCode") for key, r in remote.items()}
+                self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
             writes.extend(self._plan(records, remote))
         self._apply(writes)
 
@@ -166,17 +166,18 @@ class Importer:
             else:
                 if self._stored_job_codes is None:
                     self._stored_job_codes = {
-                        self._folded((r.values.get("sJobCode"),))[0]: r.values.get("sJobCode")
+                        self._folded(_key(r, RecordType.JOB))[0]: _key(r, RecordType.JOB)[0]
                         for r in self.connector.list_records(RecordType.JOB)
                     }
-                stored_code = self._stored_job_codes.get(folded)
-                if stored_code is None:
+                found = self._stored_job_codes.get(folded)
+                if found is None:
                     self._reject(operation, _dependent_error(
                         operation,
                         f"job {job_code} does not exist in SmartTID and is not in this file",
                         f"add a Job line for {job_code} to the file, or create the job in SmartTID first",
                     ))
                     continue
+                stored_code = found
             if stored_code != job_code:
                 self._note_spelling(operation, "sJobCode", job_code, stored_code)
                 operation.values["sJobCode"] = stored_code
@@ -206,7 +207,7 @@ class Importer:
             if stored is not None and _key(stored, record.record_type) != record.key:
                 names = LAYOUTS[record.record_type].key
                 for name, given, kept in zip(names, record.key, _key(stored, record.record_type), strict=True):
-                    if given != kept and kept is not None:
+                    if given != kept:
                         self._note_spelling(record, name, given, kept)
                         record.values[name] = kept
                 record.key = tuple(record.values[name] for name in names)
@@ -275,7 +276,8 @@ class Importer:
 
 
 def _key(remote: RemoteRecord, record_type: RecordType) -> tuple[Value, ...]:
-    return tuple(remote.values.get(name) for name in LAYOUTS[record_type].key)
+    """The stored record's key ("" for a key field the target did not return: it matches no line)."""
+    return tuple(remote.values.get(name, "") for name in LAYOUTS[record_type].key)
 
 
 def _line_error(record: Record, reason: str, action: str, field: str = "", value: str = "") -> LineError:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
@@ -269,7 +269,7 @@ class Intake:
     ) -> None:
         self._blob(container, name).upload_blob(data, length=length, overwrite=True, content_settings=settings)
 
-    def _delete_input(self, source: BlobClient, run: FileRun, lease: object | None) -> None:
+    def _delete_input(self, source: BlobClient, run: FileRun, lease: BlobLeaseClient | None) -> None:
         try:
             source.delete_blob(lease=lease, etag=run.etag, match_condition=MatchConditions.IfNotModified)
         except ResourceModifiedError:

@@ -6,11 +6,15 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient
 
 from shared.config import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from azure.identity import DefaultAzureCredential
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +23,7 @@ log = logging.getLogger(__name__)
 TRANSFER_CHUNK = 1024 * 1024
 
 
-def credential(settings: Settings):  # type: ignore[no-untyped-def]
+def credential(settings: Settings) -> DefaultAzureCredential:
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
@@ -27,7 +31,7 @@ def credential(settings: Settings):  # type: ignore[no-untyped-def]
 
 def blob_service(settings: Settings) -> BlobServiceClient:
     """Connection string locally (Azurite); managed identity against ``__blobServiceUri`` in Azure."""
-    options = {
+    options: dict[str, Any] = {
         "max_single_get_size": TRANSFER_CHUNK,
         "max_chunk_get_size": TRANSFER_CHUNK,
         "max_single_put_size": TRANSFER_CHUNK,
