@@ -112,11 +112,6 @@ class KeyVaultSecrets:
                     _log.info("Key Vault secret '%s' changed to version %s", spec.vault_name, version)
             return value
 
-    def invalidate(self) -> None:
-        """Forget every cached value; the next ``get`` reads the vault again."""
-        with self._lock:
-            self._cache.clear()
-
     def close(self) -> None:
         with self._lock:
             client, credential = self._client, self._credential

@@ -52,12 +52,6 @@ class Layout:
     #: fields that must be given to *create* the record (SmartTID's "usual minimum", less what is
     #: not in the readable layout)
     required_to_create: tuple[str, ...]
-    #: positions after the table that are known to exist but are undocumented (ignored)
-    unknown_positions: str = ""
-
-    def __post_init__(self) -> None:
-        positions = [f.position for f in self.fields]
-        assert positions == list(range(1, len(positions) + 1)), f"{self.record_type}: positions must be 1..n"
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
@@ -96,7 +90,6 @@ EMPLOYEE = Layout(
     ),
     key=("sEmployeeCode",),
     required_to_create=("sName",),
-    unknown_positions="18 and later (dtEmployedStartDate, dtEmployedEndDate and sTemplateCode exist somewhere there)",
 )
 
 JOB = Layout(
@@ -131,7 +124,6 @@ JOB = Layout(
     ),
     key=("sJobCode",),
     required_to_create=("sJobDescription",),
-    unknown_positions="27-30 (27 is probably sInvoiced, 0/1)",
 )
 
 OPERATION = Layout(
@@ -152,7 +144,6 @@ OPERATION = Layout(
     ),
     key=("sJobCode", "nLineNumber"),
     required_to_create=("sOperationCode", "sDescription"),
-    unknown_positions="13 and later (13 is probably bReportScrap)",
 )
 
 LAYOUTS: dict[RecordType, Layout] = {layout.record_type: layout for layout in (EMPLOYEE, JOB, OPERATION)}

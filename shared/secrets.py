@@ -37,7 +37,6 @@ SMARTTID_CUSTOMER_KEY = SecretSpec(
     vault_name="smarttid-customer-key",
     description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
 )
-ALL_SECRETS: tuple[SecretSpec, ...] = (SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY)
 
 
 class MissingSecretError(RuntimeError):

@@ -53,10 +53,6 @@ def ensure_containers(service: BlobServiceClient, names: tuple[str, ...]) -> Non
             service.create_container(name)
 
 
-class LeaseLost(RuntimeError):
-    pass
-
-
 @contextmanager
 def held_lease(blob: BlobClient, seconds: int = 60) -> Iterator[BlobLeaseClient | None]:
     """Hold a lease on ``blob`` while the block runs, renewing it in the background.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
+from typing import assert_never
 
 from shared.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldSpec, Kind
 
@@ -124,7 +125,7 @@ def convert(spec: FieldSpec, text: str) -> Value:
             raise FieldValueError(
                 "is not an allowed value", f"use one of: {', '.join(spec.choices)}"
             )
-    raise AssertionError(spec.kind)  # pragma: no cover
+    assert_never(spec.kind)
 
 
 def same_value(a: Value | None, b: Value | None) -> bool:

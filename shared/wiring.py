@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import assert_never
 
 from shared.config import Settings, TargetSystem
 from shared.connectors.base import Connector
@@ -29,7 +30,7 @@ def connector_factory(settings: Settings, secrets: SecretProvider | None = None)
                     timeout=settings.http_timeout_seconds,
                     retry=RetryPolicy(attempts=settings.http_max_attempts),
                 )
-        raise AssertionError(settings.target_system)  # pragma: no cover
+        assert_never(settings.target_system)
 
     return build
 

@@ -22,6 +22,8 @@ def test_layouts_are_declarative_tables_with_documented_positions() -> None:
     assert JOB.field("sJobGroupCode").max_length == 40 and JOB.field("sCustomerZipCode").max_length == 10
     assert OPERATION.key == ("sJobCode", "nLineNumber")
     assert set(LAYOUTS) == set(RecordType)
+    for layout in LAYOUTS.values():  # position n is the n-th parameter: no gaps, no repeats
+        assert [f.position for f in layout.fields] == list(range(1, len(layout.fields) + 1))
 
 
 def test_lines_split_across_chunks_keep_their_numbers() -> None:

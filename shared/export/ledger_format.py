@@ -19,7 +19,6 @@ and column that holds them, with the characters named (``U+202E``), so a person 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, assert_never
 
 from shared.config import ExportEncoding
 from shared.safe_text import has_hidden, hidden_characters, visible
@@ -151,7 +150,7 @@ def format_value(kind: Kind, raw: Any, decimal_separator: str) -> str | None:
                 return f"{int(match.group(1)):02d}:{match.group(2)}"
             moment = _datetime(text)
             return moment.strftime("%H:%M") if moment else None
-    raise AssertionError(kind)  # pragma: no cover
+    assert_never(kind)
 
 
 def render_line(record: str, columns: Iterable[Column], row: dict[str, Any], decimal_separator: str,
@@ -206,10 +205,6 @@ class LedgerFile:
     time_ids: list[int]
     job_ids: list[int]
     notes: list[str] = field(default_factory=list)
-
-    @property
-    def md5(self) -> str:
-        return hashlib.md5(self.content).hexdigest()
 
 
 def render(
