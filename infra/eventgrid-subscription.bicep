@@ -1,5 +1,6 @@
-// Step 2 of the deployment: the Event Grid subscription that sends BlobCreated events of the INPUT
-// container to the import_file blob trigger (blob trigger with source EventGrid).
+// Step 2 of the deployment: the Event Grid subscriptions that send BlobCreated events of the INPUT
+// container to the import_file blob trigger, and of the VALIDATE container (the dry-run drop zone) to
+// the validate_file blob trigger (blob triggers with source EventGrid).
 //
 // It cannot be part of main.bicep: the webhook URL needs the function app's `blobs_extension`
 // system key, which the Functions host creates only after the code (with the blob trigger) has
@@ -23,6 +24,17 @@ param storageAccountName string
 @minLength(3)
 @maxLength(63)
 param inputContainerName string = 'input'
+
+@description('Only blobs created in this container trigger a dry run (VALIDATE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param validateContainerName string = 'validate'
+
+@description('Blob-trigger function that writes dry-run reports.')
+param validateFunctionName string = 'validate_file'
+
+@description('Event subscription name of the dry-run drop zone.')
+param validateSubscriptionName string = 'validate-file-blob-created'
 
 @description('Container for events Event Grid could not deliver.')
 @minLength(3)
@@ -100,4 +112,45 @@ resource blobCreatedSubscription 'Microsoft.EventGrid/systemTopics/eventSubscrip
   }
 }
 
+resource validateSubscription 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: systemTopic
+  name: validateSubscriptionName
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: 'https://${functionApp.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${validateFunctionName}&code=${blobsExtensionKey}'
+        maxEventsPerBatch: 1
+        preferredBatchSizeInKilobytes: 64
+      }
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    filter: {
+      includedEventTypes: [
+        'Microsoft.Storage.BlobCreated'
+      ]
+      // The reports the function writes beside each file land here too; they carry the metadata
+      // timebridge=dry-run-report and the function skips them.
+      subjectBeginsWith: '/blobServices/default/containers/${validateContainerName}/'
+    }
+    retryPolicy: {
+      maxDeliveryAttempts: maxDeliveryAttempts
+      eventTimeToLiveInMinutes: eventTimeToLiveInMinutes
+    }
+    deadLetterWithResourceIdentity: {
+      identity: {
+        type: 'SystemAssigned'
+      }
+      deadLetterDestination: {
+        endpointType: 'StorageBlob'
+        properties: {
+          resourceId: storage.id
+          blobContainerName: deadLetterContainerName
+        }
+      }
+    }
+  }
+}
+
 output subscriptionName string = blobCreatedSubscription.name
+output validateSubscriptionName string = validateSubscription.name

@@ -40,6 +40,11 @@ param errorContainerName string = 'error'
 @maxLength(63)
 param archiveContainerName string = 'archive'
 
+@description('Dry-run drop zone: a file dropped here gets a report of what it would do (VALIDATE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param validateContainerName string = 'validate'
+
 @description('Container for Event Grid events that could not be delivered.')
 @minLength(3)
 @maxLength(63)
@@ -217,6 +222,7 @@ module storage 'app/storage.bicep' = {
     outputContainerName: outputContainerName
     errorContainerName: errorContainerName
     archiveContainerName: archiveContainerName
+    validateContainerName: validateContainerName
     deadLetterContainerName: deadLetterContainerName
     deploymentContainerName: deploymentContainerName
     exportLedgerTableName: exportLedgerTableName
@@ -257,6 +263,7 @@ module rbac 'app/rbac.bicep' = {
     outputContainerName: storage.outputs.outputContainerName
     errorContainerName: storage.outputs.errorContainerName
     archiveContainerName: storage.outputs.archiveContainerName
+    validateContainerName: storage.outputs.validateContainerName
     deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
@@ -294,6 +301,7 @@ module functionApp 'app/function.bicep' = {
     outputContainerName: storage.outputs.outputContainerName
     errorContainerName: storage.outputs.errorContainerName
     archiveContainerName: storage.outputs.archiveContainerName
+    validateContainerName: storage.outputs.validateContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
     maxFileBytes: maxFileBytes
     targetSystem: targetSystem
@@ -325,6 +333,7 @@ output AZURE_INPUT_CONTAINER_NAME string = storage.outputs.inputContainerName
 output AZURE_OUTPUT_CONTAINER_NAME string = storage.outputs.outputContainerName
 output AZURE_ERROR_CONTAINER_NAME string = storage.outputs.errorContainerName
 output AZURE_ARCHIVE_CONTAINER_NAME string = storage.outputs.archiveContainerName
+output AZURE_VALIDATE_CONTAINER_NAME string = storage.outputs.validateContainerName
 output AZURE_DEADLETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri

@@ -32,6 +32,11 @@ _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 class TargetSystem(StrEnum):
     SMARTTID = "smarttid"
 
+    @property
+    def display_name(self) -> str:
+        """The target's name as administrators know it (in reports and messages)."""
+        return {"smarttid": "SmartTID"}[self.value]
+
 
 class ExportEncoding(StrEnum):
     UTF8_BOM = "utf-8-sig"
@@ -63,6 +68,10 @@ class Settings(BaseSettings):
     output_container: str = Field(default="output", alias="OUTPUT_CONTAINER")
     error_container: str = Field(default="error", alias="ERROR_CONTAINER")
     archive_container: str = Field(default="archive", alias="ARCHIVE_CONTAINER")
+    validate_container: str = Field(
+        default="validate", alias="VALIDATE_CONTAINER",
+        description="Dry-run drop zone: a file dropped here gets a report of what it would do, and is removed.",
+    )
     max_file_bytes: int = Field(default=50 * 1024 * 1024, alias="MAX_FILE_BYTES", gt=0)
 
     # --- target system -------------------------------------------------------------------
@@ -116,7 +125,8 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("input_container", "output_container", "error_container", "archive_container")
+    @field_validator("input_container", "output_container", "error_container", "archive_container",
+                     "validate_container")
     @classmethod
     def _valid_container_name(cls, value: str) -> str:
         if not (3 <= len(value) <= 63 and _CONTAINER_NAME.match(value)):
@@ -135,6 +145,22 @@ class Settings(BaseSettings):
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         return require_ncrontab(value, "EXPORT_SCHEDULE")
+
+    @model_validator(mode="after")
+    def _validate_container_is_its_own(self) -> Settings:
+        clashes = [
+            str(field.alias) for name, field in type(self).model_fields.items()
+            if name.endswith("_container") and name not in ("validate_container", "input_container")
+            and getattr(self, name) == self.validate_container
+        ]
+        if clashes:
+            raise ValueError(
+                f"VALIDATE_CONTAINER is '{self.validate_container}', the same container as {' and '.join(clashes)}. "
+                "Every file in the validate container is removed once its dry-run report is stored, so TimeBridge's "
+                "own files there would be lost. Set VALIDATE_CONTAINER to a container of its own (default "
+                "'validate')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _input_container_is_its_own(self) -> Settings:
@@ -156,8 +182,9 @@ class Settings(BaseSettings):
         return self
 
     @cached_property
-    def containers(self) -> tuple[str, str, str, str]:
-        return (self.input_container, self.output_container, self.error_container, self.archive_container)
+    def containers(self) -> tuple[str, ...]:
+        return (self.input_container, self.output_container, self.error_container, self.archive_container,
+                self.validate_container)
 
 
 #: Hosts where plain http never leaves the machine (the SmartAPI sandbox in tests and the demo).

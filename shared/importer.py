@@ -40,6 +40,8 @@ class Outcome:
     record: Record
     status: Status
     changed: tuple[str, ...] = ()
+    #: for an update: the stored value of each changed field (what it was before)
+    before: dict[str, Value | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -88,9 +90,11 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 
 
 class Importer:
-    def __init__(self, connector: Connector, *, concurrency: int = 4) -> None:
+    def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False) -> None:
         self.connector = connector
         self.concurrency = concurrency
+        #: plan only: read the target, decide every line, write nothing (the validate drop zone)
+        self.dry_run = dry_run
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
@@ -239,11 +243,14 @@ class Importer:
             return
         try:
             if write.remote is None:
-                self.connector.create(record.record_type, write.values)
+                if not self.dry_run:
+                    self.connector.create(record.record_type, write.values)
                 self._add(Outcome(record, Status.CREATED, write.changed))
             else:
-                self.connector.update(record.record_type, write.remote.id, write.values)
-                self._add(Outcome(record, Status.UPDATED, write.changed))
+                if not self.dry_run:
+                    self.connector.update(record.record_type, write.remote.id, write.values)
+                before = {name: write.remote.values.get(name) for name in write.changed}
+                self._add(Outcome(record, Status.UPDATED, write.changed, before))
         except ApiRejected as exc:
             action = "create" if write.remote is None else "update"
             self._reject(record, _line_error(

@@ -173,7 +173,7 @@ class Intake:
                 f"the file is {size:,} bytes; the limit is {self.settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)",
                 "split the file into smaller files, or raise MAX_FILE_BYTES in the app settings",
             ), started)
-        connector, problem = self._connect(receipt)
+        connector, problem = connect(self.connector_factory, receipt.source)
         try:
             try:
                 parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
@@ -232,14 +232,6 @@ class Intake:
         )
         return receipt
 
-    def _connect(self, receipt: Receipt) -> tuple[Connector | None, str]:
-        """The target's connector, or None and the reason it cannot be built (a secret or setting)."""
-        try:
-            return self.connector_factory(), ""
-        except (MissingSecretError, SecretStoreUnavailableError, ConfigurationError) as exc:
-            log.error("import of %s stopped: %s", visible(receipt.source), visible(exc))
-            return None, str(exc)
-
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
     ) -> Receipt:
@@ -281,6 +273,15 @@ class Intake:
             if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
                 raise
             log.info("%s is leased by another instance, which removes it when done", visible(run.name))
+
+
+def connect(connector_factory: ConnectorFactory, source: str) -> tuple[Connector | None, str]:
+    """The target's connector, or None and the reason it cannot be built (a secret or a setting)."""
+    try:
+        return connector_factory(), ""
+    except (MissingSecretError, SecretStoreUnavailableError, ConfigurationError) as exc:
+        log.error("import of %s stopped: %s", visible(source), visible(exc))
+        return None, str(exc)
 
 
 def _pick_lines(chunks: Iterable[bytes], wanted: set[int], formulas: list[int]) -> Iterator[bytes]:

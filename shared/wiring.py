@@ -8,6 +8,7 @@ from typing import assert_never
 from shared.config import Settings, TargetSystem
 from shared.connectors.base import Connector
 from shared.connectors.smarttid import RetryPolicy, SmartTidConnector
+from shared.dry_run import DropZone
 from shared.intake import Intake
 from shared.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, SecretProvider, secret_provider
 from shared.storage import blob_service
@@ -37,3 +38,7 @@ def connector_factory(settings: Settings, secrets: SecretProvider | None = None)
 
 def build_intake(settings: Settings) -> Intake:
     return Intake(settings, blob_service(settings), connector_factory(settings))
+
+
+def build_drop_zone(settings: Settings) -> DropZone:
+    return DropZone(settings, blob_service(settings), connector_factory(settings))

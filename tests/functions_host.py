@@ -18,3 +18,8 @@ def registered(name: str):  # type: ignore[no-untyped-def]
 def trigger_import(service: BlobServiceClient, container: str, name: str) -> None:
     """Invoke the blob-trigger function with the SDK BlobClient the host would pass."""
     registered("import_file").get_user_function()(client=service.get_blob_client(container, name))
+
+
+def trigger_validate(service: BlobServiceClient, container: str, name: str) -> None:
+    """Invoke the validate drop zone's blob trigger the way the host would."""
+    registered("validate_file").get_user_function()(client=service.get_blob_client(container, name))

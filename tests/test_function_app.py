@@ -48,3 +48,9 @@ def test_host_json_uses_the_v4_extension_bundle() -> None:
     host = json.loads((ROOT / "host.json").read_text())
     assert host["version"] == "2.0"
     assert host["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+
+
+def test_validate_function_is_an_event_grid_blob_trigger_on_the_validate_container() -> None:
+    [binding] = json.loads(FUNCTIONS["validate_file"].get_function_json())["bindings"]
+    assert (binding["type"], binding["path"], binding["source"]) == (
+        "blobTrigger", "%VALIDATE_CONTAINER%/{name}", "EventGrid")

@@ -230,6 +230,7 @@ CONTAINER_PARAMS = {
     "outputContainerName": "OUTPUT_CONTAINER",
     "errorContainerName": "ERROR_CONTAINER",
     "archiveContainerName": "ARCHIVE_CONTAINER",
+    "validateContainerName": "VALIDATE_CONTAINER",
 }
 
 
@@ -436,6 +437,7 @@ EXPECTED_ASSIGNMENTS = {
     ("appPrincipalId", "outputContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "errorContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "archiveContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "validateContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "hostsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "secretsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "storage", "Storage Queue Data Contributor", "ServicePrincipal", False),
@@ -457,6 +459,7 @@ EXPECTED_SCOPES = {
     "outputContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "outputContainerName"),
     "errorContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "errorContainerName"),
     "archiveContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "archiveContainerName"),
+    "validateContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "validateContainerName"),
     "hostsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "hostsContainerName"),
     "secretsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "secretsContainerName"),
     "deploymentContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deploymentContainerName"),
@@ -701,21 +704,39 @@ def test_system_topic_watches_the_storage_account() -> None:
     assert topic["identity"] == {"type": "SystemAssigned"}
 
 
+def subscription_named(name: str) -> dict[str, Any]:
+    found = resources(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")
+    assert set(found) == {"blobCreatedSubscription", "validateSubscription"}
+    return dict(body(found[name])["properties"])
+
+
 def test_subscription_delivers_only_blob_created_in_the_input_container() -> None:
-    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    subscription = subscription_named("blobCreatedSubscription")
     event_filter = subscription["filter"]
     assert event_filter["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
     assert event_filter["subjectBeginsWith"] == "/blobServices/default/containers/${inputContainerName}/"
     assert param_default(SUBSCRIPTION, "inputContainerName") == param_default(MAIN, "inputContainerName")
     prefix = render(event_filter["subjectBeginsWith"], SUBSCRIPTION)
     assert f"/blobServices/default/containers/{param_default(MAIN, 'inputContainerName')}/blobs/a.csv".startswith(prefix)
-    for other in ("outputContainerName", "errorContainerName", "archiveContainerName", "deadLetterContainerName"):
+    for other in ("outputContainerName", "errorContainerName", "archiveContainerName", "deadLetterContainerName",
+                  "validateContainerName"):
         subject = f"/blobServices/default/containers/{param_default(MAIN, other)}/blobs/a.csv"
         assert not subject.startswith(prefix), other
 
 
+def test_validate_subscription_delivers_the_drop_zone_to_the_validate_function() -> None:
+    subscription = subscription_named("validateSubscription")
+    assert subscription["filter"]["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
+    assert subscription["filter"]["subjectBeginsWith"] == "/blobServices/default/containers/${validateContainerName}/"
+    assert param_default(SUBSCRIPTION, "validateContainerName") == param_default(MAIN, "validateContainerName")
+    assert param_default(SUBSCRIPTION, "validateFunctionName") == "validate_file"
+    assert "Host.Functions.${validateFunctionName}&code=${blobsExtensionKey}" in (
+        subscription["destination"]["properties"]["endpointUrl"])
+    assert subscription["deadLetterWithResourceIdentity"]["identity"] == {"type": "SystemAssigned"}
+
+
 def test_subscription_targets_the_import_file_blob_webhook() -> None:
-    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    subscription = subscription_named("blobCreatedSubscription")
     destination = subscription["destination"]
     assert destination["endpointType"] == "WebHook"
     url = destination["properties"]["endpointUrl"]
@@ -730,7 +751,7 @@ def test_subscription_targets_the_import_file_blob_webhook() -> None:
 
 
 def test_subscription_retries_and_dead_letters_with_its_identity() -> None:
-    subscription = only(SUBSCRIPTION, "Microsoft.EventGrid/systemTopics/eventSubscriptions")["properties"]
+    subscription = subscription_named("blobCreatedSubscription")
     assert set(subscription["retryPolicy"]) == {"maxDeliveryAttempts", "eventTimeToLiveInMinutes"}
     dead_letter = subscription["deadLetterWithResourceIdentity"]
     assert dead_letter["identity"] == {"type": "SystemAssigned"}
@@ -793,6 +814,7 @@ DOC_SCOPE = {
     "outputContainer": "`output`",
     "errorContainer": "`error`",
     "archiveContainer": "`archive`",
+    "validateContainer": "`validate`",
     "hostsContainer": "`azure-webjobs-hosts`",
     "secretsContainer": "`azure-webjobs-secrets`",
     "deploymentContainer": "`app-package-…`",

@@ -19,7 +19,7 @@ AZURE_ONLY = {"IntegrationStorage__blobServiceUri", "IntegrationStorage__tableSe
 def test_defaults_are_the_documented_container_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("INPUT_CONTAINER", "OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"):
         monkeypatch.delenv(name, raising=False)
-    assert Settings().containers == ("input", "output", "error", "archive")
+    assert Settings().containers == ("input", "output", "error", "archive", "validate")
 
 
 @pytest.mark.parametrize("name", ["in", "Input", "input_files", "-input", "a" * 64])
@@ -167,7 +167,7 @@ def test_unsafe_setting_is_refused_at_start_up_without_hiding_the_functions(env:
     result = start_app(env)
     assert result.returncode == 0, result.stderr  # importing function_app never raises
     first, second = result.stdout.splitlines()[:2]
-    assert first == "['export_ledger', 'import_file']"  # both functions still listed in the portal
+    assert first == "['export_ledger', 'import_file', 'validate_file']"  # every function still listed in the portal
     # One clear ERROR at start-up ...
     refusals = [line for line in result.stderr.splitlines() if line.startswith("ERROR shared.config")]
     assert len(refusals) == 1 and "refuses to run" in refusals[0] and named in refusals[0]
@@ -179,4 +179,14 @@ def test_valid_settings_start_without_a_refusal() -> None:
     result = start_app({})
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr
-    assert result.stdout.splitlines()[0] == "['export_ledger', 'import_file']"
+    assert result.stdout.splitlines()[0] == "['export_ledger', 'import_file', 'validate_file']"
+
+
+@pytest.mark.parametrize("other", ["OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"])
+def test_validate_container_shared_with_another_container_is_refused(other: str, monkeypatch) -> None:
+    # Files in the drop zone are removed once checked: sharing it would delete TimeBridge's own files.
+    monkeypatch.setenv("VALIDATE_CONTAINER", "shared-one")
+    monkeypatch.setenv(other, "shared-one")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert f"VALIDATE_CONTAINER is 'shared-one', the same container as {other}" in str(caught.value)

@@ -75,6 +75,7 @@ param inputContainerName string
 param outputContainerName string
 param errorContainerName string
 param archiveContainerName string
+param validateContainerName string
 param exportLedgerTableName string
 param maxFileBytes int
 param targetSystem string
@@ -219,6 +220,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'ARCHIVE_CONTAINER'
           value: archiveContainerName
+        }
+        {
+          name: 'VALIDATE_CONTAINER'
+          value: validateContainerName
         }
         {
           name: 'MAX_FILE_BYTES'

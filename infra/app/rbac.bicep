@@ -3,7 +3,8 @@
 // so a re-deployment changes nothing and never creates duplicates.
 //
 // Function app identity (user-assigned, used by the code and the Functions host):
-//   Storage Blob Data Contributor  containers input, output, error, archive   the data the app imports/exports
+//   Storage Blob Data Contributor  containers input, output, error, archive,  the data the app imports/exports
+//                                  validate                                  (and the dry-run drop zone)
 //   Storage Blob Data Contributor  containers azure-webjobs-hosts, -secrets    Functions host state and keys
 //   Storage Queue Data Contributor storage account                           blob-trigger poison queue (name chosen by the host)
 //   Storage Table Data Contributor table exportledger                        the export ledger
@@ -34,6 +35,9 @@ param errorContainerName string
 
 @description('Archive container (the app writes archived copies and receipts).')
 param archiveContainerName string
+
+@description('Validate container (the dry-run drop zone: the app reads files, writes reports, removes files).')
+param validateContainerName string
 
 @description('Container of the Flex Consumption deployment package (the deployment identity only).')
 param deploymentContainerName string
@@ -114,6 +118,11 @@ resource archiveContainer 'Microsoft.Storage/storageAccounts/blobServices/contai
   name: archiveContainerName
 }
 
+resource validateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: validateContainerName
+}
+
 resource hostsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: hostsContainerName
@@ -182,6 +191,16 @@ resource appErrorWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 resource appArchiveWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(archiveContainer.id, appPrincipalId, storageBlobDataContributor)
   scope: archiveContainer
+  properties: {
+    roleDefinitionId: storageBlobDataContributor
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appValidateWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(validateContainer.id, appPrincipalId, storageBlobDataContributor)
+  scope: validateContainer
   properties: {
     roleDefinitionId: storageBlobDataContributor
     principalId: appPrincipalId

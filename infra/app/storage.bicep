@@ -46,6 +46,11 @@ param errorContainerName string
 @maxLength(63)
 param archiveContainerName string
 
+@description('Dry-run drop zone: files dropped here get a report beside them and are removed (VALIDATE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param validateContainerName string
+
 @description('Container Event Grid dead-letters undeliverable BlobCreated events into.')
 @minLength(3)
 @maxLength(63)
@@ -180,6 +185,14 @@ resource errorContainer 'Microsoft.Storage/storageAccounts/blobServices/containe
 resource archiveContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: archiveContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
+resource validateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: validateContainerName
   properties: {
     publicAccess: 'None'
   }
@@ -387,4 +400,5 @@ output inputContainerName string = inputContainer.name
 output outputContainerName string = outputContainer.name
 output errorContainerName string = errorContainer.name
 output archiveContainerName string = archiveContainer.name
+output validateContainerName string = validateContainer.name
 output exportLedgerTableName string = exportLedgerTable.name

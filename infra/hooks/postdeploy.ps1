@@ -9,6 +9,7 @@ foreach ($name in 'AZURE_RESOURCE_GROUP', 'AZURE_FUNCTION_APP_NAME', 'AZURE_STOR
 }
 $functionName = if ($env:AZURE_IMPORT_FUNCTION_NAME) { $env:AZURE_IMPORT_FUNCTION_NAME } else { 'import_file' }
 $inputContainerName = if ($env:AZURE_INPUT_CONTAINER_NAME) { $env:AZURE_INPUT_CONTAINER_NAME } else { 'input' }
+$validateContainerName = if ($env:AZURE_VALIDATE_CONTAINER_NAME) { $env:AZURE_VALIDATE_CONTAINER_NAME } else { 'validate' }
 $deadLetterContainerName = if ($env:AZURE_DEADLETTER_CONTAINER_NAME) { $env:AZURE_DEADLETTER_CONTAINER_NAME } else { 'deadletter' }
 $template = Join-Path $PSScriptRoot '..' 'eventgrid-subscription.bicep'
 
@@ -35,6 +36,7 @@ try {
             functionName            = @{ value = $functionName }
             storageAccountName      = @{ value = $env:AZURE_STORAGE_ACCOUNT_NAME }
             inputContainerName      = @{ value = $inputContainerName }
+            validateContainerName   = @{ value = $validateContainerName }
             deadLetterContainerName = @{ value = $deadLetterContainerName }
             blobsExtensionKey       = @{ value = $blobsExtensionKey }
         }
@@ -45,7 +47,7 @@ try {
         Write-Host "postdeploy: deploying the Event Grid subscription (attempt $attempt)"
         az deployment group create --resource-group $env:AZURE_RESOURCE_GROUP --name 'timebridge-eventgrid-subscription' --template-file $template --parameters "@$paramsFile" --output none
         if ($LASTEXITCODE -eq 0) {
-            Write-Host "postdeploy: BlobCreated events of '$inputContainerName' now trigger $functionName"
+            Write-Host "postdeploy: BlobCreated events of '$inputContainerName' now trigger $functionName, and of '$validateContainerName' validate_file"
             exit 0
         }
         Start-Sleep -Seconds 30

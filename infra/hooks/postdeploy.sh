@@ -17,6 +17,7 @@ set -euo pipefail
 : "${AZURE_EVENTGRID_SYSTEM_TOPIC_NAME:?not set}"
 functionName="${AZURE_IMPORT_FUNCTION_NAME:-import_file}"
 inputContainerName="${AZURE_INPUT_CONTAINER_NAME:-input}"
+validateContainerName="${AZURE_VALIDATE_CONTAINER_NAME:-validate}"
 deadLetterContainerName="${AZURE_DEADLETTER_CONTAINER_NAME:-deadletter}"
 key_wait_attempts="${BLOBS_EXTENSION_KEY_ATTEMPTS:-20}"
 
@@ -61,6 +62,7 @@ cat >"$params_file" <<JSON
     "functionName": { "value": "$functionName" },
     "storageAccountName": { "value": "$AZURE_STORAGE_ACCOUNT_NAME" },
     "inputContainerName": { "value": "$inputContainerName" },
+    "validateContainerName": { "value": "$validateContainerName" },
     "deadLetterContainerName": { "value": "$deadLetterContainerName" },
     "blobsExtensionKey": { "value": "$blobsExtensionKey" }
   }
@@ -78,7 +80,8 @@ for attempt in 1 2 3; do
     --template-file "$template" \
     --parameters "@$params_file" \
     --output none; then
-    echo "postdeploy: BlobCreated events of '$inputContainerName' now trigger $functionName"
+    echo "postdeploy: BlobCreated events of '$inputContainerName' now trigger $functionName," \
+      "and of '$validateContainerName' validate_file"
     exit 0
   fi
   sleep 30

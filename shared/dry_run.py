@@ -1,0 +1,206 @@
+"""The dry run: what a file *would* do to the target, found with reads only — zero writes.
+
+Used by the ``validate`` drop zone (a blob trigger on ``VALIDATE_CONTAINER``) and by the operator
+CLI (``python -m tools.timebridge validate FILE``). The plan is the real import's plan
+(:class:`shared.importer.Importer` with ``dry_run=True``), so the per-line answer is what the real
+import then does — except where the target itself decides on a write (it may still refuse a value).
+
+A report per file, human-readable text plus the same as JSON:
+per line ``create`` / ``update`` (each changed field old → new) / ``unchanged`` / ``reject`` (with
+the reason and what to do), and the counts, the reads made and the writes the import would need.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
+
+from shared.config import Settings
+from shared.connectors.base import Connector
+from shared.importer import Importer, ImportResult, Status, reject_all
+from shared.intake import FileRun, connect
+from shared.parsing import ParsedFile, UnreadableFile, parse_file
+from shared.reports import describe_error, now_iso
+from shared.safe_text import visible
+from shared.values import Value
+
+log = logging.getLogger(__name__)
+
+#: Metadata that marks a blob as a TimeBridge report, so the drop zone never validates its own output.
+REPORT_MARKER = {"timebridge": "dry-run-report"}
+TEXT = ContentSettings(content_type="text/plain; charset=utf-8")
+JSON = ContentSettings(content_type="application/json; charset=utf-8")
+
+ACTIONS = {Status.CREATED: "create", Status.UPDATED: "update", Status.UNCHANGED: "unchanged",
+           Status.REJECTED: "reject"}
+
+
+@dataclass
+class DryRunReport:
+    source: str
+    target: str
+    checked_at: str
+    encoding: str = ""
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    reads: int = 0
+    writes_needed: int = 0
+    notes: list[str] = field(default_factory=list)
+    file_problem: str = ""  # the whole file cannot be imported (and why)
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_plain).encode("utf-8")
+
+    def to_text(self) -> bytes:
+        counts = self.counts
+        out = [
+            "TimeBridge dry run — nothing was written",
+            "",
+            f"File:      {visible(self.source)}",
+            f"Target:    {self.target}",
+            f"Checked:   {self.checked_at}",
+        ]
+        if self.file_problem:
+            out += ["", f"The whole file would be rejected: {visible(self.file_problem)}"]
+            return ("\n".join(out) + "\n").encode("utf-8-sig")
+        out += [
+            f"Lines:     would create {counts.get('create', 0)}, update {counts.get('update', 0)}, leave "
+            f"{counts.get('unchanged', 0)} unchanged, reject {counts.get('reject', 0)}",
+            f"Calls:     {self.reads} reads for this check; the import would need {self.writes_needed} writes",
+            "",
+        ]
+        out += [f"Note: {visible(note)}" for note in self.notes]
+        for entry in self.lines:
+            head = f"Line {entry['line']} ({visible(entry['record'])}): {entry['action']}"
+            if entry["action"] == "update":
+                head += " — " + "; ".join(f"{change['field']}: {_shown(change['from'])} → {_shown(change['to'])}"
+                                          for change in entry["changes"])
+            out.append(head)
+            out += [f"    {reason}" for reason in entry.get("reasons", [])]
+        return ("\n".join(out) + "\n").encode("utf-8-sig")
+
+
+def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int) -> DryRunReport:
+    report = DryRunReport(source=source, target=target, checked_at=now_iso(), encoding=parsed.encoding,
+                          reads=reads, notes=list(result.notes))
+    by_line: dict[int, dict[str, Any]] = {}
+    for outcome in result.outcomes:
+        if outcome.status is Status.REJECTED:
+            continue  # the errors below say why
+        for line in outcome.record.lines:
+            entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(),
+                                     "action": ACTIONS[outcome.status]}
+            if outcome.status is Status.UPDATED:
+                entry["changes"] = [{"field": name, "from": outcome.before.get(name), "to": outcome.record.values[name]}
+                                    for name in outcome.changed]
+            by_line[line] = entry
+        if outcome.status in (Status.CREATED, Status.UPDATED):
+            report.writes_needed += 1
+    for error in result.errors:
+        entry = by_line.setdefault(error.line, {"line": error.line, "record": str(error.record_type),
+                                                "action": "reject", "reasons": []})
+        entry["action"], entry["changes"] = "reject", []
+        entry.setdefault("reasons", []).append(describe_error(source, error))
+    report.lines = [by_line[line] for line in sorted(by_line)]
+    for entry in report.lines:
+        report.counts[entry["action"]] = report.counts.get(entry["action"], 0) + 1
+    return report
+
+
+def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, source: str, target: str,
+            concurrency: int) -> DryRunReport:
+    """Plan ``parsed`` against the target with reads only (``connector`` None: it could not be built)."""
+    if connector is None:
+        result = reject_all(parsed, problem, "fix the configuration as described, then check the file again")
+        return build_report(source, target, parsed, result, 0)
+    result = Importer(connector, concurrency=concurrency, dry_run=True).run(parsed)
+    return build_report(source, target, parsed, result, connector.calls.total)
+
+
+class DropZone:
+    """The ``validate`` container: each file dropped there gets a dry-run report beside it and is removed."""
+
+    def __init__(self, settings: Settings, service: BlobServiceClient,
+                 connector_factory: Callable[[], Connector]) -> None:
+        self.settings = settings
+        self.service = service
+        self.connector_factory = connector_factory
+
+    def _blob(self, name: str) -> BlobClient:
+        return self.service.get_blob_client(self.settings.validate_container, name)
+
+    def process(self, name: str) -> DryRunReport | None:
+        source = self._blob(name)
+        try:
+            properties = source.get_blob_properties()
+        except ResourceNotFoundError:
+            return None
+        if (properties.metadata or {}).get("timebridge"):
+            return None  # one of our own reports
+        run = FileRun(name, properties.etag)
+        report_json = self._blob(f"{run.folder}/report.json")
+        if not report_json.exists():
+            report = self._check(source, run, properties.size)
+            self._blob(f"{run.folder}/report.txt").upload_blob(report.to_text(), overwrite=True, metadata=REPORT_MARKER,
+                                                                content_settings=TEXT)
+            report_json.upload_blob(report.to_json(), overwrite=True, metadata=REPORT_MARKER, content_settings=JSON)
+            log.info("dry run of %s: %s", visible(name), report.counts or report.file_problem)
+        else:
+            report = None
+        # The report is stored: the file has done its job. Replaced meanwhile: the new version's own
+        # trigger checks it; already gone: nothing to do.
+        with suppress(ResourceModifiedError, ResourceNotFoundError):
+            source.delete_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
+        return report
+
+    def _check(self, source: BlobClient, run: FileRun, size: int) -> DryRunReport:
+        target = self.settings.target_system.display_name
+        started = time.monotonic()
+
+        def stream() -> Iterable[bytes]:
+            return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
+
+        if size > self.settings.max_file_bytes:
+            return DryRunReport(run.name, target, now_iso(), file_problem=(
+                f"the file is {size:,} bytes; the limit is {self.settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)"))
+        connector, problem = connect(self.connector_factory, run.name)
+        try:
+            try:
+                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+            except UnreadableFile as exc:
+                return DryRunReport(run.name, target, now_iso(), file_problem=f"{exc.reason}. What to do: {exc.action}")
+            report = dry_run(parsed, connector, problem, source=run.name, target=target,
+                             concurrency=self.settings.write_concurrency)
+        finally:
+            if connector is not None:
+                connector.close()
+        log.info("dry run of %s took %.2f s", visible(run.name), time.monotonic() - started)
+        return report
+
+
+def _shown(value: Value | None) -> str:
+    return "(empty)" if value in (None, "") else f'"{visible(_plain(value))}"'
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, date):
+        return value.strftime("%d-%m-%Y")
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+__all__ = ["REPORT_MARKER", "DropZone", "DryRunReport", "build_report", "dry_run"]

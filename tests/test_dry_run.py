@@ -1,0 +1,82 @@
+"""The validate drop zone: a dry run with reads only, a report per line, and the same answer the
+real import then gives (Azurite + the SmartAPI sandbox over a real socket)."""
+
+from __future__ import annotations
+
+import json
+
+from azure.storage.blob import BlobServiceClient
+
+from shared.config import Settings
+from shared.intake import FileRun
+from tests.conftest import Sandbox, blob_names, read_blob
+from tests.functions_host import trigger_import, trigger_validate
+
+FILE = "\r\n".join([
+    "Employee;1001;Jens Hansen;Ny vej 7",  # 1 update: address
+    "Employee;D100;New Person",  # 2 create
+    "Job;1000;Målerstation Ærø",  # 3 unchanged
+    "Job;D200;New job;;;;Started",  # 4 create
+    "Operation;D200;10;WELD;Welding",  # 5 create (its job is created first)
+    "Operation;NOJOB;10;WELD;Welding",  # 6 reject: job neither stored nor in the file
+    "Employee;D101;" + "x" * 51,  # 7 reject: too long
+]).encode()
+
+
+def validate(service: BlobServiceClient, settings: Settings, name: str, data: bytes) -> tuple[dict, str]:
+    etag = service.get_blob_client(settings.validate_container, name).upload_blob(data, overwrite=True)["etag"]
+    trigger_validate(service, settings.validate_container, name)
+    folder = FileRun(name, etag).folder
+    report = json.loads(read_blob(service, settings.validate_container, f"{folder}/report.json"))
+    text = read_blob(service, settings.validate_container, f"{folder}/report.txt").decode("utf-8-sig")
+    return report, text
+
+
+def test_a_dry_run_writes_nothing_and_says_what_each_line_would_do(storage, settings, sandbox: Sandbox) -> None:
+    report, text = validate(storage, settings, "plan.csv", FILE)
+
+    assert sandbox.writes() == {}
+    assert [(entry["line"], entry["action"]) for entry in report["lines"]] == [
+        (1, "update"), (2, "create"), (3, "unchanged"), (4, "create"), (5, "create"), (6, "reject"), (7, "reject")]
+    assert report["lines"][0]["changes"] == [{"field": "sAddress", "from": None, "to": "Ny vej 7"}]
+    assert report["counts"] == {"update": 1, "create": 3, "unchanged": 1, "reject": 2}
+    assert report["writes_needed"] == 4 and report["reads"] >= 2
+    assert 'Line 1 (Employee sEmployeeCode 1001): update — sAddress: (empty) → "Ny vej 7"' in text
+    assert "plan.csv, line 6 (Operation): field sJobCode (position 1)" in text
+    # The file is gone from the drop zone, its reports stay; nothing was imported or archived.
+    left = blob_names(storage, settings.validate_container)
+    assert len(left) == 2 and all(name.endswith(("/report.json", "/report.txt")) for name in left)
+    assert blob_names(storage, settings.archive_container) == [] and blob_names(storage, settings.error_container) == []
+
+
+def test_the_dry_run_matches_what_the_real_import_then_does(storage, settings, sandbox: Sandbox) -> None:
+    report, _ = validate(storage, settings, "same.csv", FILE)
+    etag = storage.get_blob_client(settings.input_container, "same.csv").upload_blob(FILE, overwrite=True)["etag"]
+    trigger_import(storage, settings.input_container, "same.csv")
+    receipt = json.loads(read_blob(storage, settings.archive_container, FileRun("same.csv", etag).receipt))
+
+    planned = report["counts"]
+    done = receipt["counts"]
+    assert (planned["create"], planned["update"], planned["unchanged"], planned["reject"]) == (
+        done["created"], done["updated"], done["unchanged"], done["rejected"])
+    assert sum(n for key, n in sandbox.writes().items()) == report["writes_needed"]
+
+
+def test_reports_in_the_drop_zone_are_never_validated_again(storage, settings, sandbox: Sandbox) -> None:
+    validate(storage, settings, "once.csv", b"Employee;D300;Once")
+    reports = blob_names(storage, settings.validate_container)
+    calls = sandbox.calls()
+
+    for name in reports:  # Event Grid also reports our own uploads
+        trigger_validate(storage, settings.validate_container, name)
+
+    assert sorted(blob_names(storage, settings.validate_container)) == sorted(reports)
+    assert sandbox.calls() == calls
+
+
+def test_an_unreadable_file_gets_a_report_that_says_why(storage, settings, sandbox: Sandbox) -> None:
+    report, text = validate(storage, settings, "commas.csv", b"Employee,1,Comma")
+
+    assert "looks separated by commas" in report["file_problem"]
+    assert "The whole file would be rejected" in text
+    assert sandbox.calls() == {}
