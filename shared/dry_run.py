@@ -28,7 +28,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.config import Settings
 from shared.connectors.base import Connector
-from shared.importer import Importer, ImportResult, Status, reject_all
+from shared.importer import Importer, ImportResult, Outcome, Status, reject_all
 from shared.intake import FileRun, connect
 from shared.parsing import ParsedFile, UnreadableFile, parse_file
 from shared.reports import describe_error, now_iso
@@ -74,12 +74,16 @@ class DryRunReport:
         if self.file_problem:
             out += ["", f"The whole file would be rejected: {visible(self.file_problem)}"]
             return ("\n".join(out) + "\n").encode("utf-8-sig")
-        out += [
-            f"Lines:     would create {counts.get('create', 0)}, update {counts.get('update', 0)}, leave "
-            f"{counts.get('unchanged', 0)} unchanged, reject {counts.get('reject', 0)}",
-            f"Calls:     {self.reads} reads for this check; the import would need {self.writes_needed} writes",
-            "",
-        ]
+        if "readable" in counts:  # the offline check: the target was not asked
+            out += [f"Lines:     readable {counts['readable']}, reject {counts.get('reject', 0)} (what the readable "
+                    "lines would change is not known without asking the target)", ""]
+        else:
+            out += [
+                f"Lines:     would create {counts.get('create', 0)}, update {counts.get('update', 0)}, leave "
+                f"{counts.get('unchanged', 0)} unchanged, reject {counts.get('reject', 0)}",
+                f"Calls:     {self.reads} reads for this check; the import would need {self.writes_needed} writes",
+                "",
+            ]
         out += [f"Note: {visible(note)}" for note in self.notes]
         for entry in self.lines:
             head = f"Line {entry['line']} ({visible(entry['record'])}): {entry['action']}"
@@ -91,7 +95,8 @@ class DryRunReport:
         return ("\n".join(out) + "\n").encode("utf-8-sig")
 
 
-def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int) -> DryRunReport:
+def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int,
+                 actions: dict[Status, str] = ACTIONS) -> DryRunReport:
     report = DryRunReport(source=source, target=target, checked_at=now_iso(), encoding=parsed.encoding,
                           reads=reads, notes=list(result.notes))
     by_line: dict[int, dict[str, Any]] = {}
@@ -100,7 +105,7 @@ def build_report(source: str, target: str, parsed: ParsedFile, result: ImportRes
             continue  # the errors below say why
         for line in outcome.record.lines:
             entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(),
-                                     "action": ACTIONS[outcome.status]}
+                                     "action": actions[outcome.status]}
             if outcome.status is Status.UPDATED:
                 entry["changes"] = [{"field": name, "from": outcome.before.get(name), "to": outcome.record.values[name]}
                                     for name in outcome.changed]
@@ -126,6 +131,14 @@ def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, so
         return build_report(source, target, parsed, result, 0)
     result = Importer(connector, concurrency=concurrency, dry_run=True).run(parsed)
     return build_report(source, target, parsed, result, connector.calls.total)
+
+
+def offline_report(parsed: ParsedFile, *, source: str, target: str) -> DryRunReport:
+    """The file checked on its own: every line readable or rejected, the target not asked."""
+    result = ImportResult(outcomes=[Outcome(record, Status.UNCHANGED) for record in parsed.records],
+                          errors=list(parsed.errors))
+    return build_report(source, f"{target} (not asked: offline check)", parsed, result, 0,
+                        actions={**ACTIONS, Status.UNCHANGED: "readable"})
 
 
 class DropZone:
@@ -203,4 +216,4 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-__all__ = ["REPORT_MARKER", "DropZone", "DryRunReport", "build_report", "dry_run"]
+__all__ = ["REPORT_MARKER", "DropZone", "DryRunReport", "build_report", "dry_run", "offline_report"]
