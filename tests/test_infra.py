@@ -322,12 +322,12 @@ def test_retention_is_parameterised_and_reaches_the_storage_module() -> None:
 
 def test_lifecycle_deletes_archive_and_error_blobs_after_their_retention() -> None:
     rules = lifecycle_rules()
-    for rule, container, days in (
-        ("archive-retention", "archiveContainerName", "archiveRetentionDays"),
-        ("error-retention", "errorContainerName", "errorRetentionDays"),
+    for rule, containers, days in (
+        ("archive-retention", ["archiveContainerName"], "archiveRetentionDays"),
+        ("error-retention", ["errorContainerName", "validateContainerName"], "errorRetentionDays"),
     ):
         definition = rules[rule]
-        assert definition["filters"]["prefixMatch"] == [f"${{{container}}}/"], rule
+        assert definition["filters"]["prefixMatch"] == [f"${{{container}}}/" for container in containers], rule
         assert definition["filters"]["blobTypes"] == ["blockBlob"], rule
         assert definition["actions"] == {"baseBlob": {"delete": {"daysAfterModificationGreaterThan": days}}}, rule
     # The storage module gets the container names from main.bicep, so with its defaults the rules

@@ -265,8 +265,10 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
+              // the dry-run reports in the validate container quote values too: the same retention
               prefixMatch: [
                 '${errorContainerName}/'
+                '${validateContainerName}/'
               ]
             }
             actions: {
