@@ -36,10 +36,11 @@ import hashlib
 import json
 import logging
 import random
+import threading
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +65,17 @@ DEFAULT_RESERVATION_TTL = timedelta(minutes=30)
 DEFAULT_WRITE_ATTEMPTS = 50
 
 
+class CallLimitReached(Exception):
+    """A target refused a call because of its call limit (Tic-Tac's 429); no call succeeds before
+    ``until``. Connectors raise subclasses of it (``tictac.BudgetExhausted``)."""
+
+    until: datetime
+
+
+class AllowanceExceeded(RuntimeError):
+    """A plan tried to make more calls than it reserved: the call was not made."""
+
+
 class BudgetBusy(RuntimeError):
     """The budget entity kept changing under this instance (heavy contention): nothing was granted."""
 
@@ -75,6 +87,28 @@ class Reservation:
     id: str
     calls: int
     expires: datetime
+
+
+class Allowance:
+    """The calls of one reservation, counted as they are made; the one too many is refused before it
+    is sent. Pass :meth:`take` to a client's ``before_call`` hook."""
+
+    def __init__(self, reservation: Reservation) -> None:
+        self.reservation = reservation
+        self.made = 0
+        self._lock = threading.Lock()
+
+    def take(self, method: str, path: str) -> None:
+        with self._lock:
+            if self.made >= self.reservation.calls:
+                raise AllowanceExceeded(
+                    f"{method} {path} would be call {self.made + 1} of a plan that reserved {self.reservation.calls}"
+                )
+            self.made += 1
+
+    @property
+    def remaining(self) -> int:
+        return self.reservation.calls - self.made
 
 
 def budget_id(target: str, api_code: SecretStr) -> str:
@@ -169,6 +203,20 @@ class CallBudget:
             return True
 
         self._update(change)
+
+    @contextmanager
+    def spend(self, reservation: Reservation) -> Iterator[Allowance]:
+        """Make the reserved calls: yields the :class:`Allowance` to count them; on leaving, the
+        calls not made are released; a :class:`CallLimitReached` on the way blocks the budget until
+        its ``until`` (and is raised on)."""
+        allowance = Allowance(reservation)
+        try:
+            yield allowance
+        except CallLimitReached as exc:
+            self.block_until(exc.until)
+            raise
+        finally:
+            self.release_unused(reservation, allowance.made)
 
     def block_until(self, moment: datetime) -> None:
         """Grant nothing before ``moment`` (Tic-Tac's 429 and its Retry-After): every instance sees it."""

@@ -5,12 +5,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import date
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
 
 import httpx
 import pytest
+from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
+from shared.budget import AllowanceExceeded, CallBudget, budget_id
 from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed
 from shared.connectors.tictac import (
     BudgetExhausted,
@@ -345,3 +349,42 @@ def test_hostile_xml_is_refused() -> None:
     bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><TicTacUsers>&b;</TicTacUsers>'
     with pytest.raises(ApiUnavailable):
         parse_users(bomb, xml=True)
+
+
+# --- with the shared call budget ---------------------------------------------------------------------
+@pytest.fixture
+def budget_table(services: dict[str, str]) -> Iterator[TableClient]:
+    service = TableServiceClient.from_connection_string(services["IntegrationStorage"])
+    table = service.create_table(f"budget{uuid.uuid4().hex[:12]}")
+    yield table
+    table.delete_table()
+
+
+def test_a_plan_makes_at_most_the_calls_it_reserved(client: TicTacClient, tictac: TicTacSandbox,
+                                                     budget_table: TableClient) -> None:
+    budget = CallBudget(budget_table, budget_id("tictac", SecretStr(tictac.api_code)), 10)
+    reservation = budget.reserve(2)
+    assert reservation is not None
+    with budget.spend(reservation) as allowance:
+        client.before_call = allowance.take
+        client.list_users()
+        client.list_projects()
+        with pytest.raises(AllowanceExceeded):
+            client.create_project({"name": "One too many", "projectNumber": "J-X"})
+    assert "POST /api/rest/v1/projects" not in tictac.calls()  # refused before it was sent
+    assert budget.used() == 2 and budget.remaining() == 8
+
+
+def test_a_429_blocks_the_shared_budget_until_its_retry_after(client: TicTacClient, tictac: TicTacSandbox,
+                                                              budget_table: TableClient) -> None:
+    tictac.limit(1)
+    budget = CallBudget(budget_table, "tictac-429", 10)
+    reservation = budget.reserve(3)
+    assert reservation is not None
+    with pytest.raises(BudgetExhausted) as caught, budget.spend(reservation) as allowance:
+        client.before_call = allowance.take
+        client.list_users()
+        client.list_users()
+    assert budget.reserve(1) is None and budget.remaining() == 0
+    assert budget.next_free_at(1) >= caught.value.until - timedelta(seconds=1)
+    assert budget.used() == 2  # both calls were made (the 429 one reached Tic-Tac)

@@ -31,6 +31,7 @@ import tenacity
 from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
+from shared.budget import CallLimitReached
 from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed, CallCounter
 
 log = logging.getLogger(__name__)
@@ -116,12 +117,12 @@ class RetryPolicy:
     max_retry_after: float = 30.0
 
 
-class BudgetExhausted(ApiUnavailable):
+class BudgetExhausted(ApiUnavailable, CallLimitReached):
     """Tic-Tac answered 429: its daily call limit is used up. Never retried by the client.
 
     ``retry_after_seconds`` is Tic-Tac's ``Retry-After`` (or the default guess); ``until`` is the
-    moment after which a call may succeed — pass it to ``CallBudget.block_until``.
-    A subclass of :class:`ApiUnavailable` so code unaware of budgets still stops safely.
+    moment after which a call may succeed (``CallBudget.spend`` blocks the shared budget until
+    then). A subclass of :class:`ApiUnavailable`, so code unaware of budgets still stops safely.
     """
 
     def __init__(self, retry_after_seconds: int, *, now: datetime | None = None) -> None:
@@ -390,6 +391,7 @@ class TicTacClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
+        before_call: Callable[[str, str], None] | None = None,
     ) -> None:
         self._api_code = api_code
         self._retry = retry or RetryPolicy()
@@ -401,6 +403,9 @@ class TicTacClient:
             transport=transport,
         )
         self.calls = CallCounter()
+        #: Called with (method, path) before every HTTP attempt, retries included; may raise to stop
+        #: the call before it is sent (``budget.Allowance.take``). Settable per plan.
+        self.before_call = before_call
 
     # --- plumbing ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -453,6 +458,8 @@ class TicTacClient:
             return float(backoff(state))
 
         def attempt() -> httpx.Response:
+            if self.before_call is not None:
+                self.before_call(method, label)
             self.calls.add(method, label)
             response = self._client.request(method, path, params=params, json=json_body, headers=headers)
             if response.status_code in RETRY_STATUSES:
