@@ -388,3 +388,12 @@ def test_a_429_blocks_the_shared_budget_until_its_retry_after(client: TicTacClie
     assert budget.reserve(1) is None and budget.remaining() == 0
     assert budget.next_free_at(1) >= caught.value.until - timedelta(seconds=1)
     assert budget.used() == 2  # both calls were made (the 429 one reached Tic-Tac)
+
+
+def test_a_502_after_a_create_is_not_repeated(client: TicTacClient, tictac: TicTacSandbox) -> None:
+    tictac.fault("POST", "/api/rest/v1/projects", status=502, after_apply=True)
+    with pytest.raises(ApiUnavailable) as caught:
+        client.create_project({"name": "Maybe made", "projectNumber": "J-502"})
+    assert "after 1 attempt(s)" in str(caught.value)
+    assert len(rows(tictac, "projects", projectNumber="J-502")) == 1  # applied once, never twice
+    assert client.find_project("J-502") is not None  # the caller looks before creating again

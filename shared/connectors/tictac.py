@@ -97,11 +97,23 @@ XML_BOOLEAN_FIELDS = frozenset({"isActive", "attested", "invoiced", "isOtherCurr
 #: ``Retry-After`` the next call is assumed possible after one hour.
 DEFAULT_RETRY_AFTER_SECONDS = 3600
 #: GUESS: ``503 Service Unavailable`` ("The server is not ready to handle the request", TT:70) means
-#: the request was not processed: it is retried with backoff — also a POST. 502/504 and connection
-#: errors likewise; a timeout after a POST was sent is not retried (it may have been applied).
+#: the request was not processed: it is retried with backoff (``Retry-After`` honoured up to a
+#: bound) — also a POST. 502/504, timeouts and dropped connections are retried for GET and PUT
+#: only: after a POST they may hide an applied create. A refused connection is always retried.
 RETRY_STATUSES = frozenset({502, 503, 504})
+SAFE_TO_REPEAT_STATUS = 503
 #: GUESS: 401 and 403 both mean the API code is wrong, expired or lacks the rights (TT:63-64).
 AUTH_STATUSES = frozenset({401, 403})
+#: GUESS (§1.7 #10): every HTTP attempt that reaches Tic-Tac counts against its limit — refusals
+#: (4xx) and retries included; ``calls`` counts every attempt, so a plan can reserve for them.
+#: GUESS: a successful create may be 200 or 201 (the table says 201, the samples show none): any
+#: 2xx is success.
+#: GUESS (§1.7 #3): Tic-Tac may store another userName than the one sent (the sample user
+#: ``annatictacse`` has ``longUserName`` ``anna@tictac.se``, TT:136-137): after a create the user is
+#: read back by the name sent, else found in the list by ``longUserName`` or employeeNumber.
+#: GUESS: ``?projectNumber=`` may match without regard to case; ``find_project`` keeps only the
+#: exact match (the ERP's codes are exact strings, leading zeros and case included).
+#: GUESS: ``GET /v1/activities`` rows carry no project id (TT:417-428); it is taken from the query.
 
 # ======================================================================================
 
@@ -441,7 +453,7 @@ class TicTacClient:
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, _Retryable):
-                return True
+                return may_have_applied_retry or exc.response.status_code == SAFE_TO_REPEAT_STATUS
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
                 return True
             return may_have_applied_retry and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
@@ -457,10 +469,13 @@ class TicTacClient:
                     return min(float(seconds), policy.max_retry_after)
             return float(backoff(state))
 
+        made = [0]
+
         def attempt() -> httpx.Response:
             if self.before_call is not None:
                 self.before_call(method, label)
             self.calls.add(method, label)
+            made[0] += 1
             response = self._client.request(method, path, params=params, json=json_body, headers=headers)
             if response.status_code in RETRY_STATUSES:
                 raise _Retryable(response)
@@ -481,11 +496,11 @@ class TicTacClient:
         except _Retryable as exc:
             raise ApiUnavailable(
                 f"{TARGET_NAME} kept failing (HTTP {exc.response.status_code}: {_message(exc.response)}) "
-                f"after {policy.attempts} attempts"
+                f"after {made[0]} attempt(s)"
             ) from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"{TARGET_NAME} could not be reached ({_describe(exc)}) after {policy.attempts} attempts"
+                f"{TARGET_NAME} could not be reached ({_describe(exc)}) after {made[0]} attempt(s)"
             ) from None
         status = response.status_code
         if status == 429:
