@@ -397,3 +397,22 @@ def test_a_502_after_a_create_is_not_repeated(client: TicTacClient, tictac: TicT
     assert "after 1 attempt(s)" in str(caught.value)
     assert len(rows(tictac, "projects", projectNumber="J-502")) == 1  # applied once, never twice
     assert client.find_project("J-502") is not None  # the caller looks before creating again
+
+
+@pytest.mark.parametrize("project_number", ["read_only", "absent"])
+def test_a_project_number_tictac_does_not_keep_finds_nothing(client: TicTacClient, tictac: TicTacSandbox,
+                                                            project_number: str) -> None:
+    tictac.switch(project_number=project_number)
+    project_id = client.create_project({"name": "Numberless", "projectNumber": "J-88"})
+    assert client.find_project("J-88") is None  # the cross-reference must carry the link
+    [project] = [p for p in client.list_projects() if p.project_id == project_id]
+    assert project.project_number == ""
+
+
+def test_json_errors_and_200_creates_are_understood(client: TicTacClient, tictac: TicTacSandbox) -> None:
+    tictac.switch(error_format="json", create_status=200)
+    assert client.create_activity("3265353621", {"name": "Fresh"})
+    with pytest.raises(ApiRejected) as caught:
+        client.update_activity("404404", {"name": "x"})
+    assert caught.value.status == 404
+    assert caught.value.message == "Tic-Tac refused PUT /v1/activities/{id}: No activity with id 404404"
