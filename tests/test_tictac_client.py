@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from shared.budget import AllowanceExceeded, CallBudget, budget_id
 from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed
 from shared.connectors.tictac import (
+    CALL_COSTS,
     BudgetExhausted,
     RetryPolicy,
     TicTacClient,
@@ -416,3 +417,13 @@ def test_json_errors_and_200_creates_are_understood(client: TicTacClient, tictac
         client.update_activity("404404", {"name": "x"})
     assert caught.value.status == 404
     assert caught.value.message == "Tic-Tac refused PUT /v1/activities/{id}: No activity with id 404404"
+
+
+def test_the_documented_call_costs_hold_in_the_worst_case(client: TicTacClient, tictac: TicTacSandbox) -> None:
+    tictac.switch(employee_number="put_only")  # and username_with_at=derive: the read-back takes every step
+    client.create_user({"userName": "x.y@example.com", "firstName": "X", "lastName": "Y", "employeeNumber": "5"},
+                       read_back=True)
+    assert client.calls.total == CALL_COSTS["create_user_read_back"]
+    before = client.calls.total
+    client.create_project({"name": "P", "projectNumber": "J-C"}, [{"name": f"A{n}"} for n in range(30)])
+    assert client.calls.total - before == CALL_COSTS["create_project"]

@@ -115,6 +115,23 @@ AUTH_STATUSES = frozenset({401, 403})
 #: exact match (the ERP's codes are exact strings, leading zeros and case included).
 #: GUESS: ``GET /v1/activities`` rows carry no project id (TT:417-428); it is taken from the query.
 
+#: Calls each client method makes at most when nothing fails (retries after a 503 come on top:
+#: up to ``RetryPolicy.attempts`` per call). A plan adds these up before it reserves its budget.
+CALL_COSTS: dict[str, int] = {
+    "list_users": 1,
+    "list_projects": 1,
+    "find_project": 1,
+    "list_activities": 1,  # and fill_activities: 1 per project that came without its activities
+    "create_user": 1,
+    "create_user_read_back": 4,  # POST, GET by name, (GET list if renamed), (PUT employeeNumber)
+    "update_user": 1,
+    "create_project": 1,  # its activities inline included
+    "update_project": 1,
+    "create_activity": 1,
+    "update_activity": 1,
+    "read_entries": 1,
+}
+
 # ======================================================================================
 
 
