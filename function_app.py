@@ -13,7 +13,7 @@ import azure.functions as func
 from functions.export_ledger import bp as export_blueprint
 from functions.import_file import bp as import_blueprint
 from functions.validate_file import bp as validate_blueprint
-from shared.config import report_configuration_problems
+from shared.platform.config import report_configuration_problems
 
 app = func.FunctionApp()
 app.register_functions(import_blueprint)

@@ -46,9 +46,9 @@ def fuzz_inputs(total: int, workers: int, seed: int) -> int:
 def fuzz_files(count: int, seed: int) -> int:
     import httpx
 
-    from shared.config import load_settings
-    from shared.intake import FileRun
-    from shared.storage import blob_service, ensure_containers
+    from shared.importing.intake import FileRun
+    from shared.platform.config import load_settings
+    from shared.platform.storage import blob_service, ensure_containers
     from tests.functions_host import trigger_import
 
     settings = load_settings()

@@ -15,8 +15,8 @@ import tracemalloc
 
 import httpx
 
-from shared.config import load_settings
-from shared.storage import blob_service, ensure_containers
+from shared.platform.config import load_settings
+from shared.platform.storage import blob_service, ensure_containers
 from shared.wiring import build_intake
 
 SIZES = (1_000, 5_000, 20_000)

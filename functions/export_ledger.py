@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 @bp.function_name("export_ledger")
 @bp.timer_trigger(arg_name="timer", schedule="%EXPORT_SCHEDULE%", use_monitor=True, run_on_startup=False)
 def export_ledger(timer: func.TimerRequest) -> None:
-    from shared.config import load_settings
     from shared.export import run_export
+    from shared.platform.config import load_settings
 
     settings = load_settings()  # first: a refused configuration fails the run before anything else
     if timer.past_due:

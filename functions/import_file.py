@@ -1,7 +1,7 @@
 """Blob trigger: a file dropped in the input container is imported into the target system.
 
 The trigger binds to a ``BlobClient`` (SDK-type binding), so the host does not load the file into
-memory; :mod:`shared.intake` streams it through the storage SDK.
+memory; :mod:`shared.importing.intake` streams it through the storage SDK.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
     source=func.BlobSource.EVENT_GRID,
 )
 def import_file(client: blob.BlobClient) -> None:
-    from shared.config import load_settings
-    from shared.safe_text import visible
+    from shared.platform.config import load_settings
+    from shared.platform.safe_text import visible
     from shared.wiring import build_intake
 
     settings = load_settings()

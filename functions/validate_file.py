@@ -1,7 +1,7 @@
 """Blob trigger: a file dropped in the validate container gets a dry-run report beside it.
 
 Reads only — nothing is written to the target, nothing is imported; the file is removed once its
-report is stored (:mod:`shared.dry_run`).
+report is stored (:mod:`shared.importing.dry_run`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
     source=func.BlobSource.EVENT_GRID,
 )
 def validate_file(client: blob.BlobClient) -> None:
-    from shared.config import load_settings
+    from shared.platform.config import load_settings
     from shared.wiring import build_drop_zone
 
     build_drop_zone(load_settings()).process(client.blob_name)

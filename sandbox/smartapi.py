@@ -4,7 +4,7 @@ In-memory state, seeded data, call counters and fault switches (429 with Retry-A
 latency, dropped connections). Served on loopback by ``python -m sandbox.smartapi``; tests and the
 demo drive it over HTTP, the control endpoints live under ``/_sandbox``.
 
-The write endpoints follow the decisions in ``shared/connectors/smarttid.py`` (POST creates,
+The write endpoints follow the decisions in ``shared/targets/smarttid.py`` (POST creates,
 PUT /{ID} updates, bodies keyed by Create-function parameter names); the job-ledger endpoints
 accept exactly the methods decided there.
 """
@@ -31,8 +31,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import seed
-from shared.connectors.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
-from shared.layouts import LAYOUTS, Kind, RecordType
+from shared.importing.layouts import LAYOUTS, Kind, RecordType
+from shared.targets.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"
 DEFAULT_CUSTOMER_KEY = "sandbox-customer-key"

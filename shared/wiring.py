@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import assert_never
 
-from shared.config import Settings, TargetSystem
-from shared.connectors.base import Connector
-from shared.connectors.smarttid import RetryPolicy, SmartTidConnector
-from shared.dry_run import DropZone
-from shared.intake import Intake
-from shared.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, SecretProvider, secret_provider
-from shared.storage import blob_service
+from shared.importing.dry_run import DropZone
+from shared.importing.intake import Intake
+from shared.platform.config import Settings, TargetSystem
+from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, SecretProvider, secret_provider
+from shared.platform.storage import blob_service
+from shared.targets.base import Connector
+from shared.targets.smarttid import RetryPolicy, SmartTidConnector
 
 
 def connector_factory(settings: Settings, secrets: SecretProvider | None = None) -> Callable[[], Connector]:

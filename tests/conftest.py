@@ -17,8 +17,8 @@ import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.config import Settings
-from shared.storage import blob_service, ensure_containers
+from shared.platform.config import Settings
+from shared.platform.storage import blob_service, ensure_containers
 
 SERVICE_VARIABLES = ("IntegrationStorage", "SMARTTID_SANDBOX_URL", "SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY")
 

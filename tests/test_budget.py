@@ -12,8 +12,8 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared.budget import PARTITION, CallBudget, budget_id
-from shared.config import Settings
+from shared.platform.config import Settings
+from shared.targets.budget import PARTITION, CallBudget, budget_id
 
 START = datetime(2026, 11, 23, 6, 0, 30, tzinfo=UTC)
 

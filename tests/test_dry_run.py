@@ -7,8 +7,8 @@ import json
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.config import Settings
-from shared.intake import FileRun
+from shared.importing.intake import FileRun
+from shared.platform.config import Settings
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import, trigger_validate
 

@@ -15,10 +15,8 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
-from shared.config import ExportEncoding, Settings
-from shared.connectors.base import ApiUnavailable
+from shared.errors import ApiUnavailable
 from shared.export import run_export
-from shared.export.export_ledger import EntryKind, ExportLedger, Status
 from shared.export.ledger_format import (
     JOB_LEDGER_COLUMNS,
     TIME_LEDGER_COLUMNS,
@@ -26,7 +24,9 @@ from shared.export.ledger_format import (
     fold_to_cp1252,
     format_value,
 )
+from shared.export.ledger_table import EntryKind, ExportLedger, Status
 from shared.export.protocol import RUNS_PREFIX, Exporter, receipt_name_for
+from shared.platform.config import ExportEncoding, Settings
 from shared.wiring import connector_factory
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import registered

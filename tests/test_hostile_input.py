@@ -13,9 +13,10 @@ from decimal import Decimal
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.config import Settings
-from shared.intake import output_folder
-from shared.parsing import FIELD_LIMIT, UnreadableFile, parse_file
+from shared.errors import UnreadableFile
+from shared.importing.intake import output_folder
+from shared.importing.parsing import FIELD_LIMIT, parse_file
+from shared.platform.config import Settings
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
 
@@ -311,7 +312,7 @@ def test_plain_names_keep_their_folder_and_odd_ones_are_shortened_with_a_hash() 
 
 # --- 6. nothing escapes ------------------------------------------------------------------------------
 def test_an_unexpected_error_while_planning_reports_every_line(storage, settings, sandbox, monkeypatch) -> None:
-    from shared.importer import Importer
+    from shared.importing.importer import Importer
 
     def broken(self, records, remote):
         raise RuntimeError("a bug in planning")
@@ -326,12 +327,12 @@ def test_an_unexpected_error_while_planning_reports_every_line(storage, settings
 
 def test_an_unexpected_error_while_reading_stores_the_file_with_a_reason(storage, settings, sandbox,
                                                                          monkeypatch) -> None:
-    import shared.intake
+    import shared.importing.intake
 
     def broken(*args, **kwargs):
         raise MemoryError("a fault while parsing")
 
-    monkeypatch.setattr(shared.intake, "parse_file", broken)
+    monkeypatch.setattr(shared.importing.intake, "parse_file", broken)
     data = b"Employee;B200;Kept"
     receipt = drop(storage, settings, "broken.csv", data)
 

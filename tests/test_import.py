@@ -7,8 +7,8 @@ import json
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.config import Settings
-from shared.intake import FileRun
+from shared.importing.intake import FileRun
+from shared.platform.config import Settings
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
 
@@ -182,7 +182,7 @@ def test_duplicate_trigger_for_the_same_etag_does_nothing_twice(storage, setting
 
 
 def test_input_is_deleted_only_after_the_outcome_is_stored(storage, settings, sandbox, monkeypatch) -> None:
-    from shared.intake import Intake
+    from shared.importing.intake import Intake
 
     upload(storage, settings, "crash.csv", b"Employee;7001;Crash Test\nJobb;x")
 

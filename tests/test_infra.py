@@ -2,7 +2,7 @@
 
 No Azure, no network, no Bicep compiler: these tests pin down the security- and wiring-relevant
 facts of the templates (the ones a typo would silently break) and keep the app settings in step
-with ``shared.config.setting_names()``. ``scripts/check_infra.sh`` runs them together with the
+with ``shared.platform.config.setting_names()``. ``scripts/check_infra.sh`` runs them together with the
 tree-sitter syntax check and checkov.
 
 pycep note: in its dictionaries a Bicep identifier (``inputContainerName``) and a string literal
@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from shared.config import Settings, setting_names
+from shared.platform.config import Settings, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -48,7 +48,7 @@ LOCAL_ONLY_SETTINGS = {
 }
 
 # App settings that are read by the Functions host, the storage extension, the Azure SDK
-# credential or Application Insights -- not by shared/config.py.
+# credential or Application Insights -- not by shared/platform/config.py.
 PLATFORM_SETTINGS = {
     "AzureWebJobsStorage__accountName",  # host storage, identity based
     "AzureWebJobsStorage__credential",
@@ -621,7 +621,7 @@ def test_ftp_and_basic_auth_publishing_are_disabled() -> None:
 def test_every_setting_the_code_reads_is_set_in_azure() -> None:
     names = set(app_settings())
     expected = setting_names() - LOCAL_ONLY_SETTINGS
-    assert not expected - names, f"settings read by shared/config.py but missing in function.bicep: {sorted(expected - names)}"
+    assert not expected - names, f"settings read by shared/platform/config.py but missing in function.bicep: {sorted(expected - names)}"
 
 
 def test_every_app_setting_is_read_by_the_code_or_the_platform() -> None:
@@ -658,7 +658,7 @@ def test_storage_connections_are_identity_based() -> None:
 
 
 def test_setting_defaults_match_the_code() -> None:
-    """Parameters exposed in main.bicep default to what shared/config.py defaults to."""
+    """Parameters exposed in main.bicep default to what shared/platform/config.py defaults to."""
     main_params = {
         "MAX_FILE_BYTES": "maxFileBytes",
         "TARGET_SYSTEM": "targetSystem",

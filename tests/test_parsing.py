@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from shared.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
-from shared.parsing import UnreadableFile, parse_file, split_lines
+from shared.errors import UnreadableFile
+from shared.importing.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
+from shared.importing.parsing import parse_file, split_lines
 
 
 def parse(data: bytes, chunk: int = 7):

@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from shared.safe_text import is_hidden
+from shared.platform.safe_text import is_hidden
 from tests.conftest import Sandbox, read_blob
 from tests.test_import import drop, error_files
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.safe_text import formula_line, hidden_characters, json_visible, visible
+from shared.platform.safe_text import formula_line, hidden_characters, json_visible, visible
 
 #: Characters that forge lines, drive terminals or reverse how a name reads.
 HOSTILE = {
@@ -82,8 +82,8 @@ def test_formula_lines_are_recognised(line: bytes, formula: bool) -> None:
 
 
 def test_export_keeps_hidden_characters_unchanged_quoted_and_noted() -> None:
-    from shared.config import ExportEncoding
     from shared.export.ledger_format import render
+    from shared.platform.config import ExportEncoding
 
     remark = "late\u2028TimeLedgerEntry;999;FORGED\u0085x\x1b[31m \u202egnp.exe"
     row = {"ID": 7, "EmployeeCode": "E1", "Name": "Åse", "Date": "2026-11-20T00:00:00", "Remark": remark}
@@ -100,16 +100,16 @@ def test_export_keeps_hidden_characters_unchanged_quoted_and_noted() -> None:
 
 
 def test_export_leaves_a_no_break_space_alone() -> None:
-    from shared.config import ExportEncoding
     from shared.export.ledger_format import render
+    from shared.platform.config import ExportEncoding
 
     ledger = render([{"ID": 9, "Name": "Åse\u00a0Øberg"}], [], encoding=ExportEncoding.UTF8_BOM, decimal_separator=",")
     assert ";Åse\u00a0Øberg;" in ledger.content.decode("utf-8-sig") and ledger.notes == []
 
 
 def test_export_multi_line_remark_is_quoted_but_not_noted() -> None:
-    from shared.config import ExportEncoding
     from shared.export.ledger_format import render
+    from shared.platform.config import ExportEncoding
 
     row = {"ID": 8, "EmployeeCode": "E1", "Remark": "first line\r\nsecond line"}
     ledger = render([row], [], encoding=ExportEncoding.UTF8_BOM, decimal_separator=",")
@@ -118,7 +118,7 @@ def test_export_multi_line_remark_is_quoted_but_not_noted() -> None:
 
 
 def test_reason_txt_for_a_hostile_file_name_stays_on_its_lines() -> None:
-    from shared.reports import file_rejection_report
+    from shared.importing.reports import file_rejection_report
 
     text = file_rejection_report("pay\u202evsc.csv\r\nForged: yes", "2026-11-21T14:15:00Z",
                                  "line 1 has\x1b[8m hidden text", "remove it").decode("utf-8-sig")

@@ -50,10 +50,10 @@ def test_refused_credentials_name_the_secrets_but_never_show_them(storage, setti
 
 
 def test_connector_repr_and_errors_hide_secrets(app_env) -> None:
-    from shared.connectors.base import ApiUnavailable
-    from shared.connectors.smarttid import RetryPolicy, SmartTidConnector
-    from shared.layouts import RecordType
-    from shared.secrets import SMARTTID_API_KEY, EnvironmentSecrets
+    from shared.errors import ApiUnavailable
+    from shared.importing.layouts import RecordType
+    from shared.platform.secrets import SMARTTID_API_KEY, EnvironmentSecrets
+    from shared.targets.smarttid import RetryPolicy, SmartTidConnector
 
     secret = EnvironmentSecrets().get(SMARTTID_API_KEY)
     assert app_env["SMARTTID_API_KEY"] not in repr(secret)

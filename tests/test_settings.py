@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import ConfigurationError, Settings, load_settings, setting_names
+from shared.errors import ConfigurationError
+from shared.platform.config import Settings, load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_ONLY = {"IntegrationStorage__blobServiceUri", "IntegrationStorage__tableServiceUri"}
@@ -169,7 +170,7 @@ def test_unsafe_setting_is_refused_at_start_up_without_hiding_the_functions(env:
     first, second = result.stdout.splitlines()[:2]
     assert first == "['export_ledger', 'import_file', 'validate_file']"  # every function still listed in the portal
     # One clear ERROR at start-up ...
-    refusals = [line for line in result.stderr.splitlines() if line.startswith("ERROR shared.config")]
+    refusals = [line for line in result.stderr.splitlines() if line.startswith("ERROR shared.platform.config")]
     assert len(refusals) == 1 and "refuses to run" in refusals[0] and named in refusals[0]
     # ... and every invocation fails at once with the same message.
     assert second.startswith("ConfigurationError ") and named in second

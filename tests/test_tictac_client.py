@@ -14,11 +14,10 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared.budget import AllowanceExceeded, CallBudget, budget_id
-from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed
-from shared.connectors.tictac import (
+from shared.errors import AllowanceExceeded, ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.targets.budget import CallBudget, budget_id
+from shared.targets.tictac import (
     CALL_COSTS,
-    BudgetExhausted,
     RetryPolicy,
     TicTacClient,
     days_changed_within,

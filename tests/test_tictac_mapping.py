@@ -7,10 +7,11 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from shared.connectors.tictac import Activity, Project, RetryPolicy, TicTacClient, User
-from shared.connectors.tictac_mapping import (
+from shared.errors import AmbiguousMatch
+from shared.importing.layouts import RecordType
+from shared.targets.tictac import Activity, Project, RetryPolicy, TicTacClient, User
+from shared.targets.tictac_mapping import (
     UNHELD_FIELDS,
-    AmbiguousMatch,
     UserNameRule,
     activity_body,
     activity_changes,
@@ -33,7 +34,6 @@ from shared.connectors.tictac_mapping import (
     user_create_body,
     user_values,
 )
-from shared.layouts import RecordType
 from tests.conftest import TicTacSandbox
 
 ANNA = {"sEmployeeCode": "1298", "sName": "Anna Andersson", "sEmail": "ANNA@tictac.se", "sDepartmentCode": "Avd 1",

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from shared.config import Settings
-from shared.layouts import RecordType
-from shared.xref import (
+from shared.importing.layouts import RecordType
+from shared.platform.config import Settings
+from shared.targets.xref import (
     MAX_KEY_LENGTH,
     CrossRef,
     CrossRefs,

@@ -27,8 +27,8 @@ def main() -> int:
     from azure.functions.timer import TimerRequest
 
     import function_app
-    from shared.config import load_settings
-    from shared.storage import blob_service, ensure_containers
+    from shared.platform.config import load_settings
+    from shared.platform.storage import blob_service, ensure_containers
 
     settings = load_settings()
     service = blob_service(settings)

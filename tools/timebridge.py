@@ -21,7 +21,8 @@ from typing import Any
 
 import click
 
-from shared.config import ConfigurationError, Settings, load_settings
+from shared.errors import ConfigurationError
+from shared.platform.config import Settings, load_settings
 
 CHUNK = 256 * 1024
 
@@ -67,9 +68,10 @@ def cli(ctx: click.Context, settings_path: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 @click.pass_context
 def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> None:
-    from shared.dry_run import dry_run, offline_report
-    from shared.intake import connect
-    from shared.parsing import UnreadableFile, parse_file
+    from shared.errors import UnreadableFile
+    from shared.importing.dry_run import dry_run, offline_report
+    from shared.importing.intake import connect
+    from shared.importing.parsing import parse_file
     from shared.wiring import connector_factory
 
     settings = _settings(ctx)
@@ -109,8 +111,8 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def status(ctx: click.Context, limit: int, as_json: bool) -> None:
-    from shared.export.export_ledger import ExportLedger
-    from shared.storage import blob_service
+    from shared.export.ledger_table import ExportLedger
+    from shared.platform.storage import blob_service
 
     settings = _settings(ctx)
     service = blob_service(settings)
@@ -168,7 +170,7 @@ def export(ctx: click.Context, as_json: bool) -> None:
 def resubmit(ctx: click.Context, file: Path, name: str | None) -> None:
     from azure.core.exceptions import ResourceExistsError
 
-    from shared.storage import blob_service
+    from shared.platform.storage import blob_service
 
     settings = _settings(ctx)
     blob = blob_service(settings).get_blob_client(settings.input_container, name or file.name)

@@ -70,7 +70,7 @@ param zoneRedundant bool = false
 ])
 param instanceMemoryMB int = 2048
 
-// ---- settings read by shared/config.py (names must match; tests/test_infra.py cross-checks) ----
+// ---- settings read by shared/platform/config.py (names must match; tests/test_infra.py cross-checks) ----
 param inputContainerName string
 param outputContainerName string
 param errorContainerName string
@@ -142,10 +142,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      // App settings (environment variables). Names must match shared/config.py;
-      // tests/test_infra.py cross-checks them against shared.config.setting_names().
+      // App settings (environment variables). Names must match shared/platform/config.py;
+      // tests/test_infra.py cross-checks them against shared.platform.config.setting_names().
       appSettings: [
-        // -- read by the Functions host / platform, not by shared/config.py --
+        // -- read by the Functions host / platform, not by shared/platform/config.py --
         // Host storage (AzureWebJobsStorage), identity based.
         {
           name: 'AzureWebJobsStorage__accountName'
@@ -192,7 +192,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: identityClientId
         }
 
-        // -- read by shared/config.py --
+        // -- read by shared/platform/config.py --
         {
           name: 'AZURE_CLIENT_ID'
           value: identityClientId

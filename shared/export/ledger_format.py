@@ -9,7 +9,7 @@ the configured decimal separator and no thousands separator; flags ``1``/``0``; 
 Text values that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'``
 (spreadsheet formula injection); a text value holding ``;``, ``"``, a line break or any other
 hidden character (control characters, NEL, U+2028/2029, bidi controls: see
-``shared/safe_text.py``) is quoted with ``"`` and inner quotes doubled. Lines end with CRLF; there
+``shared/platform/safe_text.py``) is quoted with ``"`` and inner quotes doubled. Lines end with CRLF; there
 is no header line.
 
 Hidden characters are the target's data, so they are written unchanged (quoted, so a CSV reader
@@ -28,8 +28,8 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, assert_never
 
-from shared.config import ExportEncoding
-from shared.safe_text import has_hidden, hidden_characters, visible
+from shared.platform.config import ExportEncoding
+from shared.platform.safe_text import has_hidden, hidden_characters, visible
 
 
 class Kind(StrEnum):

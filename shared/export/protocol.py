@@ -36,12 +36,13 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from shared.config import ExportEncoding, Settings
-from shared.connectors.base import Connector
-from shared.export.export_ledger import EntryKind, ExportLedger, Intent, Status
+from shared.errors import ExportFailed
 from shared.export.ledger_format import is_true, render
+from shared.export.ledger_table import EntryKind, ExportLedger, Intent, Status
 from shared.export.receipt import ExportReceipt, id_range
-from shared.reports import iso
+from shared.importing.reports import iso
+from shared.platform.config import ExportEncoding, Settings
+from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,6 @@ RECEIPTS_PREFIX = "receipts/"
 ORPHAN_AGE = timedelta(hours=1)
 
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
-
-
-class ExportFailed(RuntimeError):
-    """The run cannot go on safely; nothing beyond the committed file was marked."""
 
 
 def utc_now() -> datetime:

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from shared.safe_text import json_visible
+from shared.platform.safe_text import json_visible
 
 
 @dataclass

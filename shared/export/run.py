@@ -8,12 +8,13 @@ from collections.abc import Callable
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient
 
-from shared.config import Settings
-from shared.connectors.base import Connector
-from shared.export.export_ledger import ExportLedger, ExportStateChanged
+from shared.errors import ExportStateChanged
+from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import LOCK_BLOB, Exporter
 from shared.export.receipt import ExportReceipt
-from shared.storage import blob_service, held_lease
+from shared.platform.config import Settings
+from shared.platform.storage import blob_service, held_lease
+from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,10 @@ import json
 import random
 from collections.abc import Iterable
 
-from shared.connectors.smarttid import body_value
-from shared.layouts import LAYOUTS
-from shared.parsing import BOM, ParsedFile, UnreadableFile, parse_file, physical_lines
+from shared.errors import UnreadableFile
+from shared.importing.layouts import LAYOUTS
+from shared.importing.parsing import BOM, ParsedFile, parse_file, physical_lines
+from shared.targets.smarttid import body_value
 
 #: Pieces hostile or careless ERPs produce; a fuzzed file is a random sequence of them.
 FRAGMENTS: tuple[bytes, ...] = (

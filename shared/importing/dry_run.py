@@ -2,7 +2,7 @@
 
 Used by the ``validate`` drop zone (a blob trigger on ``VALIDATE_CONTAINER``) and by the operator
 CLI (``python -m tools.timebridge validate FILE``). The plan is the real import's plan
-(:class:`shared.importer.Importer` with ``dry_run=True``), so the per-line answer is what the real
+(:class:`shared.importing.importer.Importer` with ``dry_run=True``), so the per-line answer is what the real
 import then does — except where the target itself decides on a write (it may still refuse a value).
 
 A report per file, human-readable text plus the same as JSON:
@@ -26,14 +26,15 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
-from shared.config import Settings
-from shared.connectors.base import Connector
-from shared.importer import Importer, ImportResult, Outcome, Status, reject_all
-from shared.intake import FileRun, connect
-from shared.parsing import ParsedFile, UnreadableFile, parse_file
-from shared.reports import describe_error, now_iso
-from shared.safe_text import visible
-from shared.values import Value
+from shared.errors import UnreadableFile
+from shared.importing.importer import Importer, ImportResult, Outcome, Status, reject_all
+from shared.importing.intake import FileRun, connect
+from shared.importing.parsing import ParsedFile, parse_file
+from shared.importing.reports import describe_error, now_iso
+from shared.importing.values import Value
+from shared.platform.config import Settings
+from shared.platform.safe_text import visible
+from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ original bytes); the archive's retention (``archiveRetentionDays``) bounds how l
 
 from __future__ import annotations
 
-from shared.layouts import RecordType
-from shared.parsing import ParsedFile
+from shared.importing.layouts import RecordType
+from shared.importing.parsing import ParsedFile
 
 CPR_FIELD = "sCPRNo"
 

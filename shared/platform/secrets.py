@@ -15,7 +15,8 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from shared.config import Settings
+from shared.errors import MissingSecretError
+from shared.platform.config import Settings
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,6 @@ SMARTTID_CUSTOMER_KEY = SecretSpec(
     vault_name="smarttid-customer-key",
     description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
 )
-
-
-class MissingSecretError(RuntimeError):
-    """A secret is not configured; the message says where it was looked for and how to set it."""
-
-
-class SecretStoreUnavailableError(RuntimeError):
-    """The secret store (Key Vault) could not be reached or denied access; the message says what to check."""
 
 
 class SecretProvider(Protocol):
@@ -81,6 +74,6 @@ def secret_provider(settings: Settings) -> SecretProvider:
 
 @lru_cache(maxsize=4)
 def _key_vault(vault_url: str, ttl_seconds: float, client_id: str | None) -> SecretProvider:
-    from shared.keyvault import KeyVaultSecrets
+    from shared.platform.keyvault import KeyVaultSecrets
 
     return KeyVaultSecrets(vault_url=vault_url, ttl_seconds=ttl_seconds, managed_identity_client_id=client_id)

@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared.layouts import RecordType
-from shared.values import Value
+from shared.importing.layouts import RecordType
+from shared.importing.values import Value
 
 
 @dataclass(frozen=True)
@@ -21,23 +21,6 @@ class RemoteRecord:
 
     id: int | str
     values: dict[str, Value]
-
-
-class ApiRejected(Exception):
-    """The target system refused this one request (e.g. a 400 with a message): not retried."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class ApiUnavailable(Exception):
-    """The target system could not be reached or kept failing after every retry."""
-
-
-class AuthenticationFailed(ApiUnavailable):
-    """The target system refused the credentials: nothing can be done until they are fixed."""
 
 
 @dataclass

@@ -26,15 +26,15 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
-from shared.config import ConfigurationError, Settings
-from shared.connectors.base import Connector
-from shared.importer import Importer, reject_all
-from shared.parsing import WINDOWS_1252, ParsedFile, UnreadableFile, parse_file, physical_lines
-from shared.personal_data import withhold_cpr_numbers
-from shared.reports import Receipt, error_report, file_rejection_report, now_iso
-from shared.safe_text import formula_line, visible
-from shared.secrets import MissingSecretError, SecretStoreUnavailableError
-from shared.storage import held_lease
+from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFile
+from shared.importing.importer import Importer, reject_all
+from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
+from shared.importing.personal_data import withhold_cpr_numbers
+from shared.importing.reports import Receipt, error_report, file_rejection_report, now_iso
+from shared.platform.config import Settings
+from shared.platform.safe_text import formula_line, visible
+from shared.platform.storage import held_lease
+from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 

@@ -36,10 +36,10 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.config import Settings
-from shared.export.export_ledger import table_service
-from shared.layouts import LAYOUTS, RecordType
-from shared.values import Value
+from shared.export.ledger_table import table_service
+from shared.importing.layouts import LAYOUTS, RecordType
+from shared.importing.values import Value
+from shared.platform.config import Settings
 
 DEFAULT_TABLE = "crossref"
 #: Characters an encoded key part keeps as they are. Everything else — ``/ \\ # ?`` (forbidden in

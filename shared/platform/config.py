@@ -18,7 +18,8 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.safe_text import visible
+from shared.errors import ConfigurationError
+from shared.platform.safe_text import visible
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class ExportEncoding(StrEnum):
 
 
 class Settings(BaseSettings):
-    """All non-secret configuration. Secrets live in :mod:`shared.secrets`."""
+    """All non-secret configuration. Secrets live in :mod:`shared.platform.secrets`."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
@@ -314,6 +315,3 @@ def report_configuration_problems() -> ConfigurationError | None:
         log.exception("TimeBridge could not check its configuration at start-up")
     return None
 
-
-class ConfigurationError(RuntimeError):
-    """A setting is missing or invalid; the message tells the administrator what to change."""

@@ -22,8 +22,9 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
-from shared.config import ConfigurationError, Settings
-from shared.storage import credential
+from shared.errors import ConfigurationError, ExportStateChanged
+from shared.platform.config import Settings
+from shared.platform.storage import credential
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,6 @@ class Status(StrEnum):
     INTENT = "intent"  # intent recorded, staging blobs written; the output file may or may not exist
     WRITTEN = "written"  # the output file exists and was read back byte for byte
     MARKED = "marked"  # every job-ledger entry of the run is marked transferred in SmartTID
-
-
-class ExportStateChanged(RuntimeError):
-    """Another run changed the state row since this run read it: this run must stop."""
 
 
 @dataclass

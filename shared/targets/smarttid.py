@@ -25,15 +25,10 @@ import httpx
 import tenacity
 from pydantic import SecretStr
 
-from shared.connectors.base import (
-    ApiRejected,
-    ApiUnavailable,
-    AuthenticationFailed,
-    CallCounter,
-    RemoteRecord,
-)
-from shared.layouts import LAYOUTS, FieldSpec, Kind, RecordType
-from shared.values import Value
+from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.importing.layouts import LAYOUTS, FieldSpec, Kind, RecordType
+from shared.importing.values import Value
+from shared.targets.base import CallCounter, RemoteRecord
 
 log = logging.getLogger(__name__)
 

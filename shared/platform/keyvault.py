@@ -1,6 +1,6 @@
 """Secrets from Azure Key Vault, read with the function app's managed identity.
 
-Used when ``KEY_VAULT_URL`` is set (see :func:`shared.secrets.secret_provider`). Authentication goes through
+Used when ``KEY_VAULT_URL`` is set (see :func:`shared.platform.secrets.secret_provider`). Authentication goes through
 ``DefaultAzureCredential``: on Azure Functions that is the App Service managed-identity endpoint
 (``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``) with the user-assigned identity ``AZURE_CLIENT_ID``; on a
 developer machine it falls back to ``az login`` and the other developer credentials.
@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from shared.config import ConfigurationError
-from shared.secrets import MissingSecretError, SecretSpec, SecretStoreUnavailableError
+from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError
+from shared.platform.secrets import SecretSpec
 
 _log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class _Cached:
 
 
 class KeyVaultSecrets:
-    """:class:`shared.secrets.SecretProvider` reading secrets from one Key Vault, with a TTL cache.
+    """:class:`shared.platform.secrets.SecretProvider` reading secrets from one Key Vault, with a TTL cache.
 
     Thread-safe: concurrent ``get`` calls for the same secret share a single vault read.
     Clients are created on the first ``get``, not at construction.

@@ -50,8 +50,9 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 from pydantic import SecretStr
 
-from shared.config import Settings
-from shared.export.export_ledger import table_service
+from shared.errors import AllowanceExceeded, BudgetBusy, CallLimitReached
+from shared.export.ledger_table import table_service
+from shared.platform.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -63,21 +64,6 @@ WINDOW = timedelta(hours=24)
 DEFAULT_RESERVATION_TTL = timedelta(minutes=30)
 #: Concurrent writers: how often one grant is retried after a 412, with a short random pause.
 DEFAULT_WRITE_ATTEMPTS = 50
-
-
-class CallLimitReached(Exception):
-    """A target refused a call because of its call limit (Tic-Tac's 429); no call succeeds before
-    ``until``. Connectors raise subclasses of it (``tictac.BudgetExhausted``)."""
-
-    until: datetime
-
-
-class AllowanceExceeded(RuntimeError):
-    """A plan tried to make more calls than it reserved: the call was not made."""
-
-
-class BudgetBusy(RuntimeError):
-    """The budget entity kept changing under this instance (heavy contention): nothing was granted."""
 
 
 @dataclass(frozen=True)

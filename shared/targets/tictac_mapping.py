@@ -1,8 +1,8 @@
 """ERP records in the SmartTID layout ↔ Tic-Tac Mobile users, projects and activities (pure functions).
 
-Input records are ``dict[str, Value]`` keyed by the layout's parameter names (``shared/layouts.py``;
+Input records are ``dict[str, Value]`` keyed by the layout's parameter names (``shared/importing/layouts.py``;
 only the fields the file supplied are present). Output bodies use Tic-Tac's field names and go to
-:class:`shared.connectors.tictac.TicTacClient`. The mapping (issue 8 item 2, design note §1.2):
+:class:`shared.targets.tictac.TicTacClient`. The mapping (issue 8 item 2, design note §1.2):
 
 =====================  ==============================  ===========================================
 ERP (file)             Tic-Tac                         rule
@@ -39,9 +39,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.connectors.tictac import Activity, Project, User
-from shared.layouts import LAYOUTS, RecordType
-from shared.values import Value
+from shared.errors import AmbiguousMatch
+from shared.importing.layouts import LAYOUTS, RecordType
+from shared.importing.values import Value
+from shared.targets.tictac import Activity, Project, User
 
 #: ERP fields that have a Tic-Tac home (the key fields included).
 HELD_FIELDS: dict[RecordType, tuple[str, ...]] = {
@@ -71,15 +72,6 @@ TEMPLATE_STATUS = "Template"
 #: ``priceMode``/``priceListId``: TimeBridge does not own prices (design note §1.7 #6).
 PROJECT_ECHO = ("hourRate", "otherCurrHourRate")
 ACTIVITY_ECHO = ("description", "hourRate", "otherCurrHourRate", "accountNumber", "type")
-
-
-class AmbiguousMatch(Exception):
-    """More than one Tic-Tac object matches one ERP record: nothing is linked, the line is rejected."""
-
-    def __init__(self, message: str, candidates: Sequence[str]) -> None:
-        super().__init__(message)
-        self.message = message
-        self.candidates = tuple(candidates)
 
 
 # --- names ------------------------------------------------------------------------------------------

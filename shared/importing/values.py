@@ -7,7 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import assert_never
 
-from shared.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldSpec, Kind
+from shared.errors import FieldValueError
+from shared.importing.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldSpec, Kind
 
 Value = str | date | bool | int | Decimal
 
@@ -22,15 +23,6 @@ _YEAR_FIRST = re.compile(r"^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})$")
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 #: SQL Server's DATETIME starts on 1 January 1753.
 EARLIEST_DATE = date(1753, 1, 1)
-
-
-class FieldValueError(ValueError):
-    """The text of one field cannot be used; ``reason`` and ``action`` are for the administrator."""
-
-    def __init__(self, reason: str, action: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.action = action
 
 
 def sql_length(text: str) -> int:

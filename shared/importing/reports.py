@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.parsing import LineError
-from shared.safe_text import json_visible, visible
+from shared.importing.parsing import LineError
+from shared.platform.safe_text import json_visible, visible
 
 ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
                   "mixed": "UTF-8, some lines Windows-1252 (see the receipt)"}
@@ -65,7 +65,7 @@ def error_report(
 ) -> bytes:
     """The human-readable report for the error container (UTF-8 with BOM so Notepad shows æøå).
 
-    Text from the file, its name and the target is escaped visibly (:func:`shared.safe_text.visible`)
+    Text from the file, its name and the target is escaped visibly (:func:`shared.platform.safe_text.visible`)
     so no value can forge a report line. ``formula_lines``: rejected lines with a field a spreadsheet
     would run as a formula."""
     counts = receipt.counts

@@ -8,7 +8,7 @@ with ``Content-Type: application/json`` (TT:44-51); errors are a non-2xx status 
 message (TT:74-78); "The number of calls is limited to 500 per 24 hours" (TT:71).
 
 This module is the transport only: it knows Tic-Tac's resources and answers, not the ERP file.
-``shared.connectors.tictac_mapping`` turns ERP records into the bodies sent here and back.
+``shared.targets.tictac_mapping`` turns ERP records into the bodies sent here and back.
 
 Secrets: the API code is a :class:`pydantic.SecretStr` that is read only to build the header. The
 answer of ``POST /v1/users`` holds the new user's password (TT:212); it is dropped the moment the
@@ -22,7 +22,7 @@ import logging
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -31,8 +31,8 @@ import tenacity
 from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
-from shared.budget import CallLimitReached
-from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed, CallCounter
+from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.targets.base import CallCounter
 
 log = logging.getLogger(__name__)
 
@@ -144,23 +144,6 @@ class RetryPolicy:
     initial_wait: float = 0.5
     max_wait: float = 10.0
     max_retry_after: float = 30.0
-
-
-class BudgetExhausted(ApiUnavailable, CallLimitReached):
-    """Tic-Tac answered 429: its daily call limit is used up. Never retried by the client.
-
-    ``retry_after_seconds`` is Tic-Tac's ``Retry-After`` (or the default guess); ``until`` is the
-    moment after which a call may succeed (``CallBudget.spend`` blocks the shared budget until
-    then). A subclass of :class:`ApiUnavailable`, so code unaware of budgets still stops safely.
-    """
-
-    def __init__(self, retry_after_seconds: int, *, now: datetime | None = None) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        self.until = (now or datetime.now(UTC)) + timedelta(seconds=retry_after_seconds)
-        super().__init__(
-            f"{TARGET_NAME}'s daily call limit is used up; the next call is possible in "
-            f"{retry_after_seconds} seconds (after {self.until:%Y-%m-%d %H:%M} UTC)"
-        )
 
 
 # --- what the client returns ------------------------------------------------------------------

@@ -14,7 +14,7 @@ Reading, in one streaming pass with constant memory besides the parsed records:
   error rejects that record; an unterminated quote is one error for the lines it swallowed.
 * **Values**: control characters other than tab (and line breaks inside quoted fields) are
   rejected with their position; every value is checked against its parameter's SQL type
-  (:mod:`shared.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
+  (:mod:`shared.importing.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
   the whole file unreadable.
 """
 
@@ -26,9 +26,10 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from shared.layouts import LAYOUTS, Layout, RecordType
-from shared.safe_text import visible
-from shared.values import FieldValueError, Value, convert
+from shared.errors import FieldValueError, UnreadableFile
+from shared.importing.layouts import LAYOUTS, Layout, RecordType
+from shared.importing.values import Value, convert
+from shared.platform.safe_text import visible
 
 UTF8 = "utf-8"
 WINDOWS_1252 = "windows-1252"
@@ -103,15 +104,6 @@ class ParsedFile:
 
     def span(self, line: int) -> range:
         return range(line, self.spans.get(line, line) + 1)
-
-
-class UnreadableFile(Exception):
-    """The file as a whole cannot be imported (empty, binary, not ``;``-separated, too large)."""
-
-    def __init__(self, reason: str, action: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.action = action
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.connectors.base import ApiRejected, ApiUnavailable, AuthenticationFailed, Connector, RemoteRecord
-from shared.layouts import LAYOUTS, RecordType
-from shared.parsing import LineError, ParsedFile, Record, fold_key
-from shared.values import Value, same_value
+from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.importing.layouts import LAYOUTS, RecordType
+from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
+from shared.importing.values import Value, same_value
+from shared.targets.base import Connector, RemoteRecord
 
 log = logging.getLogger(__name__)
 

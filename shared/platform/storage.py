@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient
 
-from shared.config import ConfigurationError, Settings
+from shared.errors import ConfigurationError
+from shared.platform.config import Settings
 
 if TYPE_CHECKING:
     from azure.identity import DefaultAzureCredential

@@ -1,1 +1,0 @@
-"""Connectors to time-registration systems, behind one interface (:mod:`shared.connectors.base`)."""

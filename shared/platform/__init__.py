@@ -1,0 +1,1 @@
+"""Platform: settings, secrets (environment or Key Vault), storage clients, text made safe for people."""
