@@ -20,14 +20,14 @@ from shared.export import run_export
 from shared.export.ledger_format import (
     JOB_LEDGER_COLUMNS,
     TIME_LEDGER_COLUMNS,
-    Kind,
+    ColumnKind,
     fold_to_cp1252,
     format_value,
 )
-from shared.export.ledger_table import EntryKind, ExportLedger, Status
+from shared.export.ledger_table import EntryKind, ExportLedger, RunStatus
 from shared.export.protocol import RUNS_PREFIX, Exporter, receipt_name_for
 from shared.platform.config import ExportEncoding, Settings
-from shared.wiring import connector_factory
+from shared.targets.factory import connector_factory
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import registered
 
@@ -203,10 +203,10 @@ CRASH_POINTS = {
 #: After the crash: (output files, job entries marked, intent status left open)
 AFTER_CRASH = {
     "after_read": (0, 0, None),
-    "after_intent": (0, 0, Status.INTENT),
-    "after_write": (1, 0, Status.INTENT),
-    "between_mark_batches": (1, 2, Status.WRITTEN),
-    "before_ledger_record": (1, 3, Status.MARKED),
+    "after_intent": (0, 0, RunStatus.INTENT),
+    "after_write": (1, 0, RunStatus.INTENT),
+    "between_mark_batches": (1, 2, RunStatus.WRITTEN),
+    "before_ledger_record": (1, 3, RunStatus.MARKED),
 }
 
 
@@ -430,13 +430,13 @@ def test_utf8_output_has_a_bom_and_danish_letters(storage, settings, sandbox) ->
 
 @pytest.mark.parametrize(
     ("kind", "raw", "text"),
-    [(Kind.DECIMAL, 2, "2"), (Kind.DECIMAL, 9.5, "9,5"), (Kind.DECIMAL, "-0.25", "-0,25"),
-     (Kind.DECIMAL, 100, "100"), (Kind.TIME, "1900-01-01T00:30:00", "00:30"), (Kind.TIME, "8:05", "08:05"),
-     (Kind.DATE, "2022-03-03", "03-03-2022"),
-     (Kind.FLAG, True, "1"), (Kind.FLAG, 0, "0"), (Kind.TEXT, "=1+2", "'=1+2"), (Kind.TEXT, None, ""),
-     (Kind.INTEGER, 1.0, "1"), (Kind.DATE, "soon", None)],
+    [(ColumnKind.DECIMAL, 2, "2"), (ColumnKind.DECIMAL, 9.5, "9,5"), (ColumnKind.DECIMAL, "-0.25", "-0,25"),
+     (ColumnKind.DECIMAL, 100, "100"), (ColumnKind.TIME, "1900-01-01T00:30:00", "00:30"), (ColumnKind.TIME, "8:05", "08:05"),
+     (ColumnKind.DATE, "2022-03-03", "03-03-2022"),
+     (ColumnKind.FLAG, True, "1"), (ColumnKind.FLAG, 0, "0"), (ColumnKind.TEXT, "=1+2", "'=1+2"), (ColumnKind.TEXT, None, ""),
+     (ColumnKind.INTEGER, 1.0, "1"), (ColumnKind.DATE, "soon", None)],
 )
-def test_value_formats(kind: Kind, raw: Any, text: str | None) -> None:
+def test_value_formats(kind: ColumnKind, raw: Any, text: str | None) -> None:
     assert format_value(kind, raw, ",") == text
 
 

@@ -72,7 +72,7 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
     from shared.importing.dry_run import dry_run, offline_report
     from shared.importing.intake import connect
     from shared.importing.parsing import parse_file
-    from shared.wiring import connector_factory
+    from shared.targets.factory import connector_factory
 
     settings = _settings(ctx)
     target = settings.target_system.display_name

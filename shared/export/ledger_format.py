@@ -23,16 +23,16 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, assert_never
 
+from shared.platform.clock import parse_timestamp
 from shared.platform.config import ExportEncoding
 from shared.platform.safe_text import has_hidden, hidden_characters, visible
 
 
-class Kind(StrEnum):
+class ColumnKind(StrEnum):
     INTEGER = "integer"
     TEXT = "text"
     DATE = "date"  # dd-mm-yyyy
@@ -44,7 +44,7 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Column:
     name: str  # the dataset column name (reference §3.4 / §3.5)
-    kind: Kind
+    kind: ColumnKind
     source: str | None = None  # the SmartAPI field when it is named differently
 
     @property
@@ -52,7 +52,8 @@ class Column:
         return self.source or self.name
 
 
-T, I, D, H, N, F = Kind.TEXT, Kind.INTEGER, Kind.DATE, Kind.TIME, Kind.DECIMAL, Kind.FLAG
+T, I, D, H, N, F = (ColumnKind.TEXT, ColumnKind.INTEGER, ColumnKind.DATE, ColumnKind.TIME, ColumnKind.DECIMAL,
+                    ColumnKind.FLAG)
 
 TIME_LEDGER_RECORD = "TimeLedgerEntry"
 JOB_LEDGER_RECORD = "JobLedgerEntry"
@@ -98,21 +99,14 @@ def is_true(raw: Any) -> bool:
     return raw in (True, 1, "1") or (isinstance(raw, str) and raw.strip().lower() == "true")
 
 
-def _datetime(raw: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-
-
-def format_value(kind: Kind, raw: Any, decimal_separator: str) -> str | None:
+def format_value(kind: ColumnKind, raw: Any, decimal_separator: str) -> str | None:
     """The field text, or None when ``raw`` does not fit ``kind`` (the caller writes it as text)."""
-    if raw is None or (raw == "" and kind is not Kind.TEXT):
+    if raw is None or (raw == "" and kind is not ColumnKind.TEXT):
         return ""
     match kind:
-        case Kind.TEXT:
+        case ColumnKind.TEXT:
             return text_field(str(raw))
-        case Kind.INTEGER:
+        case ColumnKind.INTEGER:
             if isinstance(raw, bool):
                 return None
             try:
@@ -120,7 +114,7 @@ def format_value(kind: Kind, raw: Any, decimal_separator: str) -> str | None:
             except InvalidOperation:
                 return None
             return str(int(number)) if number == number.to_integral_value() else None
-        case Kind.DECIMAL:
+        case ColumnKind.DECIMAL:
             if isinstance(raw, bool):
                 return None
             try:
@@ -131,24 +125,24 @@ def format_value(kind: Kind, raw: Any, decimal_separator: str) -> str | None:
                 return None
             text = format(number.normalize(), "f")
             return text.replace(".", decimal_separator)
-        case Kind.FLAG:
+        case ColumnKind.FLAG:
             if isinstance(raw, str) and raw.strip().lower() in ("0", "false"):
                 return "0"
             if raw in (False, 0):
                 return "0"
             return "1" if is_true(raw) else None
-        case Kind.DATE:
+        case ColumnKind.DATE:
             text = str(raw).strip()
             if _DD_MM_YYYY.match(text):
                 return text
-            moment = _datetime(text)
+            moment = parse_timestamp(text)
             return moment.strftime("%d-%m-%Y") if moment else None
-        case Kind.TIME:
+        case ColumnKind.TIME:
             text = str(raw).strip()
             match = _HH_MM.match(text)
             if match:
                 return f"{int(match.group(1)):02d}:{match.group(2)}"
-            moment = _datetime(text)
+            moment = parse_timestamp(text)
             return moment.strftime("%H:%M") if moment else None
     assert_never(kind)
 

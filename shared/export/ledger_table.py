@@ -39,7 +39,7 @@ class EntryKind(StrEnum):
     JOB = "job"
 
 
-class Status(StrEnum):
+class RunStatus(StrEnum):
     INTENT = "intent"  # intent recorded, staging blobs written; the output file may or may not exist
     WRITTEN = "written"  # the output file exists and was read back byte for byte
     MARKED = "marked"  # every job-ledger entry of the run is marked transferred in SmartTID
@@ -50,7 +50,7 @@ class Intent:
     run_id: str
     file_name: str
     created_at: str
-    status: Status = Status.INTENT
+    status: RunStatus = RunStatus.INTENT
     marked_through: int = 0  # how many of the run's job-ledger ids are marked (in manifest order)
 
 
@@ -98,7 +98,7 @@ class ExportLedger:
             run_id=entity["OpenRunId"],
             file_name=entity["FileName"],
             created_at=entity["CreatedAt"],
-            status=Status(entity["Status"]),
+            status=RunStatus(entity["Status"]),
             marked_through=int(entity.get("MarkedThrough") or 0),
         )
         return StateSnapshot(intent, etag)

@@ -38,9 +38,9 @@ from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from shared.errors import ExportFailed
 from shared.export.ledger_format import is_true, render
-from shared.export.ledger_table import EntryKind, ExportLedger, Intent, Status
+from shared.export.ledger_table import EntryKind, ExportLedger, Intent, RunStatus
 from shared.export.receipt import ExportReceipt, id_range
-from shared.importing.reports import iso
+from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
 from shared.targets.base import Connector
 
@@ -245,19 +245,19 @@ class Exporter:
         calls_before = Counter(connector.calls.counts) if calls_before is None else calls_before
         interrupted = manifest is None
         manifest = manifest or self._load_manifest(intent)
-        if intent.status is Status.INTENT:
+        if intent.status is RunStatus.INTENT:
             self._write_file(intent, manifest, content)
             self._verify_file(intent, manifest)
-            intent.status = Status.WRITTEN
+            intent.status = RunStatus.WRITTEN
             etag = self.ledger.save_intent(intent, etag)
-        if intent.status is Status.WRITTEN:
+        if intent.status is RunStatus.WRITTEN:
             ids, size = manifest.job_ids, self.settings.export_mark_batch_size
             while intent.marked_through < len(ids):
                 batch = ids[intent.marked_through : intent.marked_through + size]
                 self._mark_batch(connector, batch)
                 intent.marked_through += len(batch)
                 etag = self.ledger.save_intent(intent, etag)
-            intent.status = Status.MARKED
+            intent.status = RunStatus.MARKED
             etag = self.ledger.save_intent(intent, etag)
         finished = self.clock()
         self._record_ledger(intent, manifest, iso(finished))

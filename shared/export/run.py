@@ -28,7 +28,7 @@ def run_export(
     export lock (it does the work). Raises when the run failed; the next run completes it.
     """
     if connector_factory is None:
-        from shared.wiring import connector_factory as build_factory
+        from shared.targets.factory import connector_factory as build_factory
 
         connector_factory = build_factory(settings)
     service = blob_service(settings)

@@ -27,11 +27,12 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.errors import UnreadableFile
-from shared.importing.importer import Importer, ImportResult, Outcome, Status, reject_all
+from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
 from shared.importing.parsing import ParsedFile, parse_file
-from shared.importing.reports import describe_error, now_iso
+from shared.importing.reports import describe_error
 from shared.importing.values import Value
+from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import visible
 from shared.targets.base import Connector
@@ -43,8 +44,8 @@ REPORT_MARKER = {"timebridge": "dry-run-report"}
 TEXT = ContentSettings(content_type="text/plain; charset=utf-8")
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
 
-ACTIONS = {Status.CREATED: "create", Status.UPDATED: "update", Status.UNCHANGED: "unchanged",
-           Status.REJECTED: "reject"}
+ACTIONS = {LineStatus.CREATED: "create", LineStatus.UPDATED: "update", LineStatus.UNCHANGED: "unchanged",
+           LineStatus.REJECTED: "reject"}
 
 
 @dataclass
@@ -97,21 +98,21 @@ class DryRunReport:
 
 
 def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int,
-                 actions: dict[Status, str] = ACTIONS) -> DryRunReport:
+                 actions: dict[LineStatus, str] = ACTIONS) -> DryRunReport:
     report = DryRunReport(source=source, target=target, checked_at=now_iso(), encoding=parsed.encoding,
                           reads=reads, notes=list(result.notes))
     by_line: dict[int, dict[str, Any]] = {}
     for outcome in result.outcomes:
-        if outcome.status is Status.REJECTED:
+        if outcome.status is LineStatus.REJECTED:
             continue  # the errors below say why
         for line in outcome.record.lines:
             entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(),
                                      "action": actions[outcome.status]}
-            if outcome.status is Status.UPDATED:
+            if outcome.status is LineStatus.UPDATED:
                 entry["changes"] = [{"field": name, "from": outcome.before.get(name), "to": outcome.record.values[name]}
                                     for name in outcome.changed]
             by_line[line] = entry
-        if outcome.status in (Status.CREATED, Status.UPDATED):
+        if outcome.status in (LineStatus.CREATED, LineStatus.UPDATED):
             report.writes_needed += 1
     for error in result.errors:
         entry = by_line.setdefault(error.line, {"line": error.line, "record": str(error.record_type),
@@ -136,10 +137,10 @@ def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, so
 
 def offline_report(parsed: ParsedFile, *, source: str, target: str) -> DryRunReport:
     """The file checked on its own: every line readable or rejected, the target not asked."""
-    result = ImportResult(outcomes=[Outcome(record, Status.UNCHANGED) for record in parsed.records],
+    result = ImportResult(outcomes=[Outcome(record, LineStatus.UNCHANGED) for record in parsed.records],
                           errors=list(parsed.errors))
     return build_report(source, f"{target} (not asked: offline check)", parsed, result, 0,
-                        actions={**ACTIONS, Status.UNCHANGED: "readable"})
+                        actions={**ACTIONS, LineStatus.UNCHANGED: "readable"})
 
 
 class DropZone:

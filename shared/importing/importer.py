@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 MAX_SPELLING_NOTES = 20
 
 
-class Status(StrEnum):
+class LineStatus(StrEnum):
     CREATED = "created"
     UPDATED = "updated"
     UNCHANGED = "unchanged"
@@ -39,7 +39,7 @@ class Status(StrEnum):
 @dataclass
 class Outcome:
     record: Record
-    status: Status
+    status: LineStatus
     changed: tuple[str, ...] = ()
     #: for an update: the stored value of each changed field (what it was before)
     before: dict[str, Value | None] = field(default_factory=dict)
@@ -52,11 +52,11 @@ class ImportResult:
     notes: list[str] = field(default_factory=list)
 
     def line_counts(self) -> dict[str, int]:
-        counts = {status.value: 0 for status in Status}
+        counts = {status.value: 0 for status in LineStatus}
         for outcome in self.outcomes:
-            if outcome.status is not Status.REJECTED:
+            if outcome.status is not LineStatus.REJECTED:
                 counts[outcome.status.value] += len(outcome.record.lines)
-        counts[Status.REJECTED.value] = len({error.line for error in self.errors})
+        counts[LineStatus.REJECTED.value] = len({error.line for error in self.errors})
         return counts
 
 
@@ -157,7 +157,7 @@ class Importer:
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
             outcome = job_outcome.get(folded)
-            if outcome is not None and outcome.status is Status.REJECTED:
+            if outcome is not None and outcome.status is LineStatus.REJECTED:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
                                                          "could not be imported (see that line)"))
                 continue
@@ -227,7 +227,7 @@ class Importer:
             if changed:
                 writes.append(_Write(record, stored, with_companions(record, changed), changed))
             else:
-                self._add(Outcome(record, Status.UNCHANGED))
+                self._add(Outcome(record, LineStatus.UNCHANGED))
         return writes
 
     def _apply(self, writes: list[_Write]) -> None:
@@ -246,12 +246,12 @@ class Importer:
             if write.remote is None:
                 if not self.dry_run:
                     self.connector.create(record.record_type, write.values)
-                self._add(Outcome(record, Status.CREATED, write.changed))
+                self._add(Outcome(record, LineStatus.CREATED, write.changed))
             else:
                 if not self.dry_run:
                     self.connector.update(record.record_type, write.remote.id, write.values)
                 before = {name: write.remote.values.get(name) for name in write.changed}
-                self._add(Outcome(record, Status.UPDATED, write.changed, before))
+                self._add(Outcome(record, LineStatus.UPDATED, write.changed, before))
         except ApiRejected as exc:
             action = "create" if write.remote is None else "update"
             self._reject(record, _line_error(
@@ -275,7 +275,7 @@ class Importer:
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         with self._lock:
-            self.result.outcomes.append(Outcome(record, Status.REJECTED))
+            self.result.outcomes.append(Outcome(record, LineStatus.REJECTED))
             for line in record.lines:
                 self.result.errors.extend(
                     LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
@@ -339,7 +339,7 @@ def reject_all(parsed: ParsedFile, reason: str, action: str) -> ImportResult:
     """Every record rejected for one reason that stopped the whole import (e.g. a missing secret)."""
     result = ImportResult(errors=list(parsed.errors))
     for record in parsed.records:
-        result.outcomes.append(Outcome(record, Status.REJECTED))
+        result.outcomes.append(Outcome(record, LineStatus.REJECTED))
         result.errors.extend(LineError(line, record.record_type, "", "", reason, action) for line in record.lines)
     result.errors.sort(key=lambda error: (error.line, error.field))
     return result

@@ -30,11 +30,13 @@ from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUna
 from shared.importing.importer import Importer, reject_all
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
 from shared.importing.personal_data import withhold_cpr_numbers
-from shared.importing.reports import Receipt, error_report, file_rejection_report, now_iso
+from shared.importing.reports import Receipt, error_report, file_rejection_report
+from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import formula_line, visible
 from shared.platform.storage import held_lease
 from shared.targets.base import Connector
+from shared.targets.factory import ConnectorFactory
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ CSV = ContentSettings(content_type="text/csv")
 TEXT = ContentSettings(content_type="text/plain; charset=utf-8")
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
 
-ConnectorFactory = Callable[[], Connector]
+
 
 
 #: A path segment kept as it is in output names: letters, digits and a few punctuation marks (never

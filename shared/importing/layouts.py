@@ -21,7 +21,7 @@ class RecordType(StrEnum):
     OPERATION = "Operation"
 
 
-class Kind(StrEnum):
+class FieldKind(StrEnum):
     TEXT = "text"  # NVARCHAR(n): kept as a string (codes keep leading zeros)
     DATE = "date"  # dd-mm-yyyy (ISO yyyy-mm-dd also accepted)
     FLAG = "flag"  # 0 / 1
@@ -34,7 +34,7 @@ class Kind(StrEnum):
 class FieldSpec:
     position: int
     name: str
-    kind: Kind
+    kind: FieldKind
     max_length: int | None = None
     choices: tuple[str, ...] = ()
     #: Auto-creation hint (e.g. a department *name*) that only matters together with its code field;
@@ -65,7 +65,8 @@ class Layout:
 #: is never rounded silently by SmartTID (README, "Decisions where SmartTID's documentation has gaps").
 DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
 
-T, D, F, I, N, C = Kind.TEXT, Kind.DATE, Kind.FLAG, Kind.INTEGER, Kind.DECIMAL, Kind.CHOICE
+T, D, F, I, N, C = (FieldKind.TEXT, FieldKind.DATE, FieldKind.FLAG, FieldKind.INTEGER, FieldKind.DECIMAL,
+                    FieldKind.CHOICE)
 
 EMPLOYEE = Layout(
     RecordType.EMPLOYEE,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.importing.parsing import LineError
+from shared.platform.clock import now_iso
 from shared.platform.safe_text import json_visible, visible
 
 ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
@@ -36,15 +36,6 @@ class Receipt:
     def to_json(self) -> bytes:
         self.finished_at = self.finished_at or now_iso()
         return json_visible(json.dumps(self.__dict__, indent=2, ensure_ascii=False)).encode("utf-8")
-
-
-def iso(moment: datetime) -> str:
-    """A UTC moment as ``2026-11-21T14:15:00Z`` (receipts of both import and export)."""
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def now_iso() -> str:
-    return iso(datetime.now(UTC))
 
 
 def describe_error(source: str, error: LineError) -> str:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import assert_never
 
 from shared.errors import FieldValueError
-from shared.importing.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldSpec, Kind
+from shared.importing.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldKind, FieldSpec
 
 Value = str | date | bool | int | Decimal
 
@@ -98,19 +98,19 @@ def convert(spec: FieldSpec, text: str) -> Value:
             f"shorten it to {spec.max_length} characters or fewer",
         )
     match spec.kind:
-        case Kind.TEXT:
+        case FieldKind.TEXT:
             return text
-        case Kind.DATE:
+        case FieldKind.DATE:
             return parse_date(text)
-        case Kind.FLAG:
+        case FieldKind.FLAG:
             if text not in ("0", "1"):
                 raise FieldValueError("is not 0 or 1", "write 1 for yes and 0 for no")
             return text == "1"
-        case Kind.INTEGER:
+        case FieldKind.INTEGER:
             return parse_integer(text)
-        case Kind.DECIMAL:
+        case FieldKind.DECIMAL:
             return parse_decimal(text)
-        case Kind.CHOICE:
+        case FieldKind.CHOICE:
             for choice in spec.choices:
                 if choice.lower() == text.lower():
                     return choice

@@ -1,6 +1,6 @@
 """Secrets from Azure Key Vault, read with the function app's managed identity.
 
-Used when ``KEY_VAULT_URL`` is set (see :func:`shared.platform.secrets.secret_provider`). Authentication goes through
+Used when ``KEY_VAULT_URL`` is set (see :func:`secret_provider` below). Authentication goes through
 ``DefaultAzureCredential``: on Azure Functions that is the App Service managed-identity endpoint
 (``IDENTITY_ENDPOINT`` / ``IDENTITY_HEADER``) with the user-assigned identity ``AZURE_CLIENT_ID``; on a
 developer machine it falls back to ``az login`` and the other developer credentials.
@@ -17,13 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
 from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError
-from shared.platform.secrets import SecretSpec
+from shared.platform.config import Settings
+from shared.platform.secrets import EnvironmentSecrets, SecretProvider, SecretSpec
 
 _log = logging.getLogger(__name__)
 
@@ -212,3 +214,19 @@ def _reason(exc: BaseException, limit: int = 300) -> str:
     text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def secret_provider(settings: Settings) -> SecretProvider:
+    """The provider the settings ask for: Key Vault when KEY_VAULT_URL is set, else environment.
+
+    The Key Vault provider is shared by every invocation in this process (its TTL cache would be
+    useless otherwise), one per vault / TTL / identity.
+    """
+    if settings.key_vault_url:
+        return _key_vault(settings.key_vault_url, settings.secret_cache_ttl_seconds, settings.azure_client_id)
+    return EnvironmentSecrets()
+
+
+@lru_cache(maxsize=4)
+def _key_vault(vault_url: str, ttl_seconds: float, client_id: str | None) -> SecretProvider:
+    return KeyVaultSecrets(vault_url=vault_url, ttl_seconds=ttl_seconds, managed_identity_client_id=client_id)

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 from pydantic import SecretStr
 
 from shared.errors import MissingSecretError
-from shared.platform.config import Settings
 
 
 @dataclass(frozen=True)
@@ -59,21 +57,3 @@ class EnvironmentSecrets:
                 f"it from Key Vault as '{spec.vault_name}'."
             )
         return SecretStr(value)
-
-
-def secret_provider(settings: Settings) -> SecretProvider:
-    """The provider the settings ask for: Key Vault when KEY_VAULT_URL is set, else environment.
-
-    The Key Vault provider is shared by every invocation in this process (its TTL cache would be
-    useless otherwise), one per vault / TTL / identity.
-    """
-    if settings.key_vault_url:
-        return _key_vault(settings.key_vault_url, settings.secret_cache_ttl_seconds, settings.azure_client_id)
-    return EnvironmentSecrets()
-
-
-@lru_cache(maxsize=4)
-def _key_vault(vault_url: str, ttl_seconds: float, client_id: str | None) -> SecretProvider:
-    from shared.platform.keyvault import KeyVaultSecrets
-
-    return KeyVaultSecrets(vault_url=vault_url, ttl_seconds=ttl_seconds, managed_identity_client_id=client_id)

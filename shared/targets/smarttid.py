@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +26,9 @@ import tenacity
 from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
-from shared.importing.layouts import LAYOUTS, FieldSpec, Kind, RecordType
-from shared.importing.values import Value
+from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
+from shared.importing.values import Value, parse_date
+from shared.platform.clock import parse_timestamp
 from shared.targets.base import CallCounter, RemoteRecord
 
 log = logging.getLogger(__name__)
@@ -176,19 +177,17 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
     if raw is None:
         return None
     match spec.kind:
-        case Kind.DATE:
+        case FieldKind.DATE:
             text = str(raw)
             if not text:
                 return None
-            try:
-                return datetime.fromisoformat(text).date()
-            except ValueError:
-                return datetime.strptime(text[:10], "%d-%m-%Y").date()
-        case Kind.FLAG:
+            moment = parse_timestamp(text)
+            return moment.date() if moment else parse_date(text[:10])
+        case FieldKind.FLAG:
             return raw in (True, 1, "1", "true", "True")
-        case Kind.INTEGER:
+        case FieldKind.INTEGER:
             return int(raw)
-        case Kind.DECIMAL:
+        case FieldKind.DECIMAL:
             return Decimal(str(raw))
         case _:
             return str(raw)
