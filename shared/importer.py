@@ -101,10 +101,20 @@ class Importer:
             self._import_masters(by_type)
             self._import_operations(by_type[RecordType.OPERATION], by_type[RecordType.JOB], parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            done = {id(outcome.record) for outcome in self.result.outcomes}
-            for record in parsed.records:
-                if id(record) not in done:
-                    self._reject(record, _unavailable_error(exc))
+            self._reject_remaining(parsed, _unavailable_error(exc))
+        except ApiRejected as exc:  # SmartTID refused a read the plan needs: nothing more is written
+            self._reject_remaining(parsed, LineError(
+                0, "", "", "", f"SmartTID refused to return the records needed to plan the import: {exc.message}",
+                "nothing was changed for this line; fix the cause SmartTID names (or ask SmartTID support), then "
+                "upload the rejected lines again",
+            ))
+        except Exception as exc:  # whatever else happens, every line ends applied or reported
+            log.exception("import stopped by an unexpected error")
+            self._reject_remaining(parsed, LineError(
+                0, "", "", "", f"the import stopped on an unexpected error ({type(exc).__name__})",
+                "nothing was changed for this line unless the receipt counts it; upload the rejected lines "
+                "again, and report the error if it repeats",
+            ))
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
 
@@ -154,10 +164,12 @@ class Importer:
                     continue
             ready.setdefault(job_code, []).append(operation)
         writes: list[_Write] = []
-        for job_code, records in ready.items():
-            remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
-            remote = {_key(r, RecordType.OPERATION): r for r in remote_ops}
-            writes.extend(self._plan(records, remote))
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-read") as pool:
+            stored_ops = pool.map(lambda code: self.connector.list_records(RecordType.OPERATION, job_code=str(code)),
+                                  list(ready))
+            for records, remote_ops in zip(ready.values(), stored_ops, strict=True):
+                remote = {_key(r, RecordType.OPERATION): r for r in remote_ops}
+                writes.extend(self._plan(records, remote))
         self._apply(writes)
 
     def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord]) -> list[_Write]:
@@ -209,11 +221,23 @@ class Importer:
             self._reject(record, _unavailable_error(exc))
         except ApiUnavailable as exc:
             self._reject(record, _unavailable_error(exc))
+        except Exception as exc:  # never let one line's surprise lose the others
+            log.exception("unexpected error while writing %s", record.describe())
+            self._reject(record, _line_error(
+                record, f"the write stopped on an unexpected error ({type(exc).__name__})",
+                "check the record in SmartTID, then upload the rejected lines again; report the error if it repeats",
+            ))
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _add(self, outcome: Outcome) -> None:
         with self._lock:
             self.result.outcomes.append(outcome)
+
+    def _reject_remaining(self, parsed: ParsedFile, error: LineError) -> None:
+        done = {id(outcome.record) for outcome in self.result.outcomes}
+        for record in parsed.records:
+            if id(record) not in done:
+                self._reject(record, error)
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         with self._lock:
@@ -234,11 +258,14 @@ def _line_error(record: Record, reason: str, action: str, field: str = "", value
 
 
 def _unavailable_error(exc: ApiUnavailable) -> LineError:
-    action = (
-        "fix the credentials as described, then upload the rejected lines again"
-        if isinstance(exc, AuthenticationFailed)
-        else "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
-    )
+    if isinstance(exc, AuthenticationFailed):
+        action = "fix the credentials as described, then upload the rejected lines again"
+    elif exc.maybe_applied:
+        action = ("SmartTID did not confirm this write and could not be asked afterwards, so it may or may not "
+                  "have been applied; upload the rejected lines again when SmartTID is available (a line whose "
+                  "values are already stored is left unchanged)")
+    else:
+        action = "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
     return LineError(0, "", "", "", str(exc), action)
 
 
