@@ -82,6 +82,8 @@ param exportEncoding string
 param exportDecimalSeparator string
 param exportWriteEmptyFile bool
 param exportMarkBatchSize int
+@description('Days an inactive employee\'s time ledger is still read (EXPORT_INACTIVE_GRACE_DAYS).')
+param exportInactiveGraceDays int = 62
 param secretCacheTtlSeconds int
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -263,6 +265,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EXPORT_MARK_BATCH_SIZE'
           value: string(exportMarkBatchSize)
+        }
+        {
+          name: 'EXPORT_INACTIVE_GRACE_DAYS'
+          value: string(exportInactiveGraceDays)
         }
       ]
     }

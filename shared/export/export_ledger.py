@@ -8,6 +8,10 @@ Rows (PartitionKey / RowKey):
 * ``time`` / ``<EntryID, 10 digits>`` and ``job`` / ``<ID, 10 digits>`` — one row per exported
   entry (``RunId``, ``FileName``, ``ExportedAt``). New runs leave out every entry found here.
 * ``run`` / ``<run id>`` — one row per finished run (file name, counts), for the administrator.
+* ``inactive`` / ``<employee code>`` — an employee TimeBridge has seen inactive: ``InactiveSince``
+  (the first run that saw it) and ``LastNewEntriesAt`` (the last run that still found unexported
+  entries of it). Its time ledger is read until ``EXPORT_INACTIVE_GRACE_DAYS`` after the later
+  of the two; the row is removed when the employee is active again.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from urllib.parse import quote, unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -29,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STATE_PARTITION, STATE_ROW = "state", "export"
 RUN_PARTITION = "run"
+INACTIVE_PARTITION = "inactive"
 #: Entity-group transactions take at most 100 operations, all in one partition.
 TRANSACTION_SIZE = 100
 
@@ -55,6 +62,18 @@ class Intent:
     created_at: str
     status: Status = Status.INTENT
     marked_through: int = 0  # how many of the run's job-ledger ids are marked (in manifest order)
+    #: Job-ledger ids of the run that were deleted in SmartTID after the file was written.
+    vanished: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InactiveEmployee:
+    since: datetime
+    last_new_entries: datetime | None
+
+    @property
+    def watched_from(self) -> datetime:
+        return max(self.since, self.last_new_entries or self.since)
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class ExportLedger:
             created_at=entity["CreatedAt"],
             status=Status(entity["Status"]),
             marked_through=int(entity.get("MarkedThrough") or 0),
+            vanished=[int(part) for part in str(entity.get("Vanished") or "").split(",") if part],
         )
         return StateSnapshot(intent, etag)
 
@@ -126,6 +146,7 @@ class ExportLedger:
                 "CreatedAt": intent.created_at,
                 "Status": intent.status.value,
                 "MarkedThrough": intent.marked_through,
+                "Vanished": ",".join(str(i) for i in intent.vanished),
             },
             etag,
         )
@@ -182,8 +203,34 @@ class ExportLedger:
              "TimeLedgerEntries": time_count, "JobLedgerEntries": job_count, "FinishedAt": finished_at}
         )
 
+    # --- inactive employees (leavers) -----------------------------------------------------------
+    def inactive_employees(self) -> dict[str, InactiveEmployee]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": INACTIVE_PARTITION})
+        return {
+            unquote(row["RowKey"]): InactiveEmployee(
+                since=_utc(row["InactiveSince"]),
+                last_new_entries=_utc(row["LastNewEntriesAt"]) if row.get("LastNewEntriesAt") else None,
+            )
+            for row in rows
+        }
+
+    def note_inactive(self, code: str, since: datetime, last_new_entries: datetime | None = None) -> None:
+        entity: dict[str, object] = {"PartitionKey": INACTIVE_PARTITION, "RowKey": quote(code, safe=""),
+                                     "InactiveSince": since.isoformat()}
+        if last_new_entries is not None:
+            entity["LastNewEntriesAt"] = last_new_entries.isoformat()
+        self.table.upsert_entity(entity)
+
+    def forget_inactive(self, code: str) -> None:
+        with suppress(ResourceNotFoundError):
+            self.table.delete_entity(INACTIVE_PARTITION, quote(code, safe=""))
+
     def entry(self, kind: EntryKind, entry_id: int) -> dict[str, object] | None:
         rows = list(self.table.query_entities(
             "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": kind.value, "rk": _row_key(entry_id)}
         ))
         return dict(rows[0]) if rows else None
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(str(text))
