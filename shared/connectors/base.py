@@ -24,6 +24,8 @@ class RemoteRecord:
 
     id: int | str
     values: dict[str, Value]
+    #: The target's own names of the fields its answer held (also those without a value).
+    present: frozenset[str] = frozenset()
 
 
 class ApiRejected(Exception):

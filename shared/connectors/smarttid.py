@@ -622,7 +622,7 @@ class SmartTidConnector:
                 values[spec.name] = value
         if "ID" not in row:
             raise ApiUnavailable(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
-        return RemoteRecord(id=row["ID"], values=values)
+        return RemoteRecord(id=row["ID"], values=values, present=frozenset(row))
 
     # --- export ---------------------------------------------------------------------------
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
@@ -686,11 +686,12 @@ def _identity(row: dict[str, Any]) -> str:
 def _holds(record_type: RecordType, stored: RemoteRecord, values: dict[str, Value]) -> bool | None:
     """Whether SmartTID stores ``values`` (None: some field cannot be compared from the GET answer)."""
     for name, value in values.items():
-        if CROSSWALK[record_type].get(name) is None:
+        field = CROSSWALK[record_type].get(name)
+        if field is None:
             continue  # an auto-creation hint: not on the record
-        if name not in stored.values:
-            return None
-        if not same_value(value, stored.values[name]):
+        if field not in stored.present:
+            return None  # SmartTID's answer does not show this field
+        if name not in stored.values or not same_value(value, stored.values[name]):
             return False
     return True
 
