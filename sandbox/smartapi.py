@@ -69,6 +69,8 @@ class Switches:
     #: ``Filter``: ``lenient`` (``Field='value'`` and unquoted literals, booleans as true/false/1/0),
     #: ``strict`` (only the documented quoted form; anything else is a 400) or ``ignored``.
     filter_syntax: str = "lenient"
+    #: ``OrderFieldName``/``OrderDirection`` (documented): honoured, or ignored (rows in storage order).
+    order_honoured: bool = True
 
 
 @dataclass
@@ -123,7 +125,8 @@ class SandboxState:
 
     def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            row = {"ID": next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
+            row_id = row.get("ID") if row.get("ID") not in self.tables[table] else None  # an explicit id, if free
+            row = {"ID": row_id or next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
             self.tables[table][row["ID"]] = row
             return row
 
@@ -206,9 +209,19 @@ def _same(stored: Any, literal: str) -> bool:
     return str(stored) == literal
 
 
+def _ordered(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    name = request.query_params.get("OrderFieldName")
+    if not name or not _state(request).switches.order_honoured:
+        return rows
+    direction = request.query_params.get("OrderDirection", "ASC").upper()
+    if direction not in ("ASC", "DESC"):
+        raise _Reject(400, f"Invalid OrderDirection: {direction}")
+    return sorted(rows, key=lambda row: (row.get(name) is None, row.get(name)), reverse=direction == "DESC")
+
+
 def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
     total = len(rows)
-    rows = _filtered(request, rows)
+    rows = _ordered(request, _filtered(request, rows))
     try:
         offset = int(request.query_params.get("offset", 0))
         limit = int(request.query_params.get("limit", len(rows) or 1))

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -100,6 +101,17 @@ EMPLOYEE_JOB_LEDGER_READ = ("GET", "/employeejobledgerentries")
 #: we read without the filter for the rest of the run, and if it ignores it nothing changes:
 #: entries with ``Transfered = true`` are left out on our side in any case.
 UNTRANSFERRED_FILTER = "Transfered=false"
+#: GUESS: ``OrderFieldName=ID&OrderDirection=DESC`` (both parameters documented, ``ID`` as the
+#: field name inferred) lists an employee's time-ledger entries newest first, and an entry posted
+#: later has a higher ``ID`` than the entries before it (an identity column). The export then
+#: reads only down to the newest entry it already exported. Checked on every answer: rows not in
+#: descending order are read to the end (and the run stops ordering); a 400 to the ordering drops
+#: it. A full read every ``FULL_READ_EVERY`` (``shared/export/protocol.py``) catches any entry
+#: that breaks the rule.
+NEWEST_FIRST = {"OrderFieldName": "ID", "OrderDirection": "DESC"}
+#: Rows asked for on the first newest-first page (doubling on each further page, up to
+#: ``PAGE_SIZE``): an idle employee costs one small page, whatever its history.
+NEWEST_FIRST_PAGE = 10
 #: GUESS: an employee's ``Active`` field (documented in the GET object) tells whether the employee
 #: is active; a missing field counts as active.
 EMPLOYEE_ACTIVE_FIELD = "Active"
@@ -272,6 +284,7 @@ class SmartTidConnector:
         self._issued_uids: list[str] = []
         self._login_lock = threading.Lock()
         self._filter_refused = False
+        self._order_refused = False
         self.breaker = CircuitBreaker(self._retry.breaker_threshold)
         self.calls = CallCounter()
         self.job_ledger_read_complete = True
@@ -479,7 +492,13 @@ class SmartTidConnector:
         return page
 
     def _get_all(
-        self, path: str, params: dict[str, Any] | None = None, *, attempts: int | None = None
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        attempts: int | None = None,
+        first_limit: int = PAGE_SIZE,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
     ) -> list[dict[str, Any]]:
         """Every row of a list endpoint, page by page (offset/limit, x-pagination).
 
@@ -490,9 +509,9 @@ class SmartTidConnector:
         """
         rows: list[dict[str, Any]] = []
         seen: set[str] = set()
-        offset = 0
+        offset, limit = 0, first_limit
         for _ in range(MAX_PAGES):
-            response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": PAGE_SIZE},
+            response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": limit},
                                   attempts=attempts)
             page = self._rows(response, path)
             if not page:
@@ -508,7 +527,10 @@ class SmartTidConnector:
                     f"SmartTID returned the same records again for {path} at offset {offset}: the list cannot be "
                     "read page by page; contact SmartTID support"
                 )
+            if enough is not None and enough(page):
+                return rows
             offset += len(page)
+            limit = min(PAGE_SIZE, limit * 2)
         raise ApiUnavailable(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
 
     # --- master data ----------------------------------------------------------------------
@@ -653,17 +675,58 @@ class SmartTidConnector:
         method, path = JOB_LEDGER_MARK
         self._call(method, path, params={"sIDList": ",".join(str(i) for i in ids)})
 
-    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+        """The employee's untransferred time-ledger entries (see GUESSES for the filter).
+
+        ``newer_than``: the highest id of this employee already exported — read newest first and
+        stop at it (every entry with an id above it is returned; older ones may be too).
+        """
         method, path = TIME_LEDGER_READ
         assert method == "GET"
-        if not self._filter_refused:
+        while True:
+            params: dict[str, Any] = {"sEmployeeCode": employee_code}
+            filtered = not self._filter_refused
+            ordered = newer_than is not None and not self._order_refused
+            if filtered:
+                params["Filter"] = UNTRANSFERRED_FILTER
+            if not ordered:
+                return self._get_all(path, params) if not filtered else self._filtered_read(path, params)
             try:
-                return self._get_all(path, {"sEmployeeCode": employee_code, "Filter": UNTRANSFERRED_FILTER})
+                return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
+                                     enough=self._reached(newer_than))
             except ApiRejected as exc:
-                self._filter_refused = True
-                log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
-                            UNTRANSFERRED_FILTER, exc.message)
-        return self._get_all(path, {"sEmployeeCode": employee_code})
+                if filtered:
+                    self._filter_refused = True
+                else:
+                    self._order_refused = True
+                log.warning("SmartTID refused the time-ledger read with %s (%s); reading without it",
+                            UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", exc.message)
+
+    def _filtered_read(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            return self._get_all(path, params)
+        except ApiRejected as exc:
+            self._filter_refused = True
+            log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
+                        UNTRANSFERRED_FILTER, exc.message)
+            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"})
+
+    def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:
+        """Stop rule of a newest-first read: the page went down to ``newer_than``, in descending order."""
+        previous: list[int] = []
+
+        def enough(page: list[dict[str, Any]]) -> bool:
+            ids = [int(row["ID"]) for row in page]
+            descending = all(a > b for a, b in pairwise(previous[-1:] + ids))
+            if self._order_refused or not descending:
+                if not self._order_refused:
+                    log.warning("SmartTID did not list the time ledger newest first; reading it to the end")
+                self._order_refused = True  # ignored ordering: later reads are full reads
+                return False
+            previous[:] = ids[-1:]
+            return ids[-1] <= newer_than
+
+        return enough
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
         method, path = EMPLOYEE_JOB_LEDGER_READ

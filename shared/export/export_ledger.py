@@ -12,6 +12,9 @@ Rows (PartitionKey / RowKey):
   (the first run that saw it) and ``LastNewEntriesAt`` (the last run that still found unexported
   entries of it). Its time ledger is read until ``EXPORT_INACTIVE_GRACE_DAYS`` after the later
   of the two; the row is removed when the employee is active again.
+* ``through`` / ``<employee code>`` — ``EntryID``: the highest time-ledger id of the employee
+  exported so far (the newest-first read stops there).
+* ``state`` / ``fullread`` — ``At``: when a run last read every employee's time ledger in full.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 STATE_PARTITION, STATE_ROW = "state", "export"
 RUN_PARTITION = "run"
 INACTIVE_PARTITION = "inactive"
+THROUGH_PARTITION = "through"
+FULL_READ_ROW = "fullread"
 #: Entity-group transactions take at most 100 operations, all in one partition.
 TRANSACTION_SIZE = 100
 
@@ -224,6 +229,30 @@ class ExportLedger:
     def forget_inactive(self, code: str) -> None:
         with suppress(ResourceNotFoundError):
             self.table.delete_entity(INACTIVE_PARTITION, quote(code, safe=""))
+
+    # --- how far each employee's time ledger was exported ----------------------------------------
+    def time_marks(self) -> dict[str, int]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": THROUGH_PARTITION})
+        return {unquote(row["RowKey"]): int(row["EntryID"]) for row in rows}
+
+    def advance_time_marks(self, highest: dict[str, int]) -> None:
+        """Raise each employee's mark to ``highest`` (never lower it; upserts in transactions)."""
+        known = self.time_marks() if highest else {}
+        changes = [(code, entry_id) for code, entry_id in highest.items() if entry_id > known.get(code, -1)]
+        for start in range(0, len(changes), TRANSACTION_SIZE):
+            self.table.submit_transaction(
+                [("upsert", {"PartitionKey": THROUGH_PARTITION, "RowKey": quote(code, safe=""), "EntryID": entry_id})
+                 for code, entry_id in changes[start : start + TRANSACTION_SIZE]]
+            )
+
+    def last_full_read(self) -> datetime | None:
+        try:
+            return _utc(self.table.get_entity(STATE_PARTITION, FULL_READ_ROW)["At"])
+        except (ResourceNotFoundError, KeyError):
+            return None
+
+    def note_full_read(self, at: datetime) -> None:
+        self.table.upsert_entity({"PartitionKey": STATE_PARTITION, "RowKey": FULL_READ_ROW, "At": at.isoformat()})
 
     def entry(self, kind: EntryKind, entry_id: int) -> dict[str, object] | None:
         rows = list(self.table.query_entities(

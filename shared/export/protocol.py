@@ -60,6 +60,9 @@ RECEIPTS_PREFIX = "receipts/"
 ORPHAN_AGE = timedelta(hours=1)
 #: Files one run writes at most while the job-ledger answer may have been capped (see the docstring).
 MAX_CYCLES = 20
+#: How often a run reads every employee's time ledger in full instead of newest-first down to
+#: what it exported (the safety net for the guess that later entries have higher ids).
+FULL_READ_EVERY = timedelta(hours=24)
 DELETED_NOTE = "deleted in SmartTID after export — reverse it in the ERP if it was posted"
 
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
@@ -97,6 +100,8 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
     #: Job-ledger id → employee code (to check whether an entry whose mark is refused still exists).
     job_employees: dict[str, str] = field(default_factory=dict)
+    #: Time-ledger id → employee code (to advance each employee's "exported through" mark).
+    time_employees: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
@@ -132,6 +137,7 @@ class Exporter:
         self.ledger = ledger
         self.connector_factory = connector_factory
         self.clock = clock
+        self._full_read = False  # whether this run read every time ledger in full
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> ExportReceipt | None:
@@ -152,6 +158,7 @@ class Exporter:
                 self._remove_orphans()
 
             first: ExportReceipt | None = None
+            self._full_read = False
             for cycle in range(MAX_CYCLES):
                 receipt, etag = self._cycle(connector, etag, with_time=cycle == 0,
                                             recovered_runs=[recovered.run_id] if recovered and cycle == 0 else [])
@@ -159,6 +166,8 @@ class Exporter:
                 if receipt is None or getattr(connector, "job_ledger_read_complete", True):
                     break
                 log.info("export: SmartTID's job-ledger answer may have been capped; reading it again")
+            if self._full_read:
+                self.ledger.note_full_read(self.clock())
             return first or recovered
         finally:
             connector.close()
@@ -179,8 +188,9 @@ class Exporter:
         rendered = render(entries.time, entries.job, encoding=self.settings.export_encoding,
                           decimal_separator=self.settings.export_decimal_separator)
         job_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.job}
+        time_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.time}
         intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids,
-                                       rendered.notes + notes, job_employees)
+                                       rendered.notes + notes, job_employees, time_employees)
         etag = self._commit_intent(intent, etag)
         return self._complete(intent, etag, connector, manifest, rendered.content,
                               started=started, calls_before=calls_before, recovered_runs=recovered_runs)
@@ -194,9 +204,18 @@ class Exporter:
         leaver_codes: dict[str, InactiveEmployee] = {}
         if with_time:
             codes, leaver_codes = self._employees_to_read(connector)
+            last_full = self.ledger.last_full_read()
+            self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
+            marks = {} if self._full_read else self.ledger.time_marks()
+
+            def read(code: str) -> list[dict[str, Any]]:
+                if code in marks:
+                    return connector.time_ledger_entries(code, newer_than=marks[code])
+                return connector.time_ledger_entries(code)
+
             with ThreadPoolExecutor(max_workers=self.settings.write_concurrency,
                                     thread_name_prefix="export-read") as pool:
-                for code, rows in zip(codes, pool.map(connector.time_ledger_entries, codes), strict=True):
+                for code, rows in zip(codes, pool.map(read, codes), strict=True):
                     for row in rows:
                         if not is_true(row.get("Transfered")):
                             time_rows[int(row["ID"])] = row
@@ -242,7 +261,8 @@ class Exporter:
         return codes, leavers
 
     def _stage(self, content: bytes, time_ids: list[int], job_ids: list[int],
-               notes: list[str], job_employees: dict[str, str] | None = None) -> tuple[Intent, Manifest]:
+               notes: list[str], job_employees: dict[str, str] | None = None,
+               time_employees: dict[str, str] | None = None) -> tuple[Intent, Manifest]:
         created = self.clock()
         run_id = uuid.uuid4().hex[:12]
         file_name = file_name_for(run_id, created)
@@ -250,7 +270,7 @@ class Exporter:
             run_id=run_id, file_name=file_name, created_at=iso(created), time_ids=time_ids, job_ids=job_ids,
             size=len(content), md5=_md5(content), encoding=self.settings.export_encoding.value,
             decimal_separator=self.settings.export_decimal_separator, notes=notes,
-            job_employees=job_employees or {},
+            job_employees=job_employees or {}, time_employees=time_employees or {},
         )
         self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
                                 content_settings=self._csv_settings())
@@ -292,6 +312,11 @@ class Exporter:
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self.ledger.record(EntryKind.TIME, manifest.time_ids, intent.run_id, intent.file_name, finished_at)
         self.ledger.record(EntryKind.JOB, manifest.job_ids, intent.run_id, intent.file_name, finished_at)
+        highest: dict[str, int] = {}
+        for entry_id, code in manifest.time_employees.items():
+            if code:
+                highest[code] = max(highest.get(code, 0), int(entry_id))
+        self.ledger.advance_time_marks(highest)
         self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
                                finished_at)
 
