@@ -2,10 +2,10 @@
 
     .venv/bin/python -m tools.services run -- .venv/bin/python -m bench.export_bench
 
-Prints, for two histories (20 earlier entries per employee, either still ``Transfered = false`` —
-TimeBridge never marks time-ledger entries, there is no endpoint — or marked transferred by
-another system such as payroll), the calls and response bytes of a run with 5 new time-ledger
-entries per employee and of an idle run. Figures only; nothing is asserted. Uses only
+Prints, for several histories (20 or 100 earlier entries per employee, either still
+``Transfered = false`` — TimeBridge never marks time-ledger entries, there is no endpoint — or
+marked transferred by another system such as payroll), the calls and response bytes of a run
+with 5 new time-ledger entries per employee and of an idle run. Figures only; nothing is asserted. Uses only
 ``run_export`` and ``connector_factory``, so it runs unchanged against older versions of the code.
 """
 
@@ -27,7 +27,7 @@ from shared.storage import blob_service, ensure_containers
 from shared.wiring import connector_factory
 
 EMPLOYEES = 1000
-HISTORY = 20
+HISTORIES = ((20, False), (100, False), (20, True))  # (earlier entries per employee, marked transferred)
 NEW = 5
 
 
@@ -70,7 +70,7 @@ class Meter:
         return sum(self.calls.values()), self.bytes, time.monotonic() - started, self.calls
 
 
-def scenario(url: str, history_transferred: bool, employees: int) -> None:
+def scenario(url: str, history: int, history_transferred: bool, employees: int) -> None:
     suffix = uuid.uuid4().hex[:8]
     os.environ.update({"OUTPUT_CONTAINER": f"bench-out-{suffix}", "INPUT_CONTAINER": f"bench-in-{suffix}",
                        "ERROR_CONTAINER": f"bench-err-{suffix}", "ARCHIVE_CONTAINER": f"bench-arc-{suffix}",
@@ -83,12 +83,12 @@ def scenario(url: str, history_transferred: bool, employees: int) -> None:
     codes = [f"{i:05d}" for i in range(employees)]
     _control(url, "rows", {"table": "employees", "rows": [{"EmployeeCode": c, "Name": f"Employee {c}"} for c in codes]})
     _control(url, "rows", {"table": "timeledger",
-                           "rows": [_entry(c, d, history_transferred) for c in codes for d in range(HISTORY)]})
+                           "rows": [_entry(c, d, history_transferred) for c in codes for d in range(history)]})
     meter.run(settings)  # the history is exported (or, when transferred, skipped) once
     _control(url, "rows", {"table": "timeledger",
-                           "rows": [_entry(c, HISTORY + d, False) for c in codes for d in range(NEW)]})
-    history = "marked transferred by another system" if history_transferred else "untransferred (exported earlier)"
-    print(f"\n{employees} employees, {HISTORY} earlier time-ledger entries each, history {history}:")
+                           "rows": [_entry(c, history + d, False) for c in codes for d in range(NEW)]})
+    state = "marked transferred by another system" if history_transferred else "untransferred (exported earlier)"
+    print(f"\n{employees} employees, {history} earlier time-ledger entries each, history {state}:")
     for label in (f"{NEW} new entries each", "nothing new"):
         calls, size, seconds, by_endpoint = meter.run(settings)
         top = ", ".join(f"{k} {n}" for k, n in by_endpoint.most_common(4))
@@ -103,8 +103,8 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ["SMARTTID_SANDBOX_URL"]
     os.environ.setdefault("SMARTTID_BASE_URL", url)
-    for transferred in (False, True):
-        scenario(url, transferred, args.employees)
+    for history, transferred in HISTORIES:
+        scenario(url, history, transferred, args.employees)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from sandbox.smartapi import DEFAULT_API_KEY, DEFAULT_CUSTOMER_KEY
 from shared.config import Settings
+from shared.connectors.smarttid import UID_REJECTED_MESSAGE
 from shared.export import run_export
 from shared.export.export_ledger import ExportLedger
 from shared.export.protocol import DELETED_NOTE, FULL_READ_EVERY, Exporter, ExportFailed, utc_now
@@ -146,6 +147,16 @@ def test_uid_rejected_even_after_new_logins_reports_every_line(storage, settings
     report = report_of(storage, settings, receipt)
     assert report.count("SmartTID refused access (HTTP 400: UID not valid) even right after a new login") == 2
     assert receipt["api_calls"]["by_endpoint"]["POST /apilogin"] == 3  # the first login and 2 more, then stop
+
+
+@pytest.mark.parametrize(("message", "rejected"), [
+    ("UID not valid", True), ("Invalid or expired UID", True), ("The UID is unknown", True),
+    ("UID er ikke gyldig", True), ("Ugyldig UID", True), ("UID udløbet", True),
+    ("Invalid value for sName: 7", False), ("Job template NOPE does not exist", False),
+    ("Unknown parameter sUIDX", False),
+])
+def test_session_rejection_is_recognised_by_its_message(message: str, rejected: bool) -> None:
+    assert (UID_REJECTED_MESSAGE.search(message) is not None) is rejected
 
 
 # --- 3. no exception escapes an import --------------------------------------------------------------
