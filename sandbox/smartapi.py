@@ -19,6 +19,7 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -71,6 +72,8 @@ class Switches:
     filter_syntax: str = "lenient"
     #: ``OrderFieldName``/``OrderDirection`` (documented): honoured, or ignored (rows in storage order).
     order_honoured: bool = True
+    #: Share of data and login requests answered ``503`` at random (0-1; reproducible sequence).
+    fault_rate: float = 0.0
 
 
 @dataclass
@@ -102,6 +105,7 @@ class SandboxState:
     faults: list[Fault] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    random: random.Random = field(default_factory=lambda: random.Random(12))
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
@@ -109,6 +113,7 @@ class SandboxState:
             self.calls.clear()
             self.faults.clear()
             self.switches = Switches()
+            self.random = random.Random(12)
             self.ids = itertools.count(1)
             self.tables = {name: {} for name in ("employees", "jobs", "joboperations", "jobledger", "timeledger")}
             if seeded:
@@ -132,6 +137,8 @@ class SandboxState:
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
+            if self.switches.fault_rate and self.random.random() < self.switches.fault_rate:
+                return Fault(method, path, status=503)
             for fault in self.faults:
                 if fault.matches(method, path):
                     fault.times -= 1

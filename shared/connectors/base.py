@@ -79,7 +79,7 @@ class CircuitBreaker:
         self._open_routes: set[str] = set()
         self._open_all = False
         self._last_failure = ""
-        self.opened = threading.Event()  # set when anything opens (lets retry sleeps end early)
+        self.opened = threading.Event()  # set when the whole target is open (ends retry sleeps early)
 
     def check(self, route: str) -> None:
         if self._open_all or route in self._open_routes:
@@ -100,8 +100,7 @@ class CircuitBreaker:
             self._in_a_row += 1
             self._route_in_a_row[route] += 1
             if self._route_in_a_row[route] >= self.threshold:
-                self._open_routes.add(route)
-                self.opened.set()
+                self._open_routes.add(route)  # its sleeping retries fail at their next check
             if self._in_a_row >= self.threshold:
                 self._open_all = True
                 self.opened.set()
