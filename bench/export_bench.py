@@ -2,10 +2,11 @@
 
     .venv/bin/python -m tools.services run -- .venv/bin/python -m bench.export_bench
 
-Prints, for several histories (20 or 100 earlier entries per employee, either still
-``Transfered = false`` — TimeBridge never marks time-ledger entries, there is no endpoint — or
-marked transferred by another system such as payroll), the calls and response bytes of a run
-with 5 new time-ledger entries per employee and of an idle run. Figures only; nothing is asserted. Uses only
+Prints, for 1,000 employees with 20 earlier entries each (either still ``Transfered = false`` —
+TimeBridge never marks time-ledger entries, there is no endpoint — or marked transferred by
+another system such as payroll), and for 200 employees with 100 earlier entries each (how the
+cost grows with history), the calls and response bytes of a run with 5 new time-ledger entries
+per employee and of an idle run. Figures only; nothing is asserted. Uses only
 ``run_export`` and ``connector_factory``, so it runs unchanged against older versions of the code.
 """
 
@@ -27,7 +28,8 @@ from shared.storage import blob_service, ensure_containers
 from shared.wiring import connector_factory
 
 EMPLOYEES = 1000
-HISTORIES = ((20, False), (100, False), (20, True))  # (earlier entries per employee, marked transferred)
+#: (employees, earlier entries per employee, history marked transferred)
+SCENARIOS = ((EMPLOYEES, 20, False), (EMPLOYEES, 20, True), (200, 100, False))
 NEW = 5
 
 
@@ -99,12 +101,11 @@ def scenario(url: str, history: int, history_transferred: bool, employees: int) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--employees", type=int, default=EMPLOYEES)
-    args = parser.parse_args()
+    parser.parse_args()
     url = os.environ["SMARTTID_SANDBOX_URL"]
     os.environ.setdefault("SMARTTID_BASE_URL", url)
-    for history, transferred in HISTORIES:
-        scenario(url, history, transferred, args.employees)
+    for employees, history, transferred in SCENARIOS:
+        scenario(url, history, transferred, employees)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ class SandboxState:
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     random: random.Random = field(default_factory=lambda: random.Random(12))
+    #: API requests being served (a delayed one may outlive the test that sent it).
+    in_flight: int = 0
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
@@ -460,8 +462,15 @@ def _key_text(record_type: RecordType, values: dict[str, Any]) -> str:
 
 # --- control endpoints -----------------------------------------------------------------------
 async def control_reset(request: Request) -> Response:
+    """Back to the seeded state and default switches — after the requests still being served
+    (e.g. delayed by a fault) have ended, so they cannot touch the next test's state."""
     body = await request.json() if await request.body() else {}
-    _state(request).reset(seeded=body.get("seeded", True))
+    state = _state(request)
+    for _ in range(200):  # at most 10 s
+        if not state.in_flight:
+            break
+        await asyncio.sleep(0.05)
+    state.reset(seeded=body.get("seeded", True))
     return JSONResponse({"ok": True})
 
 
@@ -536,6 +545,13 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        self.state.in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.state.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = self.state.take_fault(scope["method"], scope["path"])
         if fault is None:
             await self.app(scope, receive, send)

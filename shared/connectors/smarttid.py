@@ -188,7 +188,8 @@ CROSSWALK: dict[RecordType, dict[str, str | None]] = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries for timeouts, connection errors, 429 and 5xx, with exponential backoff + jitter.
+    """Retries for timeouts, connection errors, 429 and 5xx, with exponential backoff + jitter
+    (waits of ``initial_wait`` × 2ⁿ plus up to ``initial_wait`` at random, at most ``max_wait``).
 
     ``breaker_threshold``: failed attempts in a row after which SmartTID counts as unavailable for
     the rest of the run (see ``CircuitBreaker``).
@@ -385,7 +386,7 @@ class SmartTidConnector:
                 return True
             return retry_on_ambiguous and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
 
-        backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
+        backoff = _backoff(policy)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -572,7 +573,7 @@ class SmartTidConnector:
 
         def attempt() -> None:
             nonlocal ambiguous
-            if ambiguous and self.find(record_type, values, attempts=1) is not None:
+            if ambiguous and self.find(record_type, values) is not None:  # the lookup has its own retries
                 log.info("SmartTID %s %s: the create did arrive; not sending it again", CREATE_METHOD, path)
                 return
             try:
@@ -584,7 +585,7 @@ class SmartTidConnector:
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, ApiUnavailable) and not isinstance(exc, AuthenticationFailed | CircuitOpen)
 
-        backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
+        backoff = _backoff(policy)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -740,6 +741,11 @@ class SmartTidConnector:
 
     def active_employee_codes(self) -> list[str]:
         return [code for code, active in self.employee_codes().items() if active]
+
+
+def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
+    return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, jitter=policy.initial_wait,
+                                            max=policy.max_wait)
 
 
 def _identity(row: dict[str, Any]) -> str:
