@@ -256,6 +256,21 @@ def test_leavers_are_no_longer_read_after_the_grace_period(storage, settings, sa
     assert len([k for k, _ in exported(storage, settings) if k == "TimeLedgerEntry"]) == 4
 
 
+def test_employees_inactive_before_the_first_run_are_read_once_new_leavers_for_the_grace_period(
+    storage, settings, sandbox: Sandbox
+) -> None:
+    assert run_export(settings) is not None  # the first run: reads 1099 (inactive already) once
+    sandbox.insert("employees", [{"EmployeeCode": "2002", "Name": "New leaver", "Active": False}])
+    before = sandbox.calls()["GET /employeetimeledgerentries"]
+
+    run_export(settings)
+    run_export(settings)
+
+    # 3 active employees and the new leaver 2002, twice; 1099 no more
+    assert sandbox.calls()["GET /employeetimeledgerentries"] == before + 2 * 4
+    assert set(ExportLedger.connect(settings).inactive_employees()) == {"1099", "2002"}
+
+
 # --- 6. Filter syntax ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("syntax", ["lenient", "strict", "ignored"])
 def test_export_under_every_filter_syntax(storage, settings, sandbox: Sandbox, syntax: str) -> None:

@@ -203,8 +203,8 @@ class Exporter:
         leavers: dict[str, set[int]] = {}
         leaver_codes: dict[str, InactiveEmployee] = {}
         if with_time:
-            codes, leaver_codes = self._employees_to_read(connector)
             last_full = self.ledger.last_full_read()
+            codes, leaver_codes = self._employees_to_read(connector, first_run=last_full is None)
             self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
             marks = {} if self._full_read else self.ledger.time_marks()
 
@@ -232,13 +232,18 @@ class Exporter:
             stale_job_ids=sorted(done_job),
         )
 
-    def _employees_to_read(self, connector: Connector) -> tuple[list[str], dict[str, InactiveEmployee]]:
+    def _employees_to_read(
+        self, connector: Connector, *, first_run: bool = False
+    ) -> tuple[list[str], dict[str, InactiveEmployee]]:
         """Employees whose time ledger this run reads, and which of them are leavers.
 
         Every active employee; and an inactive one (a leaver) from the first run that sees it
         inactive until ``EXPORT_INACTIVE_GRACE_DAYS`` after that — or after the last run that
         still found unexported entries of it, whichever is later. The hours a leaver posted just
-        before being deactivated are exported, and late corrections too.
+        before being deactivated are exported, and late corrections too. On the ``first_run``
+        (no full read recorded yet) the employees already inactive are read once and then only
+        while entries of theirs turn up: they left before TimeBridge knew them, and reading every
+        one of them for a whole grace period would cost one call each, every run.
         """
         now = self.clock()
         grace = timedelta(days=self.settings.export_inactive_grace_days)
@@ -253,8 +258,8 @@ class Exporter:
                 continue
             seen = known.get(code)
             if seen is None:
-                seen = InactiveEmployee(since=now, last_new_entries=None)
-                self.ledger.note_inactive(code, now)
+                seen = InactiveEmployee(since=now - grace if first_run else now, last_new_entries=None)
+                self.ledger.note_inactive(code, seen.since)
             if now - seen.watched_from <= grace:
                 codes.append(code)
                 leavers[code] = seen
