@@ -175,8 +175,9 @@ class Connector(Protocol):
 
     def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
 
-    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]:
-        """The employee's time-ledger entries (at least every untransferred one)."""
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+        """The employee's time-ledger entries: at least every untransferred one, or with
+        ``newer_than`` at least every untransferred one with a higher id."""
         ...
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:

@@ -5,8 +5,14 @@ module (reference ../shared/reference/smarttid-api.md marks these points GAP or 
 lists the same decisions. The rest follows the documented behaviour: ``POST /apilogin`` with the
 ``API-Key`` header and the multipart field ``sAPIKey`` returns a UID; every data call carries the
 ``API-Key``, ``UID`` and ``DEVICEID`` headers; lists page with ``offset``/``limit`` and report
-progress in the ``x-pagination`` header; ``Filter=Field='value'`` narrows a list; errors are
-``400`` with a plain-text message.
+progress in the ``x-pagination`` header; ``Filter=Field='value'`` narrows a list and
+``OrderFieldName``/``OrderDirection`` sort it; errors are ``400`` with a plain-text message.
+
+Where the documentation leaves behaviour open the client copes with every plausible answer: a
+server-side page cap, a session rejected with 400 "UID not valid", capped job-ledger answers,
+lost answers of writes (looked up before reporting), outages (circuit breaker) and error
+messages that quote the request (secrets redacted). ``tests/test_smartapi_behaviours.py`` runs it
+against each of the sandbox's behaviour switches.
 """
 
 from __future__ import annotations
