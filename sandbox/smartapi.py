@@ -1,8 +1,11 @@
 """A SmartAPI sandbox: the documented SmartAPI behaviour plus TimeBridge's decisions for the gaps.
 
-In-memory state, seeded data, call counters and fault switches (429 with Retry-After, 5xx,
-latency, dropped connections). Served on loopback by ``python -m sandbox.smartapi``; tests and the
-demo drive it over HTTP, the control endpoints live under ``/_sandbox``.
+In-memory state, seeded data, call counters, fault switches (429 with Retry-After, 5xx,
+latency, dropped connections) and behaviour switches (``Switches``: one per behaviour SmartTID's
+documentation leaves open — page-size cap, UID lifetime and the answer to an expired UID, 400
+messages echoing the request headers, paging of ``/getjobledgerentries``, ``Filter`` syntax).
+Served on loopback by ``python -m sandbox.smartapi``; tests and the demo drive it over HTTP, the
+control endpoints live under ``/_sandbox``.
 
 The write endpoints follow the decisions in ``shared/targets/smarttid.py`` (POST creates,
 PUT /{ID} updates, bodies keyed by Create-function parameter names); the job-ledger endpoints
@@ -16,11 +19,14 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 import re
 import threading
+import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +44,37 @@ DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abc
 DEFAULT_CUSTOMER_KEY = "sandbox-customer-key"
 
 _FILTER = re.compile(r"^\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*$")
+_UNQUOTED_FILTER = re.compile(r"^\s*(\w+)\s*=\s*([\w.-]+)\s*$")
+
+
+@dataclass
+class Switches:
+    """Behaviours SmartTID's documentation leaves open; each can be set through ``/_sandbox/switches``.
+
+    The defaults are TimeBridge's main guesses; the tests run the product against the others too.
+    """
+
+    #: Server-side maximum rows per page (``None`` = no cap: ``limit`` is honoured as asked).
+    max_page_size: int | None = None
+    #: A UID expires this many seconds after the login (``None`` = never).
+    uid_lifetime_seconds: float | None = None
+    #: A UID expires after this many data calls (``None`` = never); deterministic for tests.
+    uid_lifetime_calls: int | None = None
+    #: The answer to an expired or unknown UID: ``401`` (default) or ``400`` ("UID not valid").
+    expired_uid_status: int = 401
+    #: Every 400 message quotes the request headers (as some servers echo the request).
+    echo_headers_in_400: bool = False
+    #: ``/getjobledgerentries``: ``paged`` (offset/limit + x-pagination like every list),
+    #: ``all`` (every entry in one answer, no header, offset ignored) or ``capped`` (at most
+    #: ``max_page_size`` entries, no header, offset ignored).
+    job_ledger_mode: str = "paged"
+    #: ``Filter``: ``lenient`` (``Field='value'`` and unquoted literals, booleans as true/false/1/0),
+    #: ``strict`` (only the documented quoted form; anything else is a 400) or ``ignored``.
+    filter_syntax: str = "lenient"
+    #: ``OrderFieldName``/``OrderDirection`` (documented): honoured, or ignored (rows in storage order).
+    order_honoured: bool = True
+    #: Share of data and login requests answered ``503`` at random (0-1; reproducible sequence).
+    fault_rate: float = 0.0
 
 
 @dataclass
@@ -62,20 +99,24 @@ class Fault:
 class SandboxState:
     api_key: str = DEFAULT_API_KEY
     customer_key: str = DEFAULT_CUSTOMER_KEY
-    uids: set[str] = field(default_factory=set)
+    uids: dict[str, list[float]] = field(default_factory=dict)  # UID → [login time, data calls]
+    switches: Switches = field(default_factory=Switches)
     tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    generation: int = 0
+    random: random.Random = field(default_factory=lambda: random.Random(12))
+    #: API requests being served (a delayed one may outlive the test that sent it).
+    in_flight: int = 0
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
-            self.generation += 1  # requests still held by a delay fault belong to the previous test
             self.uids.clear()
             self.calls.clear()
             self.faults.clear()
+            self.switches = Switches()
+            self.random = random.Random(12)
             self.ids = itertools.count(1)
             self.tables = {name: {} for name in ("employees", "jobs", "joboperations", "jobledger", "timeledger")}
             if seeded:
@@ -92,12 +133,15 @@ class SandboxState:
 
     def insert(self, table: str, row: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            row = {"ID": next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
+            row_id = row.get("ID") if row.get("ID") not in self.tables[table] else None  # an explicit id, if free
+            row = {"ID": row_id or next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
             self.tables[table][row["ID"]] = row
             return row
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
+            if self.switches.fault_rate and self.random.random() < self.switches.fault_rate:
+                return Fault(method, path, status=503)
             for fault in self.faults:
                 if fault.matches(method, path):
                     fault.times -= 1
@@ -127,7 +171,8 @@ class _Reject(Exception):
 
 
 def _state(request: Request) -> SandboxState:
-    return request.app.state.sandbox
+    state: SandboxState = request.app.state.sandbox
+    return state
 
 
 def _authorize(request: Request) -> SandboxState:
@@ -136,31 +181,75 @@ def _authorize(request: Request) -> SandboxState:
         raise _Reject(400, "Invalid API-Key")
     if not request.headers.get("DEVICEID"):
         raise _Reject(400, "DEVICEID is required")
-    if request.headers.get("UID") not in state.uids:
-        raise _Reject(401, "Invalid or expired UID")
+    uid = request.headers.get("UID") or ""
+    session = state.uids.get(uid)
+    switches = state.switches
+    if session is not None:
+        session[1] += 1
+        expired_by_time = (switches.uid_lifetime_seconds is not None
+                           and time.monotonic() - session[0] > switches.uid_lifetime_seconds)
+        expired_by_calls = switches.uid_lifetime_calls is not None and session[1] > switches.uid_lifetime_calls
+        if expired_by_time or expired_by_calls:
+            del state.uids[uid]
+            session = None
+    if session is None:
+        if switches.expired_uid_status == 400:
+            raise _Reject(400, "UID not valid")
+        raise _Reject(switches.expired_uid_status, "Invalid or expired UID")
     return state
+
+
+def _filtered(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    expression = request.query_params.get("Filter")
+    syntax = _state(request).switches.filter_syntax
+    if not expression or syntax == "ignored":
+        return rows
+    match = _FILTER.match(expression)
+    if match:
+        name, literal = match.group(1), match.group(2).replace("''", "'")
+    elif syntax == "lenient" and (match := _UNQUOTED_FILTER.match(expression)):
+        name, literal = match.group(1), match.group(2)
+    else:
+        raise _Reject(400, f"Invalid Filter: {expression}")
+    return [row for row in rows if _same(row.get(name), literal)]
+
+
+def _same(stored: Any, literal: str) -> bool:
+    if isinstance(stored, bool):
+        return literal.lower() in (("true", "1") if stored else ("false", "0"))
+    return _same_code(str(stored), literal)  # SmartTID's collation ignores case
+
+
+def _ordered(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    name = request.query_params.get("OrderFieldName")
+    if not name or not _state(request).switches.order_honoured:
+        return rows
+    direction = request.query_params.get("OrderDirection", "ASC").upper()
+    if direction not in ("ASC", "DESC"):
+        raise _Reject(400, f"Invalid OrderDirection: {direction}")
+    return sorted(rows, key=lambda row: (row.get(name) is None, row.get(name)), reverse=direction == "DESC")
 
 
 def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
     total = len(rows)
-    expression = request.query_params.get("Filter")
-    if expression:
-        match = _FILTER.match(expression)
-        if not match:
-            raise _Reject(400, f"Invalid Filter: {expression}")
-        name, literal = match.group(1), match.group(2).replace("''", "'")
-        rows = [row for row in rows if _same_code(str(row.get(name)), literal)]
+    rows = _ordered(request, _filtered(request, rows))
     try:
         offset = int(request.query_params.get("offset", 0))
         limit = int(request.query_params.get("limit", len(rows) or 1))
     except ValueError:
         raise _Reject(400, "offset and limit must be integers") from None
+    cap = _state(request).switches.max_page_size
+    if cap is not None:
+        limit = min(limit, cap)
     page = rows[offset : offset + limit]
     header = {"totalCount": total, "totalFiltered": len(rows), "Offset": offset, "Limit": limit, "Returned": len(page)}
     return JSONResponse(page, headers={"x-pagination": json.dumps(header)})
 
 
-def _endpoint(handler):  # type: ignore[no-untyped-def]
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _endpoint(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         state = _state(request)
         state.calls[f"{request.method} {request.url.path}"] += 1
@@ -168,7 +257,11 @@ def _endpoint(handler):  # type: ignore[no-untyped-def]
             with state.lock:
                 return await handler(request)
         except _Reject as exc:
-            return PlainTextResponse(exc.message, status_code=exc.status)
+            message = exc.message
+            if exc.status == 400 and state.switches.echo_headers_in_400:
+                echoed = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
+                message = f"{message} (request: {request.method} {request.url}; headers: {echoed})"
+            return PlainTextResponse(message, status_code=exc.status)
         except ClientDisconnect:  # the client gave up (timeout fault): nobody to answer
             return Response(status_code=499)
 
@@ -185,7 +278,7 @@ async def apilogin(request: Request) -> Response:
     if form.get("sAPIKey") != state.customer_key:
         raise _Reject(400, "Invalid customer API key")
     uid = str(uuid.uuid4())
-    state.uids.add(uid)
+    state.uids[uid] = [time.monotonic(), 0]
     return JSONResponse([{"UID": uid, "LanguageCode": "EN", "DatabaseVersion": "6.17.72"}])
 
 
@@ -250,6 +343,11 @@ async def update(request: Request) -> Response:
 async def job_ledger(request: Request) -> Response:
     state = _authorize(request)
     rows = [row for row in state.tables["jobledger"].values() if not row["Transfered"]]
+    mode = state.switches.job_ledger_mode
+    if mode == "paged":
+        return _page(request, rows)
+    if mode == "capped" and state.switches.max_page_size is not None:
+        rows = rows[: state.switches.max_page_size]
     return JSONResponse(rows)
 
 
@@ -369,8 +467,13 @@ def _same_code(stored: Any, given: Any) -> bool:
     return bool(stored == given)
 
 
+def _key_fields(record_type: RecordType) -> list[str]:
+    """The GET-object names of the record type's key (every key field has one)."""
+    return [str(CROSSWALK[record_type][name]) for name in LAYOUTS[record_type].key]
+
+
 def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
-    fields = [CROSSWALK[record_type][name] for name in LAYOUTS[record_type].key]
+    fields = _key_fields(record_type)
     for row in state.tables[TABLE_OF[record_type]].values():
         if all(_same_code(row.get(name), values.get(name)) for name in fields):
             return row
@@ -378,13 +481,20 @@ def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) 
 
 
 def _key_text(record_type: RecordType, values: dict[str, Any]) -> str:
-    return "/".join(str(values[CROSSWALK[record_type][name]]) for name in LAYOUTS[record_type].key)
+    return "/".join(str(values[name]) for name in _key_fields(record_type))
 
 
 # --- control endpoints -----------------------------------------------------------------------
 async def control_reset(request: Request) -> Response:
+    """Back to the seeded state and default switches — after the requests still being served
+    (e.g. delayed by a fault) have ended, so they cannot touch the next test's state."""
     body = await request.json() if await request.body() else {}
-    _state(request).reset(seeded=body.get("seeded", True))
+    state = _state(request)
+    for _ in range(200):  # at most 10 s
+        if not state.in_flight:
+            break
+        await asyncio.sleep(0.05)
+    state.reset(seeded=body.get("seeded", True))
     return JSONResponse({"ok": True})
 
 
@@ -417,6 +527,26 @@ async def control_expire_sessions(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def control_switches(request: Request) -> Response:
+    """``GET`` the behaviour switches, ``POST`` a JSON object to change some of them."""
+    state = _state(request)
+    with state.lock:
+        if request.method == "POST":
+            changes = await request.json()
+            state.switches = Switches(**(asdict(state.switches) | changes))
+        return JSONResponse(asdict(state.switches))
+
+
+async def control_delete_rows(request: Request) -> Response:
+    """Delete rows (as someone deleting entries in SmartTID would): ``{"table": ..., "ids": [...]}``."""
+    state = _state(request)
+    body = await request.json()
+    with state.lock:
+        for row_id in body["ids"]:
+            state.tables[body["table"]].pop(row_id, None)
+    return JSONResponse({"ok": True})
+
+
 async def control_insert(request: Request) -> Response:
     """Add rows: ``{"table": "employees", "rows": [...]}`` (blank fields are filled in)."""
     state = _state(request)
@@ -439,17 +569,19 @@ class FaultInjector:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        self.state.in_flight += 1
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            self.state.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         fault = self.state.take_fault(scope["method"], scope["path"])
         if fault is None:
             await self.app(scope, receive, send)
             return
         if fault.delay:
-            generation = self.state.generation
             await asyncio.sleep(fault.delay)
-            if generation != self.state.generation:  # reset meanwhile: the request is dropped unseen
-                await send({"type": "http.response.start", "status": 503, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
-                return
         if fault.after_apply:
             await self.app(scope, receive, _swallow)
         elif fault.status or fault.drop:
@@ -493,6 +625,8 @@ def create_app(state: SandboxState | None = None) -> ASGIApp:
         Route("/_sandbox/faults", control_faults, methods=["POST", "DELETE"]),
         Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
         Route("/_sandbox/rows", control_insert, methods=["POST"]),
+        Route("/_sandbox/rows/delete", control_delete_rows, methods=["POST"]),
+        Route("/_sandbox/switches", control_switches, methods=["GET", "POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = state
@@ -521,4 +655,4 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-__all__ = ["DEFAULT_API_KEY", "DEFAULT_CUSTOMER_KEY", "Fault", "SandboxState", "create_app"]
+__all__ = ["DEFAULT_API_KEY", "DEFAULT_CUSTOMER_KEY", "Fault", "SandboxState", "Switches", "create_app"]

@@ -327,12 +327,11 @@ class TicTacState:
     faults: list[Fault] = field(default_factory=list)
     clock_offset: float = 0.0
     last_id: int = 0
-    generation: int = 0  # bumped by reset: requests held by a delay fault before it are dropped
+    in_flight: int = 0  # API requests being served (the shared FaultInjector counts them)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
-            self.generation += 1
             self.api_code = self.configured_api_code
             self.daily_limit = self.configured_limit
             self.switches = _default_switches()
@@ -1389,7 +1388,7 @@ def create_app(state: TicTacState | None = None) -> ASGIApp:
     ]
     app = Starlette(routes=routes)
     app.state.tictac = state
-    return FaultInjector(app, state)  # type: ignore[arg-type]  # duck-typed: calls, lock, take_fault, generation
+    return FaultInjector(app, state)  # type: ignore[arg-type]  # duck-typed: calls, lock, take_fault, in_flight
 
 
 class _QuietFaults(logging.Filter):

@@ -58,11 +58,25 @@ class ApiRejected(TimeBridgeError):
 
 
 class ApiUnavailable(TimeBridgeError):
-    """The target system could not be reached or kept failing after every retry."""
+    """The target system could not be reached or kept failing after every retry.
+
+    ``maybe_applied``: a write whose outcome is unknown (the request may have been processed and
+    its answer lost) and that could not be checked afterwards. ``retry_after``: seconds the target
+    asked us to wait (429 ``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
+        self.retry_after = retry_after
 
 
 class AuthenticationFailed(ApiUnavailable):
     """The target system refused the credentials: nothing can be done until they are fixed."""
+
+
+class CircuitOpen(ApiUnavailable):
+    """The circuit breaker is open: the target counts as unavailable for the rest of this run."""
 
 
 class AmbiguousMatch(TimeBridgeError):

@@ -65,6 +65,21 @@ class Sandbox:
     def expire_sessions(self) -> None:
         self._control("POST", "expire-sessions")
 
+    def switch(self, **switches: Any) -> dict[str, Any]:
+        """Set behaviour switches (see ``sandbox.smartapi.Switches``); a reset restores the defaults."""
+        return self._control("POST", "switches", switches)
+
+    def switches(self) -> dict[str, Any]:
+        return self._control("GET", "switches")
+
+    def outage(self) -> None:
+        """SmartTID down: 503 for every request, the login included."""
+        self.fault("*", "/", status=503, times=10**9)
+
+    def delete(self, table: str, ids: list[int]) -> None:
+        """Delete rows, as a user deleting entries in SmartTID would."""
+        self._control("POST", "rows/delete", {"table": table, "ids": ids})
+
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         self._control("POST", "rows", {"table": table, "rows": rows})
 

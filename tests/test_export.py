@@ -143,7 +143,8 @@ def test_export_writes_every_new_entry_once_in_documented_order(storage, setting
     assert stored["ids"]["job_ledger"] == {"first": min(i for k, i in expected if k == "JobLedgerEntry"),
                                            "last": max(i for k, i in expected if k == "JobLedgerEntry")}
     assert stored["api_calls"]["by_endpoint"]["POST /markjobledgerentrytransfered"] == 1
-    assert stored["api_calls"]["by_endpoint"]["GET /employeetimeledgerentries"] == 3  # the 3 active employees
+    # the 3 active employees, and the leaver 1099 (read from the first run that sees it inactive)
+    assert stored["api_calls"]["by_endpoint"]["GET /employeetimeledgerentries"] == 4
     assert stored["bytes"] == len(content) and stored["marked_transferred"] == 3
     assert "3 time ledger, 3 job ledger" in receipt.summary()
     assert_exactly_once(storage, settings, expected, sandbox)
@@ -307,7 +308,7 @@ def test_timeouts_and_429_are_retried_within_the_run(storage, settings, sandbox:
     assert receipt is not None
     calls = receipt.api_calls["by_endpoint"]
     assert calls["GET /getjobledgerentries"] == 2
-    assert calls["GET /employeetimeledgerentries"] == 4
+    assert calls["GET /employeetimeledgerentries"] == 5  # 3 active + the leaver 1099, one read twice (timeout)
     assert calls["POST /markjobledgerentrytransfered"] == 2
     assert_exactly_once(storage, settings, expected, sandbox)
 

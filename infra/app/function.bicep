@@ -89,6 +89,8 @@ param exportEncoding string
 param exportDecimalSeparator string
 param exportWriteEmptyFile bool
 param exportMarkBatchSize int
+@description('Days an inactive employee\'s time ledger is still read (EXPORT_INACTIVE_GRACE_DAYS).')
+param exportInactiveGraceDays int = 62
 param secretCacheTtlSeconds int
 param sendCprNumber bool
 
@@ -280,6 +282,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SEND_CPR_NUMBER'
           value: sendCprNumber ? 'true' : 'false'
+        }
+        {
+          name: 'EXPORT_INACTIVE_GRACE_DAYS'
+          value: string(exportInactiveGraceDays)
         }
       ]
     }

@@ -8,6 +8,13 @@ Rows (PartitionKey / RowKey):
 * ``time`` / ``<EntryID, 10 digits>`` and ``job`` / ``<ID, 10 digits>`` — one row per exported
   entry (``RunId``, ``FileName``, ``ExportedAt``). New runs leave out every entry found here.
 * ``run`` / ``<run id>`` — one row per finished run (file name, counts), for the administrator.
+* ``inactive`` / ``<employee code>`` — an employee TimeBridge has seen inactive: ``InactiveSince``
+  (the first run that saw it) and ``LastNewEntriesAt`` (the last run that still found unexported
+  entries of it). Its time ledger is read until ``EXPORT_INACTIVE_GRACE_DAYS`` after the later
+  of the two; the row is removed when the employee is active again.
+* ``through`` / ``<employee code>`` — ``EntryID``: the highest time-ledger id of the employee
+  exported so far (the newest-first read stops there).
+* ``state`` / ``fullread`` — ``At``: when a run last read every employee's time ledger in full.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from urllib.parse import quote, unquote
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -30,6 +39,9 @@ log = logging.getLogger(__name__)
 
 STATE_PARTITION, STATE_ROW = "state", "export"
 RUN_PARTITION = "run"
+INACTIVE_PARTITION = "inactive"
+THROUGH_PARTITION = "through"
+FULL_READ_ROW = "fullread"
 #: Entity-group transactions take at most 100 operations, all in one partition.
 TRANSACTION_SIZE = 100
 
@@ -52,6 +64,18 @@ class Intent:
     created_at: str
     status: RunStatus = RunStatus.INTENT
     marked_through: int = 0  # how many of the run's job-ledger ids are marked (in manifest order)
+    #: Job-ledger ids of the run that were deleted in SmartTID after the file was written.
+    vanished: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InactiveEmployee:
+    since: datetime
+    last_new_entries: datetime | None
+
+    @property
+    def watched_from(self) -> datetime:
+        return max(self.since, self.last_new_entries or self.since)
 
 
 @dataclass(frozen=True)
@@ -91,7 +115,7 @@ class ExportLedger:
             entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
         except ResourceNotFoundError:
             return self._create_state()
-        etag = entity.metadata["etag"]
+        etag = str(entity.metadata["etag"])
         if not entity.get("OpenRunId"):
             return StateSnapshot(None, etag)
         intent = Intent(
@@ -100,6 +124,7 @@ class ExportLedger:
             created_at=entity["CreatedAt"],
             status=RunStatus(entity["Status"]),
             marked_through=int(entity.get("MarkedThrough") or 0),
+            vanished=[int(part) for part in str(entity.get("Vanished") or "").split(",") if part],
         )
         return StateSnapshot(intent, etag)
 
@@ -123,6 +148,7 @@ class ExportLedger:
                 "CreatedAt": intent.created_at,
                 "Status": intent.status.value,
                 "MarkedThrough": intent.marked_through,
+                "Vanished": ",".join(str(i) for i in intent.vanished),
             },
             etag,
         )
@@ -179,8 +205,58 @@ class ExportLedger:
              "TimeLedgerEntries": time_count, "JobLedgerEntries": job_count, "FinishedAt": finished_at}
         )
 
+    # --- inactive employees (leavers) -----------------------------------------------------------
+    def inactive_employees(self) -> dict[str, InactiveEmployee]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": INACTIVE_PARTITION})
+        return {
+            unquote(row["RowKey"]): InactiveEmployee(
+                since=_utc(row["InactiveSince"]),
+                last_new_entries=_utc(row["LastNewEntriesAt"]) if row.get("LastNewEntriesAt") else None,
+            )
+            for row in rows
+        }
+
+    def note_inactive(self, code: str, since: datetime, last_new_entries: datetime | None = None) -> None:
+        entity: dict[str, object] = {"PartitionKey": INACTIVE_PARTITION, "RowKey": quote(code, safe=""),
+                                     "InactiveSince": since.isoformat()}
+        if last_new_entries is not None:
+            entity["LastNewEntriesAt"] = last_new_entries.isoformat()
+        self.table.upsert_entity(entity)
+
+    def forget_inactive(self, code: str) -> None:
+        with suppress(ResourceNotFoundError):
+            self.table.delete_entity(INACTIVE_PARTITION, quote(code, safe=""))
+
+    # --- how far each employee's time ledger was exported ----------------------------------------
+    def time_marks(self) -> dict[str, int]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": THROUGH_PARTITION})
+        return {unquote(row["RowKey"]): int(row["EntryID"]) for row in rows}
+
+    def advance_time_marks(self, highest: dict[str, int]) -> None:
+        """Raise each employee's mark to ``highest`` (never lower it; upserts in transactions)."""
+        known = self.time_marks() if highest else {}
+        changes = [(code, entry_id) for code, entry_id in highest.items() if entry_id > known.get(code, -1)]
+        for start in range(0, len(changes), TRANSACTION_SIZE):
+            self.table.submit_transaction(
+                [("upsert", {"PartitionKey": THROUGH_PARTITION, "RowKey": quote(code, safe=""), "EntryID": entry_id})
+                 for code, entry_id in changes[start : start + TRANSACTION_SIZE]]
+            )
+
+    def last_full_read(self) -> datetime | None:
+        try:
+            return _utc(self.table.get_entity(STATE_PARTITION, FULL_READ_ROW)["At"])
+        except (ResourceNotFoundError, KeyError):
+            return None
+
+    def note_full_read(self, at: datetime) -> None:
+        self.table.upsert_entity({"PartitionKey": STATE_PARTITION, "RowKey": FULL_READ_ROW, "At": at.isoformat()})
+
     def entry(self, kind: EntryKind, entry_id: int) -> dict[str, object] | None:
         rows = list(self.table.query_entities(
             "PartitionKey eq @pk and RowKey eq @rk", parameters={"pk": kind.value, "rk": _row_key(entry_id)}
         ))
         return dict(rows[0]) if rows else None
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(str(text))

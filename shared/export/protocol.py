@@ -3,8 +3,9 @@
 One run, under the export lock (a lease on ``_state/export.lock`` in the output container):
 
 1. read the state row; if it holds an unfinished intent, *complete* that run first (steps 6-9);
-2. read the new entries: untransferred job-ledger entries, and each active employee's time-ledger
-   entries with ``Transfered = false``; leave out every entry already in the export ledger;
+2. read the new entries: untransferred job-ledger entries, and the time-ledger entries with
+   ``Transfered = false`` of each active employee and of each recent leaver (see
+   ``_employees_to_read``); leave out every entry already in the export ledger;
 3. render the file (bytes) and *stage* it: the bytes and a manifest (run id, file name, entry ids,
    MD5) under ``_state/runs/<run id>/`` — invisible to the ERP;
 4. record the *intent* in the state row (conditional on the ETag read in step 1: a second run
@@ -14,9 +15,13 @@ One run, under the export lock (a lease on ``_state/export.lock`` in the output 
    re-run the staged bytes are written, so the file is byte-identical; read it back and compare
    size and MD5 → state ``written``;
 7. mark the job-ledger ids transferred in SmartTID in batches, saving progress after each batch
+   (an entry deleted in SmartTID after the file was written is recorded, not marked)
    → state ``marked``;
 8. record every entry (time and job) in the export ledger, then the run row and the receipt;
 9. close the intent (state row, conditional) and delete the staging blobs.
+
+When the job-ledger answer may have been cut short (capped, not paged), steps 2-9 repeat for the
+job ledger in the same run until an answer brings nothing new (at most ``MAX_CYCLES`` files).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,9 +42,9 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
-from shared.errors import ExportFailed
+from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
 from shared.export.ledger_format import is_true, render
-from shared.export.ledger_table import EntryKind, ExportLedger, Intent, RunStatus
+from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus
 from shared.export.receipt import ExportReceipt, id_range
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
@@ -53,6 +59,12 @@ RECEIPTS_PREFIX = "receipts/"
 #: Staging blobs of runs that never recorded their intent are removed after this age (longer than
 #: the function timeout, so they cannot belong to a run that is still going).
 ORPHAN_AGE = timedelta(hours=1)
+#: Files one run writes at most while the job-ledger answer may have been capped (see the docstring).
+MAX_CYCLES = 20
+#: How often a run reads every employee's time ledger in full instead of newest-first down to
+#: what it exported (the safety net for the guess that later entries have higher ids).
+FULL_READ_EVERY = timedelta(hours=24)
+DELETED_NOTE = "deleted in SmartTID after export — reverse it in the ERP if it was posted"
 
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
 
@@ -83,6 +95,10 @@ class Manifest:
     encoding: str
     decimal_separator: str
     notes: list[str] = field(default_factory=list)
+    #: Job-ledger id → employee code (to check whether an entry whose mark is refused still exists).
+    job_employees: dict[str, str] = field(default_factory=dict)
+    #: Time-ledger id → employee code (to advance each employee's "exported through" mark).
+    time_employees: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
@@ -118,10 +134,14 @@ class Exporter:
         self.ledger = ledger
         self.connector_factory = connector_factory
         self.clock = clock
+        self._full_read = False  # whether this run read every time ledger in full
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> ExportReceipt | None:
-        """Complete an interrupted run if there is one, then export what is new."""
+        """Complete an interrupted run if there is one, then export what is new.
+
+        Returns the receipt of the first file written (or of the completed interrupted run).
+        """
         state = self.ledger.read_state()
         etag = state.etag
         connector = self.connector_factory()
@@ -134,49 +154,117 @@ class Exporter:
             else:
                 self._remove_orphans()
 
-            started, calls_before = time.monotonic(), Counter(connector.calls.counts)
-            entries = self._read_new(connector)
-            notes: list[str] = []
-            if entries.stale_job_ids:
-                self._mark_stale(connector, entries.stale_job_ids)
-                notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
-                             f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
-            if not entries.time and not entries.job and not self.settings.export_write_empty_file:
-                log.info("export: nothing new")
-                return recovered
-            rendered = render(entries.time, entries.job, encoding=self.settings.export_encoding,
-                              decimal_separator=self.settings.export_decimal_separator)
-            intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids,
-                                           rendered.notes + notes)
-            etag = self._commit_intent(intent, etag)
-            receipt, _ = self._complete(
-                intent, etag, connector, manifest, rendered.content,
-                started=started, calls_before=calls_before,
-                recovered_runs=[recovered.run_id] if recovered else [],
-            )
-            return receipt
+            first: ExportReceipt | None = None
+            self._full_read = False
+            for cycle in range(MAX_CYCLES):
+                receipt, etag = self._cycle(connector, etag, with_time=cycle == 0,
+                                            recovered_runs=[recovered.run_id] if recovered and cycle == 0 else [])
+                first = first or receipt
+                if receipt is None or getattr(connector, "job_ledger_read_complete", True):
+                    break
+                log.info("export: SmartTID's job-ledger answer may have been capped; reading it again")
+            if self._full_read:
+                self.ledger.note_full_read(self.clock())
+            return first or recovered
         finally:
             connector.close()
 
+    def _cycle(self, connector: Connector, etag: str, *, with_time: bool,
+               recovered_runs: list[str]) -> tuple[ExportReceipt | None, str]:
+        """Read, stage, commit and complete one file (steps 2-9)."""
+        started, calls_before = time.monotonic(), Counter(connector.calls.counts)
+        entries = self._read_new(connector, with_time=with_time)
+        notes: list[str] = []
+        if entries.stale_job_ids:
+            self._mark_stale(connector, entries.stale_job_ids)
+            notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
+                         f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
+        if not entries.time and not entries.job and not (with_time and self.settings.export_write_empty_file):
+            log.info("export: nothing new")
+            return None, etag
+        rendered = render(entries.time, entries.job, encoding=self.settings.export_encoding,
+                          decimal_separator=self.settings.export_decimal_separator)
+        job_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.job}
+        time_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.time}
+        intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids,
+                                       rendered.notes + notes, job_employees, time_employees)
+        etag = self._commit_intent(intent, etag)
+        return self._complete(intent, etag, connector, manifest, rendered.content,
+                              started=started, calls_before=calls_before, recovered_runs=recovered_runs)
+
     # --- steps (each a method, so tests can interrupt the run between them) --------------------
-    def _read_new(self, connector: Connector) -> NewEntries:
+    def _read_new(self, connector: Connector, *, with_time: bool = True) -> NewEntries:
         job_rows = {int(row["ID"]): row for row in connector.untransferred_job_ledger_entries()
                     if not is_true(row.get("Transfered"))}
         time_rows: dict[int, dict[str, Any]] = {}
-        for code in connector.active_employee_codes():
-            for row in connector.time_ledger_entries(code):
-                if not is_true(row.get("Transfered")):
-                    time_rows[int(row["ID"])] = row
+        leavers: dict[str, set[int]] = {}
+        leaver_codes: dict[str, InactiveEmployee] = {}
+        if with_time:
+            last_full = self.ledger.last_full_read()
+            codes, leaver_codes = self._employees_to_read(connector, first_run=last_full is None)
+            self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
+            marks = {} if self._full_read else self.ledger.time_marks()
+
+            def read(code: str) -> list[dict[str, Any]]:
+                if code in marks:
+                    return connector.time_ledger_entries(code, newer_than=marks[code])
+                return connector.time_ledger_entries(code)
+
+            with ThreadPoolExecutor(max_workers=self.settings.write_concurrency,
+                                    thread_name_prefix="export-read") as pool:
+                for code, rows in zip(codes, pool.map(read, codes), strict=True):
+                    for row in rows:
+                        if not is_true(row.get("Transfered")):
+                            time_rows[int(row["ID"])] = row
+                            if code in leaver_codes:
+                                leavers.setdefault(code, set()).add(int(row["ID"]))
         done_time = self.ledger.exported_ids(EntryKind.TIME, time_rows)
         done_job = self.ledger.exported_ids(EntryKind.JOB, job_rows)
+        for code, ids in leavers.items():
+            if ids - done_time:  # a leaver's entries still unexported: keep reading for another grace period
+                self.ledger.note_inactive(code, leaver_codes[code].since, last_new_entries=self.clock())
         return NewEntries(
             time=[row for entry_id, row in time_rows.items() if entry_id not in done_time],
             job=[row for entry_id, row in job_rows.items() if entry_id not in done_job],
             stale_job_ids=sorted(done_job),
         )
 
+    def _employees_to_read(
+        self, connector: Connector, *, first_run: bool = False
+    ) -> tuple[list[str], dict[str, InactiveEmployee]]:
+        """Employees whose time ledger this run reads, and which of them are leavers.
+
+        Every active employee; and an inactive one (a leaver) from the first run that sees it
+        inactive until ``EXPORT_INACTIVE_GRACE_DAYS`` after that — or after the last run that
+        still found unexported entries of it, whichever is later. The hours a leaver posted just
+        before being deactivated are exported, and late corrections too. On the ``first_run``
+        (no full read recorded yet) the employees already inactive are read once and then only
+        while entries of theirs turn up: they left before TimeBridge knew them, and reading every
+        one of them for a whole grace period would cost one call each, every run.
+        """
+        now = self.clock()
+        grace = timedelta(days=self.settings.export_inactive_grace_days)
+        known = self.ledger.inactive_employees()
+        codes: list[str] = []
+        leavers: dict[str, InactiveEmployee] = {}
+        for code, active in connector.employee_codes().items():
+            if active:
+                if code in known:
+                    self.ledger.forget_inactive(code)
+                codes.append(code)
+                continue
+            seen = known.get(code)
+            if seen is None:
+                seen = InactiveEmployee(since=now - grace if first_run else now, last_new_entries=None)
+                self.ledger.note_inactive(code, seen.since)
+            if now - seen.watched_from <= grace:
+                codes.append(code)
+                leavers[code] = seen
+        return codes, leavers
+
     def _stage(self, content: bytes, time_ids: list[int], job_ids: list[int],
-               notes: list[str]) -> tuple[Intent, Manifest]:
+               notes: list[str], job_employees: dict[str, str] | None = None,
+               time_employees: dict[str, str] | None = None) -> tuple[Intent, Manifest]:
         created = self.clock()
         run_id = uuid.uuid4().hex[:12]
         file_name = file_name_for(run_id, created)
@@ -184,6 +272,7 @@ class Exporter:
             run_id=run_id, file_name=file_name, created_at=iso(created), time_ids=time_ids, job_ids=job_ids,
             size=len(content), md5=_md5(content), encoding=self.settings.export_encoding.value,
             decimal_separator=self.settings.export_decimal_separator, notes=notes,
+            job_employees=job_employees or {}, time_employees=time_employees or {},
         )
         self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
                                 content_settings=self._csv_settings())
@@ -225,6 +314,11 @@ class Exporter:
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self.ledger.record(EntryKind.TIME, manifest.time_ids, intent.run_id, intent.file_name, finished_at)
         self.ledger.record(EntryKind.JOB, manifest.job_ids, intent.run_id, intent.file_name, finished_at)
+        highest: dict[str, int] = {}
+        for entry_id, code in manifest.time_employees.items():
+            if code:
+                highest[code] = max(highest.get(code, 0), int(entry_id))
+        self.ledger.advance_time_marks(highest)
         self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
                                finished_at)
 
@@ -254,7 +348,7 @@ class Exporter:
             ids, size = manifest.job_ids, self.settings.export_mark_batch_size
             while intent.marked_through < len(ids):
                 batch = ids[intent.marked_through : intent.marked_through + size]
-                self._mark_batch(connector, batch)
+                self._mark_checked(connector, intent, manifest, batch)
                 intent.marked_through += len(batch)
                 etag = self.ledger.save_intent(intent, etag)
             intent.status = RunStatus.MARKED
@@ -269,6 +363,52 @@ class Exporter:
         self._drop_staging(intent.run_id)
         log.info("export run %s: %s", intent.run_id, receipt.summary())
         return receipt, etag
+
+    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: list[int]) -> None:
+        """Mark a batch; when SmartTID refuses, leave out the entries deleted in SmartTID meanwhile."""
+        try:
+            self._mark_batch(connector, batch)
+            return
+        except ApiRejected as exc:
+            refused = exc
+        gone = self._deleted(connector, manifest, batch)
+        if not gone:
+            raise ExportFailed(
+                f"SmartTID refused to mark job ledger entries {batch[0]}…{batch[-1]} of {intent.file_name} "
+                f"(run {intent.run_id}) as transferred: {refused.message}. The entries still exist in SmartTID; "
+                "fix the cause in SmartTID, and the next run continues (see the README, 'Manual intervention')"
+            ) from None
+        for entry_id in gone:
+            log.warning("export run %s: job ledger entry %s in %s was %s", intent.run_id, entry_id,
+                        intent.file_name, DELETED_NOTE)
+        intent.vanished = sorted(set(intent.vanished) | set(gone))
+        rest = [entry_id for entry_id in batch if entry_id not in gone]
+        if rest:
+            try:
+                self._mark_batch(connector, rest)
+            except ApiRejected as exc:
+                raise ExportFailed(
+                    f"SmartTID refused to mark job ledger entries {rest[0]}…{rest[-1]} of {intent.file_name} "
+                    f"(run {intent.run_id}) as transferred: {exc.message}. Fix the cause in SmartTID, and the "
+                    "next run continues"
+                ) from None
+
+    def _deleted(self, connector: Connector, manifest: Manifest, batch: list[int]) -> list[int]:
+        """The ids of ``batch`` that no longer exist in SmartTID (checked per employee)."""
+        by_employee: dict[str, list[int]] = {}
+        for entry_id in batch:
+            code = manifest.job_employees.get(str(entry_id))
+            if code:
+                by_employee.setdefault(code, []).append(entry_id)
+        gone: list[int] = []
+        for code, ids in by_employee.items():
+            try:
+                existing = connector.job_ledger_entry_ids(code)
+            except (ApiRejected, ApiUnavailable) as exc:
+                log.warning("could not check employee %s's job ledger entries: %s", code, exc)
+                continue
+            gone += [entry_id for entry_id in ids if entry_id not in existing]
+        return sorted(gone)
 
     def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
                  calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
@@ -294,9 +434,11 @@ class Exporter:
             md5=manifest.md5,
             encoding=manifest.encoding,
             decimal_separator=manifest.decimal_separator,
-            marked_transferred=len(manifest.job_ids),
+            marked_transferred=len(manifest.job_ids) - len(intent.vanished),
+            deleted_in_smarttid=list(intent.vanished),
             api_calls={"total": sum(by_endpoint.values()), "by_endpoint": by_endpoint},
-            notes=list(manifest.notes),
+            notes=list(manifest.notes) + ([f"job ledger entries {intent.vanished} were {DELETED_NOTE}"]
+                                          if intent.vanished else []),
         )
 
     # --- helpers ------------------------------------------------------------------------------

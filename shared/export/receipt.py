@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -24,11 +25,13 @@ class ExportReceipt:
     encoding: str = ""
     decimal_separator: str = ""
     marked_transferred: int = 0
+    #: Job-ledger entries of this file deleted in SmartTID after the file was written (not marked).
+    deleted_in_smarttid: list[int] = field(default_factory=list)
     api_calls: dict[str, Any] = field(default_factory=dict)
     recovered_runs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def to_json(self) -> bytes:
+    def to_json(self) -> builtins.bytes:  # ``bytes`` is also a field here
         return json_visible(json.dumps(asdict(self), indent=2, ensure_ascii=False)).encode("utf-8")
 
     def summary(self) -> str:
@@ -43,6 +46,8 @@ class ExportReceipt:
              "transferred in SmartTID)"),
             f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
         ]
+        if self.deleted_in_smarttid:
+            lines.append(f"  deleted in SmartTID after export: {self.deleted_in_smarttid}")
         if self.recovered_runs:
             lines.append(f"  first completed the interrupted run(s): {', '.join(self.recovered_runs)}")
         lines += [f"  note: {note}" for note in self.notes]

@@ -40,7 +40,7 @@ def run_export(
             log.info("export: another run holds the export lock; this run does nothing")
             return None
         try:
-            return Exporter(settings, service, ledger, connector_factory).run()  # type: ignore[arg-type]
+            return Exporter(settings, service, ledger, connector_factory).run()
         except ExportStateChanged as exc:
             log.warning("export: %s", exc)
             return None

@@ -114,6 +114,12 @@ class Importer:
             self._import_operations(by_type[RecordType.OPERATION], parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
             self._reject_remaining(parsed, _unavailable_error(exc))
+        except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
+            self._reject_remaining(parsed, LineError(
+                0, "", "", "", f"SmartTID refused to return the records needed to plan the import: {exc.message}",
+                "nothing was changed for this line; fix the cause SmartTID names (or ask SmartTID support), then "
+                "upload the rejected lines again",
+            ))
         except Exception as exc:  # last resort: no line may end without an outcome
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
             self._reject_remaining(parsed, _internal_error(exc))
@@ -189,10 +195,12 @@ class Importer:
                 operation.key = (stored_code, *operation.key[1:])
             ready.setdefault(stored_code, []).append(operation)
         writes: list[_Write] = []
-        for job_code, records in ready.items():
-            remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
-            remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
-            writes.extend(self._plan(records, remote))
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-read") as pool:
+            stored_ops = pool.map(lambda code: self.connector.list_records(RecordType.OPERATION, job_code=str(code)),
+                                  list(ready))
+            for records, remote_ops in zip(ready.values(), stored_ops, strict=True):
+                remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
+                writes.extend(self._plan(records, remote))
         self._apply(writes)
 
     def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
@@ -293,11 +301,14 @@ def _line_error(record: Record, reason: str, action: str, field: str = "", value
 
 
 def _unavailable_error(exc: ApiUnavailable) -> LineError:
-    action = (
-        "fix the credentials as described, then upload the rejected lines again"
-        if isinstance(exc, AuthenticationFailed)
-        else "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
-    )
+    if isinstance(exc, AuthenticationFailed):
+        action = "fix the credentials as described, then upload the rejected lines again"
+    elif exc.maybe_applied:
+        action = ("SmartTID did not confirm this write and could not be asked afterwards, so it may or may not "
+                  "have been applied; upload the rejected lines again when SmartTID is available (a line whose "
+                  "values are already stored is left unchanged)")
+    else:
+        action = "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
     return LineError(0, "", "", "", str(exc), action)
 
 

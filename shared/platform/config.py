@@ -96,6 +96,13 @@ class Settings(BaseSettings):
         default="exportledger", alias="EXPORT_LEDGER_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$"
     )
     export_mark_batch_size: int = Field(default=100, alias="EXPORT_MARK_BATCH_SIZE", ge=1, le=1000)
+    export_inactive_grace_days: int = Field(
+        default=62,
+        alias="EXPORT_INACTIVE_GRACE_DAYS",
+        ge=0,
+        le=3660,
+        description="Days an inactive employee's time ledger is still read (leavers' last hours).",
+    )
 
     # --- personal data -------------------------------------------------------------------
     send_cpr_number: bool = Field(

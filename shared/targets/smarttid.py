@@ -5,31 +5,38 @@ module (reference ../shared/reference/smarttid-api.md marks these points GAP or 
 lists the same decisions. The rest follows the documented behaviour: ``POST /apilogin`` with the
 ``API-Key`` header and the multipart field ``sAPIKey`` returns a UID; every data call carries the
 ``API-Key``, ``UID`` and ``DEVICEID`` headers; lists page with ``offset``/``limit`` and report
-progress in the ``x-pagination`` header; ``Filter=Field='value'`` narrows a list; errors are
-``400`` with a plain-text message.
+progress in the ``x-pagination`` header; ``Filter=Field='value'`` narrows a list and
+``OrderFieldName``/``OrderDirection`` sort it; errors are ``400`` with a plain-text message.
+
+Where the documentation leaves behaviour open the client copes with every plausible answer: a
+server-side page cap, a session rejected with 400 "UID not valid", capped job-ledger answers,
+lost answers of writes (looked up before reporting), outages (circuit breaker) and error
+messages that quote the request (secrets redacted). ``tests/test_smartapi_behaviours.py`` runs it
+against each of the sandbox's behaviour switches.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 import httpx
 import tenacity
 from pydantic import SecretStr
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, CircuitOpen
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
-from shared.importing.values import Value, parse_date
+from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
-from shared.targets.base import CallCounter, RemoteRecord
+from shared.targets.base import CallCounter, CircuitBreaker, RemoteRecord, redact, route_of
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +59,60 @@ UPDATE_METHOD = "PUT"
 #: ``dd-mm-yyyy``, flags ``"0"``/``"1"``, decimals with ``.``), INT/DECIMAL → JSON number,
 #: BIT → JSON boolean.
 BODY_DATE_FORMAT = "%d-%m-%Y"
-#: GUESS: the status codes with which SmartAPI rejects an expired or unknown UID (undocumented);
-#: we log in again once and repeat the call.
+#: GUESS: how SmartAPI rejects an expired or unknown UID (undocumented): HTTP 401 or 403, or its
+#: documented error style, HTTP 400 with a text message that names the UID ("UID not valid",
+#: "Invalid or expired UID", or the Danish error language's "UID er ikke gyldig" / "ugyldig UID").
+#: Either way we log in again and repeat the request.
 UID_REJECTED_STATUSES = frozenset({401, 403})
-#: GUESS: page size (default/maximum ``limit`` are undocumented).
+UID_REJECTED_MESSAGE = re.compile(
+    r"\bUID\b.{0,40}\b(not valid|invalid|expired|unknown|ikke gyldig|ugyldig|udløbet)"
+    r"|\b(invalid|unknown|expired|not valid|ugyldigt?)\b.{0,40}\bUID\b",
+    re.IGNORECASE,
+)
+#: New logins for one request whose UID was rejected, before giving up (a UID rejected right
+#: after a fresh login means the access itself is refused). A run survives any number of expiries.
+MAX_LOGINS_PER_REQUEST = 2
+#: GUESS: page size asked for (default/maximum ``limit`` are undocumented). SmartAPI may answer
+#: with fewer rows than asked (a server-side cap): we page by the ``x-pagination`` header
+#: (``totalFiltered``, with ``offset`` advanced by the rows returned) and stop on an empty page,
+#: never on a short one.
 PAGE_SIZE = 500
+#: Upper bound of pages per list read (500 000 rows at the default page size; a server that
+#: never ends its list would otherwise keep a run busy for ever).
+MAX_PAGES = 1000
 #: GUESS: the job-ledger export calls (the walkthrough's screenshots with the methods are
 #: missing): GET to read the untransferred entries, POST with ``sIDList`` in the query to mark.
 JOB_LEDGER_READ = ("GET", "/getjobledgerentries")
 JOB_LEDGER_MARK = ("POST", "/markjobledgerentrytransfered")
+#: GUESS: ``/getjobledgerentries`` may page like every list (offset/limit, ``x-pagination``),
+#: return everything in one answer, or return a capped subset (paging undocumented). We send
+#: offset/limit and read until the end of the pages, or until an answer brings nothing new; an
+#: answer without paging information that repeats itself may have been capped, so the export
+#: marks what it read and reads again in the same run until nothing new comes back.
 #: No REST endpoint reads untransferred *time* ledger entries; we read each employee's entries
 #: and keep ``Transfered == false`` (the export ledger prevents repeats).
 TIME_LEDGER_READ = ("GET", "/employeetimeledgerentries")
+#: Existence check of a job-ledger entry whose mark was refused (was it deleted in SmartTID?).
+EMPLOYEE_JOB_LEDGER_READ = ("GET", "/employeejobledgerentries")
+#: GUESS: the filter asking only for untransferred time-ledger entries. Only ``Field='value'`` is
+#: documented; we send the unquoted boolean ``Transfered=false``. If SmartTID answers 400 to it
+#: we read without the filter for the rest of the run, and if it ignores it nothing changes:
+#: entries with ``Transfered = true`` are left out on our side in any case.
+UNTRANSFERRED_FILTER = "Transfered=false"
+#: GUESS: ``OrderFieldName=ID&OrderDirection=DESC`` (both parameters documented, ``ID`` as the
+#: field name inferred) lists an employee's time-ledger entries newest first, and an entry posted
+#: later has a higher ``ID`` than the entries before it (an identity column). The export then
+#: reads only down to the newest entry it already exported. Checked on every answer: rows not in
+#: descending order are read to the end (and the run stops ordering); a 400 to the ordering drops
+#: it. A full read every ``FULL_READ_EVERY`` (``shared/export/protocol.py``) catches any entry
+#: that breaks the rule.
+NEWEST_FIRST = {"OrderFieldName": "ID", "OrderDirection": "DESC"}
+#: Rows asked for on the first newest-first page (doubling on each further page, up to
+#: ``PAGE_SIZE``): an idle employee costs one small page, whatever its history.
+NEWEST_FIRST_PAGE = 10
+#: GUESS: an employee's ``Active`` field (documented in the GET object) tells whether the employee
+#: is active; a missing field counts as active.
+EMPLOYEE_ACTIVE_FIELD = "Active"
 
 #: Crosswalk: Create-function parameter → SmartAPI GET field (reference §5). ``None`` = the GET
 #: object has no such field (auto-creation hints such as a department *name*); those parameters
@@ -137,12 +186,18 @@ CROSSWALK: dict[RecordType, dict[str, str | None]] = {
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Retries for timeouts, connection errors, 429 and 5xx, with exponential backoff + jitter."""
+    """Retries for timeouts, connection errors, 429 and 5xx, with exponential backoff + jitter
+    (waits of ``initial_wait`` × 2ⁿ plus up to ``initial_wait`` at random, at most ``max_wait``).
+
+    ``breaker_threshold``: failed attempts in a row after which SmartTID counts as unavailable for
+    the rest of the run (see ``CircuitBreaker``).
+    """
 
     attempts: int = 5
     initial_wait: float = 0.5
     max_wait: float = 20.0
     max_retry_after: float = 60.0
+    breaker_threshold: int = 12
 
 
 class _Retryable(Exception):
@@ -194,7 +249,12 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
 
 
 class SmartTidConnector:
-    """SmartAPI client. Thread-safe: the import writes with bounded concurrency."""
+    """SmartAPI client. Thread-safe: the import writes (and the export reads) with bounded concurrency.
+
+    One retry layer: each request is retried by one tenacity policy (``RetryPolicy``); a create
+    is one tenacity loop of [look the record up if the last attempt may have arrived, then POST
+    once]. A circuit breaker ends the work quickly once SmartTID is clearly unavailable.
+    """
 
     #: SmartTID stores codes case-insensitively (its SQL collation): ``a360`` is the stored ``A360``.
     codes_case_insensitive = True
@@ -221,8 +281,13 @@ class SmartTidConnector:
             transport=transport,
         )
         self._uid: str | None = None
+        self._issued_uids: list[str] = []
         self._login_lock = threading.Lock()
+        self._filter_refused = False
+        self._order_refused = False
+        self.breaker = CircuitBreaker(self._retry.breaker_threshold)
         self.calls = CallCounter()
+        self.job_ledger_read_complete = True
 
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -241,6 +306,14 @@ class SmartTidConnector:
             "UID": uid,
             "DEVICEID": self._device_id or self._customer_key.get_secret_value(),
         }
+
+    def redact(self, text: str) -> str:
+        """``text`` without any configured secret (API-Key, customer key, DEVICEID) or issued UID."""
+        return redact(text, [self._api_key.get_secret_value(), self._customer_key.get_secret_value(),
+                             self._device_id, *self._issued_uids])
+
+    def _message(self, response: httpx.Response) -> str:
+        return self.redact(_message(response))
 
     def _current_uid(self) -> str:
         with self._login_lock:
@@ -268,24 +341,42 @@ class SmartTidConnector:
             )
         if response.status_code != 200:
             raise AuthenticationFailed(
-                f"SmartTID refused the login (HTTP {response.status_code}: {_message(response)}). "
+                f"SmartTID refused the login (HTTP {response.status_code}: {self._message(response)}). "
                 "Check the secrets smarttid-api-key (authorization token) and smarttid-customer-key "
                 "(customer API key, SmartTID > IT setup > API access; it must be active)."
             )
         try:
-            return str(response.json()[0]["UID"])
+            uid = str(response.json()[0]["UID"])
         except (ValueError, LookupError, TypeError):
             raise ApiUnavailable("SmartTID's login answer had no UID; contact SmartTID support.") from None
+        self._issued_uids.append(uid)
+        return uid
+
+    def _uid_rejected(self, response: httpx.Response) -> bool:
+        if response.status_code in UID_REJECTED_STATUSES:
+            return True
+        return response.status_code == 400 and UID_REJECTED_MESSAGE.search(_message(response)) is not None
 
     def _send_with_retry(
-        self, method: str, path: str, build: Callable[[], dict[str, Any]], *, retry_on_ambiguous: bool = True
+        self,
+        method: str,
+        path: str,
+        build: Callable[[], dict[str, Any]],
+        *,
+        retry_on_ambiguous: bool = True,
+        attempts: int | None = None,
     ) -> httpx.Response:
         """Send, retrying timeouts, connection errors, 429 and 5xx with backoff and jitter.
 
         ``retry_on_ambiguous=False`` (non-idempotent POSTs) retries only failures where the
-        request certainly was not processed: connection refused and 429.
+        request certainly was not processed: connection refused and 429. Every attempt passes
+        the circuit breaker first; an open breaker raises ``CircuitOpen`` without a request.
         """
         policy = self._retry
+        attempts = attempts or policy.attempts
+        route = f"{method} {route_of(path)}"
+        breaker = self.breaker
+        ambiguous_seen = False
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, _Retryable):
@@ -294,7 +385,7 @@ class SmartTidConnector:
                 return True
             return retry_on_ambiguous and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
 
-        backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait)
+        backoff = _backoff(policy)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -305,33 +396,48 @@ class SmartTidConnector:
             return backoff(state)
 
         def attempt() -> httpx.Response:
+            nonlocal ambiguous_seen
+            breaker.check(route)
             self.calls.add(method, path)
-            response = self._client.request(method, path, **build())
+            try:
+                response = self._client.request(method, path, **build())
+            except httpx.HTTPError as exc:
+                breaker.failure(route, _describe(exc))
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                    ambiguous_seen = True
+                raise
             if response.status_code == 429 or response.status_code >= 500:
+                breaker.failure(route, f"HTTP {response.status_code}")
+                ambiguous_seen = ambiguous_seen or response.status_code >= 500
                 raise _Retryable(response)
+            breaker.success(route)
             return response
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts),
+            stop=tenacity.stop_after_attempt(attempts),
             wait=wait,
+            sleep=breaker.sleep,  # an opening breaker ends the wait
             retry=tenacity.retry_if_exception(retryable),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "SmartTID %s %s failed (%s); retrying (attempt %d of %d)",
                 method,
-                path,
+                route_of(path),
                 _describe(state.outcome.exception() if state.outcome else None),
                 state.attempt_number + 1,
-                policy.attempts,
+                attempts,
             ),
         )
         try:
             return retrying(attempt)
         except _Retryable as exc:
             return exc.response
+        except CircuitOpen as exc:
+            raise CircuitOpen(str(exc), maybe_applied=ambiguous_seen and method != "GET") from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"SmartTID could not be reached ({_describe(exc)}) after {policy.attempts} attempts"
+                f"SmartTID could not be reached ({_describe(exc)}) after {attempts} attempts",
+                maybe_applied=ambiguous_seen and method != "GET",
             ) from None
 
     def _call(
@@ -342,92 +448,182 @@ class SmartTidConnector:
         params: dict[str, Any] | None = None,
         json_body: Any = None,
         retry_on_ambiguous: bool = True,
+        attempts: int | None = None,
     ) -> httpx.Response:
-        """A data call with the auth headers; logs in again once if the UID is rejected."""
-        for relogin_left in (True, False):
+        """A data call with the auth headers; logs in again when the session (UID) is rejected."""
+        for logins_left in range(MAX_LOGINS_PER_REQUEST, -1, -1):
             headers = self._headers()
 
             def build(headers: dict[str, str] = headers) -> dict[str, Any]:
                 return {"headers": headers, "params": params, "json": json_body}
 
-            response = self._send_with_retry(method, path, build, retry_on_ambiguous=retry_on_ambiguous)
-            if response.status_code in UID_REJECTED_STATUSES and relogin_left:
+            response = self._send_with_retry(method, path, build, retry_on_ambiguous=retry_on_ambiguous,
+                                             attempts=attempts)
+            if logins_left and self._uid_rejected(response):
                 log.info("SmartTID rejected the session (HTTP %d); logging in again", response.status_code)
                 self._relogin(headers["UID"])
                 continue
             break
         if response.status_code == 429 or response.status_code >= 500:
+            retry_after = response.headers.get("Retry-After", "").strip()
             raise ApiUnavailable(
-                f"SmartTID kept failing (HTTP {response.status_code}: {_message(response)}) "
-                f"after {self._retry.attempts} attempts"
+                f"SmartTID kept failing (HTTP {response.status_code}: {self._message(response)}) "
+                f"after {attempts or self._retry.attempts} attempts",
+                maybe_applied=response.status_code >= 500 and method != "GET",
+                retry_after=float(retry_after) if retry_after.isdigit() else None,
             )
-        if response.status_code in UID_REJECTED_STATUSES:
+        if self._uid_rejected(response):
             raise AuthenticationFailed(
-                f"SmartTID refused access (HTTP {response.status_code}: {_message(response)}). Check that "
-                "the API access is active in SmartTID and that the secrets are right."
+                f"SmartTID refused access (HTTP {response.status_code}: {self._message(response)}) even right "
+                "after a new login. Check that the API access is active in SmartTID (IT setup > API access) "
+                "and that the secrets smarttid-api-key and smarttid-customer-key are right."
             )
         if response.status_code >= 400:
-            raise ApiRejected(_message(response), response.status_code)
+            raise ApiRejected(self._message(response), response.status_code)
         return response
 
-    def _get_all(self, path: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Every row of a list endpoint, page by page (offset/limit, x-pagination)."""
-        rows: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": PAGE_SIZE})
+    def _rows(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:
+        try:
             page = response.json()
-            if not isinstance(page, list):
-                raise ApiUnavailable(f"SmartTID returned an unexpected answer for {path} (not a list)")
-            rows.extend(page)
-            pagination = _pagination(response)
-            total = pagination.get("totalFiltered", pagination.get("totalCount"))
-            if not page or len(page) < PAGE_SIZE or (total is not None and offset + len(page) >= int(total)):
+        except ValueError:
+            page = None
+        if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
+            raise ApiUnavailable(f"SmartTID returned an unexpected answer for {path} (not a list of records)")
+        return page
+
+    def _get_all(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        attempts: int | None = None,
+        first_limit: int = PAGE_SIZE,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Every row of a list endpoint, page by page (offset/limit, x-pagination).
+
+        A page may hold fewer rows than asked for (a server-side cap): the read goes on until
+        ``x-pagination`` says the end is reached, or an empty page comes back — never stops on a
+        short page. Rows already seen (a server that ignores ``offset``) end the read with an error
+        rather than a silently incomplete list.
+        """
+        rows: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        offset, limit = 0, first_limit
+        for _ in range(MAX_PAGES):
+            response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": limit},
+                                  attempts=attempts)
+            page = self._rows(response, path)
+            if not page:
+                return rows
+            new = [row for row in page if _identity(row) not in seen]
+            seen.update(_identity(row) for row in new)
+            rows.extend(new)
+            total = _pagination(response).get("totalFiltered")
+            if total is not None and offset + len(page) >= int(total):
+                return rows
+            if not new:
+                raise ApiUnavailable(
+                    f"SmartTID returned the same records again for {path} at offset {offset}: the list cannot be "
+                    "read page by page; contact SmartTID support"
+                )
+            if enough is not None and enough(page):
                 return rows
             offset += len(page)
+            limit = min(PAGE_SIZE, limit * 2)
+        raise ApiUnavailable(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
 
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         params = {"sJobCode": job_code} if record_type is RecordType.OPERATION else None
         return [self._to_remote(record_type, row) for row in self._get_all(RESOURCE_PATH[record_type], params)]
 
-    def find(self, record_type: RecordType, values: dict[str, Value]) -> RemoteRecord | None:
-        """The stored record with the key of ``values``, if any (used after an ambiguous POST)."""
+    def find(
+        self, record_type: RecordType, values: dict[str, Value], *, attempts: int | None = None
+    ) -> RemoteRecord | None:
+        """The stored record with the key of ``values``, if any (used after an ambiguous write)."""
         layout = LAYOUTS[record_type]
         if record_type is RecordType.OPERATION:
-            candidates = self.list_records(record_type, job_code=str(values["sJobCode"]))
+            rows = self._get_all(RESOURCE_PATH[record_type], {"sJobCode": str(values["sJobCode"])}, attempts=attempts)
         else:
             key = layout.key[0]
             field = CROSSWALK[record_type][key]
             literal = str(values[key]).replace("'", "''")
-            rows = self._get_all(RESOURCE_PATH[record_type], {"Filter": f"{field}='{literal}'"})
-            candidates = [self._to_remote(record_type, row) for row in rows]
+            rows = self._get_all(RESOURCE_PATH[record_type], {"Filter": f"{field}='{literal}'"}, attempts=attempts)
         wanted = tuple(values[name] for name in layout.key)
-        for candidate in candidates:
+        for candidate in (self._to_remote(record_type, row) for row in rows):
             if tuple(candidate.values.get(name) for name in layout.key) == wanted:
                 return candidate
         return None
 
+    def _look_up(self, record_type: RecordType, values: dict[str, Value]) -> RemoteRecord | bool | None:
+        """``find`` with one attempt, for checking a write's outcome; ``False`` = could not look."""
+        try:
+            return self.find(record_type, values, attempts=1)
+        except (ApiUnavailable, ApiRejected):
+            return False
+
     def create(self, record_type: RecordType, values: dict[str, Value]) -> None:
+        """POST once per attempt; before repeating a POST whose outcome is unknown, look first."""
         body = self._body(record_type, values)
         path = RESOURCE_PATH[record_type]
-        for attempt in range(1, self._retry.attempts + 1):
-            try:
-                self._call(CREATE_METHOD, path, json_body=body, retry_on_ambiguous=False)
+        policy = self._retry
+        ambiguous = False
+
+        def attempt() -> None:
+            nonlocal ambiguous
+            if ambiguous and self.find(record_type, values) is not None:  # the lookup has its own retries
+                log.info("SmartTID %s %s: the create did arrive; not sending it again", CREATE_METHOD, path)
                 return
+            try:
+                self._call(CREATE_METHOD, path, json_body=body, retry_on_ambiguous=False, attempts=1)
             except ApiUnavailable as exc:
-                if isinstance(exc, AuthenticationFailed) or attempt == self._retry.attempts:
-                    raise
-                # The request may or may not have been applied: look before sending it again.
-                existing = self.find(record_type, values)
-                if existing is not None:
-                    log.info("SmartTID %s %s: the create did arrive; not sending it again", CREATE_METHOD, path)
-                    return
-                time.sleep(min(self._retry.initial_wait * 2 ** (attempt - 1), self._retry.max_wait))
+                ambiguous = ambiguous or exc.maybe_applied
+                raise
+
+        def retryable(exc: BaseException) -> bool:
+            return isinstance(exc, ApiUnavailable) and not isinstance(exc, AuthenticationFailed | CircuitOpen)
+
+        backoff = _backoff(policy)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, ApiUnavailable) and exc.retry_after is not None:
+                return min(exc.retry_after, policy.max_retry_after)
+            return backoff(state)
+
+        try:
+            tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(policy.attempts),
+                wait=wait,
+                sleep=self.breaker.sleep,
+                retry=tenacity.retry_if_exception(retryable),
+                reraise=True,
+            )(attempt)
+        except ApiUnavailable as exc:
+            if not ambiguous or isinstance(exc, AuthenticationFailed):
+                raise
+            # The last POST may have arrived: look before reporting.
+            found = self._look_up(record_type, values)
+            if found:
+                log.info("SmartTID %s %s: the create did arrive after all", CREATE_METHOD, path)
+                return
+            raise type(exc)(str(exc), maybe_applied=found is False) from None
 
     def update(self, record_type: RecordType, remote_id: int | str, values: dict[str, Value]) -> None:
         path = f"{RESOURCE_PATH[record_type]}/{remote_id}"
-        self._call(UPDATE_METHOD, path, json_body=self._body(record_type, values))
+        try:
+            self._call(UPDATE_METHOD, path, json_body=self._body(record_type, values))
+        except ApiUnavailable as exc:
+            if not exc.maybe_applied or isinstance(exc, AuthenticationFailed):
+                raise
+            # The last PUT may have arrived: compare what SmartTID stores now before reporting.
+            stored = self._look_up(record_type, values)
+            applied = _holds(record_type, stored, values) if isinstance(stored, RemoteRecord) else None
+            if applied:
+                log.info("SmartTID %s %s: the update did arrive after all", UPDATE_METHOD, route_of(path))
+                return
+            raise type(exc)(str(exc), maybe_applied=applied is None) from None
 
     def _body(self, record_type: RecordType, values: dict[str, Value]) -> dict[str, Any]:
         layout = LAYOUTS[record_type]
@@ -440,32 +636,132 @@ class SmartTidConnector:
             field = CROSSWALK[record_type].get(spec.name)
             if field is None or field not in row:
                 continue
-            value = remote_value(spec, row[field])
+            try:
+                value = remote_value(spec, row[field])
+            except (ValueError, TypeError, ArithmeticError):
+                value = str(row[field])  # shown as changed rather than failing the whole read
             if value is not None:
                 values[spec.name] = value
-        return RemoteRecord(id=row["ID"], values=values)
+        if "ID" not in row:
+            raise ApiUnavailable(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
+        return RemoteRecord(id=row["ID"], values=values, present=frozenset(row))
 
     # --- export ---------------------------------------------------------------------------
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
+        """Read until the pages end or an answer brings nothing new (see GUESSES)."""
         method, path = JOB_LEDGER_READ
-        response = self._call(method, path)
-        rows = response.json()
-        if not isinstance(rows, list):
-            raise ApiUnavailable(f"SmartTID returned an unexpected answer for {path} (not a list)")
-        return rows
+        rows: dict[str, dict[str, Any]] = {}
+        offset = 0
+        complete = False
+        for _ in range(MAX_PAGES):
+            response = self._call(method, path, params={"offset": offset, "limit": PAGE_SIZE})
+            page = self._rows(response, path)
+            if not page:
+                complete = True
+                break
+            new = {_identity(row): row for row in page if _identity(row) not in rows}
+            rows.update(new)
+            total = _pagination(response).get("totalFiltered")
+            if total is not None and offset + len(page) >= int(total):
+                complete = True
+                break
+            if not new:  # the answer repeats itself: not paged, and possibly capped
+                break
+            offset += len(page)
+        self.job_ledger_read_complete = complete
+        return list(rows.values())
 
     def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
         method, path = JOB_LEDGER_MARK
         self._call(method, path, params={"sIDList": ",".join(str(i) for i in ids)})
 
-    def time_ledger_entries(self, employee_code: str) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+        """The employee's untransferred time-ledger entries (see GUESSES for the filter).
+
+        ``newer_than``: the highest id of this employee already exported — read newest first and
+        stop at it (every entry with an id above it is returned; older ones may be too).
+        """
         method, path = TIME_LEDGER_READ
         assert method == "GET"
-        return self._get_all(path, {"sEmployeeCode": employee_code})
+        while True:
+            params: dict[str, Any] = {"sEmployeeCode": employee_code}
+            filtered = not self._filter_refused
+            ordered = newer_than is not None and not self._order_refused
+            if filtered:
+                params["Filter"] = UNTRANSFERRED_FILTER
+            if newer_than is None or not ordered:
+                return self._get_all(path, params) if not filtered else self._filtered_read(path, params)
+            try:
+                return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
+                                     enough=self._reached(newer_than))
+            except ApiRejected as exc:
+                if filtered:
+                    self._filter_refused = True
+                else:
+                    self._order_refused = True
+                log.warning("SmartTID refused the time-ledger read with %s (%s); reading without it",
+                            UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", exc.message)
+
+    def _filtered_read(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            return self._get_all(path, params)
+        except ApiRejected as exc:
+            self._filter_refused = True
+            log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
+                        UNTRANSFERRED_FILTER, exc.message)
+            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"})
+
+    def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:
+        """Stop rule of a newest-first read: the page went down to ``newer_than``, in descending order."""
+        previous: list[int] = []
+
+        def enough(page: list[dict[str, Any]]) -> bool:
+            ids = [int(row["ID"]) for row in page]
+            descending = all(a > b for a, b in pairwise(previous[-1:] + ids))
+            if self._order_refused or not descending:
+                if not self._order_refused:
+                    log.warning("SmartTID did not list the time ledger newest first; reading it to the end")
+                self._order_refused = True  # ignored ordering: later reads are full reads
+                return False
+            previous[:] = ids[-1:]
+            return ids[-1] <= newer_than
+
+        return enough
+
+    def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
+        method, path = EMPLOYEE_JOB_LEDGER_READ
+        assert method == "GET"
+        return {int(row["ID"]) for row in self._get_all(path, {"sEmployeeCode": employee_code})}
+
+    def employee_codes(self) -> dict[str, bool]:
+        rows = self._get_all(RESOURCE_PATH[RecordType.EMPLOYEE])
+        return {str(row["EmployeeCode"]): row.get(EMPLOYEE_ACTIVE_FIELD) not in (False, 0, "0", "false", "False")
+                for row in rows}
 
     def active_employee_codes(self) -> list[str]:
-        rows = self._get_all(RESOURCE_PATH[RecordType.EMPLOYEE])
-        return [str(row["EmployeeCode"]) for row in rows if row.get("Active", True)]
+        return [code for code, active in self.employee_codes().items() if active]
+
+
+def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
+    return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, jitter=policy.initial_wait,
+                                            max=policy.max_wait)
+
+
+def _identity(row: dict[str, Any]) -> str:
+    return str(row["ID"]) if "ID" in row else json.dumps(row, sort_keys=True, default=str)
+
+
+def _holds(record_type: RecordType, stored: RemoteRecord, values: dict[str, Value]) -> bool | None:
+    """Whether SmartTID stores ``values`` (None: some field cannot be compared from the GET answer)."""
+    for name, value in values.items():
+        field = CROSSWALK[record_type].get(name)
+        if field is None:
+            continue  # an auto-creation hint: not on the record
+        if field not in stored.present:
+            return None  # SmartTID's answer does not show this field
+        if name not in stored.values or not same_value(value, stored.values[name]):
+            return False
+    return True
 
 
 def _pagination(response: httpx.Response) -> dict[str, Any]:
