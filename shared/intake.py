@@ -26,6 +26,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
+from shared import telemetry
 from shared.config import ConfigurationError, Settings
 from shared.connectors.base import Connector
 from shared.importer import Importer, reject_all
@@ -230,6 +231,7 @@ class Intake:
         log.info(
             "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
+        telemetry.import_finished(receipt, target=self.settings.target_system, errors=result.errors)
         return receipt
 
     def _connect(self, receipt: Receipt) -> tuple[Connector | None, str]:
@@ -254,6 +256,7 @@ class Intake:
         receipt.outputs["moved_to"] = f"{error}/{run.original}"
         receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)
+        telemetry.import_finished(receipt, target=self.settings.target_system)
         return receipt
 
     def _write_receipt(self, run: FileRun, receipt: Receipt) -> None:

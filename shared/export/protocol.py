@@ -36,6 +36,7 @@ from typing import Any
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
+from shared import telemetry
 from shared.config import ExportEncoding, Settings
 from shared.connectors.base import Connector
 from shared.export.export_ledger import EntryKind, ExportLedger, Intent, Status
@@ -271,6 +272,7 @@ class Exporter:
         etag = self.ledger.close_intent(intent, receipt.finished_at, etag)
         self._drop_staging(intent.run_id)
         log.info("export run %s: %s", intent.run_id, receipt.summary())
+        telemetry.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
     def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
