@@ -105,6 +105,8 @@ _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 _RECORD_TYPES: Final = tuple(str(record_type) for record_type in LAYOUTS)
 
 log = logging.getLogger(EVENT_LOGGER)
+#: The events are INFO records and are always emitted, whatever level the root logger has.
+log.setLevel(logging.INFO)
 
 
 def import_finished(receipt: Receipt, *, target: str, errors: Iterable[LineError] = ()) -> None:
