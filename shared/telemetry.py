@@ -27,13 +27,16 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from shared.config import Settings
 from shared.layouts import LAYOUTS
 from shared.parsing import LineError
 from shared.reports import Receipt
 from shared.safe_text import visible
+
+if TYPE_CHECKING:  # shared.export imports this module
+    from shared.export.receipt import ExportReceipt
 
 #: The logger the worker exports (app setting ``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``).
 EVENT_LOGGER: Final = "timebridge.events"
@@ -133,8 +136,8 @@ def import_finished(receipt: Receipt, *, target: str, errors: Iterable[LineError
           f"rejected {dimensions[LINES_REJECTED]}; {dimensions[API_CALLS]} API calls in {receipt.duration_seconds} s")
 
 
-def export_finished(receipt: Any, *, target: str) -> None:
-    """The summary event of one completed export run (an :class:`shared.export.receipt.ExportReceipt`)."""
+def export_finished(receipt: ExportReceipt, *, target: str) -> None:
+    """The summary event of one completed export run."""
     counts: Mapping[str, int] = receipt.counts
     dimensions: dict[str, Any] = {
         FILE: receipt.file,
