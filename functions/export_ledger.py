@@ -2,11 +2,15 @@
 
 Overlapping runs (scale-out, a manual trigger) are harmless: :func:`shared.export.run_export`
 takes a lease on a lock blob, and the export state is only changed by conditional writes.
+
+A run that raises logs its summary event (``TimeBridgeExport`` with status ``failed``, see
+:mod:`shared.platform.telemetry`) and then fails the invocation as before.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import azure.functions as func
 
@@ -19,10 +23,16 @@ log = logging.getLogger(__name__)
 def export_ledger(timer: func.TimerRequest) -> None:
     from shared.export import run_export
     from shared.platform.config import load_settings
+    from shared.platform.telemetry import report_export_failure
 
     settings = load_settings()  # first: a refused configuration fails the run before anything else
     if timer.past_due:
         log.info("export timer is past due; exporting now")
-    receipt = run_export(settings)
+    started = time.monotonic()
+    try:
+        receipt = run_export(settings)
+    except Exception as exc:  # the summary event of a failed run; the invocation still fails
+        report_export_failure(settings, exc, time.monotonic() - started)
+        raise
     if receipt is not None:
         log.info("%s", receipt.summary())

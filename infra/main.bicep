@@ -161,6 +161,16 @@ param secretCacheTtlSeconds int = 300
 ])
 param keyVaultPublicNetworkAccess string = 'Enabled'
 
+// ---- alerts and the dashboard (infra/app/alerts.bicep; README "Telemetry, alerts and the dashboard") ----
+@description('E-mail address of the administrator who receives TimeBridge alerts (azd: TIMEBRIDGE_ALERT_EMAIL).')
+@minLength(3)
+param alertEmailAddress string
+
+@description('Hours records of a file may wait in a deferral before the administrator is alerted.')
+@minValue(1)
+@maxValue(168)
+param deferralAlertHours int = 24
+
 // ---- hosting ------------------------------------------------------------------------------------
 @description('Name of the blob-trigger function Event Grid delivers to (postdeploy hook).')
 param importFunctionName string = 'import_file'
@@ -277,6 +287,19 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: tags
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    actionGroupName: 'ag-${resourceToken}'
+    namePrefix: 'timebridge-${resourceToken}'
+    alertEmailAddress: alertEmailAddress
+    deferralAlertHours: deferralAlertHours
+  }
+}
+
 module functionApp 'app/function.bicep' = {
   name: 'function'
   // The app must not start before its identity may read storage (deployment package, host state).
@@ -340,3 +363,4 @@ output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri
 output AZURE_EVENTGRID_SYSTEM_TOPIC_NAME string = eventGrid.outputs.name
 output AZURE_APPLICATION_INSIGHTS_NAME string = monitoring.outputs.applicationInsightsName
 output AZURE_LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsWorkspaceName
+output AZURE_ALERT_RULE_NAMES array = alerts.outputs.alertRuleNames

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
+from shared.platform import telemetry
 from shared.platform.config import Settings, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ KEYVAULT = INFRA / "app" / "keyvault.bicep"
 RBAC = INFRA / "app" / "rbac.bicep"
 MONITORING = INFRA / "app" / "monitoring.bicep"
 EVENTGRID = INFRA / "app" / "eventgrid.bicep"
+ALERTS = INFRA / "app" / "alerts.bicep"
 SUBSCRIPTION = INFRA / "eventgrid-subscription.bicep"
 HOOK = INFRA / "hooks" / "postdeploy.sh"
 
@@ -58,6 +60,11 @@ PLATFORM_SETTINGS = {
     "IntegrationStorage__queueServiceUri",  # blob trigger extension (poison queue)
     "IntegrationStorage__credential",  # identity-based "IntegrationStorage" connection
     "IntegrationStorage__clientId",
+    # The Python worker's Azure Monitor distro (shared/platform/telemetry.py): the summary events only.
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+    "OTEL_TRACES_EXPORTER",
+    "OTEL_METRICS_EXPORTER",
 }
 
 # Never set on a Flex Consumption app ("Flex Consumption plan deprecations"), or key-bearing.
@@ -176,6 +183,7 @@ def test_infra_has_the_expected_bicep_files() -> None:
         "app/function.bicep",
         "app/rbac.bicep",
         "app/eventgrid.bicep",
+        "app/alerts.bicep",
     } <= names
 
 
@@ -200,6 +208,7 @@ def test_module_wiring_matches_module_parameters() -> None:
         EVENTGRID.resolve(),
         RBAC.resolve(),
         FUNCTION.resolve(),
+        ALERTS.resolve(),
     }
     for name, module in modules.items():
         target = parse(module_file(module))["parameters"]
@@ -216,6 +225,7 @@ def test_azd_parameters_file_matches_main() -> None:
         "location": "${AZURE_LOCATION}",
         "principalId": "${AZURE_PRINCIPAL_ID}",
         "deployerDataAccess": "${TIMEBRIDGE_DEPLOYER_DATA_ACCESS=false}",
+        "alertEmailAddress": "${TIMEBRIDGE_ALERT_EMAIL}",
     }
     params = parse(MAIN)["parameters"]
     assert set(values) <= set(params)
@@ -427,6 +437,201 @@ def test_application_insights_has_local_auth_disabled_and_a_workspace() -> None:
     props = only(MONITORING, "Microsoft.Insights/components")["properties"]
     assert props["DisableLocalAuth"] is True
     assert props["WorkspaceResourceId"]["operator"]["operands"]["operand_1"] == "logAnalytics"
+
+
+# ---- telemetry, alerts and the workbook (infra/app/alerts.bicep, shared/platform/telemetry.py) ------------
+
+#: The dimensions each event carries (shared/platform/telemetry.py); a query may name only these.
+EVENT_DIMENSIONS = {
+    telemetry.IMPORT_EVENT: set(telemetry.IMPORT_DIMENSIONS),
+    telemetry.EXPORT_EVENT: set(telemetry.EXPORT_DIMENSIONS),
+    telemetry.DEFERRAL_EVENT: set(telemetry.DEFERRAL_DIMENSIONS),
+}
+EVENT_STATUSES = {
+    telemetry.IMPORT_EVENT: set(telemetry.IMPORT_STATUSES),
+    telemetry.EXPORT_EVENT: set(telemetry.EXPORT_STATUSES),
+    telemetry.DEFERRAL_EVENT: set(telemetry.DEFERRAL_STATUSES),
+}
+ALERT_RULES = {
+    "importProblems", "exportFailed", "exportIntent", "deferralTooOld", "startupFailed",
+}
+
+
+def alert_variables() -> dict[str, Any]:
+    return {name: v["value"] for name, v in parse(ALERTS).get("variables", {}).items()}
+
+
+def rule(name: str) -> dict[str, Any]:
+    return body(resources(ALERTS, "Microsoft.Insights/scheduledQueryRules")[name])
+
+
+def rule_query(name: str) -> str:
+    """The rule's Kusto text (a variable, or a ``replace()`` of one)."""
+    [criterion] = rule(name)["properties"]["criteria"]["allOf"]
+    query = criterion["query"]
+    if isinstance(query, dict):
+        query = query["function"]["parameters"]["original_string"]
+    text = alert_variables()[query]
+    assert isinstance(text, str) and text.strip(), name
+    return text
+
+
+def event_names(query: str) -> set[str]:
+    names = set(re.findall(r'\bname == "(\w+)"', query))
+    for listed in re.findall(r"\bname in \(([^)]*)\)", query):
+        names |= set(re.findall(r'"(\w+)"', listed))
+    return names
+
+
+def dimension_names(query: str) -> set[str]:
+    return set(re.findall(r'customDimensions\["([\w.]+)"\]', query))
+
+
+def assert_query_matches_the_code(query: str, label: str) -> set[str]:
+    """Every customEvents name and dimension the query uses is one shared/platform/telemetry.py emits."""
+    events = event_names(query) - {"export_ledger"}  # requests.name: the timer function's name
+    assert events <= set(telemetry.EVENTS), f"{label}: unknown event names {events - set(telemetry.EVENTS)}"
+    allowed = set().union(*(EVENT_DIMENSIONS[e] for e in events)) if events else set()
+    used = dimension_names(query) - {"FormattedMessage"}  # the host's own field on exceptions
+    assert used <= allowed, f"{label}: dimensions the events do not carry: {used - allowed}"
+    statuses = set(re.findall(r'\bstatus (?:==|!=) "([\w-]+)"', query))
+    for listed in re.findall(r"\bstatus in \(([^)]*)\)", query):
+        statuses |= set(re.findall(r'"([\w-]+)"', listed))
+    known = set().union(*(EVENT_STATUSES[e] for e in events)) if events else set()
+    assert statuses <= known, f"{label}: statuses the code never writes: {statuses - known}"
+    return events
+
+
+def test_action_group_mails_the_administrator_from_a_required_parameter() -> None:
+    group = only(ALERTS, "Microsoft.Insights/actionGroups")
+    assert group["location"] == "Global"
+    props = group["properties"]
+    assert props["enabled"] is True
+    assert len(param_default(ALERTS, "actionGroupShortName")) <= 12
+    [receiver] = props["emailReceivers"]
+    assert receiver["emailAddress"] == "alertEmailAddress"
+    assert receiver["useCommonAlertSchema"] is True
+    assert not props.get("smsReceivers") and not props.get("webhookReceivers")
+    # required in main.bicep (no default), filled by azd from TIMEBRIDGE_ALERT_EMAIL, passed through
+    assert parse(MAIN)["parameters"]["alertEmailAddress"].get("default") is None
+    assert decorators(MAIN, "alertEmailAddress")["min_length"] == 3
+    assert parse(MAIN)["modules"]["alerts"]["config"]["params"]["alertEmailAddress"] == "alertEmailAddress"
+
+
+def test_every_alert_rule_queries_application_insights_and_notifies_the_action_group() -> None:
+    rules = resources(ALERTS, "Microsoft.Insights/scheduledQueryRules")
+    assert set(rules) == ALERT_RULES
+    variables = parse(ALERTS)["variables"]
+    accessor = {"type": "property_accessor", "operands": {"operand_1": "actionGroup", "operand_2": "id"}}
+    assert variables["actionGroups"]["value"] == [{"operator": accessor}]
+    assert variables["scope"]["value"]["operator"]["operands"] == {"operand_1": "applicationInsights", "operand_2": "id"}
+    for name in rules:
+        config = rule(name)
+        props = config["properties"]
+        assert config["kind"] == "LogAlert", name
+        assert props["enabled"] is True, name
+        assert props["scopes"] == ["scope"], name
+        assert props["actions"]["actionGroups"] == "actionGroups", name
+        assert props["severity"] in (1, 2), name
+        assert props["autoMitigate"] is True, name
+        assert props["displayName"].startswith("TimeBridge: "), name
+        assert len(props["description"]) > 80, name  # what happened and what to do, for the e-mail
+        [criterion] = props["criteria"]["allOf"]
+        assert (criterion["timeAggregation"], criterion["operator"], criterion["threshold"]) == ("Count", "GreaterThan", 0)
+        assert criterion["failingPeriods"] == {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1}
+        for dimension in criterion.get("dimensions", []):
+            assert re.search(rf"\b{dimension['name']}\b", rule_query(name)), f"{name} splits by a column it does not return"
+        assert_query_matches_the_code(rule_query(name), name)
+
+
+def test_import_rule_fires_on_rejected_lines_and_rejected_files() -> None:
+    query = rule_query("importProblems")
+    assert event_names(query) == {telemetry.IMPORT_EVENT}
+    assert {telemetry.STATUS, telemetry.LINES_REJECTED, telemetry.FILE, telemetry.ETAG} <= dimension_names(query)
+    for status in ("imported-with-errors", "rejected", "rejected-file"):
+        assert f'"{status}"' in query
+    assert '"imported"' not in query.replace('"imported-with-errors"', "")
+    props = rule("importProblems")["properties"]
+    assert (props["evaluationFrequency"], props["windowSize"]) == ("PT5M", "PT5M")
+    assert props["criteria"]["allOf"][0]["dimensions"][0]["name"] == "file"
+    assert "errors.txt" in props["description"] and "upload" in props["description"]
+
+
+def test_export_rules_fire_on_a_failed_run_and_an_intent_open_over_an_hour() -> None:
+    from tests.functions_host import registered
+
+    failed = rule_query("exportFailed")
+    assert event_names(failed) == {telemetry.EXPORT_EVENT, "export_ledger"}
+    assert f'"{telemetry.EXPORT_FAILED}"' in failed
+    registered("export_ledger")  # the host's requests carry the function's name
+    assert "requests" in failed and "success == false" in failed
+    intent = rule_query("exportIntent")
+    assert event_names(intent) == {telemetry.EXPORT_EVENT}
+    assert {telemetry.OPEN_INTENT_SINCE, telemetry.RUN_ID} <= dimension_names(intent)
+    assert "> 1h" in intent
+    for name in ("exportFailed", "exportIntent"):
+        assert rule(name)["properties"]["evaluationFrequency"] == "PT15M"
+
+
+def test_deferral_rule_uses_the_configurable_hours() -> None:
+    [criterion] = rule("deferralTooOld")["properties"]["criteria"]["allOf"]
+    replace = criterion["query"]["function"]
+    assert replace["type"] == "replace"
+    assert replace["parameters"]["old_string"] == "__HOURS__"
+    assert replace["parameters"]["new_string"]["function"]["parameters"]["value_to_convert"] == "deferralAlertHours"
+    query = rule_query("deferralTooOld")
+    assert "now() - __HOURS__h" in query
+    assert event_names(query) == {telemetry.DEFERRAL_EVENT}
+    assert {telemetry.DEFERRED_SINCE, telemetry.STATUS, telemetry.FILE} <= dimension_names(query)
+    assert param_default(MAIN, "deferralAlertHours") == param_default(ALERTS, "deferralAlertHours") == 24
+    assert parse(MAIN)["modules"]["alerts"]["config"]["params"]["deferralAlertHours"] == "deferralAlertHours"
+
+
+def test_startup_rule_matches_the_refusal_the_app_logs_and_host_startup_errors() -> None:
+    query = rule_query("startupFailed")
+    assert f'startswith "{telemetry.STARTUP_REFUSAL}"' in query
+    assert "A host error has occurred during startup operation" in query
+    assert "traces" in query and "exceptions" in query
+
+
+def workbook_items() -> list[dict[str, Any]]:
+    content = alert_variables()["workbookContent"]
+    assert content["version"] == "Notebook/1.0"
+    return content["items"]
+
+
+def test_workbook_shows_the_four_tiles_from_the_summary_events() -> None:
+    workbook = only(ALERTS, "Microsoft.Insights/workbooks")
+    assert workbook["kind"] == "shared"
+    props = workbook["properties"]
+    assert props["category"] == "workbook" and props["version"] == "Notebook/1.0"
+    assert props["serializedData"]["function"]["parameters"]["value_to_convert"] == "workbookContent"
+    assert props["sourceId"]["operator"]["operands"] == {"operand_1": "applicationInsights", "operand_2": "id"}
+    assert workbook["name"]["function"]["type"] == "guid"
+    tiles = {item["name"]: item["content"] for item in workbook_items() if item["type"] == 3}
+    assert set(tiles) == {"files-imported-per-day", "rejected-lines-by-reason", "exports-per-day", "api-calls-per-target"}
+    queries = {name: alert_variables()[tile["query"]] for name, tile in tiles.items()}
+    for name, query in queries.items():
+        assert tiles[name]["timeContextFromParameter"] == "TimeRange", name
+        assert assert_query_matches_the_code(query, name), f"{name} reads no TimeBridge event"
+    assert "bin(timestamp, 1d), status" in queries["files-imported-per-day"]
+    assert f'customDimensions["{telemetry.REJECTED_BY_REASON}"]' in queries["rejected-lines-by-reason"]
+    assert "by reason" in queries["rejected-lines-by-reason"]
+    for dimension in (telemetry.FILE, telemetry.TIME_ENTRIES, telemetry.JOB_ENTRIES):
+        assert f'customDimensions["{dimension}"]' in queries["exports-per-day"]
+    assert event_names(queries["api-calls-per-target"]) == {telemetry.IMPORT_EVENT, telemetry.EXPORT_EVENT}
+    assert "by bin(timestamp, 1d), target" in queries["api-calls-per-target"]
+
+
+def test_worker_exports_exactly_the_event_logger_with_the_pinned_distro() -> None:
+    settings = app_settings()
+    assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
+    assert settings["PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"] == telemetry.EVENT_LOGGER
+    assert settings["OTEL_TRACES_EXPORTER"] == settings["OTEL_METRICS_EXPORTER"] == "none"
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert re.search(r"^azure-monitor-opentelemetry==\d+\.\d+\.\d+$", requirements, re.M)
+    host = json.loads((ROOT / "host.json").read_text())
+    assert "telemetryMode" not in host  # the host keeps its Application Insights mode (README)
 
 
 # ---- role assignments ---------------------------------------------------------------------------

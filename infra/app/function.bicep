@@ -170,6 +170,25 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING'
           value: 'ClientId=${identityClientId};Authorization=AAD'
         }
+        // Summary events, see shared/platform/telemetry.py: the Python worker runs the Azure Monitor distro and exports
+        // only the logger named here, with the identity above; the host logs everything else as before
+        // and records each invocation, so the worker sends no traces or metrics.
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY'
+          value: 'true'
+        }
+        {
+          name: 'PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME'
+          value: 'timebridge.events'
+        }
+        {
+          name: 'OTEL_TRACES_EXPORTER'
+          value: 'none'
+        }
+        {
+          name: 'OTEL_METRICS_EXPORTER'
+          value: 'none'
+        }
         // The blob trigger / blob bindings connection "IntegrationStorage" (identity based). The code
         // reads the blob and table URIs itself; the queue URI, credential and clientId are read by the
         // storage extension (poison queue) and by the SDK credential.

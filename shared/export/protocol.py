@@ -46,6 +46,7 @@ from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
 from shared.export.ledger_format import is_true, render
 from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus
 from shared.export.receipt import ExportReceipt, id_range
+from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
 from shared.targets.base import Connector
@@ -362,6 +363,7 @@ class Exporter:
         etag = self.ledger.close_intent(intent, receipt.finished_at, etag)
         self._drop_staging(intent.run_id)
         log.info("export run %s: %s", intent.run_id, receipt.summary())
+        telemetry.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
     def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: list[int]) -> None:

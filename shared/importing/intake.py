@@ -31,6 +31,7 @@ from shared.importing.importer import Importer, reject_all
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
 from shared.importing.personal_data import withhold_cpr_numbers
 from shared.importing.reports import Receipt, error_report, file_rejection_report
+from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import formula_line, visible
@@ -232,6 +233,7 @@ class Intake:
         log.info(
             "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
+        telemetry.import_finished(receipt, target=self.settings.target_system, errors=result.errors)
         return receipt
 
     def _reject_file(
@@ -248,6 +250,7 @@ class Intake:
         receipt.outputs["moved_to"] = f"{error}/{run.original}"
         receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)
+        telemetry.import_finished(receipt, target=self.settings.target_system)
         return receipt
 
     def _write_receipt(self, run: FileRun, receipt: Receipt) -> None:
