@@ -45,6 +45,11 @@ param archiveContainerName string = 'archive'
 @maxLength(63)
 param validateContainerName string = 'validate'
 
+@description('The export\'s bookkeeping: lock, staged runs, receipts (EXPORT_STATE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param exportStateContainerName string = 'export-state'
+
 @description('Container for Event Grid events that could not be delivered.')
 @minLength(3)
 @maxLength(63)
@@ -233,6 +238,7 @@ module storage 'app/storage.bicep' = {
     errorContainerName: errorContainerName
     archiveContainerName: archiveContainerName
     validateContainerName: validateContainerName
+    exportStateContainerName: exportStateContainerName
     deadLetterContainerName: deadLetterContainerName
     deploymentContainerName: deploymentContainerName
     exportLedgerTableName: exportLedgerTableName
@@ -274,6 +280,7 @@ module rbac 'app/rbac.bicep' = {
     errorContainerName: storage.outputs.errorContainerName
     archiveContainerName: storage.outputs.archiveContainerName
     validateContainerName: storage.outputs.validateContainerName
+    exportStateContainerName: storage.outputs.exportStateContainerName
     deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
@@ -325,6 +332,7 @@ module functionApp 'app/function.bicep' = {
     errorContainerName: storage.outputs.errorContainerName
     archiveContainerName: storage.outputs.archiveContainerName
     validateContainerName: storage.outputs.validateContainerName
+    exportStateContainerName: storage.outputs.exportStateContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
     maxFileBytes: maxFileBytes
     targetSystem: targetSystem
@@ -357,6 +365,7 @@ output AZURE_OUTPUT_CONTAINER_NAME string = storage.outputs.outputContainerName
 output AZURE_ERROR_CONTAINER_NAME string = storage.outputs.errorContainerName
 output AZURE_ARCHIVE_CONTAINER_NAME string = storage.outputs.archiveContainerName
 output AZURE_VALIDATE_CONTAINER_NAME string = storage.outputs.validateContainerName
+output AZURE_EXPORT_STATE_CONTAINER_NAME string = storage.outputs.exportStateContainerName
 output AZURE_DEADLETTER_CONTAINER_NAME string = storage.outputs.deadLetterContainerName
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_URL string = keyVault.outputs.uri

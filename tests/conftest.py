@@ -108,6 +108,7 @@ def app_env(services: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[s
         "ERROR_CONTAINER": f"error-{suffix}",
         "ARCHIVE_CONTAINER": f"archive-{suffix}",
         "VALIDATE_CONTAINER": f"validate-{suffix}",
+        "EXPORT_STATE_CONTAINER": f"export-state-{suffix}",
         "EXPORT_LEDGER_TABLE": f"exportledger{suffix}",
         "HTTP_TIMEOUT_SECONDS": "2",
     }

@@ -69,7 +69,7 @@ def marked_job_ids(sandbox: Sandbox) -> set[int]:
 
 
 def receipt_of(service: BlobServiceClient, settings: Settings, file_name: str) -> dict[str, Any]:
-    return json.loads(read_blob(service, settings.output_container, receipt_name_for(file_name)))
+    return json.loads(read_blob(service, settings.export_state_container, receipt_name_for(file_name)))
 
 
 def assert_exactly_once(service: BlobServiceClient, settings: Settings, expected: set[tuple[str, int]],
@@ -160,7 +160,9 @@ def test_export_writes_every_new_entry_once_in_documented_order(storage, setting
     assert second is not None and second.counts["lines"] == 2
     assert exported(storage, settings) == Counter(everything)
     assert_exactly_once(storage, settings, everything, sandbox)
-    assert [n for n in blob_names(storage, settings.output_container) if n.startswith(RUNS_PREFIX)] == []
+    assert [n for n in blob_names(storage, settings.export_state_container) if n.startswith(RUNS_PREFIX)] == []
+    # the output container holds the ERP's files only: no lock, no staging, no receipts
+    assert all(n.startswith("ledger_") for n in blob_names(storage, settings.output_container))
 
 
 def test_no_file_when_nothing_new_unless_configured(storage, settings, sandbox: Sandbox) -> None:
@@ -459,3 +461,33 @@ def test_timer_function_is_registered_with_its_schedule_and_exports(storage, set
     function.get_user_function()(TimerRequest(past_due=False))
     assert set(exported(storage, settings)) == expected
     assert_exactly_once(storage, settings, expected, sandbox)
+
+
+def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_and_completed(
+    storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An older version kept the lock, staged runs and receipts in the output container. A run of it
+    # was interrupted after its intent: the new version finds the staging where it now belongs.
+    expected = expected_entries(sandbox)
+    with monkeypatch.context() as patch:
+        CRASH_POINTS["after_intent"](patch)
+        with pytest.raises(Crash):
+            run_export(settings)
+    intent = ExportLedger.connect(settings).read_state().intent
+    assert intent is not None
+    state = storage.get_container_client(settings.export_state_container)
+    output = storage.get_container_client(settings.output_container)
+    for blob in list(state.list_blobs(name_starts_with=RUNS_PREFIX)):  # as the older version left them
+        output.upload_blob(f"_state/{blob.name}", state.download_blob(blob.name).readall())
+        state.delete_blob(blob.name)
+    output.upload_blob("receipts/ledger_old.csv.receipt.json", b'{"status": "exported"}')
+    output.upload_blob("_state/export.lock", b"")
+
+    receipt = run_export(settings)
+
+    assert receipt is not None and receipt.run_id == intent.run_id  # the interrupted run, completed
+    assert_exactly_once(storage, settings, expected, sandbox)
+    assert all(n.startswith("ledger_") for n in blob_names(storage, settings.output_container))
+    assert read_blob(storage, settings.export_state_container, "receipts/ledger_old.csv.receipt.json") == (
+        b'{"status": "exported"}')
+    assert ExportLedger.connect(settings).read_state().intent is None

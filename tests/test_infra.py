@@ -241,6 +241,7 @@ CONTAINER_PARAMS = {
     "errorContainerName": "ERROR_CONTAINER",
     "archiveContainerName": "ARCHIVE_CONTAINER",
     "validateContainerName": "VALIDATE_CONTAINER",
+    "exportStateContainerName": "EXPORT_STATE_CONTAINER",
 }
 
 
@@ -332,12 +333,13 @@ def test_retention_is_parameterised_and_reaches_the_storage_module() -> None:
 
 def test_lifecycle_deletes_archive_and_error_blobs_after_their_retention() -> None:
     rules = lifecycle_rules()
-    for rule, containers, days in (
-        ("archive-retention", ["archiveContainerName"], "archiveRetentionDays"),
-        ("error-retention", ["errorContainerName", "validateContainerName"], "errorRetentionDays"),
+    for rule, prefixes, days in (
+        ("archive-retention", ["${archiveContainerName}/", "${exportStateContainerName}/receipts/"],
+         "archiveRetentionDays"),
+        ("error-retention", ["${errorContainerName}/", "${validateContainerName}/"], "errorRetentionDays"),
     ):
         definition = rules[rule]
-        assert definition["filters"]["prefixMatch"] == [f"${{{container}}}/" for container in containers], rule
+        assert definition["filters"]["prefixMatch"] == prefixes, rule
         assert definition["filters"]["blobTypes"] == ["blockBlob"], rule
         assert definition["actions"] == {"baseBlob": {"delete": {"daysAfterModificationGreaterThan": days}}}, rule
     # The storage module gets the container names from main.bicep, so with its defaults the rules
@@ -643,6 +645,7 @@ EXPECTED_ASSIGNMENTS = {
     ("appPrincipalId", "errorContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "archiveContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "validateContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "exportStateContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "hostsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "secretsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "storage", "Storage Queue Data Contributor", "ServicePrincipal", False),
@@ -665,6 +668,7 @@ EXPECTED_SCOPES = {
     "errorContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "errorContainerName"),
     "archiveContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "archiveContainerName"),
     "validateContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "validateContainerName"),
+    "exportStateContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "exportStateContainerName"),
     "hostsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "hostsContainerName"),
     "secretsContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "secretsContainerName"),
     "deploymentContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deploymentContainerName"),
@@ -1020,6 +1024,7 @@ DOC_SCOPE = {
     "errorContainer": "`error`",
     "archiveContainer": "`archive`",
     "validateContainer": "`validate`",
+    "exportStateContainer": "`export-state`",
     "hostsContainer": "`azure-webjobs-hosts`",
     "secretsContainer": "`azure-webjobs-secrets`",
     "deploymentContainer": "`app-package-…`",

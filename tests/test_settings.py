@@ -20,7 +20,7 @@ AZURE_ONLY = {"IntegrationStorage__blobServiceUri", "IntegrationStorage__tableSe
 def test_defaults_are_the_documented_container_names(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("INPUT_CONTAINER", "OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"):
         monkeypatch.delenv(name, raising=False)
-    assert Settings().containers == ("input", "output", "error", "archive", "validate")
+    assert Settings().containers == ("input", "output", "error", "archive", "validate", "export-state")
 
 
 @pytest.mark.parametrize("name", ["in", "Input", "input_files", "-input", "a" * 64])

@@ -131,7 +131,7 @@ def test_an_export_run_emits_one_summary_event_with_its_dimensions(storage, sett
     [record] = events(caplog, telemetry.EXPORT_EVENT)
     dims = assert_flat(record, telemetry.EXPORT_DIMENSIONS)
     container, name = dims[telemetry.FILE].split("/", 1)
-    receipt = json.loads(read_blob(storage, container, receipt_name_for(name)))
+    receipt = json.loads(read_blob(storage, settings.export_state_container, receipt_name_for(name)))
     assert container == settings.output_container and name.startswith("ledger_")
     assert dims[telemetry.RUN_ID] == receipt["run_id"]
     assert dims[telemetry.STATUS] == receipt["status"] == "exported"

@@ -61,12 +61,12 @@ def main() -> int:
 
     _heading("ledger export (the export_ledger timer function)")
     functions["export_ledger"](TimerRequest(past_due=False))
-    output = service.get_container_client(settings.output_container)
     encoding = "utf-8-sig" if settings.export_encoding == "utf-8-sig" else "cp1252"
-    for blob in output.list_blobs():
-        if blob.name.startswith("ledger_") or blob.name.startswith("receipts/"):
-            print(f"--- {settings.output_container}/{blob.name}")
-            data = output.download_blob(blob.name).readall()
+    for container, prefix in ((settings.output_container, "ledger_"), (settings.export_state_container, "receipts/")):
+        files = service.get_container_client(container)
+        for blob in files.list_blobs(name_starts_with=prefix):
+            print(f"--- {container}/{blob.name}")
+            data = files.download_blob(blob.name).readall()
             print(data.decode("utf-8" if blob.name.endswith(".json") else encoding))
     return 0
 

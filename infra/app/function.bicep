@@ -76,6 +76,7 @@ param outputContainerName string
 param errorContainerName string
 param archiveContainerName string
 param validateContainerName string
+param exportStateContainerName string
 param exportLedgerTableName string
 param maxFileBytes int
 param targetSystem string
@@ -245,6 +246,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'VALIDATE_CONTAINER'
           value: validateContainerName
+        }
+        {
+          name: 'EXPORT_STATE_CONTAINER'
+          value: exportStateContainerName
         }
         {
           name: 'MAX_FILE_BYTES'

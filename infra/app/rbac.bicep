@@ -4,7 +4,7 @@
 //
 // Function app identity (user-assigned, used by the code and the Functions host):
 //   Storage Blob Data Contributor  containers input, output, error, archive,  the data the app imports/exports
-//                                  validate                                  (and the dry-run drop zone)
+//                                  validate, export-state                    (the dry-run drop zone, the export's bookkeeping)
 //   Storage Blob Data Contributor  containers azure-webjobs-hosts, -secrets    Functions host state and keys
 //   Storage Queue Data Contributor storage account                           blob-trigger poison queue (name chosen by the host)
 //   Storage Table Data Contributor table exportledger                        the export ledger
@@ -38,6 +38,9 @@ param archiveContainerName string
 
 @description('Validate container (the dry-run drop zone: the app reads files, writes reports, removes files).')
 param validateContainerName string
+
+@description('Export state container (the export\'s lock, staged runs and receipts).')
+param exportStateContainerName string
 
 @description('Container of the Flex Consumption deployment package (the deployment identity only).')
 param deploymentContainerName string
@@ -123,6 +126,11 @@ resource validateContainer 'Microsoft.Storage/storageAccounts/blobServices/conta
   name: validateContainerName
 }
 
+resource exportStateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: exportStateContainerName
+}
+
 resource hostsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
   parent: blobService
   name: hostsContainerName
@@ -201,6 +209,16 @@ resource appArchiveWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 resource appValidateWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(validateContainer.id, appPrincipalId, storageBlobDataContributor)
   scope: validateContainer
+  properties: {
+    roleDefinitionId: storageBlobDataContributor
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appExportStateWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(exportStateContainer.id, appPrincipalId, storageBlobDataContributor)
+  scope: exportStateContainer
   properties: {
     roleDefinitionId: storageBlobDataContributor
     principalId: appPrincipalId

@@ -51,6 +51,11 @@ param archiveContainerName string
 @maxLength(63)
 param validateContainerName string
 
+@description('The export\'s bookkeeping: lock, staged runs, receipts (EXPORT_STATE_CONTAINER).')
+@minLength(3)
+@maxLength(63)
+param exportStateContainerName string
+
 @description('Container Event Grid dead-letters undeliverable BlobCreated events into.')
 @minLength(3)
 @maxLength(63)
@@ -198,6 +203,14 @@ resource validateContainer 'Microsoft.Storage/storageAccounts/blobServices/conta
   }
 }
 
+resource exportStateContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: exportStateContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: deadLetterContainerName
@@ -243,8 +256,10 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               blobTypes: [
                 'blockBlob'
               ]
+              // the export's receipts age out like the import's
               prefixMatch: [
                 '${archiveContainerName}/'
+                '${exportStateContainerName}/receipts/'
               ]
             }
             actions: {
@@ -403,4 +418,5 @@ output outputContainerName string = outputContainer.name
 output errorContainerName string = errorContainer.name
 output archiveContainerName string = archiveContainer.name
 output validateContainerName string = validateContainer.name
+output exportStateContainerName string = exportStateContainer.name
 output exportLedgerTableName string = exportLedgerTable.name

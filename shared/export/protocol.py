@@ -40,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
 from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
 from shared.export.ledger_format import is_true, render
@@ -53,10 +53,14 @@ from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 
-STATE_PREFIX = "_state/"
-LOCK_BLOB = f"{STATE_PREFIX}export.lock"
-RUNS_PREFIX = f"{STATE_PREFIX}runs/"
+# The export's bookkeeping lives in its own container (EXPORT_STATE_CONTAINER), never beside the
+# ERP's files in the output container.
+LOCK_BLOB = "export.lock"
+RUNS_PREFIX = "runs/"
 RECEIPTS_PREFIX = "receipts/"
+#: Where versions before EXPORT_STATE_CONTAINER kept the bookkeeping, in the output container
+#: (moved by :func:`shared.export.run.move_legacy_bookkeeping`).
+LEGACY_PREFIXES = {"_state/runs/": RUNS_PREFIX, "receipts/": RECEIPTS_PREFIX, "_state/export.lock": None}
 #: Staging blobs of runs that never recorded their intent are removed after this age (longer than
 #: the function timeout, so they cannot belong to a run that is still going).
 ORPHAN_AGE = timedelta(hours=1)
@@ -132,6 +136,7 @@ class Exporter:
     ) -> None:
         self.settings = settings
         self.output = service.get_container_client(settings.output_container)
+        self.bookkeeping = service.get_container_client(settings.export_state_container)
         self.ledger = ledger
         self.connector_factory = connector_factory
         self.clock = clock
@@ -275,9 +280,9 @@ class Exporter:
             decimal_separator=self.settings.export_decimal_separator, notes=notes,
             job_employees=job_employees or {}, time_employees=time_employees or {},
         )
-        self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
+        self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
                                 content_settings=self._csv_settings())
-        self.output.upload_blob(f"{RUNS_PREFIX}{run_id}/manifest.json", manifest.to_json(), overwrite=True,
+        self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/manifest.json", manifest.to_json(), overwrite=True,
                                 content_settings=JSON)
         return Intent(run_id=run_id, file_name=file_name, created_at=manifest.created_at), manifest
 
@@ -290,7 +295,7 @@ class Exporter:
         if content is None:
             if blob.exists():
                 return
-            content = self._download(f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
+            content = self._download(self.bookkeeping, f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
             if content is None or _md5(content) != manifest.md5:
                 raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
                                    f"{intent.file_name} cannot be written again "
@@ -299,7 +304,7 @@ class Exporter:
             blob.upload_blob(content, overwrite=False, content_settings=self._csv_settings())
 
     def _verify_file(self, intent: Intent, manifest: Manifest) -> None:
-        data = self._download(intent.file_name)
+        data = self._download(self.output, intent.file_name)
         if data is None:
             raise ExportFailed(f"{intent.file_name} is not in the output container after writing it")
         if len(data) != manifest.size or _md5(data) != manifest.md5:
@@ -358,7 +363,7 @@ class Exporter:
         self._record_ledger(intent, manifest, iso(finished))
         receipt = self._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
         receipt.recovered_runs = recovered_runs or []
-        self.output.upload_blob(receipt_name_for(intent.file_name), receipt.to_json(), overwrite=True,
+        self.bookkeeping.upload_blob(receipt_name_for(intent.file_name), receipt.to_json(), overwrite=True,
                                 content_settings=JSON)
         etag = self.ledger.close_intent(intent, receipt.finished_at, etag)
         self._drop_staging(intent.run_id)
@@ -450,7 +455,7 @@ class Exporter:
             self._mark_batch(connector, ids[start : start + size])
 
     def _load_manifest(self, intent: Intent) -> Manifest:
-        data = self._download(f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
+        data = self._download(self.bookkeeping, f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
         if data is None:
             raise ExportFailed(
                 f"the manifest of interrupted run {intent.run_id} is missing; "
@@ -458,24 +463,25 @@ class Exporter:
             )
         return Manifest.from_json(data)
 
-    def _download(self, name: str) -> bytes | None:
+    @staticmethod
+    def _download(container: ContainerClient, name: str) -> bytes | None:
         try:
-            return self.output.get_blob_client(name).download_blob().readall()
+            return container.get_blob_client(name).download_blob().readall()
         except ResourceNotFoundError:
             return None
 
     def _drop_staging(self, run_id: str) -> None:
-        for blob in self.output.list_blobs(name_starts_with=f"{RUNS_PREFIX}{run_id}/"):
+        for blob in self.bookkeeping.list_blobs(name_starts_with=f"{RUNS_PREFIX}{run_id}/"):
             with suppress(ResourceNotFoundError):
-                self.output.delete_blob(blob.name)
+                self.bookkeeping.delete_blob(blob.name)
 
     def _remove_orphans(self) -> None:
         """Staging blobs of runs that stopped before recording their intent (never in any file)."""
         cutoff = self.clock() - ORPHAN_AGE
-        for blob in self.output.list_blobs(name_starts_with=RUNS_PREFIX):
+        for blob in self.bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX):
             if blob.last_modified and blob.last_modified < cutoff:
                 with suppress(ResourceNotFoundError):
-                    self.output.delete_blob(blob.name)
+                    self.bookkeeping.delete_blob(blob.name)
 
     def _csv_settings(self) -> ContentSettings:
         charset = "utf-8" if self.settings.export_encoding is ExportEncoding.UTF8_BOM else "windows-1252"

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     output_container: str = Field(default="output", alias="OUTPUT_CONTAINER")
     error_container: str = Field(default="error", alias="ERROR_CONTAINER")
     archive_container: str = Field(default="archive", alias="ARCHIVE_CONTAINER")
+    export_state_container: str = Field(
+        default="export-state", alias="EXPORT_STATE_CONTAINER",
+        description="The export's own bookkeeping (lock, staged runs, receipts), apart from the ERP's files.",
+    )
     validate_container: str = Field(
         default="validate", alias="VALIDATE_CONTAINER",
         description="Dry-run drop zone: a file dropped here gets a report of what it would do, and is removed.",
@@ -134,7 +138,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("input_container", "output_container", "error_container", "archive_container",
-                     "validate_container")
+                     "validate_container", "export_state_container")
     @classmethod
     def _valid_container_name(cls, value: str) -> str:
         if not (3 <= len(value) <= 63 and _CONTAINER_NAME.match(value)):
@@ -153,6 +157,16 @@ class Settings(BaseSettings):
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         return require_ncrontab(value, "EXPORT_SCHEDULE")
+
+    @model_validator(mode="after")
+    def _export_state_apart_from_the_erp_files(self) -> Settings:
+        if self.export_state_container == self.output_container:
+            raise ValueError(
+                f"EXPORT_STATE_CONTAINER is '{self.export_state_container}', the same container as "
+                "OUTPUT_CONTAINER: the export's lock, staged runs and receipts would sit beside the ledger files "
+                "the ERP picks up. Set EXPORT_STATE_CONTAINER to a container of its own (default 'export-state')"
+            )
+        return self
 
     @model_validator(mode="after")
     def _validate_container_is_its_own(self) -> Settings:
@@ -192,7 +206,7 @@ class Settings(BaseSettings):
     @cached_property
     def containers(self) -> tuple[str, ...]:
         return (self.input_container, self.output_container, self.error_container, self.archive_container,
-                self.validate_container)
+                self.validate_container, self.export_state_container)
 
 
 #: Hosts where plain http never leaves the machine (the SmartAPI sandbox in tests and the demo).
