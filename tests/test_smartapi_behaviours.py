@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -295,7 +296,7 @@ def test_filter_narrows_the_read_to_untransferred_entries(settings, sandbox: San
     build = connector_factory(settings)
 
     def read_1001() -> list[dict[str, Any]]:
-        with build() as connector:  # type: ignore[attr-defined]
+        with closing(build()) as connector:
             return connector.time_ledger_entries("1001")
 
     assert [row["Transfered"] for row in read_1001()] == [False]
@@ -315,7 +316,7 @@ def test_a_run_reads_each_time_ledger_only_down_to_what_it_exported(storage, set
     sandbox.insert("timeledger", [NEW_TIME | {"EmployeeCode": "1001", "Remark": "new"}])
     [new] = sandbox.find("timeledger", Remark="new")
 
-    with connector_factory(settings)() as connector:  # type: ignore[attr-defined]
+    with closing(connector_factory(settings)()) as connector:
         newest = connector.time_ledger_entries("1001", newer_than=mark)
         everything = connector.time_ledger_entries("1001")
     assert new["ID"] in {row["ID"] for row in newest}

@@ -208,10 +208,6 @@ class _Retryable(Exception):
         self.response = response
 
 
-class _UidRejected(Exception):
-    pass
-
-
 def body_value(spec: FieldSpec, value: Value) -> Any:
     """Value for a write body, typed by the Create-function parameter (see GUESSES)."""
     if isinstance(value, bool):
@@ -292,12 +288,6 @@ class SmartTidConnector:
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
         self._client.close()
-
-    def __enter__(self) -> SmartTidConnector:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _headers(self) -> dict[str, str]:
         uid = self._current_uid()
@@ -681,8 +671,7 @@ class SmartTidConnector:
         ``newer_than``: the highest id of this employee already exported — read newest first and
         stop at it (every entry with an id above it is returned; older ones may be too).
         """
-        method, path = TIME_LEDGER_READ
-        assert method == "GET"
+        _, path = TIME_LEDGER_READ  # a GET
         while True:
             params: dict[str, Any] = {"sEmployeeCode": employee_code}
             filtered = not self._filter_refused
@@ -729,8 +718,7 @@ class SmartTidConnector:
         return enough
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
-        method, path = EMPLOYEE_JOB_LEDGER_READ
-        assert method == "GET"
+        _, path = EMPLOYEE_JOB_LEDGER_READ  # a GET
         return {int(row["ID"]) for row in self._get_all(path, {"sEmployeeCode": employee_code})}
 
     def employee_codes(self) -> dict[str, bool]:
