@@ -37,6 +37,7 @@ from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
 from shared.targets.base import CallCounter, CircuitBreaker, RemoteRecord, redact, route_of
+from shared.targets.http import RetryableResponse, describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -200,14 +201,6 @@ class RetryPolicy:
     breaker_threshold: int = 12
 
 
-class _Retryable(Exception):
-    """A response worth retrying (429 / 5xx)."""
-
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
 def body_value(spec: FieldSpec, value: Value) -> Any:
     """Value for a write body, typed by the Create-function parameter (see GUESSES)."""
     if isinstance(value, bool):
@@ -369,7 +362,7 @@ class SmartTidConnector:
         ambiguous_seen = False
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, _Retryable):
+            if isinstance(exc, RetryableResponse):
                 return retry_on_ambiguous or exc.response.status_code == 429
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
                 return True
@@ -379,7 +372,7 @@ class SmartTidConnector:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retryable):
+            if isinstance(exc, RetryableResponse):
                 retry_after = exc.response.headers.get("Retry-After", "")
                 if retry_after.strip().isdigit():
                     return min(float(retry_after), policy.max_retry_after)
@@ -392,14 +385,14 @@ class SmartTidConnector:
             try:
                 response = self._client.request(method, path, **build())
             except httpx.HTTPError as exc:
-                breaker.failure(route, _describe(exc))
+                breaker.failure(route, describe_failure(exc))
                 if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
                     ambiguous_seen = True
                 raise
             if response.status_code == 429 or response.status_code >= 500:
                 breaker.failure(route, f"HTTP {response.status_code}")
                 ambiguous_seen = ambiguous_seen or response.status_code >= 500
-                raise _Retryable(response)
+                raise RetryableResponse(response)
             breaker.success(route)
             return response
 
@@ -413,20 +406,20 @@ class SmartTidConnector:
                 "SmartTID %s %s failed (%s); retrying (attempt %d of %d)",
                 method,
                 route_of(path),
-                _describe(state.outcome.exception() if state.outcome else None),
+                describe_failure(state.outcome.exception() if state.outcome else None),
                 state.attempt_number + 1,
                 attempts,
             ),
         )
         try:
             return retrying(attempt)
-        except _Retryable as exc:
+        except RetryableResponse as exc:
             return exc.response
         except CircuitOpen as exc:
             raise CircuitOpen(str(exc), maybe_applied=ambiguous_seen and method != "GET") from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"SmartTID could not be reached ({_describe(exc)}) after {attempts} attempts",
+                f"SmartTID could not be reached ({describe_failure(exc)}) after {attempts} attempts",
                 maybe_applied=ambiguous_seen and method != "GET",
             ) from None
 
@@ -770,11 +763,3 @@ def _message(response: httpx.Response) -> str:
     if isinstance(parsed, dict):
         parsed = parsed.get("message") or parsed.get("Message") or parsed.get("error") or text
     return str(parsed).strip()[:500] or f"HTTP {response.status_code} without a message"
-
-
-def _describe(exc: BaseException | None) -> str:
-    if isinstance(exc, _Retryable):
-        return f"HTTP {exc.response.status_code}"
-    if exc is None:
-        return "unknown error"
-    return type(exc).__name__

@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
 from shared.targets.base import CallCounter
+from shared.targets.http import RetryableResponse, describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -382,12 +383,6 @@ def _retry_after(response: httpx.Response) -> int | None:
     return None
 
 
-class _Retryable(Exception):
-    def __init__(self, response: httpx.Response) -> None:
-        super().__init__(f"HTTP {response.status_code}")
-        self.response = response
-
-
 # --- the client ---------------------------------------------------------------------------------
 class TicTacClient:
     """Tic-Tac Mobile API client. Thread-safe as far as httpx is; every HTTP request is counted in
@@ -452,7 +447,7 @@ class TicTacClient:
         label = counted_as or path
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, _Retryable):
+            if isinstance(exc, RetryableResponse):
                 return may_have_applied_retry or exc.response.status_code == SAFE_TO_REPEAT_STATUS
             if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
                 return True
@@ -463,7 +458,7 @@ class TicTacClient:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Retryable):
+            if isinstance(exc, RetryableResponse):
                 seconds = _retry_after(exc.response)
                 if seconds is not None:
                     return min(float(seconds), policy.max_retry_after)
@@ -478,7 +473,7 @@ class TicTacClient:
             made[0] += 1
             response = self._client.request(method, path, params=params, json=json_body, headers=headers)
             if response.status_code in RETRY_STATUSES:
-                raise _Retryable(response)
+                raise RetryableResponse(response)
             return response
 
         retrying = tenacity.Retrying(
@@ -488,19 +483,19 @@ class TicTacClient:
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "%s %s %s failed (%s); retrying (attempt %d of %d)", TARGET_NAME, method, label,
-                _describe(state.outcome.exception() if state.outcome else None), state.attempt_number + 1,
+                describe_failure(state.outcome.exception() if state.outcome else None), state.attempt_number + 1,
                 policy.attempts),
         )
         try:
             response = retrying(attempt)
-        except _Retryable as exc:
+        except RetryableResponse as exc:
             raise ApiUnavailable(
                 f"{TARGET_NAME} kept failing (HTTP {exc.response.status_code}: {_message(exc.response)}) "
                 f"after {made[0]} attempt(s)"
             ) from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"{TARGET_NAME} could not be reached ({_describe(exc)}) after {made[0]} attempt(s)"
+                f"{TARGET_NAME} could not be reached ({describe_failure(exc)}) after {made[0]} attempt(s)"
             ) from None
         status = response.status_code
         if status == 429:
@@ -706,14 +701,6 @@ def _created_among(users: Sequence[User], requested: str, body: Mapping[str, Any
 def _segment(value: str) -> str:
     """A path segment: every reserved character percent-encoded (an id never changes the path)."""
     return quote(value, safe="")
-
-
-def _describe(exc: BaseException | None) -> str:
-    if isinstance(exc, _Retryable):
-        return f"HTTP {exc.response.status_code}"
-    if exc is None:
-        return "unknown error"
-    return type(exc).__name__
 
 
 __all__ = [
