@@ -31,7 +31,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import seed
-from shared.importing.layouts import LAYOUTS, Kind, RecordType
+from shared.importing.layouts import LAYOUTS, FieldKind, RecordType
 from shared.targets.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"
@@ -114,7 +114,7 @@ def _blank(record_type: RecordType) -> dict[str, Any]:
     for spec in LAYOUTS[record_type].fields:
         name = CROSSWALK[record_type][spec.name]
         if name:
-            row[name] = False if spec.kind is Kind.FLAG else None
+            row[name] = False if spec.kind is FieldKind.FLAG else None
     if record_type is RecordType.EMPLOYEE:
         row["Active"] = True
     return row
@@ -322,15 +322,15 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
     return values
 
 
-def _stored(kind: Kind, name: str, value: Any) -> Any:
+def _stored(kind: FieldKind, name: str, value: Any) -> Any:
     try:
-        if kind is Kind.DATE:
+        if kind is FieldKind.DATE:
             moment = datetime.strptime(value, "%d-%m-%Y")
             if moment.year < 1753:  # SQL Server's DATETIME
                 raise _Reject(400, "The conversion of a nvarchar data type to a datetime data type resulted in an "
                                    "out-of-range value.")
             return moment.strftime("%Y-%m-%dT00:00:00")
-        if kind is Kind.FLAG:
+        if kind is FieldKind.FLAG:
             if name.startswith("b"):
                 if not isinstance(value, bool):
                     raise ValueError
@@ -338,18 +338,18 @@ def _stored(kind: Kind, name: str, value: Any) -> Any:
             if value not in ("0", "1"):
                 raise ValueError
             return value == "1"
-        if kind is Kind.CHOICE:
+        if kind is FieldKind.CHOICE:
             allowed = ("Planned", "Started", "Completed", "Canceled", "Template")
             if value not in allowed:
                 raise ValueError
             return value
-        if kind is Kind.INTEGER:
+        if kind is FieldKind.INTEGER:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError
             if not -(2**31) <= value < 2**31:
                 raise _Reject(400, f"Arithmetic overflow error converting expression to data type int ({name}).")
             return value
-        if kind is Kind.DECIMAL:
+        if kind is FieldKind.DECIMAL:
             if isinstance(value, str):
                 return float(value)
             if not isinstance(value, int | float) or isinstance(value, bool):
