@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.errors import AmbiguousMatch, ApiRejected, ApiUnavailable, AuthenticationFailed
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
-from shared.importing.values import Value, same_value
-from shared.targets.base import Connector, RemoteRecord
+from shared.importing.values import Value
+from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +68,20 @@ class _Write:
     changed: tuple[str, ...]
 
 
-def diff(record: Record, remote: RemoteRecord) -> tuple[str, ...]:
-    """Names of the fields the file gives that differ from what the target system stores."""
+def diff(record: Record, remote: RemoteRecord,
+         connector: Connector | ConnectorDefaults | None = None) -> tuple[str, ...]:
+    """Names of the fields the file gives that differ from what the target system stores — only
+    those the target holds (``connector.held_fields``), compared as it sees them."""
     layout = LAYOUTS[record.record_type]
+    target = connector or ConnectorDefaults()
+    held = target.held_fields(record.record_type)
     return tuple(
         name
         for name, value in record.values.items()
         if name not in layout.key
         and layout.field(name).companion_of is None
-        and not same_value(value, remote.values.get(name))
+        and (held is None or name in held)
+        and target.differs(record.record_type, name, value, remote.values.get(name))
     )
 
 
@@ -91,8 +96,11 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 
 
 class Importer:
-    def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False) -> None:
+    def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
+                 target_name: str = "SmartTID") -> None:
         self.connector = connector
+        #: the target's name in every message (``settings.target_system.display_name``)
+        self.target = target_name
         self.concurrency = concurrency
         #: plan only: read the target, decide every line, write nothing (the validate drop zone)
         self.dry_run = dry_run
@@ -113,15 +121,32 @@ class Importer:
             self._import_masters(by_type)
             self._import_operations(by_type[RecordType.OPERATION], parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            self._reject_remaining(parsed, _unavailable_error(exc))
+            self._reject_remaining(parsed, _unavailable_error(exc, self.target))
         except Exception as exc:  # last resort: no line may end without an outcome
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
             self._reject_remaining(parsed, _internal_error(exc))
         if self._respelled > MAX_SPELLING_NOTES:
             self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
                                      "from the stored ones only in upper/lower case.")
+        self._note_unheld(parsed)
+        if not self.dry_run:
+            self.connector.finish()
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
+
+    def _note_unheld(self, parsed: ParsedFile) -> None:
+        """Names once the fields of the file the target has no place for (they are ignored)."""
+        given: dict[RecordType, set[str]] = {}
+        for record in parsed.records:
+            given.setdefault(record.record_type, set()).update(record.values)
+        parts = []
+        for record_type in RecordType:
+            unheld = [name for name in self.connector.unheld_fields(record_type) if name in given.get(record_type, ())]
+            if unheld:
+                parts.append(f"{record_type}: {', '.join(unheld)}")
+        if parts:
+            self.result.notes.append(f"{self.target} has no place for these fields of the file; they were ignored: "
+                                     + "; ".join(parts) + ".")
 
     def _reject_remaining(self, parsed: ParsedFile, error: LineError) -> None:
         done = {id(outcome.record) for outcome in self.result.outcomes}
@@ -178,8 +203,8 @@ class Importer:
                 if found is None:
                     self._reject(operation, _dependent_error(
                         operation,
-                        f"job {job_code} does not exist in SmartTID and is not in this file",
-                        f"add a Job line for {job_code} to the file, or create the job in SmartTID first",
+                        f"job {job_code} does not exist in {self.target} and is not in this file",
+                        f"add a Job line for {job_code} to the file, or create the job in {self.target} first",
                     ))
                     continue
                 stored_code = found
@@ -192,7 +217,8 @@ class Importer:
         for job_code, records in ready.items():
             remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
             remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
-            writes.extend(self._plan(records, remote))
+            unkeyed = [r for r in remote_ops if not any(_key(r, RecordType.OPERATION))]
+            writes.extend(self._plan(records, remote, unkeyed))
         self._apply(writes)
 
     def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
@@ -205,10 +231,23 @@ class Importer:
                     "to upper/lower case, so the stored record was used and its spelling kept."
                 )
 
-    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord]) -> list[_Write]:
+    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord],
+              unkeyed: list[RemoteRecord] | None = None) -> list[_Write]:
+        """``unkeyed``: stored records without a key, which a record may be linked to (``connector.link``)."""
         writes: list[_Write] = []
         for record in records:
             stored = remote.get(self._folded(record.key))
+            if stored is None and unkeyed:
+                try:
+                    stored = self.connector.link(record, unkeyed)
+                except AmbiguousMatch as exc:
+                    self._reject(record, _line_error(
+                        record, f"cannot be linked: {exc.message}",
+                        f"give the {self.target} objects distinct names (or rename the line's), then upload the "
+                        "rejected lines again"))
+                    continue
+                if stored is not None:  # linked once only
+                    unkeyed[:] = [candidate for candidate in unkeyed if candidate.id != stored.id]
             if stored is not None and _key(stored, record.record_type) != record.key:
                 names = LAYOUTS[record.record_type].key
                 for name, given, kept in zip(names, record.key, _key(stored, record.record_type), strict=True):
@@ -219,11 +258,11 @@ class Importer:
             if stored is None:
                 missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
                 if missing:
-                    self._reject(record, *[_missing_for_create(record, name) for name in missing])
+                    self._reject(record, *[_missing_for_create(record, name, self.target) for name in missing])
                     continue
                 writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
                 continue
-            changed = diff(record, stored)
+            changed = diff(record, stored, self.connector)
             if changed:
                 writes.append(_Write(record, stored, with_companions(record, changed), changed))
             else:
@@ -256,14 +295,14 @@ class Importer:
             action = "create" if write.remote is None else "update"
             self._reject(record, _line_error(
                 record,
-                f"SmartTID refused to {action} {record.describe()}: {exc.message}",
-                "correct the line as SmartTID's message says, then upload the rejected lines again",
+                f"{self.target} refused to {action} {record.describe()}: {exc.message}",
+                f"correct the line as {self.target}'s message says, then upload the rejected lines again",
             ))
         except AuthenticationFailed as exc:
             self._fatal = str(exc)
-            self._reject(record, _unavailable_error(exc))
+            self._reject(record, _unavailable_error(exc, self.target))
         except ApiUnavailable as exc:
-            self._reject(record, _unavailable_error(exc))
+            self._reject(record, _unavailable_error(exc, self.target))
         except Exception as exc:  # last resort: the line is reported, never lost
             log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
             self._reject(record, _internal_error(exc))
@@ -292,11 +331,11 @@ def _line_error(record: Record, reason: str, action: str, field: str = "", value
     return LineError(record.line, record.record_type, field, value, reason, action)
 
 
-def _unavailable_error(exc: ApiUnavailable) -> LineError:
+def _unavailable_error(exc: ApiUnavailable, target: str = "SmartTID") -> LineError:
     action = (
         "fix the credentials as described, then upload the rejected lines again"
         if isinstance(exc, AuthenticationFailed)
-        else "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
+        else f"nothing was changed for this line; upload the rejected lines again when {target} is available"
     )
     return LineError(0, "", "", "", str(exc), action)
 
@@ -322,12 +361,12 @@ def _dependent_error(operation: Record, reason: str, action: str | None = None) 
     )
 
 
-def _missing_for_create(record: Record, name: str) -> LineError:
+def _missing_for_create(record: Record, name: str, target: str = "SmartTID") -> LineError:
     spec = LAYOUTS[record.record_type].field(name)
     return _line_error(
         record,
-        f"is empty, but {record.describe()} does not exist in SmartTID yet and cannot be created without it",
-        f"fill in {name} (position {spec.position}), or create the record in SmartTID first",
+        f"is empty, but {record.describe()} does not exist in {target} yet and cannot be created without it",
+        f"fill in {name} (position {spec.position}), or create the record in {target} first",
         field=f"{name} (position {spec.position})",
     )
 

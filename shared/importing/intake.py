@@ -194,7 +194,8 @@ class Intake:
                 result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
                                     "lines again")
             else:
-                result = Importer(connector, concurrency=self.settings.write_concurrency).run(parsed)
+                result = Importer(connector, concurrency=self.settings.write_concurrency,
+                                  target_name=self.settings.target_system.display_name).run(parsed)
                 receipt.api_calls = {
                     "total": connector.calls.total,
                     "writes": connector.calls.writes,

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.importing.layouts import RecordType
-from shared.importing.values import Value
+from shared.importing.values import Value, same_value
+
+if TYPE_CHECKING:
+    from shared.importing.parsing import Record
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,44 @@ class Connector(Protocol):
         """Every employee / job, or the operations of one job (``job_code``)."""
         ...
 
-    def create(self, record_type: RecordType, values: dict[str, Value]) -> None: ...
+    def create(self, record_type: RecordType, values: dict[str, Value]) -> int | str | None:
+        """Create the record; returns its new remote id when the target tells it (never a secret)."""
+        ...
 
     def update(self, record_type: RecordType, remote_id: int | str, values: dict[str, Value]) -> None:
         """Write ``values`` (the key fields plus the changed fields) to an existing record."""
+        ...
+
+    # --- matching, diff and cost (defaults in :class:`ConnectorDefaults`) -----------------------
+    def held_fields(self, record_type: RecordType) -> frozenset[str] | None:
+        """The fields of the file the diff compares (None: every field). A field the target cannot
+        hold (or cannot read back) is not among them, so it never causes a write."""
+        ...
+
+    def unheld_fields(self, record_type: RecordType) -> tuple[str, ...]:
+        """Fields of the file the target has no place for (named once in the receipt)."""
+        ...
+
+    def differs(self, record_type: RecordType, name: str, wanted: Value, stored: Value | None) -> bool:
+        """Whether the file's ``wanted`` value differs from the ``stored`` one as the target sees it."""
+        ...
+
+    def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
+        """A second chance for a record no stored record has the key of: the one candidate (stored
+        records without a known key) it is the same as, e.g. by name. Raises
+        :class:`shared.errors.AmbiguousMatch` when several are."""
+        ...
+
+    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
+        """API calls one create / update of this record type takes at most."""
+        ...
+
+    def read_cost(self, record_type: RecordType) -> int:
+        """API calls the next ``list_records`` of this type takes at most (0 once read)."""
+        ...
+
+    def finish(self) -> None:
+        """After the writes of a real (not dry) run: persist what the import learned (links)."""
         ...
 
     # --- export -----------------------------------------------------------------------------
@@ -72,3 +110,28 @@ class Connector(Protocol):
     def active_employee_codes(self) -> list[str]: ...
 
     def close(self) -> None: ...
+
+
+class ConnectorDefaults:
+    """The answers of a target whose records carry the ERP's keys and every field (SmartTID)."""
+
+    def held_fields(self, record_type: RecordType) -> frozenset[str] | None:
+        return None
+
+    def unheld_fields(self, record_type: RecordType) -> tuple[str, ...]:
+        return ()
+
+    def differs(self, record_type: RecordType, name: str, wanted: Value, stored: Value | None) -> bool:
+        return not same_value(wanted, stored)
+
+    def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
+        return None
+
+    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
+        return 1
+
+    def read_cost(self, record_type: RecordType) -> int:
+        return 1
+
+    def finish(self) -> None:
+        return None

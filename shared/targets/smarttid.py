@@ -29,7 +29,7 @@ from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date
 from shared.platform.clock import parse_timestamp
-from shared.targets.base import CallCounter, RemoteRecord
+from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
             return str(raw)
 
 
-class SmartTidConnector:
+class SmartTidConnector(ConnectorDefaults):
     """SmartAPI client. Thread-safe: the import writes with bounded concurrency."""
 
     #: SmartTID stores codes case-insensitively (its SQL collation): ``a360`` is the stored ``A360``.

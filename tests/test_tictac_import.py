@@ -1,0 +1,215 @@
+"""The import into Tic-Tac Mobile end to end: Azurite for storage and the cross-references, the
+Tic-Tac sandbox over a real socket, the blob-trigger function as the host calls it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+from pydantic import SecretStr
+
+from shared.importing.intake import FileRun, Intake
+from shared.platform.config import Settings
+from shared.targets.base import Connector
+from shared.targets.tictac import RetryPolicy, TicTacClient
+from shared.targets.tictac_connector import TicTacConnector
+from shared.targets.tictac_mapping import UserNameRule
+from shared.targets.xref import CrossRefs, Entity
+from tests.conftest import TicTacSandbox, blob_names, read_blob
+from tests.functions_host import trigger_import
+
+FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, max_retry_after=0.05)
+
+
+@pytest.fixture
+def tictac_env(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    env = {"TARGET_SYSTEM": "tictac", "TICTAC_BASE_URL": tictac.base_url, "TICTAC_API_CODE": tictac.api_code,
+           "XREF_TABLE": f"xref{suffix}", "BUDGET_TABLE": f"budget{suffix}"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return app_env | env
+
+
+@pytest.fixture
+def tt_settings(tictac_env: dict[str, str]) -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def tt_storage(tt_settings: Settings, storage: BlobServiceClient) -> BlobServiceClient:
+    return storage
+
+
+def drop(service: BlobServiceClient, settings: Settings, name: str, text: str) -> dict:
+    """Upload a file, run the import function for it, return its receipt."""
+    etag = service.get_blob_client(settings.input_container, name).upload_blob(
+        text.encode(), overwrite=True)["etag"].strip('"')
+    trigger_import(service, settings.input_container, name)
+    return json.loads(read_blob(service, settings.archive_container, FileRun(name, etag).receipt))
+
+
+def errors_text(service: BlobServiceClient, settings: Settings) -> str:
+    return "".join(read_blob(service, settings.error_container, name).decode("utf-8-sig")
+                   for name in blob_names(service, settings.error_container) if name.endswith("errors.txt"))
+
+
+def rows(tictac: TicTacSandbox, table: str, **match: object) -> list[dict]:
+    return [row for row in tictac.state()[table] if all(row.get(k) == v for k, v in match.items())]
+
+
+def add_project(tictac: TicTacSandbox, number: str, name: str, *activities: str) -> tuple[str, list[str]]:
+    [projid] = tictac.insert("projects", [{"name": name, "projectNumber": number}])
+    actids = tictac.insert("activities", [{"projid": projid, "name": a} for a in activities]) if activities else []
+    return projid, actids
+
+
+# --- users -------------------------------------------------------------------------------------------
+def test_an_existing_user_is_found_by_employee_number(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    line = "Employee;1298;Anna Andersson;Storgatan 1;12345;Stockholm;;ANNA@tictac.se;;Avd 1;Avdelning ett"
+    receipt = drop(tt_storage, tt_settings, "anna.csv", line)
+
+    assert receipt["counts"]["unchanged"] == 1, receipt
+    assert receipt["counts"]["created"] == receipt["counts"]["updated"] == receipt["counts"]["rejected"] == 0
+    assert tictac.writes() == {}  # address, city and department name have no Tic-Tac field: no write
+    assert any("Tic-Tac has no place" in note and "sAddress" in note for note in receipt["notes"]), receipt["notes"]
+
+    receipt = drop(tt_storage, tt_settings, "anna2.csv", line.replace("Avd 1", "Avd 3"))
+    assert receipt["counts"]["updated"] == 1
+    assert tictac.writes() == {"PUT /api/rest/v1/users/annatictacse": 1}
+    [anna] = rows(tictac, "users", userName="annatictacse")
+    assert anna["department"] == "Avd 3" and anna["employeeNumber"] == "1298"
+    assert len(tictac.state()["users"]) == 5  # nobody created
+
+
+class PasswordSpy(httpx.HTTPTransport):
+    """A real socket transport that remembers every ``userPassword`` Tic-Tac answered with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passwords: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.method == "POST" and request.url.path.endswith("/v1/users") and response.status_code < 300:
+            self.passwords.append(json.loads(response.read())["userPassword"])
+        return response
+
+
+def spied_factory(settings: Settings, tictac: TicTacSandbox, spy: PasswordSpy) -> Callable[[], Connector]:
+    def build() -> Connector:
+        client = TicTacClient(tictac.base_url, SecretStr(tictac.api_code), retry=FAST, transport=spy)
+        return TicTacConnector(client, CrossRefs.connect(settings, settings.xref_table), user_names=UserNameRule())
+    return build
+
+
+def test_a_new_user_is_created_and_its_password_is_never_stored(
+        tt_storage, tt_settings, tictac: TicTacSandbox, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    spy = PasswordSpy()
+    text = "Employee;E-77;Svensson, Per;Gatan 2;11122;Uppsala;0701234567;per@example.se;;Avd 9\nEmployee;E-78;Åsa Öberg"
+    name = "new-users.csv"
+    tt_storage.get_blob_client(tt_settings.input_container, name).upload_blob(text.encode())
+    receipt = Intake(tt_settings, tt_storage, spied_factory(tt_settings, tictac, spy)).process(name)
+
+    assert receipt is not None and receipt.counts["created"] == 2, receipt
+    [per] = rows(tictac, "users", employeeNumber="E-77")
+    assert (per["userName"], per["longUserName"]) == ("perexamplese", "per@example.se")  # Tic-Tac derived it
+    assert (per["firstName"], per["lastName"], per["department"]) == ("Per", "Svensson", "Avd 9")
+    assert per["phoneNumber"] == "0701234567"
+    [asa] = rows(tictac, "users", employeeNumber="E-78")
+    assert asa["userName"] == "e78" and (asa["firstName"], asa["lastName"]) == ("Åsa", "Öberg")  # no e-mail: code
+    refs = CrossRefs.connect(tt_settings, tt_settings.xref_table)
+    assert refs.get("tictac", Entity.USER, ("E-77",)).remote_id == "perexamplese"  # the real userName, read back
+
+    # the passwords Tic-Tac answered with are in no log line and no blob of any container
+    assert len(spy.passwords) == 2
+    logged = "\n".join(record.getMessage() + repr(record.args) for record in caplog.records)
+    stored = b"".join(read_blob(tt_storage, container, blob)
+                      for container in tt_settings.containers for blob in blob_names(tt_storage, container))
+    xref_rows = json.dumps([dict(row) for row in refs.table.list_entities()], default=str)
+    for password in spy.passwords:
+        assert password not in logged
+        assert password.encode() not in stored
+        assert password not in xref_rows
+    assert "userPassword" not in logged and b"userPassword" not in stored
+
+
+# --- projects and activities -------------------------------------------------------------------------
+def test_projects_and_activities_by_number_name_and_cross_reference(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    projid, [art, _] = add_project(tictac, "P-100", "Old name", "Art direction", "Layout")
+    text = "\n".join([
+        "Job;P-100;Hedgehog analysis;Second line;;;Started",
+        "Job;P-200;Finished job;;;;Completed",
+        "Operation;P-100;10;PAINT;Art direction;;ERP-1;;;;;;0",
+        "Operation;P-100;20;NEW;Brand new;;;;;;;;0",
+        "Operation;P-200;10;X;First;;;;;;;;1",
+    ])
+    receipt = drop(tt_storage, tt_settings, "jobs.csv", text)
+
+    assert receipt["counts"] == {"created": 3, "updated": 1, "unchanged": 1, "rejected": 0}, errors_text(tt_storage, tt_settings)
+    [p100] = rows(tictac, "projects", projectNumber="P-100")
+    assert p100["projid"] == projid and p100["name"] == "Hedgehog analysis" and p100["description"] == "Second line"
+    [p200] = rows(tictac, "projects", projectNumber="P-200")
+    assert p200["isActive"] is False  # Completed → isActive false
+    [first] = rows(tictac, "activities", projid=p200["projid"])
+    assert first["name"] == "First" and first["isActive"] is False  # bOperationCompleted=1
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=projid)) == ["Art direction", "Brand new",
+                                                                                   "Layout"]
+    refs = CrossRefs.connect(tt_settings, tt_settings.xref_table)
+    linked = refs.get("tictac", Entity.ACTIVITY, ("P-100", "10"))
+    assert linked is not None and linked.remote_id == art and linked.linked_by == "name"
+    assert linked.erp_values["sOperationCode"] == "PAINT" and linked.erp_values["sERPReference"] == "ERP-1"
+
+    # the same file again: nothing to write
+    before = tictac.writes()
+    receipt = drop(tt_storage, tt_settings, "jobs-again.csv", text)
+    assert receipt["counts"] == {"created": 0, "updated": 0, "unchanged": 5, "rejected": 0}, receipt
+    assert tictac.writes() == before
+
+    # renamed in the ERP: the activity is found through the cross-reference and renamed, not created again
+    receipt = drop(tt_storage, tt_settings, "rename.csv", "Operation;P-100;10;PAINT;Art direction & layout;;;;;;;;1")
+    assert receipt["counts"]["updated"] == 1, receipt
+    [renamed] = rows(tictac, "activities", actid=art)
+    assert renamed["name"] == "Art direction & layout" and renamed["isActive"] is False
+    assert len(rows(tictac, "activities", projid=projid)) == 3
+
+
+def test_an_ambiguous_activity_name_is_rejected_naming_both(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    tictac.switch(activity_names="duplicates")
+    _, [one, two] = add_project(tictac, "P-300", "Montage job", "Montage", "montage ")
+    receipt = drop(tt_storage, tt_settings, "ops.csv", "Job;P-300;Montage job\nOperation;P-300;10;M;Montage")
+
+    assert receipt["counts"]["rejected"] == 1 and receipt["counts"]["unchanged"] == 1, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "line 2" in report and one in report and two in report
+    assert tictac.writes() == {}
+
+
+def test_bad_input_keeps_its_line_numbered_errors(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "Employee;1;Anders Alm\nJob;;no code\nOperation;NOPE;10;X;Orphan"
+    receipt = drop(tt_storage, tt_settings, "bad.csv", text)
+
+    assert receipt["counts"]["unchanged"] == 1 and receipt["counts"]["rejected"] == 2, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "bad.csv, line 2 (Job)" in report
+    assert "bad.csv, line 3 (Operation)" in report and "does not exist in Tic-Tac" in report
+    assert "SmartTID" not in report
+
+
+def test_a_missing_api_code_rejects_every_line_naming_the_secret(
+        tt_storage, tt_settings, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TICTAC_API_CODE")
+    assert tt_settings.target_system.display_name == "Tic-Tac"
+    receipt = drop(tt_storage, tt_settings, "emp.csv", "Employee;1;Anders Alm")
+
+    assert receipt["counts"]["rejected"] == 1
+    report = errors_text(tt_storage, tt_settings)
+    assert "TICTAC_API_CODE" in report and "tictac-api-code" in report
+    assert tictac.calls() == {}
