@@ -151,6 +151,9 @@ param writeConcurrency int = 4
 @description('NCRONTAB schedule of the export timer (EXPORT_SCHEDULE), UTC.')
 param exportSchedule string = '0 */15 * * * *'
 
+@description('NCRONTAB schedule (UTC) of the timer that applies lines deferred for the call budget (RESUME_SCHEDULE).')
+param resumeSchedule string = '0 */15 * * * *'
+
 @description('Encoding of export files (EXPORT_ENCODING).')
 @allowed([
   'utf-8-sig'
@@ -345,6 +348,7 @@ module functionApp 'app/function.bicep' = {
     httpMaxAttempts: httpMaxAttempts
     writeConcurrency: writeConcurrency
     exportSchedule: exportSchedule
+    resumeSchedule: resumeSchedule
     exportEncoding: exportEncoding
     exportDecimalSeparator: exportDecimalSeparator
     exportWriteEmptyFile: exportWriteEmptyFile

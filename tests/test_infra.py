@@ -679,6 +679,7 @@ def test_setting_defaults_match_the_code() -> None:
         "HTTP_MAX_ATTEMPTS": "httpMaxAttempts",
         "WRITE_CONCURRENCY": "writeConcurrency",
         "EXPORT_SCHEDULE": "exportSchedule",
+        "RESUME_SCHEDULE": "resumeSchedule",
         "EXPORT_ENCODING": "exportEncoding",
         "EXPORT_DECIMAL_SEPARATOR": "exportDecimalSeparator",
         "EXPORT_WRITE_EMPTY_FILE": "exportWriteEmptyFile",

@@ -7,15 +7,21 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
 
+from shared.importing.deferral import Deferrals
 from shared.importing.intake import FileRun, Intake
+from shared.importing.reports import Receipt
+from shared.importing.resume import resume_deferred
+from shared.platform.clock import iso
 from shared.platform.config import Settings
 from shared.targets.base import Connector
+from shared.targets.budget import CallBudget, budget_id
 from shared.targets.tictac import RetryPolicy, TicTacClient
 from shared.targets.tictac_connector import TicTacConnector
 from shared.targets.tictac_mapping import UserNameRule
@@ -153,7 +159,7 @@ def test_projects_and_activities_by_number_name_and_cross_reference(
     ])
     receipt = drop(tt_storage, tt_settings, "jobs.csv", text)
 
-    assert receipt["counts"] == {"created": 3, "updated": 1, "unchanged": 1, "rejected": 0}, errors_text(tt_storage, tt_settings)
+    assert receipt["counts"] == {"created": 3, "updated": 1, "unchanged": 1, "rejected": 0, "deferred": 0}, errors_text(tt_storage, tt_settings)
     [p100] = rows(tictac, "projects", projectNumber="P-100")
     assert p100["projid"] == projid and p100["name"] == "Hedgehog analysis" and p100["description"] == "Second line"
     [p200] = rows(tictac, "projects", projectNumber="P-200")
@@ -170,7 +176,7 @@ def test_projects_and_activities_by_number_name_and_cross_reference(
     # the same file again: nothing to write
     before = tictac.writes()
     receipt = drop(tt_storage, tt_settings, "jobs-again.csv", text)
-    assert receipt["counts"] == {"created": 0, "updated": 0, "unchanged": 5, "rejected": 0}, receipt
+    assert receipt["counts"] == {"created": 0, "updated": 0, "unchanged": 5, "rejected": 0, "deferred": 0}, receipt
     assert tictac.writes() == before
 
     # renamed in the ERP: the activity is found through the cross-reference and renamed, not created again
@@ -213,3 +219,110 @@ def test_a_missing_api_code_rejects_every_line_naming_the_secret(
     report = errors_text(tt_storage, tt_settings)
     assert "TICTAC_API_CODE" in report and "tictac-api-code" in report
     assert tictac.calls() == {}
+
+
+# --- the call budget and deferral --------------------------------------------------------------------
+class Clock:
+    """The budget's clock, moved forward instead of waiting a day."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def iso(self) -> str:
+        return iso(self.now())
+
+
+def budgeted_factory(settings: Settings, tictac: TicTacSandbox, clock: Clock, limit: int) -> Callable[[], Connector]:
+    def build() -> Connector:
+        code = SecretStr(tictac.api_code)
+        client = TicTacClient(tictac.base_url, code, retry=FAST, clock=clock.now)
+        budget = CallBudget.connect(settings, budget_id("tictac", code), limit, table_name=settings.budget_table,
+                                    clock=clock.now)
+        return TicTacConnector(client, CrossRefs.connect(settings, settings.xref_table), budget=budget)
+    return build
+
+
+def process(storage: BlobServiceClient, settings: Settings, factory: Callable[[], Connector], name: str,
+            text: str) -> Receipt:
+    storage.get_blob_client(settings.input_container, name).upload_blob(text.encode(), overwrite=True)
+    receipt = Intake(settings, storage, factory).process(name)
+    assert receipt is not None
+    return receipt
+
+
+def test_a_file_beyond_the_budget_is_partly_deferred_and_completes_later_in_order(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    clock = Clock()
+    factory = budgeted_factory(tt_settings, tictac, clock, limit=10)
+    ops = [f"Operation;P-500;{n * 10};OP{n};Step {n}" for n in range(1, 11)]
+    ops[-1] = "Operation;P-500;100;OP10;Old name"
+    receipt = process(tt_storage, tt_settings, factory, "big.csv", "\n".join(["Job;P-500;Big job;;;;Started", *ops]))
+
+    # reads 2 + the project POST 1 + 7 activity POSTs = the budget of 10; 3 lines wait
+    assert receipt.counts == {"created": 8, "updated": 0, "unchanged": 0, "rejected": 0, "deferred": 3}
+    assert receipt.status == "partially-applied"
+    assert receipt.api_calls["total"] == 10 and sum(tictac.calls().values()) == 10
+    assert receipt.deferred["lines"] == 3 and receipt.deferred["next_attempt_after"] > clock.iso()
+    assert any("3 lines wait" in note for note in receipt.notes)
+    kept = read_blob(tt_storage, tt_settings.archive_container, receipt.deferred["file"].split("/", 1)[1])
+    assert kept.decode().splitlines() == ops[7:]
+    assert blob_names(tt_storage, tt_settings.error_container) == []  # nothing for a person to fix
+    [project] = rows(tictac, "projects", projectNumber="P-500")
+    assert len(rows(tictac, "activities", projid=project["projid"])) == 7
+
+    # a newer file for the same target waits behind the older remainder, writing nothing
+    writes = tictac.writes()
+    newer = process(tt_storage, tt_settings, factory, "newer.csv", "Operation;P-500;100;OP10;New name")
+    assert newer.status == "queued" and newer.counts == {"deferred": 1} and "big.csv" in newer.deferred["queued_behind"]
+    assert tictac.writes() == writes
+
+    # before the budget frees up the timer does nothing; a day later it applies both, oldest first
+    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 0
+    assert tictac.writes() == writes
+    clock.offset = timedelta(hours=25)
+    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 2
+    names = sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"]))
+    assert names == sorted([f"Step {n}" for n in range(1, 10)] + ["New name"])  # new ERP data last
+    assert Deferrals(tt_storage, tt_settings.archive_container, "tictac").entries() == []
+    resumed = [json.loads(read_blob(tt_storage, tt_settings.archive_container, name))
+               for name in blob_names(tt_storage, tt_settings.archive_container) if "/resumed-" in name]
+    assert sorted((r["source"], r["counts"]["created"], r["counts"]["updated"]) for r in resumed) == [
+        ("big.csv", 3, 0), ("newer.csv", 0, 1)]
+    assert blob_names(tt_storage, tt_settings.error_container) == []
+
+
+def test_a_429_mid_import_blocks_the_budget_and_defers_the_rest(
+        tt_storage, tt_settings, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRITE_CONCURRENCY", "1")
+    settings = Settings()
+    add_project(tictac, "P-600", "Limited")
+    tictac.limit(5)  # Tic-Tac's own limit, lower than TimeBridge's count (another tool uses the API code)
+    clock = Clock()
+    factory = budgeted_factory(settings, tictac, clock, limit=400)
+    text = "\n".join(f"Operation;P-600;{n};OP{n};Step {n}" for n in range(1, 7))
+    receipt = process(tt_storage, settings, factory, "ops.csv", text)
+
+    # 2 reads + 3 POSTs; the 4th POST is answered 429: it and the rest wait
+    assert receipt.counts == {"created": 3, "updated": 0, "unchanged": 0, "rejected": 0, "deferred": 3}
+    assert any("call limit was reached" in note for note in receipt.notes)
+    kept = read_blob(tt_storage, settings.archive_container, receipt.deferred["file"].split("/", 1)[1]).decode()
+    assert kept.splitlines() == text.splitlines()[3:]
+    assert blob_names(tt_storage, settings.error_container) == []
+    budget = CallBudget.connect(settings, budget_id("tictac", SecretStr(tictac.api_code)), 400,
+                                table_name=settings.budget_table, clock=clock.now)
+    assert budget.remaining() == 0  # blocked until Tic-Tac's Retry-After, for every instance
+    assert receipt.deferred["next_attempt_after"] > clock.iso()
+    calls = sum(tictac.calls().values())
+    assert resume_deferred(settings, tt_storage, factory, now=clock.iso) == 0  # not before Retry-After
+    assert sum(tictac.calls().values()) == calls  # not even a read was made
+
+    tictac.limit(500)
+    tictac.advance(hours=25)
+    clock.offset = timedelta(hours=25)
+    assert resume_deferred(settings, tt_storage, factory, now=clock.iso) == 1
+    [project] = rows(tictac, "projects", projectNumber="P-600")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        f"Step {n}" for n in range(1, 7)]

@@ -91,6 +91,7 @@ param httpTimeoutSeconds int
 param httpMaxAttempts int
 param writeConcurrency int
 param exportSchedule string
+param resumeSchedule string
 param exportEncoding string
 param exportDecimalSeparator string
 param exportWriteEmptyFile bool
@@ -286,6 +287,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EXPORT_SCHEDULE'
           value: exportSchedule
+        }
+        {
+          name: 'RESUME_SCHEDULE'
+          value: resumeSchedule
         }
         {
           name: 'EXPORT_ENCODING'

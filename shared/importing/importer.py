@@ -17,7 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.errors import AmbiguousMatch, ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.errors import (
+    AllowanceExceeded,
+    AmbiguousMatch,
+    ApiRejected,
+    ApiUnavailable,
+    AuthenticationFailed,
+    CallLimitReached,
+)
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
 from shared.importing.values import Value
@@ -34,6 +41,8 @@ class LineStatus(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
+    #: not applied yet: the target's call budget is used up; applied later, in file order
+    DEFERRED = "deferred"
 
 
 @dataclass
@@ -50,6 +59,8 @@ class ImportResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the target has a call budget (its receipts count deferred lines, also when there are none)
+    budgeted: bool = False
 
     def line_counts(self) -> dict[str, int]:
         counts = {status.value: 0 for status in LineStatus}
@@ -57,7 +68,14 @@ class ImportResult:
             if outcome.status is not LineStatus.REJECTED:
                 counts[outcome.status.value] += len(outcome.record.lines)
         counts[LineStatus.REJECTED.value] = len({error.line for error in self.errors})
+        if not self.budgeted and not counts[LineStatus.DEFERRED.value]:
+            del counts[LineStatus.DEFERRED.value]
         return counts
+
+    def deferred(self) -> list[Record]:
+        """The records left for later (the budget was used up), in file order."""
+        records = [outcome.record for outcome in self.outcomes if outcome.status is LineStatus.DEFERRED]
+        return sorted(records, key=lambda record: record.line)
 
 
 @dataclass(frozen=True)
@@ -111,20 +129,29 @@ class Importer:
         self._stored_job_codes: dict[Value, Value] | None = None
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
+        self._limit_reached = False  # the target refused a call for its limit: the rest waits
 
     def run(self, parsed: ParsedFile) -> ImportResult:
         self.result.errors.extend(parsed.errors)
         by_type: dict[RecordType, list[Record]] = {t: [] for t in RecordType}
         for record in parsed.records:
             by_type[record.record_type].append(record)
+        self.result.budgeted = self.connector.remaining_calls() is not None
         try:
             self._import_masters(by_type)
             self._import_operations(by_type[RecordType.OPERATION], parsed)
+        except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
+            self._defer_remaining(parsed)
+        except CallLimitReached as exc:
+            self._limit(exc)
+            self._defer_remaining(parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
             self._reject_remaining(parsed, _unavailable_error(exc, self.target))
         except Exception as exc:  # last resort: no line may end without an outcome
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
             self._reject_remaining(parsed, _internal_error(exc))
+        finally:
+            self.connector.settle()
         if self._respelled > MAX_SPELLING_NOTES:
             self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
                                      "from the stored ones only in upper/lower case.")
@@ -164,11 +191,12 @@ class Importer:
             records = by_type[record_type]
             if not records:
                 continue
+            self._afford_read(record_type)
             remote = {self._folded(_key(r, record_type)): r for r in self.connector.list_records(record_type)}
             if record_type is RecordType.JOB:
                 self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
             writes.extend(self._plan(records, remote))
-        self._apply(writes)
+        self._apply(self._within_budget(writes))
 
     def _import_operations(self, operations: list[Record], parsed: ParsedFile) -> None:
         if not operations:
@@ -182,6 +210,9 @@ class Importer:
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
             outcome = job_outcome.get(folded)
+            if self._limit_reached or (outcome is not None and outcome.status is LineStatus.DEFERRED):
+                self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
+                continue
             if outcome is not None and outcome.status is LineStatus.REJECTED:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
                                                          "could not be imported (see that line)"))
@@ -195,6 +226,7 @@ class Importer:
                 stored_code = outcome.record.key[0]
             else:
                 if self._stored_job_codes is None:
+                    self._afford_read(RecordType.JOB)
                     self._stored_job_codes = {
                         self._folded(_key(r, RecordType.JOB))[0]: _key(r, RecordType.JOB)[0]
                         for r in self.connector.list_records(RecordType.JOB)
@@ -215,11 +247,15 @@ class Importer:
             ready.setdefault(stored_code, []).append(operation)
         writes: list[_Write] = []
         for job_code, records in ready.items():
+            if not self.connector.reserve(self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))):
+                for record in records:
+                    self._add(Outcome(record, LineStatus.DEFERRED))
+                continue
             remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
             remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
             unkeyed = [r for r in remote_ops if not any(_key(r, RecordType.OPERATION))]
             writes.extend(self._plan(records, remote, unkeyed))
-        self._apply(writes)
+        self._apply(self._within_budget(writes))
 
     def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
         """The file spells a code differently from the target in case only: the stored spelling is kept."""
@@ -277,6 +313,9 @@ class Importer:
 
     def _write(self, write: _Write) -> None:
         record = write.record
+        if self._limit_reached:
+            self._add(Outcome(record, LineStatus.DEFERRED))
+            return
         if self._fatal:
             self._reject(record, _line_error(record, self._fatal, "fix the problem named above and upload the "
                                              "rejected lines again"))
@@ -298,6 +337,11 @@ class Importer:
                 f"{self.target} refused to {action} {record.describe()}: {exc.message}",
                 f"correct the line as {self.target}'s message says, then upload the rejected lines again",
             ))
+        except CallLimitReached as exc:  # Tic-Tac's 429: this line and every one not yet sent wait
+            self._limit(exc)
+            self._add(Outcome(record, LineStatus.DEFERRED))
+        except AllowanceExceeded:  # more calls than reserved (retries): the call was not sent
+            self._add(Outcome(record, LineStatus.DEFERRED))
         except AuthenticationFailed as exc:
             self._fatal = str(exc)
             self._reject(record, _unavailable_error(exc, self.target))
@@ -306,6 +350,41 @@ class Importer:
         except Exception as exc:  # last resort: the line is reported, never lost
             log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
             self._reject(record, _internal_error(exc))
+
+    # --- the call budget (targets with a daily limit; a no-op for the others) --------------------
+    def _afford_read(self, record_type: RecordType) -> None:
+        if not self.connector.reserve(self.connector.read_cost(record_type)):
+            raise _OutOfBudget
+
+    def _within_budget(self, writes: list[_Write]) -> list[_Write]:
+        """The writes whose calls could be reserved, in order; the others are deferred."""
+        if self.dry_run or not writes:
+            return writes
+        costs = [self.connector.write_cost(w.record.record_type, create=w.remote is None) for w in writes]
+        take = len(writes)
+        if not self.connector.reserve(sum(costs)):
+            remaining, take, used = self.connector.remaining_calls() or 0, 0, 0
+            while take < len(writes) and used + costs[take] <= remaining:
+                used, take = used + costs[take], take + 1
+            if take and not self.connector.reserve(used):
+                take = 0
+        for write in writes[take:]:
+            self._add(Outcome(write.record, LineStatus.DEFERRED))
+        return writes[:take]
+
+    def _limit(self, exc: CallLimitReached) -> None:
+        with self._lock:
+            first, self._limit_reached = not self._limit_reached, True
+        if first:
+            self.connector.block_until(exc.until)
+            self.result.notes.append(f"{self.target} refused a call because its call limit was reached ({exc}); "
+                                     "the lines not yet written wait and are applied automatically later.")
+
+    def _defer_remaining(self, parsed: ParsedFile) -> None:
+        done = {id(outcome.record) for outcome in self.result.outcomes}
+        for record in parsed.records:
+            if id(record) not in done:
+                self._add(Outcome(record, LineStatus.DEFERRED))
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _add(self, outcome: Outcome) -> None:
@@ -320,6 +399,10 @@ class Importer:
                     LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
                     for e in errors
                 )
+
+
+class _OutOfBudget(Exception):
+    """The reads of the current state do not fit in the call budget now."""
 
 
 def _key(remote: RemoteRecord, record_type: RecordType) -> tuple[Value, ...]:

@@ -39,6 +39,11 @@ class TargetSystem(StrEnum):
         """The target's name as administrators know it (in reports and messages)."""
         return {"smarttid": "SmartTID", "tictac": "Tic-Tac"}[self.value]
 
+    @property
+    def call_limited(self) -> bool:
+        """The target allows a number of API calls per day: lines that do not fit are deferred."""
+        return self is TargetSystem.TICTAC
+
 
 class ExportEncoding(StrEnum):
     UTF8_BOM = "utf-8-sig"
@@ -102,6 +107,10 @@ class Settings(BaseSettings):
 
     # --- export --------------------------------------------------------------------------
     export_schedule: str = Field(default="0 */15 * * * *", alias="EXPORT_SCHEDULE")
+    resume_schedule: str = Field(
+        default="0 */15 * * * *", alias="RESUME_SCHEDULE",
+        description="NCRONTAB schedule of the timer that applies lines deferred for a target's call budget.",
+    )
     export_encoding: ExportEncoding = Field(default=ExportEncoding.UTF8_BOM, alias="EXPORT_ENCODING")
     export_decimal_separator: str = Field(default=",", alias="EXPORT_DECIMAL_SEPARATOR", pattern=r"^[,.]$")
     export_write_empty_file: bool = Field(default=False, alias="EXPORT_WRITE_EMPTY_FILE")
@@ -175,6 +184,11 @@ class Settings(BaseSettings):
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         return require_ncrontab(value, "EXPORT_SCHEDULE")
+
+    @field_validator("resume_schedule")
+    @classmethod
+    def _resume_ncrontab(cls, value: str) -> str:
+        return require_ncrontab(value, "RESUME_SCHEDULE")
 
     @model_validator(mode="after")
     def _validate_container_is_its_own(self) -> Settings:

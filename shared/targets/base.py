@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.importing.layouts import RecordType
@@ -92,8 +93,30 @@ class Connector(Protocol):
         """API calls one create / update of this record type takes at most."""
         ...
 
-    def read_cost(self, record_type: RecordType) -> int:
+    def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
         """API calls the next ``list_records`` of this type takes at most (0 once read)."""
+        ...
+
+    # --- a daily call limit (defaults: none) --------------------------------------------------
+    def remaining_calls(self) -> int | None:
+        """Calls that could be reserved now; None when the target has no call limit."""
+        ...
+
+    def reserve(self, calls: int) -> bool:
+        """Reserve ``calls`` calls for what follows (True), or say they do not fit now (False).
+        The previous reservation is settled first; no call is made beyond a reservation."""
+        ...
+
+    def settle(self) -> None:
+        """Hand back what the current reservation did not use."""
+        ...
+
+    def block_until(self, moment: datetime) -> None:
+        """The target refused a call for its limit: no call before ``moment`` (every instance)."""
+        ...
+
+    def next_free_at(self, calls: int) -> datetime | None:
+        """When ``calls`` calls (at most the whole budget) fit; None when there is no limit."""
         ...
 
     def finish(self) -> None:
@@ -130,8 +153,23 @@ class ConnectorDefaults:
     def write_cost(self, record_type: RecordType, *, create: bool) -> int:
         return 1
 
-    def read_cost(self, record_type: RecordType) -> int:
+    def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
         return 1
+
+    def remaining_calls(self) -> int | None:
+        return None
+
+    def reserve(self, calls: int) -> bool:
+        return True
+
+    def settle(self) -> None:
+        return None
+
+    def block_until(self, moment: datetime) -> None:
+        return None
+
+    def next_free_at(self, calls: int) -> datetime | None:
+        return None
 
     def finish(self) -> None:
         return None

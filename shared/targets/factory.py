@@ -45,6 +45,7 @@ def connector_factory(settings: Settings, secrets: SecretProvider | None = None)
 def tictac_connector(settings: Settings, provider: SecretProvider) -> Connector:
     """The Tic-Tac connector: the API code from the secrets, the cross-references from ``XREF_TABLE``."""
     from shared.targets import tictac
+    from shared.targets.budget import CallBudget, budget_id
     from shared.targets.tictac_connector import TicTacConnector
     from shared.targets.tictac_mapping import UserNameRule
     from shared.targets.xref import CrossRefs
@@ -57,4 +58,6 @@ def tictac_connector(settings: Settings, provider: SecretProvider) -> Connector:
         CrossRefs.connect(settings, settings.xref_table),
         user_names=UserNameRule(settings.tictac_username_template, settings.tictac_username_prefix),
         send_national_id=settings.send_cpr_number,
+        budget=CallBudget.connect(settings, budget_id("tictac", api_code), settings.tictac_daily_call_budget,
+                                  table_name=settings.budget_table),
     )

@@ -23,14 +23,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import ApiRejected, ConfigurationError
+from shared.errors import AllowanceExceeded, ApiRejected, ConfigurationError
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import Record
 from shared.importing.values import Value, same_value
 from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
+from shared.targets.budget import Allowance, CallBudget
 from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User
 from shared.targets.tictac_mapping import (
     HELD_FIELDS,
@@ -100,8 +102,13 @@ class TicTacConnector(ConnectorDefaults):
     codes_case_insensitive = False
 
     def __init__(self, client: TicTacClient, xrefs: CrossRefs | None, *, user_names: UserNameRule | None = None,
-                 send_national_id: bool = False) -> None:
+                 send_national_id: bool = False, budget: CallBudget | None = None) -> None:
         self.client = client
+        #: the shared rolling 24-hour budget; with one, no call is made outside a reservation
+        self.budget = budget
+        self._allowance: Allowance | None = None
+        if budget is not None:
+            client.before_call = _no_reservation
         self.xrefs = xrefs
         self.calls: CallCounter = client.calls
         self.user_names = user_names or UserNameRule()
@@ -134,10 +141,43 @@ class TicTacConnector(ConnectorDefaults):
                 self._project_of_job[key[0]] = ref.remote_id
         self._loaded = True
 
-    def read_cost(self, record_type: RecordType) -> int:
+    def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
         if not self._loaded:
-            return CALL_COSTS["list_users"] + CALL_COSTS["list_projects"]
+            return CALL_COSTS["list_users"] + CALL_COSTS["list_projects"] + (record_type is RecordType.OPERATION)
+        if record_type is RecordType.OPERATION:
+            projid = self._project_of_job.get(job_code or "")
+            return int(projid is not None and self._projects[projid].activities is None)
         return 0
+
+    # --- the call budget --------------------------------------------------------------------------
+    def remaining_calls(self) -> int | None:
+        return None if self.budget is None else self.budget.remaining()
+
+    def reserve(self, calls: int) -> bool:
+        if self.budget is None:
+            return True
+        self.settle()
+        reservation = self.budget.reserve(calls)
+        if reservation is None:
+            return False
+        self._allowance = Allowance(reservation)
+        self.client.before_call = self._allowance.take
+        return True
+
+    def settle(self) -> None:
+        if self.budget is not None and self._allowance is not None:
+            self.client.before_call = _no_reservation
+            allowance, self._allowance = self._allowance, None
+            self.budget.release_unused(allowance.reservation, allowance.made)
+
+    def block_until(self, moment: datetime) -> None:
+        if self.budget is not None:
+            self.budget.block_until(moment)
+
+    def next_free_at(self, calls: int) -> datetime | None:
+        if self.budget is None:
+            return None
+        return self.budget.next_free_at(max(1, min(calls, self.budget.limit)))
 
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         self._load()
@@ -353,7 +393,12 @@ class TicTacConnector(ConnectorDefaults):
         return self._no_export()  # type: ignore[no-any-return]
 
     def close(self) -> None:
+        self.settle()
         self.client.close()
+
+
+def _no_reservation(method: str, path: str) -> None:
+    raise AllowanceExceeded(f"{method} {path} was not sent: no call budget is reserved for it")
 
 
 __all__ = ["HELD_FIELDS", "TicTacConnector"]
