@@ -326,3 +326,39 @@ def test_a_429_mid_import_blocks_the_budget_and_defers_the_rest(
     [project] = rows(tictac, "projects", projectNumber="P-600")
     assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
         f"Step {n}" for n in range(1, 7)]
+
+
+def test_lines_rejected_when_resumed_keep_their_original_line_numbers(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    clock = Clock()
+    factory = budgeted_factory(tt_settings, tictac, clock, limit=10)
+    projid, _ = add_project(tictac, "P-700", "Seven")
+    lines = ["Job;P-700;Seven"] + [f"Operation;P-700;{n};OP{n};Step {n}" for n in range(1, 11)]
+    receipt = process(tt_storage, tt_settings, factory, "seven.csv", "\n".join(lines))
+    # reads 2 + 8 activity POSTs (the job is unchanged); lines 10 and 11 wait
+    assert receipt.counts == {"created": 8, "updated": 0, "unchanged": 1, "rejected": 0, "deferred": 2}
+
+    tictac.switch(activity_names="duplicates")
+    tictac.insert("activities", [{"projid": projid, "name": "Step 10"}, {"projid": projid, "name": "step 10"}])
+    clock.offset = timedelta(hours=25)
+    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 1
+
+    report = errors_text(tt_storage, tt_settings)
+    assert "seven.csv, line 11 (Operation)" in report and "more than one Tic-Tac activity" in report
+    assert "line 2 (Operation)" not in report  # numbered as in the original file, not the remainder
+    assert [a["name"] for a in rows(tictac, "activities", projid=projid) if a["name"] == "Step 9"] == ["Step 9"]
+    [rejected] = [name for name in blob_names(tt_storage, tt_settings.error_container) if name.endswith(".csv")]
+    assert read_blob(tt_storage, tt_settings.error_container, rejected).decode() == lines[10]
+
+
+def test_with_no_budget_left_nothing_is_read_and_every_line_waits(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    clock = Clock()
+    code = SecretStr(tictac.api_code)
+    CallBudget.connect(tt_settings, budget_id("tictac", code), 10, table_name=tt_settings.budget_table,
+                       clock=clock.now).block_until(clock.now() + timedelta(hours=1))
+    receipt = process(tt_storage, tt_settings, budgeted_factory(tt_settings, tictac, clock, limit=10), "emp.csv",
+                      "Employee;1;Anders Alm\nEmployee;1298;Anna Andersson")
+
+    assert receipt.status == "deferred" and receipt.counts["deferred"] == 2
+    assert tictac.calls() == {}
+    assert blob_names(tt_storage, tt_settings.error_container) == []

@@ -247,7 +247,8 @@ class Importer:
             ready.setdefault(stored_code, []).append(operation)
         writes: list[_Write] = []
         for job_code, records in ready.items():
-            if not self.connector.reserve(self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))):
+            cost = self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))
+            if cost and not self.connector.reserve(cost):
                 for record in records:
                     self._add(Outcome(record, LineStatus.DEFERRED))
                 continue
@@ -353,7 +354,8 @@ class Importer:
 
     # --- the call budget (targets with a daily limit; a no-op for the others) --------------------
     def _afford_read(self, record_type: RecordType) -> None:
-        if not self.connector.reserve(self.connector.read_cost(record_type)):
+        cost = self.connector.read_cost(record_type)
+        if cost and not self.connector.reserve(cost):
             raise _OutOfBudget
 
     def _within_budget(self, writes: list[_Write]) -> list[_Write]:
