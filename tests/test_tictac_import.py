@@ -257,21 +257,22 @@ def test_a_file_beyond_the_budget_is_partly_deferred_and_completes_later_in_orde
         tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
     clock = Clock()
     factory = budgeted_factory(tt_settings, tictac, clock, limit=10)
+    projid, _ = add_project(tictac, "P-500", "Big job")
     ops = [f"Operation;P-500;{n * 10};OP{n};Step {n}" for n in range(1, 11)]
     ops[-1] = "Operation;P-500;100;OP10;Old name"
     receipt = process(tt_storage, tt_settings, factory, "big.csv", "\n".join(["Job;P-500;Big job;;;;Started", *ops]))
 
-    # reads 2 + the project POST 1 + 7 activity POSTs = the budget of 10; 3 lines wait
-    assert receipt.counts == {"created": 8, "updated": 0, "unchanged": 0, "rejected": 0, "deferred": 3}
+    # reads 2 + 8 activity POSTs = the budget of 10 (the project is unchanged); 2 lines wait
+    assert receipt.counts == {"created": 8, "updated": 0, "unchanged": 1, "rejected": 0, "deferred": 2}
     assert receipt.status == "partially-applied"
     assert receipt.api_calls["total"] == 10 and sum(tictac.calls().values()) == 10
-    assert receipt.deferred["lines"] == 3 and receipt.deferred["next_attempt_after"] > clock.iso()
-    assert any("3 lines wait" in note for note in receipt.notes)
+    assert receipt.deferred["lines"] == 2 and receipt.deferred["next_attempt_after"] > clock.iso()
+    assert any("2 lines wait" in note for note in receipt.notes)
     kept = read_blob(tt_storage, tt_settings.archive_container, receipt.deferred["file"].split("/", 1)[1])
-    assert kept.decode().splitlines() == ops[7:]
+    assert kept.decode().splitlines() == ops[8:]
     assert blob_names(tt_storage, tt_settings.error_container) == []  # nothing for a person to fix
     [project] = rows(tictac, "projects", projectNumber="P-500")
-    assert len(rows(tictac, "activities", projid=project["projid"])) == 7
+    assert project["projid"] == projid and len(rows(tictac, "activities", projid=projid)) == 8
 
     # a newer file for the same target waits behind the older remainder, writing nothing
     writes = tictac.writes()
@@ -290,7 +291,7 @@ def test_a_file_beyond_the_budget_is_partly_deferred_and_completes_later_in_orde
     resumed = [json.loads(read_blob(tt_storage, tt_settings.archive_container, name))
                for name in blob_names(tt_storage, tt_settings.archive_container) if "/resumed-" in name]
     assert sorted((r["source"], r["counts"]["created"], r["counts"]["updated"]) for r in resumed) == [
-        ("big.csv", 3, 0), ("newer.csv", 0, 1)]
+        ("big.csv", 2, 0), ("newer.csv", 0, 1)]
     assert blob_names(tt_storage, tt_settings.error_container) == []
 
 
@@ -362,3 +363,20 @@ def test_with_no_budget_left_nothing_is_read_and_every_line_waits(tt_storage, tt
     assert receipt.status == "deferred" and receipt.counts["deferred"] == 2
     assert tictac.calls() == {}
     assert blob_names(tt_storage, tt_settings.error_container) == []
+
+
+def test_a_new_project_is_created_with_its_activities_in_one_call(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "Job;P-800;Eight;;;;Started\nOperation;P-800;10;A;Cut\nOperation;P-800;20;B;Weld;;ERP-20\nOperation;P-800;30;C;Cut"
+    receipt = drop(tt_storage, tt_settings, "eight.csv", text)
+
+    assert receipt["counts"]["created"] == 4, receipt
+    assert receipt["api_calls"]["by_endpoint"] == {"GET /v1/users": 1, "GET /v1/projects": 1, "POST /v1/projects": 1}
+    [project] = rows(tictac, "projects", projectNumber="P-800")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        "Cut (10)", "Cut (30)", "Weld"]  # same description twice: the line number tells them apart
+
+    # the next import links them by name (no call) and keeps the cross-references from then on
+    receipt = drop(tt_storage, tt_settings, "eight-again.csv", text)
+    assert receipt["counts"]["unchanged"] == 4 and receipt["api_calls"]["total"] == 2, receipt
+    weld = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.ACTIVITY, ("P-800", "20"))
+    assert weld is not None and weld.erp_values["sERPReference"] == "ERP-20"

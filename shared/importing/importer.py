@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from shared.errors import (
@@ -84,6 +84,7 @@ class _Write:
     remote: RemoteRecord | None
     values: dict[str, Value]  # the body: key + changed fields (+ companions), or all for a create
     changed: tuple[str, ...]
+    children: tuple[Record, ...] = ()  # operations created in the same call (``connector.inline_children``)
 
 
 def diff(record: Record, remote: RemoteRecord,
@@ -196,7 +197,22 @@ class Importer:
             if record_type is RecordType.JOB:
                 self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
             writes.extend(self._plan(records, remote))
+        if self.connector.inline_children:
+            writes = self._with_children(writes, by_type[RecordType.OPERATION])
         self._apply(self._within_budget(writes))
+
+    def _with_children(self, writes: list[_Write], operations: list[Record]) -> list[_Write]:
+        """A new job's operations (those that can be created) ride along in its create."""
+        layout = LAYOUTS[RecordType.OPERATION]
+        by_job: dict[Value, list[Record]] = {}
+        for operation in operations:
+            if all(name in operation.values for name in layout.required_to_create):
+                by_job.setdefault(self._folded((operation.key[0],))[0], []).append(operation)
+        return [
+            replace(write, children=tuple(by_job.get(self._folded(write.record.key)[0], ())))
+            if write.remote is None and write.record.record_type is RecordType.JOB else write
+            for write in writes
+        ]
 
     def _import_operations(self, operations: list[Record], parsed: ParsedFile) -> None:
         if not operations:
@@ -206,7 +222,10 @@ class Importer:
             if outcome.record.record_type is RecordType.JOB
         }
         ready: dict[Value, list[Record]] = {}
+        done = {id(outcome.record) for outcome in self.result.outcomes}
         for operation in operations:
+            if id(operation) in done:  # created with its job
+                continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
             outcome = job_outcome.get(folded)
@@ -322,7 +341,14 @@ class Importer:
                                              "rejected lines again"))
             return
         try:
-            if write.remote is None:
+            if write.remote is None and write.children:
+                if not self.dry_run:
+                    self.connector.create_with_children(record.record_type, write.values,
+                                                        [dict(child.values) for child in write.children])
+                self._add(Outcome(record, LineStatus.CREATED, write.changed))
+                for child in write.children:
+                    self._add(Outcome(child, LineStatus.CREATED, tuple(child.values)))
+            elif write.remote is None:
                 if not self.dry_run:
                     self.connector.create(record.record_type, write.values)
                 self._add(Outcome(record, LineStatus.CREATED, write.changed))

@@ -119,6 +119,15 @@ class Connector(Protocol):
         """When ``calls`` calls (at most the whole budget) fit; None when there is no limit."""
         ...
 
+    #: True when a new job is created with its operations in the same call (Tic-Tac: a project POST
+    #: carries its activities); the importer then passes them to :meth:`create_with_children`.
+    inline_children: bool
+
+    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
+                             children: list[dict[str, Value]]) -> int | str | None:
+        """Create the record and its children (operations of a new job) in one call."""
+        ...
+
     def finish(self) -> None:
         """After the writes of a real (not dry) run: persist what the import learned (links)."""
         ...
@@ -170,6 +179,12 @@ class ConnectorDefaults:
 
     def next_free_at(self, calls: int) -> datetime | None:
         return None
+
+    inline_children = False
+
+    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
+                             children: list[dict[str, Value]]) -> int | str | None:
+        raise NotImplementedError("this target creates children one by one")
 
     def finish(self) -> None:
         return None

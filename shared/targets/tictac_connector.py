@@ -21,6 +21,7 @@ API), the ERP ↔ Tic-Tac mapping (``tictac_mapping.py``) and the cross-referenc
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -41,6 +42,7 @@ from shared.targets.tictac_mapping import (
     activity_body,
     activity_changes,
     activity_name,
+    activity_names,
     activity_values,
     is_template,
     match_activity_by_name,
@@ -100,6 +102,7 @@ class TicTacConnector(ConnectorDefaults):
     """Tic-Tac users / projects / activities in the importer's vocabulary (see the module docstring)."""
 
     codes_case_insensitive = False
+    inline_children = True  # a project POST carries its activities (TT:365)
 
     def __init__(self, client: TicTacClient, xrefs: CrossRefs | None, *, user_names: UserNameRule | None = None,
                  send_national_id: bool = False, budget: CallBudget | None = None) -> None:
@@ -252,6 +255,8 @@ class TicTacConnector(ConnectorDefaults):
             return str(wanted).strip().casefold() != str(stored or "").strip().casefold()
         if name == "sStatus":
             return project_is_active({"sStatus": wanted}) not in (None, project_is_active({"sStatus": stored or ""}))
+        if name == "sDescription" and isinstance(stored, str):  # "Cut (30)": told apart by its line number
+            return not same_value(wanted, stored) and not re.fullmatch(re.escape(str(wanted)) + r" \(\d+\)", stored)
         return not same_value(wanted, stored)
 
     def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
@@ -259,7 +264,10 @@ class TicTacConnector(ConnectorDefaults):
         if record.record_type is not RecordType.OPERATION:
             return None
         activities = [self._activities[str(c.id)] for c in candidates if str(c.id) in self._activities]
-        found = match_activity_by_name(activities, activity_name(record.values))  # AmbiguousMatch: rejected
+        name = activity_name(record.values)
+        found = match_activity_by_name(activities, name)  # AmbiguousMatch: rejected
+        if found is None:  # created beside another of the same description: "Cut (30)"
+            found = match_activity_by_name(activities, f"{name} ({key_text(record.values['nLineNumber'])})")
         if found is None:
             return None
         self._remember(Entity.ACTIVITY, record, found.activity_id, LinkedBy.NAME)
@@ -293,18 +301,34 @@ class TicTacConnector(ConnectorDefaults):
         self._remember(Entity.USER, values, user.user_name, LinkedBy.CREATED)
         return user.user_name
 
-    def _create_project(self, values: dict[str, Value]) -> str | None:
+    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
+                             children: list[dict[str, Value]]) -> str | None:
+        """A new project with its activities in the one POST. Tic-Tac answers only the project id:
+        the activities are linked by name (and their cross-references written) by the next import,
+        which reads them with the projects anyway."""
+        self._load()
+        if record_type is not RecordType.JOB or is_template(values):
+            projid = self.create(record_type, values)
+            for child in children:
+                self.create(RecordType.OPERATION, child)
+            return projid
+        return self._create_project(values, children)
+
+    def _create_project(self, values: dict[str, Value], children: Sequence[dict[str, Value]] = ()) -> str | None:
         code = str(values["sJobCode"])
         if is_template(values):  # never created in Tic-Tac; kept to expand sJobTemplate
             self._templates[code] = CrossRef(TARGET, Entity.TEMPLATE, erp_key(RecordType.JOB, values), "",
                                              LinkedBy.NATIVE, job_values(values))
             return None
-        projid = self.client.create_project(project_create_body(values))
+        names = activity_names(children)
+        activities = [activity_body(child, name=name) for child, name in zip(children, names, strict=True)]
+        projid = self.client.create_project(project_create_body(values), activities)
         deactivate = project_after_create(values)
         if deactivate:
             self.client.update_project(projid, deactivate)
         fields = project_create_body(values) | {"projid": projid, "isActive": project_is_active(values) is not False}
-        self._projects[projid] = Project(projid, fields, ())
+        # activities sent inline have no ids yet: read them should another operation of the job need them
+        self._projects[projid] = Project(projid, fields, None if activities else ())
         self._project_of_job[code] = projid
         self._remember(Entity.PROJECT, values, projid, LinkedBy.CREATED)
         return projid
