@@ -380,3 +380,18 @@ def test_a_new_project_is_created_with_its_activities_in_one_call(tt_storage, tt
     assert receipt["counts"]["unchanged"] == 4 and receipt["api_calls"]["total"] == 2, receipt
     weld = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.ACTIVITY, ("P-800", "20"))
     assert weld is not None and weld.erp_values["sERPReference"] == "ERP-20"
+
+
+def test_a_number_two_users_or_projects_carry_is_rejected_naming_both(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    tictac.switch(numbers_unique=False)
+    tictac.insert("users", [{"userName": "anna2", "firstName": "Anna", "lastName": "Two", "employeeNumber": "1298"}])
+    add_project(tictac, "P-900", "Nine A")
+    add_project(tictac, "P-900", "Nine B")
+    receipt = drop(tt_storage, tt_settings, "twins.csv", "Employee;1298;Anna Andersson\nJob;P-900;Nine\nEmployee;1;Anders Alm")
+
+    assert receipt["counts"]["rejected"] == 2 and receipt["counts"]["unchanged"] == 1, errors_text(tt_storage, tt_settings)
+    report = errors_text(tt_storage, tt_settings)
+    assert "line 1 (Employee)" in report and "annatictacse and anna2" in report
+    assert "line 2 (Job)" in report and "Nine A (" in report and "Nine B (" in report
+    assert tictac.writes() == {}

@@ -2,7 +2,7 @@
 
 * **Where they live.** The original bytes of the waiting lines are kept beside the file's receipt,
   ``<archive>/<folder>/<stem>.deferred<ext>``, and one *pending entry* per file,
-  ``<archive>/_pending/<target>/<received at>-<run id>.json``, says which file they came from,
+  ``<archive>/_pending/<target>/<start, ns since 1970>-<run id>.json``, says which file they came from,
   their line numbers in the original file, how many wait and when the budget is expected to fit.
   Nothing about them goes to the error container (that is for what a person must fix).
 * **Order.** Entries are taken oldest first (their names sort by the time the file's import
@@ -79,9 +79,10 @@ class Deferrals:
                 entries.append(PendingEntry(**json.loads(self._blob(name).download_blob().readall())))
         return entries
 
-    def entry_name(self, received_at: str, run_id: str) -> str:
-        stamp = received_at.replace(":", "").replace("-", "")
-        return f"{self.prefix}{stamp}-{run_id}.json"
+    def entry_name(self, started_ns: int, run_id: str) -> str:
+        """Names sort by ``started_ns``: when the file's import began (under the target's lock) or,
+        for a queued file, when it was queued — nanoseconds, so two files of one second keep order."""
+        return f"{self.prefix}{started_ns:020d}-{run_id}.json"
 
     def save(self, entry: PendingEntry) -> None:
         self._blob(entry.name).upload_blob(json.dumps(asdict(entry), indent=2, ensure_ascii=False).encode(),

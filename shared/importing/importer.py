@@ -193,10 +193,12 @@ class Importer:
             if not records:
                 continue
             self._afford_read(record_type)
-            remote = {self._folded(_key(r, record_type)): r for r in self.connector.list_records(record_type)}
+            stored = self.connector.list_records(record_type)
+            remote = {self._folded(_key(r, record_type)): r for r in stored}
             if record_type is RecordType.JOB:
                 self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
-            writes.extend(self._plan(records, remote))
+            unkeyed = [r for r in stored if not any(_key(r, record_type))]  # never for SmartTID
+            writes.extend(self._plan(records, remote, unkeyed) if unkeyed else self._plan(records, remote))
         if self.connector.inline_children:
             writes = self._with_children(writes, by_type[RecordType.OPERATION])
         self._apply(self._within_budget(writes))
@@ -299,8 +301,8 @@ class Importer:
                 except AmbiguousMatch as exc:
                     self._reject(record, _line_error(
                         record, f"cannot be linked: {exc.message}",
-                        f"give the {self.target} objects distinct names (or rename the line's), then upload the "
-                        "rejected lines again"))
+                        f"make the {self.target} objects named in the message distinguishable (rename one, or give "
+                        "it its own number), then upload the rejected lines again"))
                     continue
                 if stored is not None:  # linked once only
                     unkeyed[:] = [candidate for candidate in unkeyed if candidate.id != stored.id]

@@ -259,6 +259,7 @@ class Intake:
         with deferrals.turn() as turn:
             pending = deferrals.entries() if turn is not None else []
             if turn is not None and not pending:
+                self._turn_started = time.time_ns()  # orders a remainder before every file queued later
                 return self._import(source, run, size)
             behind = pending[-1].source if pending else "an import of the same target that is running"
             return self._queue(source, run, size, deferrals, behind)
@@ -280,7 +281,7 @@ class Intake:
         receipt.notes.append(f"The whole file waits behind {visible(behind)}, whose lines are not all in {target} "
                              "yet: files are applied in the order they arrive, so older data never overwrites "
                              "newer. It is applied automatically; nothing to do.")
-        deferrals.save(PendingEntry(deferrals.entry_name(receipt.received_at, run.run_id), run.name, run.folder,
+        deferrals.save(PendingEntry(deferrals.entry_name(time.time_ns(), run.run_id), run.name, run.folder,
                                     run.deferred_lines, [], lines, "", behind))
         self._write_receipt(run, receipt)
         log.warning("%s waits behind %s (%d lines)", visible(run.name), visible(behind), lines)
@@ -304,7 +305,8 @@ class Intake:
         receipt.notes.append(f"{target}'s daily call budget is used up: {count} lines wait and are applied "
                              f"automatically {when}, in file order; nothing to do.")
         deferrals = self._deferrals()
-        deferrals.save(PendingEntry(deferrals.entry_name(receipt.received_at, run.run_id), run.name, run.folder,
+        started = getattr(self, "_turn_started", None) or time.time_ns()
+        deferrals.save(PendingEntry(deferrals.entry_name(started, run.run_id), run.name, run.folder,
                                     run.deferred_lines, waiting, count, waiting_until))
         log.warning("%s: %d lines wait for %s's call budget (next attempt after %s)", visible(run.name), count,
                     target, waiting_until or "the next run")

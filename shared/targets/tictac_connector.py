@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import AllowanceExceeded, ApiRejected, ConfigurationError
+from shared.errors import AllowanceExceeded, AmbiguousMatch, ApiRejected, ConfigurationError
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import Record
 from shared.importing.values import Value, same_value
@@ -124,6 +124,8 @@ class TicTacConnector(ConnectorDefaults):
         self._project_of_job: dict[str, str] = {}  # job code → projid (xref first, then projectNumber)
         self._templates: dict[str, CrossRef] = {}
         self._pending: dict[tuple[Entity, tuple[str, ...]], CrossRef] = {}
+        #: codes more than one user / project carries: such a line is rejected naming them, never linked
+        self._ambiguous: dict[tuple[RecordType, str], list[str]] = {}
 
     # --- the snapshot -----------------------------------------------------------------------------
     def _load(self) -> None:
@@ -139,6 +141,9 @@ class TicTacConnector(ConnectorDefaults):
             if project.project_number:
                 by_number.setdefault(project.project_number, []).append(project.project_id)
         self._project_of_job = {number: ids[0] for number, ids in by_number.items() if len(ids) == 1}
+        for number, ids in by_number.items():
+            if len(ids) > 1:
+                self._ambiguous[(RecordType.JOB, number)] = [f"{self._projects[i].name} ({i})" for i in ids]
         for key, ref in self._refs[Entity.PROJECT].items():
             if ref.remote_id in self._projects:
                 self._project_of_job[key[0]] = ref.remote_id
@@ -192,14 +197,22 @@ class TicTacConnector(ConnectorDefaults):
 
     def _user_records(self) -> list[RemoteRecord]:
         linked = {ref.remote_id.casefold(): key[0] for key, ref in self._refs[Entity.USER].items()}
-        records = []
+        records: list[RemoteRecord] = []
+        holders: dict[str, list[str]] = {}
         for user in self._users.values():
             values = user_values(user)
+            values.pop("sEmployeeCode", None)
             code = linked.get(user.user_name.casefold()) or user.employee_number
-            if not code:
-                continue
-            values["sEmployeeCode"] = code
+            if code:
+                values["sEmployeeCode"] = code
+                holders.setdefault(code, []).append(user.user_name)
             records.append(RemoteRecord(user.user_name, values))
+        for code, names in holders.items():
+            if len(names) > 1:
+                self._ambiguous[(RecordType.EMPLOYEE, code)] = names
+        for record in records:  # no code, or one several users carry: listed without a key
+            if len(holders.get(str(record.values.get("sEmployeeCode") or ""), ())) != 1:
+                record.values.pop("sEmployeeCode", None)
         return records
 
     def _project_records(self) -> list[RemoteRecord]:
@@ -208,7 +221,10 @@ class TicTacConnector(ConnectorDefaults):
         records = []
         for project in self._projects.values():
             code = code_of.get(project.project_id)
-            if not code:
+            if not code:  # no number, or one several projects carry: listed without a key
+                unkeyed = project_values(project)
+                unkeyed.pop("sJobCode", None)
+                records.append(RemoteRecord(project.project_id, unkeyed))
                 continue
             values = project_values(project) | {"sJobCode": code}
             kept = statuses.get(code, "")
@@ -260,8 +276,15 @@ class TicTacConnector(ConnectorDefaults):
         return not same_value(wanted, stored)
 
     def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
-        """An operation's first link: the one activity of its project with the same name."""
+        """An operation's first link: the one activity of its project with the same name. A user or
+        project whose number several carry is never linked (nor created again): AmbiguousMatch."""
         if record.record_type is not RecordType.OPERATION:
+            code = str(record.key[0])
+            names = self._ambiguous.get((record.record_type, code))
+            if names:
+                what = "users with employee number" if record.record_type is RecordType.EMPLOYEE else \
+                    "projects with project number"
+                raise AmbiguousMatch(f"Tic-Tac has {len(names)} {what} {code}: {' and '.join(names)}", names)
             return None
         activities = [self._activities[str(c.id)] for c in candidates if str(c.id) in self._activities]
         name = activity_name(record.values)
