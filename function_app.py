@@ -12,6 +12,7 @@ import azure.functions as func
 
 from functions.export_ledger import bp as export_blueprint
 from functions.import_file import bp as import_blueprint
+from functions.resume_deferred import bp as resume_blueprint
 from functions.validate_file import bp as validate_blueprint
 from shared.platform.config import report_configuration_problems
 
@@ -19,5 +20,6 @@ app = func.FunctionApp()
 app.register_functions(import_blueprint)
 app.register_functions(export_blueprint)
 app.register_functions(validate_blueprint)
+app.register_functions(resume_blueprint)
 
 report_configuration_problems()

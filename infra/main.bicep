@@ -60,6 +60,16 @@ param deadLetterContainerName string = 'deadletter'
 @maxLength(63)
 param exportLedgerTableName string = 'exportledger'
 
+@description('Cross-reference table of the Tic-Tac import (XREF_TABLE).')
+@minLength(3)
+@maxLength(63)
+param xrefTableName string = 'crossref'
+
+@description('Call-budget table of targets with a daily call limit (BUDGET_TABLE).')
+@minLength(3)
+@maxLength(63)
+param budgetTableName string = 'callbudget'
+
 @description('Storage replication for the business records.')
 @allowed([
   'Standard_LRS'
@@ -105,8 +115,22 @@ param maxFileBytes int = 52428800
 @description('Target system (TARGET_SYSTEM).')
 @allowed([
   'smarttid'
+  'tictac'
 ])
 param targetSystem string = 'smarttid'
+
+@description('Tic-Tac Mobile API root (TICTAC_BASE_URL).')
+param tictacBaseUrl string = 'https://www.tictacmobile.com/api/rest'
+
+@description('Tic-Tac calls TimeBridge allows itself per rolling 24 hours (TICTAC_DAILY_CALL_BUDGET; Tic-Tac allows 500).')
+@minValue(10)
+param tictacDailyCallBudget int = 400
+
+@description('userName of a new Tic-Tac user (TICTAC_USERNAME_TEMPLATE): {email}, {code}, {prefix}.')
+param tictacUsernameTemplate string = '{email}'
+
+@description('Company prefix of a userName made from the employee code (TICTAC_USERNAME_PREFIX).')
+param tictacUsernamePrefix string = ''
 
 @description('SmartTID API base URL (SMARTTID_BASE_URL).')
 param smarttidBaseUrl string = 'https://smartapi.smarttid.dk'
@@ -131,6 +155,9 @@ param writeConcurrency int = 4
 // ---- export -------------------------------------------------------------------------------------
 @description('NCRONTAB schedule of the export timer (EXPORT_SCHEDULE), UTC.')
 param exportSchedule string = '0 */15 * * * *'
+
+@description('NCRONTAB schedule (UTC) of the timer that applies lines deferred for the call budget (RESUME_SCHEDULE).')
+param resumeSchedule string = '0 */15 * * * *'
 
 @description('Encoding of export files (EXPORT_ENCODING).')
 @allowed([
@@ -242,6 +269,8 @@ module storage 'app/storage.bicep' = {
     deadLetterContainerName: deadLetterContainerName
     deploymentContainerName: deploymentContainerName
     exportLedgerTableName: exportLedgerTableName
+    xrefTableName: xrefTableName
+    budgetTableName: budgetTableName
     deleteRetentionDays: deleteRetentionDays
     archiveRetentionDays: archiveRetentionDays
     errorRetentionDays: errorRetentionDays
@@ -284,6 +313,8 @@ module rbac 'app/rbac.bicep' = {
     deploymentContainerName: storage.outputs.deploymentContainerName
     deadLetterContainerName: storage.outputs.deadLetterContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
+    xrefTableName: storage.outputs.xrefTableName
+    budgetTableName: storage.outputs.budgetTableName
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     appPrincipalId: appIdentity.properties.principalId
@@ -334,14 +365,21 @@ module functionApp 'app/function.bicep' = {
     validateContainerName: storage.outputs.validateContainerName
     exportStateContainerName: storage.outputs.exportStateContainerName
     exportLedgerTableName: storage.outputs.exportLedgerTableName
+    xrefTableName: storage.outputs.xrefTableName
+    budgetTableName: storage.outputs.budgetTableName
     maxFileBytes: maxFileBytes
     targetSystem: targetSystem
     smarttidBaseUrl: smarttidBaseUrl
     smarttidDeviceId: smarttidDeviceId
+    tictacBaseUrl: tictacBaseUrl
+    tictacDailyCallBudget: tictacDailyCallBudget
+    tictacUsernameTemplate: tictacUsernameTemplate
+    tictacUsernamePrefix: tictacUsernamePrefix
     httpTimeoutSeconds: httpTimeoutSeconds
     httpMaxAttempts: httpMaxAttempts
     writeConcurrency: writeConcurrency
     exportSchedule: exportSchedule
+    resumeSchedule: resumeSchedule
     exportEncoding: exportEncoding
     exportDecimalSeparator: exportDecimalSeparator
     exportWriteEmptyFile: exportWriteEmptyFile

@@ -54,3 +54,8 @@ def test_validate_function_is_an_event_grid_blob_trigger_on_the_validate_contain
     [binding] = json.loads(FUNCTIONS["validate_file"].get_function_json())["bindings"]
     assert (binding["type"], binding["path"], binding["source"]) == (
         "blobTrigger", "%VALIDATE_CONTAINER%/{name}", "EventGrid")
+
+
+def test_resume_function_is_a_timer_on_the_resume_schedule() -> None:
+    [binding] = json.loads(FUNCTIONS["resume_deferred"].get_function_json())["bindings"]
+    assert (binding["type"], binding["schedule"], binding["useMonitor"]) == ("timerTrigger", "%RESUME_SCHEDULE%", True)

@@ -258,6 +258,8 @@ def test_container_defaults_match_the_code() -> None:
     for param, setting in CONTAINER_PARAMS.items():
         assert param_default(MAIN, param) == aliases[setting]
     assert param_default(MAIN, "exportLedgerTableName") == aliases["EXPORT_LEDGER_TABLE"]
+    assert param_default(MAIN, "xrefTableName") == aliases["XREF_TABLE"]
+    assert param_default(MAIN, "budgetTableName") == aliases["BUDGET_TABLE"]
 
 
 def test_deployment_package_container_name_is_valid() -> None:
@@ -281,7 +283,7 @@ def test_storage_declares_every_container_private_and_the_ledger_table() -> None
     for container in containers.values():
         assert body(container)["properties"]["publicAccess"] == "None"
     tables = resources(STORAGE, "Microsoft.Storage/storageAccounts/tableServices/tables")
-    assert [body(t)["name"] for t in tables.values()] == ["exportLedgerTableName"]
+    assert [body(t)["name"] for t in tables.values()] == ["exportLedgerTableName", "xrefTableName", "budgetTableName"]
     assert param_default(MAIN, "exportLedgerTableName") == "exportledger"
 
 
@@ -650,6 +652,8 @@ EXPECTED_ASSIGNMENTS = {
     ("appPrincipalId", "secretsContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "storage", "Storage Queue Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "exportLedgerTable", "Storage Table Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "xrefTable", "Storage Table Data Contributor", "ServicePrincipal", False),
+    ("appPrincipalId", "budgetTable", "Storage Table Data Contributor", "ServicePrincipal", False),
     ("appPrincipalId", "vault", "Key Vault Secrets User", "ServicePrincipal", False),
     ("appPrincipalId", "applicationInsights", "Monitoring Metrics Publisher", "ServicePrincipal", False),
     ("deploymentPrincipalId", "deploymentContainer", "Storage Blob Data Contributor", "ServicePrincipal", False),
@@ -674,6 +678,8 @@ EXPECTED_SCOPES = {
     "deploymentContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deploymentContainerName"),
     "deadLetterContainer": ("Microsoft.Storage/storageAccounts/blobServices/containers", "deadLetterContainerName"),
     "exportLedgerTable": ("Microsoft.Storage/storageAccounts/tableServices/tables", "exportLedgerTableName"),
+    "xrefTable": ("Microsoft.Storage/storageAccounts/tableServices/tables", "xrefTableName"),
+    "budgetTable": ("Microsoft.Storage/storageAccounts/tableServices/tables", "budgetTableName"),
     "vault": ("Microsoft.KeyVault/vaults", "keyVaultName"),
     "applicationInsights": ("Microsoft.Insights/components", "applicationInsightsName"),
 }
@@ -736,7 +742,8 @@ def test_app_identity_has_no_account_wide_blob_or_table_role_and_no_access_to_it
 
 def test_role_scopes_are_wired_to_the_deployed_containers_and_table() -> None:
     rbac_call = parse(MAIN)["modules"]["rbac"]["config"]["params"]
-    for param in (*CONTAINER_PARAMS, "deploymentContainerName", "deadLetterContainerName", "exportLedgerTableName"):
+    for param in (*CONTAINER_PARAMS, "deploymentContainerName", "deadLetterContainerName", "exportLedgerTableName",
+                  "xrefTableName", "budgetTableName"):
         accessor = json.dumps(rbac_call[param])
         assert '"storage"' in accessor and f'"{param}"' in accessor, param  # storage.outputs.<param>
     assert json.dumps(rbac_call["appPrincipalId"]).count("appIdentity") == 1
@@ -873,10 +880,15 @@ def test_setting_defaults_match_the_code() -> None:
         "TARGET_SYSTEM": "targetSystem",
         "SMARTTID_BASE_URL": "smarttidBaseUrl",
         "SMARTTID_DEVICE_ID": "smarttidDeviceId",
+        "TICTAC_BASE_URL": "tictacBaseUrl",
+        "TICTAC_DAILY_CALL_BUDGET": "tictacDailyCallBudget",
+        "TICTAC_USERNAME_TEMPLATE": "tictacUsernameTemplate",
+        "TICTAC_USERNAME_PREFIX": "tictacUsernamePrefix",
         "HTTP_TIMEOUT_SECONDS": "httpTimeoutSeconds",
         "HTTP_MAX_ATTEMPTS": "httpMaxAttempts",
         "WRITE_CONCURRENCY": "writeConcurrency",
         "EXPORT_SCHEDULE": "exportSchedule",
+        "RESUME_SCHEDULE": "resumeSchedule",
         "EXPORT_ENCODING": "exportEncoding",
         "EXPORT_DECIMAL_SEPARATOR": "exportDecimalSeparator",
         "EXPORT_WRITE_EMPTY_FILE": "exportWriteEmptyFile",
@@ -1030,6 +1042,8 @@ DOC_SCOPE = {
     "deploymentContainer": "`app-package-…`",
     "deadLetterContainer": "`deadletter`",
     "exportLedgerTable": "`exportledger`",
+    "xrefTable": "`crossref`",
+    "budgetTable": "`callbudget`",
     "storage": "storage account",
     "vault": "key vault",
     "applicationInsights": "Application Insights",

@@ -168,7 +168,7 @@ def test_unsafe_setting_is_refused_at_start_up_without_hiding_the_functions(env:
     result = start_app(env)
     assert result.returncode == 0, result.stderr  # importing function_app never raises
     first, second = result.stdout.splitlines()[:2]
-    assert first == "['export_ledger', 'import_file', 'validate_file']"  # every function still listed in the portal
+    assert first == "['export_ledger', 'import_file', 'resume_deferred', 'validate_file']"  # every function still listed in the portal
     # One clear ERROR at start-up ...
     refusals = [line for line in result.stderr.splitlines() if line.startswith("ERROR shared.platform.config")]
     assert len(refusals) == 1 and "refuses to run" in refusals[0] and named in refusals[0]
@@ -180,7 +180,7 @@ def test_valid_settings_start_without_a_refusal() -> None:
     result = start_app({})
     assert result.returncode == 0, result.stderr
     assert "ERROR" not in result.stderr
-    assert result.stdout.splitlines()[0] == "['export_ledger', 'import_file', 'validate_file']"
+    assert result.stdout.splitlines()[0] == "['export_ledger', 'import_file', 'resume_deferred', 'validate_file']"
 
 
 @pytest.mark.parametrize("other", ["OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER"])

@@ -1,15 +1,20 @@
 """The quick-start demo: drop the sample files into the input container and run the real functions.
 
-Runs inside ``python -m tools.services run`` (Azurite + the SmartAPI sandbox on loopback): creates
-the containers, uploads ``samples/``, runs the import through the function registered in
-``function_app.py`` for each file, prints every receipt and error report and the sandbox's
-resulting records, then runs the ledger export and prints the file it produced.
+Runs inside ``python -m tools.services run`` (Azurite + the SmartAPI and Tic-Tac sandboxes on
+loopback): creates the containers, uploads ``samples/``, runs the import through the function
+registered in ``function_app.py`` for each file, prints every receipt and error report and the
+sandbox's resulting records, then runs the ledger export and prints the file it produced.
+
+``--target tictac`` (or ``TARGET_SYSTEM=tictac``) imports the same files into the Tic-Tac sandbox
+instead, prints its users, projects and activities, and runs the ``resume_deferred`` timer once.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +27,11 @@ def _heading(text: str) -> None:
     print(f"\n=== {text} " + "=" * max(0, 74 - len(text)))
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--target", choices=("smarttid", "tictac"), default=os.environ.get("TARGET_SYSTEM", "smarttid"))
+    target = parser.parse_args(argv).target
+    os.environ["TARGET_SYSTEM"] = target
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from azure.functions.timer import TimerRequest
 
@@ -50,6 +59,9 @@ def main() -> int:
     _heading("input container after the import (should be empty)")
     print([blob.name for blob in service.get_container_client(settings.input_container).list_blobs()])
 
+    if target == "tictac":
+        return _tictac_epilogue(functions)
+
     _heading("SmartTID sandbox records")
     state = httpx.get(f"{settings.smarttid_base_url}/_sandbox/state", timeout=10).json()
     for table in ("employees", "jobs", "joboperations"):
@@ -68,6 +80,23 @@ def main() -> int:
             print(f"--- {container}/{blob.name}")
             data = files.download_blob(blob.name).readall()
             print(data.decode("utf-8" if blob.name.endswith(".json") else encoding))
+    return 0
+
+
+def _tictac_epilogue(functions: dict) -> int:  # type: ignore[type-arg]
+    from azure.functions.timer import TimerRequest
+
+    _heading("Tic-Tac sandbox records")
+    state = httpx.get(f"{os.environ['TICTAC_SANDBOX_URL']}/_sandbox/state", timeout=10).json()
+    for table, fields in (("users", ("userName", "employeeNumber", "firstName", "lastName", "department")),
+                          ("projects", ("projid", "projectNumber", "name", "isActive")),
+                          ("activities", ("actid", "projid", "name", "isActive"))):
+        print(f"{table}:")
+        for row in state[table]:
+            print("  " + json.dumps({k: row.get(k) for k in fields}, ensure_ascii=False))
+    _heading("deferred lines (the resume_deferred timer function)")
+    functions["resume_deferred"](TimerRequest(past_due=False))
+    print("done; lines still waiting for the call budget stay for the next run")
     return 0
 
 

@@ -78,14 +78,21 @@ param archiveContainerName string
 param validateContainerName string
 param exportStateContainerName string
 param exportLedgerTableName string
+param xrefTableName string
+param budgetTableName string
 param maxFileBytes int
 param targetSystem string
 param smarttidBaseUrl string
 param smarttidDeviceId string
+param tictacBaseUrl string
+param tictacDailyCallBudget int
+param tictacUsernameTemplate string
+param tictacUsernamePrefix string
 param httpTimeoutSeconds int
 param httpMaxAttempts int
 param writeConcurrency int
 param exportSchedule string
+param resumeSchedule string
 param exportEncoding string
 param exportDecimalSeparator string
 param exportWriteEmptyFile bool
@@ -268,6 +275,30 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: smarttidDeviceId
         }
         {
+          name: 'TICTAC_BASE_URL'
+          value: tictacBaseUrl
+        }
+        {
+          name: 'TICTAC_DAILY_CALL_BUDGET'
+          value: string(tictacDailyCallBudget)
+        }
+        {
+          name: 'TICTAC_USERNAME_TEMPLATE'
+          value: tictacUsernameTemplate
+        }
+        {
+          name: 'TICTAC_USERNAME_PREFIX'
+          value: tictacUsernamePrefix
+        }
+        {
+          name: 'XREF_TABLE'
+          value: xrefTableName
+        }
+        {
+          name: 'BUDGET_TABLE'
+          value: budgetTableName
+        }
+        {
           name: 'HTTP_TIMEOUT_SECONDS'
           value: string(httpTimeoutSeconds)
         }
@@ -282,6 +313,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'EXPORT_SCHEDULE'
           value: exportSchedule
+        }
+        {
+          name: 'RESUME_SCHEDULE'
+          value: resumeSchedule
         }
         {
           name: 'EXPORT_ENCODING'

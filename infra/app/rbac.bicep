@@ -8,6 +8,8 @@
 //   Storage Blob Data Contributor  containers azure-webjobs-hosts, -secrets    Functions host state and keys
 //   Storage Queue Data Contributor storage account                           blob-trigger poison queue (name chosen by the host)
 //   Storage Table Data Contributor table exportledger                        the export ledger
+//   Storage Table Data Contributor table crossref                            Tic-Tac cross-references
+//   Storage Table Data Contributor table callbudget                          Tic-Tac's shared call budget
 //   Key Vault Secrets User         key vault                                 read smarttid-api-key / smarttid-customer-key
 //   Monitoring Metrics Publisher   Application Insights                      Entra ID telemetry ingestion
 //   The app identity has NO role on the deployment-package container: the running code cannot
@@ -56,6 +58,12 @@ param deadLetterContainerName string
 
 @description('Export ledger table.')
 param exportLedgerTableName string
+
+@description('Cross-reference table (Tic-Tac import).')
+param xrefTableName string
+
+@description('Call-budget table (Tic-Tac import).')
+param budgetTableName string
 
 @description('Key Vault name.')
 param keyVaultName string
@@ -154,6 +162,16 @@ resource deadLetterContainer 'Microsoft.Storage/storageAccounts/blobServices/con
 resource exportLedgerTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
   parent: tableService
   name: exportLedgerTableName
+}
+
+resource xrefTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  parent: tableService
+  name: xrefTableName
+}
+
+resource budgetTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  parent: tableService
+  name: budgetTableName
 }
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
@@ -259,6 +277,26 @@ resource appQueueDataContributor 'Microsoft.Authorization/roleAssignments@2022-0
 resource appLedgerWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(exportLedgerTable.id, appPrincipalId, storageTableDataContributor)
   scope: exportLedgerTable
+  properties: {
+    roleDefinitionId: storageTableDataContributor
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appXrefWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(xrefTable.id, appPrincipalId, storageTableDataContributor)
+  scope: xrefTable
+  properties: {
+    roleDefinitionId: storageTableDataContributor
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appBudgetWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(budgetTable.id, appPrincipalId, storageTableDataContributor)
+  scope: budgetTable
   properties: {
     roleDefinitionId: storageTableDataContributor
     principalId: appPrincipalId

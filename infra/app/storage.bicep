@@ -71,6 +71,16 @@ param deploymentContainerName string
 @maxLength(63)
 param exportLedgerTableName string
 
+@description('Table holding the Tic-Tac cross-references (ERP keys and values Tic-Tac cannot hold).')
+@minLength(3)
+@maxLength(63)
+param xrefTableName string
+
+@description('Table holding the rolling 24-hour call budget of a target with a daily call limit.')
+@minLength(3)
+@maxLength(63)
+param budgetTableName string
+
 @description('Functions host containers (AzureWebJobsStorage). Declared here so the app identity needs no account-wide blob role to create them.')
 param hostContainerNames array = [
   'azure-webjobs-hosts'
@@ -339,6 +349,16 @@ resource exportLedgerTable 'Microsoft.Storage/storageAccounts/tableServices/tabl
   name: exportLedgerTableName
 }
 
+resource xrefTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: xrefTableName
+}
+
+resource budgetTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: budgetTableName
+}
+
 // Resource logs (who read, wrote or deleted which blob; failed requests) go to Log Analytics.
 resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'blob-to-log-analytics'
@@ -420,3 +440,5 @@ output archiveContainerName string = archiveContainer.name
 output validateContainerName string = validateContainer.name
 output exportStateContainerName string = exportStateContainer.name
 output exportLedgerTableName string = exportLedgerTable.name
+output xrefTableName string = xrefTable.name
+output budgetTableName string = budgetTable.name

@@ -131,7 +131,7 @@ def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, so
     if connector is None:
         result = reject_all(parsed, problem, "fix the configuration as described, then check the file again")
         return build_report(source, target, parsed, result, 0)
-    result = Importer(connector, concurrency=concurrency, dry_run=True).run(parsed)
+    result = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target).run(parsed)
     return build_report(source, target, parsed, result, connector.calls.total)
 
 

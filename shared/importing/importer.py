@@ -14,14 +14,21 @@ import logging
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed
+from shared.errors import (
+    AllowanceExceeded,
+    AmbiguousMatch,
+    ApiRejected,
+    ApiUnavailable,
+    AuthenticationFailed,
+    CallLimitReached,
+)
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
-from shared.importing.values import Value, same_value
-from shared.targets.base import Connector, RemoteRecord
+from shared.importing.values import Value
+from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ class LineStatus(StrEnum):
     UPDATED = "updated"
     UNCHANGED = "unchanged"
     REJECTED = "rejected"
+    #: not applied yet: the target's call budget is used up; applied later, in file order
+    DEFERRED = "deferred"
 
 
 @dataclass
@@ -50,6 +59,8 @@ class ImportResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[LineError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the target has a call budget (its receipts count deferred lines, also when there are none)
+    budgeted: bool = False
 
     def line_counts(self) -> dict[str, int]:
         counts = {status.value: 0 for status in LineStatus}
@@ -57,7 +68,14 @@ class ImportResult:
             if outcome.status is not LineStatus.REJECTED:
                 counts[outcome.status.value] += len(outcome.record.lines)
         counts[LineStatus.REJECTED.value] = len({error.line for error in self.errors})
+        if not self.budgeted and not counts[LineStatus.DEFERRED.value]:
+            del counts[LineStatus.DEFERRED.value]
         return counts
+
+    def deferred(self) -> list[Record]:
+        """The records left for later (the budget was used up), in file order."""
+        records = [outcome.record for outcome in self.outcomes if outcome.status is LineStatus.DEFERRED]
+        return sorted(records, key=lambda record: record.line)
 
 
 @dataclass(frozen=True)
@@ -66,17 +84,23 @@ class _Write:
     remote: RemoteRecord | None
     values: dict[str, Value]  # the body: key + changed fields (+ companions), or all for a create
     changed: tuple[str, ...]
+    children: tuple[Record, ...] = ()  # operations created in the same call (``connector.inline_children``)
 
 
-def diff(record: Record, remote: RemoteRecord) -> tuple[str, ...]:
-    """Names of the fields the file gives that differ from what the target system stores."""
+def diff(record: Record, remote: RemoteRecord,
+         connector: Connector | ConnectorDefaults | None = None) -> tuple[str, ...]:
+    """Names of the fields the file gives that differ from what the target system stores — only
+    those the target holds (``connector.held_fields``), compared as it sees them."""
     layout = LAYOUTS[record.record_type]
+    target = connector or ConnectorDefaults()
+    held = target.held_fields(record.record_type)
     return tuple(
         name
         for name, value in record.values.items()
         if name not in layout.key
         and layout.field(name).companion_of is None
-        and not same_value(value, remote.values.get(name))
+        and (held is None or name in held)
+        and target.differs(record.record_type, name, value, remote.values.get(name))
     )
 
 
@@ -91,8 +115,11 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 
 
 class Importer:
-    def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False) -> None:
+    def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
+                 target_name: str = "SmartTID") -> None:
         self.connector = connector
+        #: the target's name in every message (``settings.target_system.display_name``)
+        self.target = target_name
         self.concurrency = concurrency
         #: plan only: read the target, decide every line, write nothing (the validate drop zone)
         self.dry_run = dry_run
@@ -103,31 +130,57 @@ class Importer:
         self._stored_job_codes: dict[Value, Value] | None = None
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
+        self._limit_reached = False  # the target refused a call for its limit: the rest waits
 
     def run(self, parsed: ParsedFile) -> ImportResult:
         self.result.errors.extend(parsed.errors)
         by_type: dict[RecordType, list[Record]] = {t: [] for t in RecordType}
         for record in parsed.records:
             by_type[record.record_type].append(record)
+        self.result.budgeted = self.connector.remaining_calls() is not None
         try:
             self._import_masters(by_type)
             self._import_operations(by_type[RecordType.OPERATION], parsed)
+        except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
+            self._defer_remaining(parsed)
+        except CallLimitReached as exc:
+            self._limit(exc)
+            self._defer_remaining(parsed)
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            self._reject_remaining(parsed, _unavailable_error(exc))
+            self._reject_remaining(parsed, _unavailable_error(exc, self.target))
         except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
             self._reject_remaining(parsed, LineError(
-                0, "", "", "", f"SmartTID refused to return the records needed to plan the import: {exc.message}",
-                "nothing was changed for this line; fix the cause SmartTID names (or ask SmartTID support), then "
+                0, "", "", "", f"{self.target} refused to return the records needed to plan the import: {exc.message}",
+                f"nothing was changed for this line; fix the cause {self.target} names (or ask its support), then "
                 "upload the rejected lines again",
             ))
         except Exception as exc:  # last resort: no line may end without an outcome
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
             self._reject_remaining(parsed, _internal_error(exc))
+        finally:
+            self.connector.settle()
         if self._respelled > MAX_SPELLING_NOTES:
             self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
                                      "from the stored ones only in upper/lower case.")
+        self._note_unheld(parsed)
+        if not self.dry_run:
+            self.connector.finish()
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
+
+    def _note_unheld(self, parsed: ParsedFile) -> None:
+        """Names once the fields of the file the target has no place for (they are ignored)."""
+        given: dict[RecordType, set[str]] = {}
+        for record in parsed.records:
+            given.setdefault(record.record_type, set()).update(record.values)
+        parts = []
+        for record_type in RecordType:
+            unheld = [name for name in self.connector.unheld_fields(record_type) if name in given.get(record_type, ())]
+            if unheld:
+                parts.append(f"{record_type}: {', '.join(unheld)}")
+        if parts:
+            self.result.notes.append(f"{self.target} has no place for these fields of the file; they were ignored: "
+                                     + "; ".join(parts) + ".")
 
     def _reject_remaining(self, parsed: ParsedFile, error: LineError) -> None:
         done = {id(outcome.record) for outcome in self.result.outcomes}
@@ -145,11 +198,29 @@ class Importer:
             records = by_type[record_type]
             if not records:
                 continue
-            remote = {self._folded(_key(r, record_type)): r for r in self.connector.list_records(record_type)}
+            self._afford_read(record_type)
+            stored = self.connector.list_records(record_type)
+            remote = {self._folded(_key(r, record_type)): r for r in stored}
             if record_type is RecordType.JOB:
                 self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
-            writes.extend(self._plan(records, remote))
-        self._apply(writes)
+            unkeyed = [r for r in stored if not any(_key(r, record_type))]  # never for SmartTID
+            writes.extend(self._plan(records, remote, unkeyed) if unkeyed else self._plan(records, remote))
+        if self.connector.inline_children:
+            writes = self._with_children(writes, by_type[RecordType.OPERATION])
+        self._apply(self._within_budget(writes))
+
+    def _with_children(self, writes: list[_Write], operations: list[Record]) -> list[_Write]:
+        """A new job's operations (those that can be created) ride along in its create."""
+        layout = LAYOUTS[RecordType.OPERATION]
+        by_job: dict[Value, list[Record]] = {}
+        for operation in operations:
+            if all(name in operation.values for name in layout.required_to_create):
+                by_job.setdefault(self._folded((operation.key[0],))[0], []).append(operation)
+        return [
+            replace(write, children=tuple(by_job.get(self._folded(write.record.key)[0], ())))
+            if write.remote is None and write.record.record_type is RecordType.JOB else write
+            for write in writes
+        ]
 
     def _import_operations(self, operations: list[Record], parsed: ParsedFile) -> None:
         if not operations:
@@ -159,10 +230,16 @@ class Importer:
             if outcome.record.record_type is RecordType.JOB
         }
         ready: dict[Value, list[Record]] = {}
+        done = {id(outcome.record) for outcome in self.result.outcomes}
         for operation in operations:
+            if id(operation) in done:  # created with its job
+                continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
             outcome = job_outcome.get(folded)
+            if self._limit_reached or (outcome is not None and outcome.status is LineStatus.DEFERRED):
+                self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
+                continue
             if outcome is not None and outcome.status is LineStatus.REJECTED:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
                                                          "could not be imported (see that line)"))
@@ -176,6 +253,7 @@ class Importer:
                 stored_code = outcome.record.key[0]
             else:
                 if self._stored_job_codes is None:
+                    self._afford_read(RecordType.JOB)
                     self._stored_job_codes = {
                         self._folded(_key(r, RecordType.JOB))[0]: _key(r, RecordType.JOB)[0]
                         for r in self.connector.list_records(RecordType.JOB)
@@ -184,8 +262,8 @@ class Importer:
                 if found is None:
                     self._reject(operation, _dependent_error(
                         operation,
-                        f"job {job_code} does not exist in SmartTID and is not in this file",
-                        f"add a Job line for {job_code} to the file, or create the job in SmartTID first",
+                        f"job {job_code} does not exist in {self.target} and is not in this file",
+                        f"add a Job line for {job_code} to the file, or create the job in {self.target} first",
                     ))
                     continue
                 stored_code = found
@@ -195,13 +273,28 @@ class Importer:
                 operation.key = (stored_code, *operation.key[1:])
             ready.setdefault(stored_code, []).append(operation)
         writes: list[_Write] = []
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-read") as pool:
-            stored_ops = pool.map(lambda code: self.connector.list_records(RecordType.OPERATION, job_code=str(code)),
-                                  list(ready))
-            for records, remote_ops in zip(ready.values(), stored_ops, strict=True):
-                remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
-                writes.extend(self._plan(records, remote))
-        self._apply(writes)
+        jobs = list(ready.items())
+        if self.result.budgeted:  # each read reserved first, one after another
+            for job_code, records in jobs:
+                cost = self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))
+                if cost and not self.connector.reserve(cost):
+                    for record in records:
+                        self._add(Outcome(record, LineStatus.DEFERRED))
+                    continue
+                remote_ops = self.connector.list_records(RecordType.OPERATION, job_code=str(job_code))
+                writes.extend(self._plan_operations(records, remote_ops))
+        else:  # the reads run with bounded concurrency
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-read") as pool:
+                stored = pool.map(lambda code: self.connector.list_records(RecordType.OPERATION, job_code=str(code)),
+                                  [code for code, _ in jobs])
+                for (_, records), remote_ops in zip(jobs, stored, strict=True):
+                    writes.extend(self._plan_operations(records, remote_ops))
+        self._apply(self._within_budget(writes))
+
+    def _plan_operations(self, records: list[Record], remote_ops: list[RemoteRecord]) -> list[_Write]:
+        remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
+        unkeyed = [r for r in remote_ops if not any(_key(r, RecordType.OPERATION))]
+        return self._plan(records, remote, unkeyed)
 
     def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
         """The file spells a code differently from the target in case only: the stored spelling is kept."""
@@ -213,10 +306,23 @@ class Importer:
                     "to upper/lower case, so the stored record was used and its spelling kept."
                 )
 
-    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord]) -> list[_Write]:
+    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord],
+              unkeyed: list[RemoteRecord] | None = None) -> list[_Write]:
+        """``unkeyed``: stored records without a key, which a record may be linked to (``connector.link``)."""
         writes: list[_Write] = []
         for record in records:
             stored = remote.get(self._folded(record.key))
+            if stored is None and unkeyed:
+                try:
+                    stored = self.connector.link(record, unkeyed)
+                except AmbiguousMatch as exc:
+                    self._reject(record, _line_error(
+                        record, f"cannot be linked: {exc.message}",
+                        f"make the {self.target} objects named in the message distinguishable (rename one, or give "
+                        "it its own number), then upload the rejected lines again"))
+                    continue
+                if stored is not None:  # linked once only
+                    unkeyed[:] = [candidate for candidate in unkeyed if candidate.id != stored.id]
             if stored is not None and _key(stored, record.record_type) != record.key:
                 names = LAYOUTS[record.record_type].key
                 for name, given, kept in zip(names, record.key, _key(stored, record.record_type), strict=True):
@@ -227,11 +333,11 @@ class Importer:
             if stored is None:
                 missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
                 if missing:
-                    self._reject(record, *[_missing_for_create(record, name) for name in missing])
+                    self._reject(record, *[_missing_for_create(record, name, self.target) for name in missing])
                     continue
                 writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
                 continue
-            changed = diff(record, stored)
+            changed = diff(record, stored, self.connector)
             if changed:
                 writes.append(_Write(record, stored, with_companions(record, changed), changed))
             else:
@@ -246,12 +352,22 @@ class Importer:
 
     def _write(self, write: _Write) -> None:
         record = write.record
+        if self._limit_reached:
+            self._add(Outcome(record, LineStatus.DEFERRED))
+            return
         if self._fatal:
             self._reject(record, _line_error(record, self._fatal, "fix the problem named above and upload the "
                                              "rejected lines again"))
             return
         try:
-            if write.remote is None:
+            if write.remote is None and write.children:
+                if not self.dry_run:
+                    self.connector.create_with_children(record.record_type, write.values,
+                                                        [dict(child.values) for child in write.children])
+                self._add(Outcome(record, LineStatus.CREATED, write.changed))
+                for child in write.children:
+                    self._add(Outcome(child, LineStatus.CREATED, tuple(child.values)))
+            elif write.remote is None:
                 if not self.dry_run:
                     self.connector.create(record.record_type, write.values)
                 self._add(Outcome(record, LineStatus.CREATED, write.changed))
@@ -264,17 +380,58 @@ class Importer:
             action = "create" if write.remote is None else "update"
             self._reject(record, _line_error(
                 record,
-                f"SmartTID refused to {action} {record.describe()}: {exc.message}",
-                "correct the line as SmartTID's message says, then upload the rejected lines again",
+                f"{self.target} refused to {action} {record.describe()}: {exc.message}",
+                f"correct the line as {self.target}'s message says, then upload the rejected lines again",
             ))
+        except CallLimitReached as exc:  # Tic-Tac's 429: this line and every one not yet sent wait
+            self._limit(exc)
+            self._add(Outcome(record, LineStatus.DEFERRED))
+        except AllowanceExceeded:  # more calls than reserved (retries): the call was not sent
+            self._add(Outcome(record, LineStatus.DEFERRED))
         except AuthenticationFailed as exc:
             self._fatal = str(exc)
-            self._reject(record, _unavailable_error(exc))
+            self._reject(record, _unavailable_error(exc, self.target))
         except ApiUnavailable as exc:
-            self._reject(record, _unavailable_error(exc))
+            self._reject(record, _unavailable_error(exc, self.target))
         except Exception as exc:  # last resort: the line is reported, never lost
             log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
             self._reject(record, _internal_error(exc))
+
+    # --- the call budget (targets with a daily limit; a no-op for the others) --------------------
+    def _afford_read(self, record_type: RecordType) -> None:
+        cost = self.connector.read_cost(record_type)
+        if cost and not self.connector.reserve(cost):
+            raise _OutOfBudget
+
+    def _within_budget(self, writes: list[_Write]) -> list[_Write]:
+        """The writes whose calls could be reserved, in order; the others are deferred."""
+        if self.dry_run or not writes:
+            return writes
+        costs = [self.connector.write_cost(w.record.record_type, create=w.remote is None) for w in writes]
+        take = len(writes)
+        if not self.connector.reserve(sum(costs)):
+            remaining, take, used = self.connector.remaining_calls() or 0, 0, 0
+            while take < len(writes) and used + costs[take] <= remaining:
+                used, take = used + costs[take], take + 1
+            if take and not self.connector.reserve(used):
+                take = 0
+        for write in writes[take:]:
+            self._add(Outcome(write.record, LineStatus.DEFERRED))
+        return writes[:take]
+
+    def _limit(self, exc: CallLimitReached) -> None:
+        with self._lock:
+            first, self._limit_reached = not self._limit_reached, True
+        if first:
+            self.connector.block_until(exc.until)
+            self.result.notes.append(f"{self.target} refused a call because its call limit was reached ({exc}); "
+                                     "the lines not yet written wait and are applied automatically later.")
+
+    def _defer_remaining(self, parsed: ParsedFile) -> None:
+        done = {id(outcome.record) for outcome in self.result.outcomes}
+        for record in parsed.records:
+            if id(record) not in done:
+                self._add(Outcome(record, LineStatus.DEFERRED))
 
     # --- bookkeeping ------------------------------------------------------------------------
     def _add(self, outcome: Outcome) -> None:
@@ -291,6 +448,10 @@ class Importer:
                 )
 
 
+class _OutOfBudget(Exception):
+    """The reads of the current state do not fit in the call budget now."""
+
+
 def _key(remote: RemoteRecord, record_type: RecordType) -> tuple[Value, ...]:
     """The stored record's key ("" for a key field the target did not return: it matches no line)."""
     return tuple(remote.values.get(name, "") for name in LAYOUTS[record_type].key)
@@ -300,15 +461,15 @@ def _line_error(record: Record, reason: str, action: str, field: str = "", value
     return LineError(record.line, record.record_type, field, value, reason, action)
 
 
-def _unavailable_error(exc: ApiUnavailable) -> LineError:
+def _unavailable_error(exc: ApiUnavailable, target: str = "SmartTID") -> LineError:
     if isinstance(exc, AuthenticationFailed):
         action = "fix the credentials as described, then upload the rejected lines again"
     elif exc.maybe_applied:
-        action = ("SmartTID did not confirm this write and could not be asked afterwards, so it may or may not "
-                  "have been applied; upload the rejected lines again when SmartTID is available (a line whose "
+        action = (f"{target} did not confirm this write and could not be asked afterwards, so it may or may not "
+                  f"have been applied; upload the rejected lines again when {target} is available (a line whose "
                   "values are already stored is left unchanged)")
     else:
-        action = "nothing was changed for this line; upload the rejected lines again when SmartTID is available"
+        action = f"nothing was changed for this line; upload the rejected lines again when {target} is available"
     return LineError(0, "", "", "", str(exc), action)
 
 
@@ -333,12 +494,12 @@ def _dependent_error(operation: Record, reason: str, action: str | None = None) 
     )
 
 
-def _missing_for_create(record: Record, name: str) -> LineError:
+def _missing_for_create(record: Record, name: str, target: str = "SmartTID") -> LineError:
     spec = LAYOUTS[record.record_type].field(name)
     return _line_error(
         record,
-        f"is empty, but {record.describe()} does not exist in SmartTID yet and cannot be created without it",
-        f"fill in {name} (position {spec.position}), or create the record in SmartTID first",
+        f"is empty, but {record.describe()} does not exist in {target} yet and cannot be created without it",
+        f"fill in {name} (position {spec.position}), or create the record in {target} first",
         field=f"{name} (position {spec.position})",
     )
 

@@ -27,7 +27,9 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifie
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFile
-from shared.importing.importer import Importer, reject_all
+from shared.importing.deferral import Deferrals, PendingEntry
+from shared.importing.deferral import waiting_until as waiting_until_of
+from shared.importing.importer import Importer, ImportResult, reject_all
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
 from shared.importing.personal_data import withhold_cpr_numbers
 from shared.importing.reports import Receipt, error_report, file_rejection_report
@@ -127,6 +129,11 @@ class FileRun:
         stem, ext = posixpath.splitext(self.basename)
         return f"{self.folder}/{stem}.rejected{ext or '.csv'}"
 
+    @property
+    def deferred_lines(self) -> str:
+        stem, ext = posixpath.splitext(self.basename)
+        return f"{self.folder}/{stem}.deferred{ext or '.csv'}"
+
 
 class Intake:
     def __init__(self, settings: Settings, service: BlobServiceClient, connector_factory: ConnectorFactory) -> None:
@@ -155,7 +162,7 @@ class Intake:
             if lease is None:
                 log.info("%s is being imported by another instance; skipping this trigger", visible(name))
                 return None
-            receipt = self._import(source, run, properties.size)
+            receipt = self._import_in_turn(source, run, properties.size)
             self._delete_input(source, run, lease=lease)
             return receipt
 
@@ -177,6 +184,7 @@ class Intake:
                 "split the file into smaller files, or raise MAX_FILE_BYTES in the app settings",
             ), started)
         connector, problem = connect(self.connector_factory, receipt.source)
+        waiting_until = ""
         try:
             try:
                 parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
@@ -195,7 +203,9 @@ class Intake:
                 result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
                                     "lines again")
             else:
-                result = Importer(connector, concurrency=self.settings.write_concurrency).run(parsed)
+                result = Importer(connector, concurrency=self.settings.write_concurrency,
+                                  target_name=self.settings.target_system.display_name).run(parsed)
+                waiting_until = waiting_until_of(connector, result)
                 receipt.api_calls = {
                     "total": connector.calls.total,
                     "writes": connector.calls.writes,
@@ -229,12 +239,79 @@ class Intake:
             )
             receipt.outputs["error_report"] = f"{self.settings.error_container}/{run.error_report}"
             receipt.outputs["rejected_lines"] = f"{self.settings.error_container}/{run.rejected_lines}"
+        if result.deferred():
+            self._keep_deferred(run, receipt, stream, parsed, result, waiting_until)
         self._write_receipt(run, receipt)
         log.info(
             "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
         telemetry.import_finished(receipt, target=self.settings.target_system, errors=result.errors)
         return receipt
+
+    # --- a target with a daily call limit: one import at a time, deferred lines in order -----------
+    def _deferrals(self) -> Deferrals:
+        return Deferrals(self.service, self.settings.archive_container, self.settings.target_system.value)
+
+    def _import_in_turn(self, source: BlobClient, run: FileRun, size: int) -> Receipt:
+        """Import now, or — while older lines of this target wait, or another import of it runs —
+        queue the whole file behind them (old ERP data must never overwrite new)."""
+        if not self.settings.target_system.call_limited:
+            return self._import(source, run, size)
+        deferrals = self._deferrals()
+        with deferrals.turn() as turn:
+            pending = deferrals.entries() if turn is not None else []
+            if turn is not None and not pending:
+                self._turn_started = time.time_ns()  # orders a remainder before every file queued later
+                return self._import(source, run, size)
+            behind = pending[-1].source if pending else "an import of the same target that is running"
+            return self._queue(source, run, size, deferrals, behind)
+
+    def _queue(self, source: BlobClient, run: FileRun, size: int, deferrals: Deferrals, behind: str) -> Receipt:
+        def stream() -> Iterable[bytes]:
+            return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
+
+        receipt = Receipt(source=run.name, etag=run.run_id, status="queued", received_at=now_iso(), folder=run.folder)
+        lines = sum(1 for line in physical_lines(stream()) if line.content.strip(b" \t;"))
+        self._upload(self.settings.archive_container, run.original, stream(), CSV, size)
+        self._upload(self.settings.archive_container, run.deferred_lines, stream(), CSV, size)
+        target = self.settings.target_system.display_name
+        receipt.lines = lines
+        receipt.counts = {"deferred": lines}
+        receipt.outputs["archived_copy"] = f"{self.settings.archive_container}/{run.original}"
+        receipt.deferred = {"lines": lines, "next_attempt_after": "", "queued_behind": visible(behind),
+                            "file": f"{self.settings.archive_container}/{run.deferred_lines}"}
+        receipt.notes.append(f"The whole file waits behind {visible(behind)}, whose lines are not all in {target} "
+                             "yet: files are applied in the order they arrive, so older data never overwrites "
+                             "newer. It is applied automatically; nothing to do.")
+        deferrals.save(PendingEntry(deferrals.entry_name(time.time_ns(), run.run_id), run.name, run.folder,
+                                    run.deferred_lines, [], lines, "", behind))
+        self._write_receipt(run, receipt)
+        log.warning("%s waits behind %s (%d lines)", visible(run.name), visible(behind), lines)
+        return receipt
+
+    def _keep_deferred(self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]],
+                       parsed: ParsedFile, result: ImportResult, waiting_until: str) -> None:
+        """The lines that did not fit: their original bytes beside the receipt, a pending entry, the
+        receipt's count and note. Nothing goes to the error container."""
+        waiting = sorted({line for record in result.deferred() for first in record.lines
+                          for line in parsed.span(first)})
+        self._upload(self.settings.archive_container, run.deferred_lines,
+                     _pick_lines(stream(), set(waiting), []), CSV)
+        count = receipt.counts.get("deferred", 0)
+        applied = any(receipt.counts.get(k) for k in ("created", "updated", "unchanged"))
+        receipt.status = "partially-applied" if applied else "deferred"
+        receipt.deferred = {"lines": count, "next_attempt_after": waiting_until,
+                            "file": f"{self.settings.archive_container}/{run.deferred_lines}"}
+        target = self.settings.target_system.display_name
+        when = f"after {waiting_until}" if waiting_until else "as soon as the budget allows"
+        receipt.notes.append(f"{target}'s daily call budget is used up: {count} lines wait and are applied "
+                             f"automatically {when}, in file order; nothing to do.")
+        deferrals = self._deferrals()
+        started = getattr(self, "_turn_started", None) or time.time_ns()
+        deferrals.save(PendingEntry(deferrals.entry_name(started, run.run_id), run.name, run.folder,
+                                    run.deferred_lines, waiting, count, waiting_until))
+        log.warning("%s: %d lines wait for %s's call budget (next attempt after %s)", visible(run.name), count,
+                    target, waiting_until or "the next run")
 
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float

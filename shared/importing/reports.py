@@ -31,6 +31,8 @@ class Receipt:
     duration_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    #: lines waiting for the target's call budget: how many, until when, where they are kept
+    deferred: dict[str, Any] = field(default_factory=dict)
     finished_at: str = ""
 
     def to_json(self) -> bytes:

@@ -32,11 +32,17 @@ _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 
 class TargetSystem(StrEnum):
     SMARTTID = "smarttid"
+    TICTAC = "tictac"
 
     @property
     def display_name(self) -> str:
         """The target's name as administrators know it (in reports and messages)."""
-        return {"smarttid": "SmartTID"}[self.value]
+        return {"smarttid": "SmartTID", "tictac": "Tic-Tac"}[self.value]
+
+    @property
+    def call_limited(self) -> bool:
+        """The target allows a number of API calls per day: lines that do not fit are deferred."""
+        return self is TargetSystem.TICTAC
 
 
 class ExportEncoding(StrEnum):
@@ -87,12 +93,28 @@ class Settings(BaseSettings):
         alias="SMARTTID_DEVICE_ID",
         description="DEVICEID header; empty = the customer key, as SmartTID's walkthrough shows.",
     )
+    tictac_base_url: str = Field(default="https://www.tictacmobile.com/api/rest", alias="TICTAC_BASE_URL")
+    tictac_daily_call_budget: int = Field(
+        default=400, alias="TICTAC_DAILY_CALL_BUDGET", ge=10, le=100_000,
+        description="Calls TimeBridge allows itself per rolling 24 hours (Tic-Tac allows 500).",
+    )
+    tictac_username_template: str = Field(
+        default="{email}", alias="TICTAC_USERNAME_TEMPLATE",
+        description="userName of a new Tic-Tac user: {email}, {code}, {prefix}; else prefix + code.",
+    )
+    tictac_username_prefix: str = Field(default="", alias="TICTAC_USERNAME_PREFIX")
+    xref_table: str = Field(default="crossref", alias="XREF_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
+    budget_table: str = Field(default="callbudget", alias="BUDGET_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     http_timeout_seconds: float = Field(default=30.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
     http_max_attempts: int = Field(default=5, alias="HTTP_MAX_ATTEMPTS", ge=1, le=10)
     write_concurrency: int = Field(default=4, alias="WRITE_CONCURRENCY", ge=1, le=32)
 
     # --- export --------------------------------------------------------------------------
     export_schedule: str = Field(default="0 */15 * * * *", alias="EXPORT_SCHEDULE")
+    resume_schedule: str = Field(
+        default="0 */15 * * * *", alias="RESUME_SCHEDULE",
+        description="NCRONTAB schedule of the timer that applies lines deferred for a target's call budget.",
+    )
     export_encoding: ExportEncoding = Field(default=ExportEncoding.UTF8_BOM, alias="EXPORT_ENCODING")
     export_decimal_separator: str = Field(default=",", alias="EXPORT_DECIMAL_SEPARATOR", pattern=r"^[,.]$")
     export_write_empty_file: bool = Field(default=False, alias="EXPORT_WRITE_EMPTY_FILE")
@@ -153,10 +175,31 @@ class Settings(BaseSettings):
     def _https_outside_this_machine(cls, value: str) -> str:
         return require_https(value, "SMARTTID_BASE_URL")
 
+    @field_validator("tictac_base_url")
+    @classmethod
+    def _tictac_https_outside_this_machine(cls, value: str) -> str:
+        return require_https(value, "TICTAC_BASE_URL")
+
+    @field_validator("tictac_username_template")
+    @classmethod
+    def _username_template(cls, value: str) -> str:
+        from shared.targets.tictac_mapping import UserNameRule
+
+        try:
+            UserNameRule(value)
+        except ValueError as exc:
+            raise ValueError(f"TICTAC_USERNAME_TEMPLATE: {exc}") from None
+        return value
+
     @field_validator("export_schedule")
     @classmethod
     def _ncrontab(cls, value: str) -> str:
         return require_ncrontab(value, "EXPORT_SCHEDULE")
+
+    @field_validator("resume_schedule")
+    @classmethod
+    def _resume_ncrontab(cls, value: str) -> str:
+        return require_ncrontab(value, "RESUME_SCHEDULE")
 
     @model_validator(mode="after")
     def _export_state_apart_from_the_erp_files(self) -> Settings:

@@ -37,6 +37,12 @@ SMARTTID_CUSTOMER_KEY = SecretSpec(
     description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
 )
 
+TICTAC_API_CODE = SecretSpec(
+    env_var="TICTAC_API_CODE",
+    vault_name="tictac-api-code",
+    description="Tic-Tac Mobile API code (sent as Authorization: Bearer)",
+)
+
 
 class SecretProvider(Protocol):
     def get(self, spec: SecretSpec) -> SecretStr: ...

@@ -36,7 +36,7 @@ from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, Cir
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
-from shared.targets.base import CallCounter, CircuitBreaker, RemoteRecord, redact, route_of
+from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
 from shared.targets.http import RetryableResponse, describe_failure
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
             return str(raw)
 
 
-class SmartTidConnector:
+class SmartTidConnector(ConnectorDefaults):
     """SmartAPI client. Thread-safe: the import writes (and the export reads) with bounded concurrency.
 
     One retry layer: each request is retried by one tenacity policy (``RetryPolicy``); a create

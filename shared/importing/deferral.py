@@ -1,0 +1,114 @@
+"""Lines that wait for a target's call budget (Tic-Tac: 500 calls per 24 hours), and their turn.
+
+* **Where they live.** The original bytes of the waiting lines are kept beside the file's receipt,
+  ``<archive>/<folder>/<stem>.deferred<ext>``, and one *pending entry* per file,
+  ``<archive>/_pending/<target>/<start, ns since 1970>-<run id>.json``, says which file they came from,
+  their line numbers in the original file, how many wait and when the budget is expected to fit.
+  Nothing about them goes to the error container (that is for what a person must fix).
+* **Order.** Entries are taken oldest first (their names sort by the time the file's import
+  began). While any entry is pending, or while another import for the same target runs, a newer
+  file does not write at all: it is queued whole behind them, so old ERP data never overwrites new.
+  Every import of a budgeted target, and every resumption, holds the lease of one lock blob,
+  ``_pending/<target>/lock``: they run one at a time, and the call budget (an ETag-guarded Table
+  entity, ``shared/targets/budget.py``) is never exceeded, also across instances.
+* **Resumption.** The ``resume_deferred`` timer (``RESUME_SCHEDULE``) takes the lock, and for each
+  entry in order whose ``next_attempt_after`` has come imports its waiting lines again (planned
+  against the target as it is then); what still does not fit stays, with a new estimate, and the
+  later entries keep waiting. Each resumption leaves a receipt ``resumed-<time>.json`` beside the
+  first one; lines it rejects get an error report in the error container, numbered as in the
+  original file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field
+
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
+
+from shared.importing.importer import ImportResult
+from shared.importing.layouts import RecordType
+from shared.platform.clock import iso
+from shared.platform.storage import held_lease
+from shared.targets.base import Connector
+
+log = logging.getLogger(__name__)
+
+PENDING = "_pending"
+JSON = ContentSettings(content_type="application/json; charset=utf-8")
+
+
+@dataclass
+class PendingEntry:
+    """One file's waiting lines (see the module docstring)."""
+
+    name: str  # the entry's blob name in the archive container
+    source: str  # the input file's name
+    folder: str  # its output folder (``<name>/<run id>``)
+    lines_blob: str  # archive blob with the waiting lines, original bytes
+    original_lines: list[int] = field(default_factory=list)  # line numbers in the original; [] = as they are
+    waiting: int = 0
+    next_attempt_after: str = ""  # ISO time; "" = at the next run
+    queued_behind: str = ""  # the older file this one waited for (queued whole)
+    resumptions: int = 0
+
+
+class Deferrals:
+    """The pending entries of one target in the archive container."""
+
+    def __init__(self, service: BlobServiceClient, container: str, target: str) -> None:
+        self.service = service
+        self.container = container
+        self.prefix = f"{PENDING}/{target}/"
+
+    def _blob(self, name: str) -> BlobClient:
+        return self.service.get_blob_client(self.container, name)
+
+    def entries(self) -> list[PendingEntry]:
+        """Every pending entry, oldest first."""
+        container = self.service.get_container_client(self.container)
+        names = sorted(blob.name for blob in container.list_blobs(name_starts_with=self.prefix)
+                       if blob.name.endswith(".json"))
+        entries = []
+        for name in names:
+            with suppress(ResourceNotFoundError):
+                entries.append(PendingEntry(**json.loads(self._blob(name).download_blob().readall())))
+        return entries
+
+    def entry_name(self, started_ns: int, run_id: str) -> str:
+        """Names sort by ``started_ns``: when the file's import began (under the target's lock) or,
+        for a queued file, when it was queued — nanoseconds, so two files of one second keep order."""
+        return f"{self.prefix}{started_ns:020d}-{run_id}.json"
+
+    def save(self, entry: PendingEntry) -> None:
+        self._blob(entry.name).upload_blob(json.dumps(asdict(entry), indent=2, ensure_ascii=False).encode(),
+                                           overwrite=True, content_settings=JSON)
+
+    def remove(self, entry: PendingEntry) -> None:
+        with suppress(ResourceNotFoundError):
+            self._blob(entry.name).delete_blob()
+
+    @contextmanager
+    def turn(self) -> Iterator[BlobLeaseClient | None]:
+        """The target's lock: yields None while another import or resumption holds it."""
+        lock = self._blob(f"{self.prefix}lock")
+        with suppress(ResourceExistsError, HttpResponseError):
+            if not lock.exists():
+                lock.upload_blob(b"", overwrite=False)
+        with held_lease(lock) as lease:
+            yield lease
+
+
+def waiting_until(connector: Connector, result: ImportResult) -> str:
+    """When the calls the deferred lines need (at most the whole budget) are expected to fit."""
+    records = result.deferred()
+    if not records:
+        return ""
+    calls = connector.read_cost(RecordType.EMPLOYEE) + sum(
+        connector.write_cost(record.record_type, create=True) for record in records)
+    moment = connector.next_free_at(calls)
+    return iso(moment) if moment is not None else ""

@@ -1,0 +1,114 @@
+"""The work of the ``resume_deferred`` timer: lines deferred for a target's call budget are imported
+again, oldest file first (see :mod:`shared.importing.deferral` for where they wait and why in order)."""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from azure.storage.blob import BlobServiceClient
+
+from shared.importing.deferral import Deferrals, PendingEntry, waiting_until
+from shared.importing.importer import Importer, reject_all
+from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, connect
+from shared.importing.parsing import parse_file
+from shared.importing.reports import Receipt, error_report
+from shared.platform.clock import now_iso
+from shared.platform.config import Settings
+from shared.platform.safe_text import visible
+from shared.targets.factory import ConnectorFactory
+
+log = logging.getLogger(__name__)
+
+
+def resume_deferred(settings: Settings, service: BlobServiceClient, connector_factory: ConnectorFactory,
+                    now: Callable[[], str] = now_iso) -> int:
+    """The timer's work: the pending entries of the target, oldest first, while the budget allows;
+    returns how many were completed. Later entries wait while an older one still has lines."""
+    if not settings.target_system.call_limited:
+        return 0
+    intake = Intake(settings, service, connector_factory)
+    deferrals = intake._deferrals()
+    done = 0
+    with deferrals.turn() as turn:
+        if turn is None:
+            log.info("another import of %s runs; the deferred lines wait for the next run",
+                     settings.target_system.display_name)
+            return 0
+        for entry in deferrals.entries():
+            if entry.next_attempt_after and entry.next_attempt_after > now():
+                break
+            if not resume(intake, entry, deferrals):
+                break
+            done += 1
+    return done
+
+
+def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
+    """Import ``entry``'s waiting lines again (the caller holds the target's turn); True when
+    none are left. A resumption receipt goes beside the file's receipt; what is still waiting
+    replaces the waiting lines; rejected lines get an error report, numbered as in the original."""
+    archive = intake.settings.archive_container
+    waiting_blob = intake._blob(archive, entry.lines_blob)
+
+    def stream() -> Iterable[bytes]:
+        return waiting_blob.download_blob().chunks()
+
+    stamp = now_iso()
+    receipt = Receipt(source=entry.source, etag=entry.folder.rsplit("/", 1)[-1], status="resumed",
+                      received_at=stamp, folder=entry.folder)
+    original = entry.original_lines or None
+    connector, problem = connect(intake.connector_factory, entry.source)
+    until = ""
+    try:
+        parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+        if connector is None:
+            result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
+                                "lines again")
+        else:
+            result = Importer(connector, concurrency=intake.settings.write_concurrency,
+                              target_name=intake.settings.target_system.display_name).run(parsed)
+            until = waiting_until(connector, result)
+            receipt.api_calls = {"total": connector.calls.total, "writes": connector.calls.writes,
+                                 "by_endpoint": dict(sorted(connector.calls.counts.items()))}
+    finally:
+        if connector is not None:
+            connector.close()
+
+    def numbered(line: int) -> int:  # the line's number in the original file
+        return original[line - 1] if original and 0 < line <= len(original) else line
+
+    receipt.lines = parsed.lines_read
+    receipt.counts = result.line_counts()
+    receipt.notes += result.notes
+    tag = stamp.replace(":", "").replace("-", "")
+    if result.errors:
+        picked = {line for error in result.errors for line in parsed.span(error.line)}
+        rejected_name = f"{entry.folder}/resumed-{tag}.rejected.csv"
+        report_name = f"{entry.folder}/resumed-{tag}.errors.txt"
+        intake._upload(intake.settings.error_container, rejected_name, _pick_lines(stream(), picked, []), CSV)
+        errors = [replace(error, line=numbered(error.line)) for error in result.errors]
+        intake._upload(intake.settings.error_container, report_name,
+                     error_report(receipt, errors, posixpath.basename(rejected_name)), TEXT)
+        receipt.outputs["error_report"] = f"{intake.settings.error_container}/{report_name}"
+        receipt.outputs["rejected_lines"] = f"{intake.settings.error_container}/{rejected_name}"
+    left = result.deferred()
+    if left:
+        local = sorted({line for record in left for first in record.lines for line in parsed.span(first)})
+        remainder = b"".join(_pick_lines(stream(), set(local), []))
+        waiting_blob.upload_blob(remainder, overwrite=True, content_settings=CSV)
+        entry.original_lines = [numbered(line) for line in local]
+        entry.waiting = receipt.counts.get("deferred", 0)
+        entry.next_attempt_after = until
+        entry.resumptions += 1
+        deferrals.save(entry)
+        receipt.deferred = {"lines": entry.waiting, "next_attempt_after": until,
+                            "file": f"{archive}/{entry.lines_blob}"}
+        receipt.status = "partially-applied"
+    else:
+        deferrals.remove(entry)
+    intake._upload(archive, f"{entry.folder}/resumed-{tag}.json", receipt.to_json(), JSON)
+    log.info("resumed %s: %s", visible(entry.source), receipt.counts)
+    return not left

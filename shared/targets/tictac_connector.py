@@ -1,0 +1,460 @@
+"""Tic-Tac Mobile as an import target: the :class:`~shared.targets.base.Connector` the importer uses.
+
+Built from the pieces that know Tic-Tac (``tictac.py``, the transport and every GUESS about the
+API), the ERP ↔ Tic-Tac mapping (``tictac_mapping.py``) and the cross-references (``xref.py``):
+
+* **One snapshot per import**: ``GET /v1/users`` and ``GET /v1/projects`` (with their activities),
+  read on the first ``list_records`` and kept for the run; activities are read per project only
+  when Tic-Tac left them out of the project list (a GUESS, ``fill_activities``).
+* **Matching**: users by the cross-reference, else ``employeeNumber`` = sEmployeeCode; projects by
+  the cross-reference, else ``projectNumber`` = sJobCode; activities by the cross-reference
+  ((sJobCode, nLineNumber) → actid), else — the first time — by name inside the project
+  (:meth:`link`: exactly one candidate, otherwise the line is rejected naming them).
+* **Diff** only over the fields Tic-Tac holds and can be read back (:meth:`held_fields`), compared
+  as Tic-Tac sees them (:meth:`differs`: the joined name, e-mail without case, status as isActive).
+* **Writes** return the new remote id; the password in the answer of ``POST /v1/users`` is dropped
+  inside :class:`~shared.targets.tictac.TicTacClient` and never reaches this module.
+* **Links** learned in a run (created objects, name links, Template jobs with their operations) are
+  written to the cross-reference table by :meth:`finish` (not in a dry run).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NoReturn
+
+from shared.errors import AllowanceExceeded, AmbiguousMatch, ApiRejected, ConfigurationError
+from shared.importing.layouts import RecordType
+from shared.importing.parsing import Record
+from shared.importing.values import Value, same_value
+from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
+from shared.targets.budget import Allowance, CallBudget
+from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User
+from shared.targets.tictac_mapping import (
+    HELD_FIELDS,
+    UNHELD_FIELDS,
+    UserNameRule,
+    activity_body,
+    activity_changes,
+    activity_name,
+    activity_names,
+    activity_values,
+    is_template,
+    match_activity_by_name,
+    project_after_create,
+    project_changes,
+    project_create_body,
+    project_is_active,
+    project_values,
+    same_person_name,
+    user_changes,
+    user_create_body,
+    user_values,
+)
+from shared.targets.xref import (
+    CrossRef,
+    CrossRefs,
+    Entity,
+    LinkedBy,
+    erp_key,
+    job_values,
+    key_text,
+    operation_values,
+)
+
+log = logging.getLogger(__name__)
+
+TARGET = "tictac"  # the cross-reference partition prefix
+
+#: Fields the diff compares (held *and* readable): the phone number is sent on create but Tic-Tac
+#: does not return it (TT:111-134), so it cannot be compared; sJobTemplate only matters on create.
+_DIFFED: dict[RecordType, frozenset[str]] = {
+    RecordType.EMPLOYEE: frozenset({"sEmployeeCode", "sName", "sEmail", "sDepartmentCode"}),
+    RecordType.JOB: frozenset({"sJobCode", "sJobDescription", "sJobDescription2", "sStatus"}),
+    RecordType.OPERATION: frozenset({"sJobCode", "nLineNumber", "sDescription", "bOperationCompleted"}),
+}
+
+#: The most calls one write takes (the plan reserves these before writing).
+WRITE_COSTS: dict[tuple[RecordType, bool], int] = {
+    (RecordType.EMPLOYEE, True): CALL_COSTS["create_user_read_back"] + CALL_COSTS["update_user"],  # + department
+    (RecordType.EMPLOYEE, False): CALL_COSTS["update_user"],
+    (RecordType.JOB, True): CALL_COSTS["create_project"] + CALL_COSTS["update_project"],  # + deactivation
+    (RecordType.JOB, False): CALL_COSTS["update_project"],
+    (RecordType.OPERATION, True): CALL_COSTS["create_activity"],
+    (RecordType.OPERATION, False): CALL_COSTS["update_activity"],
+}
+
+
+def _line_value(text: str) -> Value:
+    """A line number from the cross-reference as the file's parser gives it (an int)."""
+    try:
+        return int(text)
+    except ValueError:
+        return Decimal(text)
+
+
+class TicTacConnector(ConnectorDefaults):
+    """Tic-Tac users / projects / activities in the importer's vocabulary (see the module docstring)."""
+
+    codes_case_insensitive = False
+    inline_children = True  # a project POST carries its activities (TT:365)
+
+    def __init__(self, client: TicTacClient, xrefs: CrossRefs | None, *, user_names: UserNameRule | None = None,
+                 send_national_id: bool = False, budget: CallBudget | None = None) -> None:
+        self.client = client
+        #: the shared rolling 24-hour budget; with one, no call is made outside a reservation
+        self.budget = budget
+        self._allowance: Allowance | None = None
+        if budget is not None:
+            client.before_call = _no_reservation
+        self.xrefs = xrefs
+        self.calls: CallCounter = client.calls
+        self.user_names = user_names or UserNameRule()
+        self.send_national_id = send_national_id
+        self._loaded = False
+        self._users: dict[str, User] = {}
+        self._projects: dict[str, Project] = {}
+        self._activities: dict[str, Activity] = {}
+        self._refs: dict[Entity, dict[tuple[str, ...], CrossRef]] = {}
+        self._project_of_job: dict[str, str] = {}  # job code → projid (xref first, then projectNumber)
+        self._templates: dict[str, CrossRef] = {}
+        self._pending: dict[tuple[Entity, tuple[str, ...]], CrossRef] = {}
+        #: codes more than one user / project carries: such a line is rejected naming them, never linked
+        self._ambiguous: dict[tuple[RecordType, str], list[str]] = {}
+
+    # --- the snapshot -----------------------------------------------------------------------------
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        for entity in (Entity.USER, Entity.PROJECT, Entity.ACTIVITY, Entity.TEMPLATE):
+            self._refs[entity] = self.xrefs.load(TARGET, entity) if self.xrefs else {}
+        self._templates = {key[0]: ref for key, ref in self._refs[Entity.TEMPLATE].items()}
+        self._users = {user.user_name: user for user in self.client.list_users()}
+        self._projects = {project.project_id: project for project in self.client.list_projects()}
+        by_number: dict[str, list[str]] = {}
+        for project in self._projects.values():
+            if project.project_number:
+                by_number.setdefault(project.project_number, []).append(project.project_id)
+        self._project_of_job = {number: ids[0] for number, ids in by_number.items() if len(ids) == 1}
+        for number, ids in by_number.items():
+            if len(ids) > 1:
+                self._ambiguous[(RecordType.JOB, number)] = [f"{self._projects[i].name} ({i})" for i in ids]
+        for key, ref in self._refs[Entity.PROJECT].items():
+            if ref.remote_id in self._projects:
+                self._project_of_job[key[0]] = ref.remote_id
+        self._loaded = True
+
+    def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
+        if not self._loaded:
+            return CALL_COSTS["list_users"] + CALL_COSTS["list_projects"] + (record_type is RecordType.OPERATION)
+        if record_type is RecordType.OPERATION:
+            projid = self._project_of_job.get(job_code or "")
+            return int(projid is not None and self._projects[projid].activities is None)
+        return 0
+
+    # --- the call budget --------------------------------------------------------------------------
+    def remaining_calls(self) -> int | None:
+        return None if self.budget is None else self.budget.remaining()
+
+    def reserve(self, calls: int) -> bool:
+        if self.budget is None:
+            return True
+        self.settle()
+        reservation = self.budget.reserve(calls)
+        if reservation is None:
+            return False
+        self._allowance = Allowance(reservation)
+        self.client.before_call = self._allowance.take
+        return True
+
+    def settle(self) -> None:
+        if self.budget is not None and self._allowance is not None:
+            self.client.before_call = _no_reservation
+            allowance, self._allowance = self._allowance, None
+            self.budget.release_unused(allowance.reservation, allowance.made)
+
+    def block_until(self, moment: datetime) -> None:
+        if self.budget is not None:
+            self.budget.block_until(moment)
+
+    def next_free_at(self, calls: int) -> datetime | None:
+        if self.budget is None:
+            return None
+        return self.budget.next_free_at(max(1, min(calls, self.budget.limit)))
+
+    def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
+        self._load()
+        if record_type is RecordType.EMPLOYEE:
+            return self._user_records()
+        if record_type is RecordType.JOB:
+            return self._project_records()
+        return self._activity_records(job_code or "")
+
+    def _user_records(self) -> list[RemoteRecord]:
+        linked = {ref.remote_id.casefold(): key[0] for key, ref in self._refs[Entity.USER].items()}
+        records: list[RemoteRecord] = []
+        holders: dict[str, list[str]] = {}
+        for user in self._users.values():
+            values = user_values(user)
+            values.pop("sEmployeeCode", None)
+            code = linked.get(user.user_name.casefold()) or user.employee_number
+            if code:
+                values["sEmployeeCode"] = code
+                holders.setdefault(code, []).append(user.user_name)
+            records.append(RemoteRecord(user.user_name, values))
+        for code, names in holders.items():
+            if len(names) > 1:
+                self._ambiguous[(RecordType.EMPLOYEE, code)] = names
+        for record in records:  # no code, or one several users carry: listed without a key
+            if len(holders.get(str(record.values.get("sEmployeeCode") or ""), ())) != 1:
+                record.values.pop("sEmployeeCode", None)
+        return records
+
+    def _project_records(self) -> list[RemoteRecord]:
+        code_of = {projid: code for code, projid in self._project_of_job.items()}
+        statuses = {key[0]: ref.erp_values.get("sStatus", "") for key, ref in self._refs[Entity.PROJECT].items()}
+        records = []
+        for project in self._projects.values():
+            code = code_of.get(project.project_id)
+            if not code:  # no number, or one several projects carry: listed without a key
+                unkeyed = project_values(project)
+                unkeyed.pop("sJobCode", None)
+                records.append(RemoteRecord(project.project_id, unkeyed))
+                continue
+            values = project_values(project) | {"sJobCode": code}
+            kept = statuses.get(code, "")
+            values["sStatus"] = kept if project_is_active({"sStatus": kept}) is project.is_active else (
+                "Started" if project.is_active else "Completed")
+            records.append(RemoteRecord(project.project_id, values))
+        return records
+
+    def _activity_records(self, job_code: str) -> list[RemoteRecord]:
+        projid = self._project_of_job.get(job_code)
+        if projid is None:
+            return []
+        project = self._projects[projid]
+        if project.activities is None:
+            [project] = self.client.fill_activities([project])
+            self._projects[projid] = project
+        linked = {ref.remote_id: key for key, ref in self._refs[Entity.ACTIVITY].items() if key[0] == job_code}
+        records = []
+        for activity in project.activities or ():
+            activity = replace(activity, project_id=projid)
+            self._activities[activity.activity_id] = activity
+            values = activity_values(activity)
+            key = linked.get(activity.activity_id)
+            if key is not None:
+                values |= {"sJobCode": job_code, "nLineNumber": _line_value(key[1])}
+            records.append(RemoteRecord(activity.activity_id, values))
+        return records
+
+    # --- matching and diff ------------------------------------------------------------------------
+    def held_fields(self, record_type: RecordType) -> frozenset[str] | None:
+        fields = _DIFFED[record_type]
+        if record_type is RecordType.EMPLOYEE and self.send_national_id:
+            fields = fields | {"sCPRNo"}
+        return fields
+
+    def unheld_fields(self, record_type: RecordType) -> tuple[str, ...]:
+        return UNHELD_FIELDS[record_type]
+
+    def differs(self, record_type: RecordType, name: str, wanted: Value, stored: Value | None) -> bool:
+        if name == "sName":
+            first, _, last = str(stored or "").rpartition(" ")
+            return not same_person_name(str(wanted), first or last, last)
+        if name == "sEmail":
+            return str(wanted).strip().casefold() != str(stored or "").strip().casefold()
+        if name == "sStatus":
+            return project_is_active({"sStatus": wanted}) not in (None, project_is_active({"sStatus": stored or ""}))
+        if name == "sDescription" and isinstance(stored, str):  # "Cut (30)": told apart by its line number
+            return not same_value(wanted, stored) and not re.fullmatch(re.escape(str(wanted)) + r" \(\d+\)", stored)
+        return not same_value(wanted, stored)
+
+    def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
+        """An operation's first link: the one activity of its project with the same name. A user or
+        project whose number several carry is never linked (nor created again): AmbiguousMatch."""
+        if record.record_type is not RecordType.OPERATION:
+            code = str(record.key[0])
+            names = self._ambiguous.get((record.record_type, code))
+            if names:
+                what = "users with employee number" if record.record_type is RecordType.EMPLOYEE else \
+                    "projects with project number"
+                raise AmbiguousMatch(f"Tic-Tac has {len(names)} {what} {code}: {' and '.join(names)}", names)
+            return None
+        activities = [self._activities[str(c.id)] for c in candidates if str(c.id) in self._activities]
+        name = activity_name(record.values)
+        found = match_activity_by_name(activities, name)  # AmbiguousMatch: rejected
+        if found is None:  # created beside another of the same description: "Cut (30)"
+            found = match_activity_by_name(activities, f"{name} ({key_text(record.values['nLineNumber'])})")
+        if found is None:
+            return None
+        self._remember(Entity.ACTIVITY, record, found.activity_id, LinkedBy.NAME)
+        linked = next(c for c in candidates if str(c.id) == found.activity_id)
+        key = {name: record.values[name] for name in ("sJobCode", "nLineNumber")}
+        return RemoteRecord(linked.id, linked.values | key)
+
+    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
+        return WRITE_COSTS[(record_type, create)]
+
+    # --- writes -----------------------------------------------------------------------------------
+    def create(self, record_type: RecordType, values: dict[str, Value]) -> str | None:
+        self._load()
+        if record_type is RecordType.EMPLOYEE:
+            return self._create_user(values)
+        if record_type is RecordType.JOB:
+            return self._create_project(values)
+        return self._create_activity(values)
+
+    def _create_user(self, values: dict[str, Value]) -> str:
+        body = user_create_body(values, user_name=self.user_names.user_name(values),
+                                send_national_id=self.send_national_id)
+        created = self.client.create_user(body, read_back=True)
+        user = created.user
+        assert user is not None  # read_back=True
+        after = user_changes(values, user, send_national_id=self.send_national_id)
+        if after:  # department is not a POST field
+            self.client.update_user(user.user_name, after)
+            user = User(user.user_name, {**user.fields, **after})
+        self._users[user.user_name] = user
+        self._remember(Entity.USER, values, user.user_name, LinkedBy.CREATED)
+        return user.user_name
+
+    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
+                             children: list[dict[str, Value]]) -> str | None:
+        """A new project with its activities in the one POST. Tic-Tac answers only the project id:
+        the activities are linked by name (and their cross-references written) by the next import,
+        which reads them with the projects anyway."""
+        self._load()
+        if record_type is not RecordType.JOB or is_template(values):
+            projid = self.create(record_type, values)
+            for child in children:
+                self.create(RecordType.OPERATION, child)
+            return projid
+        return self._create_project(values, children)
+
+    def _create_project(self, values: dict[str, Value], children: Sequence[dict[str, Value]] = ()) -> str | None:
+        code = str(values["sJobCode"])
+        if is_template(values):  # never created in Tic-Tac; kept to expand sJobTemplate
+            self._templates[code] = CrossRef(TARGET, Entity.TEMPLATE, erp_key(RecordType.JOB, values), "",
+                                             LinkedBy.NATIVE, job_values(values))
+            return None
+        names = activity_names(children)
+        activities = [activity_body(child, name=name) for child, name in zip(children, names, strict=True)]
+        projid = self.client.create_project(project_create_body(values), activities)
+        deactivate = project_after_create(values)
+        if deactivate:
+            self.client.update_project(projid, deactivate)
+        fields = project_create_body(values) | {"projid": projid, "isActive": project_is_active(values) is not False}
+        # activities sent inline have no ids yet: read them should another operation of the job need them
+        self._projects[projid] = Project(projid, fields, None if activities else ())
+        self._project_of_job[code] = projid
+        self._remember(Entity.PROJECT, values, projid, LinkedBy.CREATED)
+        return projid
+
+    def _create_activity(self, values: dict[str, Value]) -> str | None:
+        code = str(values["sJobCode"])
+        if code in self._templates and code not in self._project_of_job:
+            template = self._templates[code]
+            operation = {name: key_text(value) for name, value in values.items()}
+            self._templates[code] = replace(template, template_operations=(*template.template_operations, operation))
+            return None
+        projid = self._project_of_job.get(code)
+        if projid is None:
+            raise ApiRejected(f"Tic-Tac has no project for job {code}")
+        body = activity_body(values)
+        actid = self.client.create_activity(projid, body)
+        self._activities[actid] = Activity(actid, projid, body)
+        self._remember(Entity.ACTIVITY, values, actid, LinkedBy.CREATED)
+        return actid
+
+    def update(self, record_type: RecordType, remote_id: int | str, values: dict[str, Value]) -> None:
+        self._load()
+        remote = str(remote_id)
+        if record_type is RecordType.EMPLOYEE:
+            user = self._users[remote]
+            changes = user_changes(values, user, send_national_id=self.send_national_id)
+            if changes:
+                self.client.update_user(remote, changes)
+                self._users[remote] = User(remote, {**user.fields, **changes})
+        elif record_type is RecordType.JOB:
+            project = self._projects[remote]
+            changes = project_changes(values, project)
+            if changes:
+                self.client.update_project(remote, changes)
+                self._projects[remote] = Project(remote, {**project.fields, **changes}, project.activities)
+            self._remember(Entity.PROJECT, values, remote, LinkedBy.NATIVE, only_if_new=True)
+        else:
+            activity = self._activities[remote]
+            name = None if "sDescription" in values else activity.name
+            changes = activity_changes(values, activity, name=name)
+            if changes:
+                self.client.update_activity(remote, changes)
+                self._activities[remote] = Activity(remote, activity.project_id, {**activity.fields, **changes})
+            self._remember(Entity.ACTIVITY, values, remote, LinkedBy.NAME, only_if_new=True)
+
+    # --- cross-references -------------------------------------------------------------------------
+    def _remember(self, entity: Entity, values: Record | dict[str, Value], remote_id: str, linked_by: LinkedBy,
+                  *, only_if_new: bool = False) -> None:
+        record_values = values.values if isinstance(values, Record) else values
+        record_type = {Entity.USER: RecordType.EMPLOYEE, Entity.PROJECT: RecordType.JOB,
+                       Entity.ACTIVITY: RecordType.OPERATION}[entity]
+        key = erp_key(record_type, record_values)
+        known = self._refs.get(entity, {}).get(key)
+        if only_if_new and known is not None and known.remote_id == remote_id:
+            return
+        erp: dict[str, str] = {}
+        if entity is Entity.ACTIVITY:
+            erp = operation_values(record_values)
+        elif entity is Entity.PROJECT:
+            erp = job_values(record_values)
+        self._pending[(entity, key)] = CrossRef(TARGET, entity, key, remote_id, linked_by, erp)
+
+    def finish(self) -> None:
+        refs = list(self._pending.values())
+        refs += [ref for code, ref in self._templates.items()
+                 if ref.template_operations or code not in {k[0] for k in self._refs.get(Entity.TEMPLATE, {})}]
+        if refs and self.xrefs is not None:
+            self.xrefs.put_many(refs)
+        self._pending.clear()
+
+    # --- export (not offered for Tic-Tac yet) -------------------------------------------------------
+    # --- export: not built for Tic-Tac yet (the export timer then fails with this message) -----
+    job_ledger_read_complete = True
+
+    def _no_export(self) -> NoReturn:
+        raise ConfigurationError("The export of registrations is not available for Tic-Tac yet; set TARGET_SYSTEM "
+                                 "to smarttid for the export, or disable the export function")
+
+    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
+        self._no_export()
+
+    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
+        self._no_export()
+
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+        self._no_export()
+
+    def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
+        self._no_export()
+
+    def employee_codes(self) -> dict[str, bool]:
+        self._no_export()
+
+    def active_employee_codes(self) -> list[str]:
+        self._no_export()
+
+    def close(self) -> None:
+        self.settle()
+        self.client.close()
+
+
+def _no_reservation(method: str, path: str) -> None:
+    raise AllowanceExceeded(f"{method} {path} was not sent: no call budget is reserved for it")
+
+
+__all__ = ["HELD_FIELDS", "TicTacConnector"]
