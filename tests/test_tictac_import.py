@@ -395,3 +395,24 @@ def test_a_number_two_users_or_projects_carry_is_rejected_naming_both(
     assert "line 1 (Employee)" in report and "annatictacse and anna2" in report
     assert "line 2 (Job)" in report and "Nine A (" in report and "Nine B (" in report
     assert tictac.writes() == {}
+
+
+def test_the_cli_status_shows_waiting_lines_and_the_call_budget(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from tools.timebridge import cli
+
+    budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
+                                tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
+    budget.block_until(datetime.now(UTC) + timedelta(hours=1))  # Tic-Tac answered 429 a moment ago
+    receipt = drop(tt_storage, tt_settings, "waits.csv", "Employee;1;Anders Alm\nEmployee;1298;Anna Andersson")
+    assert receipt["counts"]["deferred"] == 2
+
+    result = CliRunner().invoke(cli, ["status", "--json"], catch_exceptions=False)
+
+    status = json.loads(result.output)
+    assert status["target"] == "Tic-Tac"
+    assert [(p["file"], p["lines_waiting"]) for p in status["pending_deferrals"]] == [("waits.csv", 2)]
+    assert status["call_budget"] == {"remaining_calls": budget.remaining()}

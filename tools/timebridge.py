@@ -112,7 +112,10 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
 @click.pass_context
 def status(ctx: click.Context, limit: int, as_json: bool) -> None:
     from shared.export.ledger_table import ExportLedger
+    from shared.importing.deferral import Deferrals
+    from shared.importing.intake import connect
     from shared.platform.storage import blob_service
+    from shared.targets.factory import connector_factory
 
     settings = _settings(ctx)
     service = blob_service(settings)
@@ -124,14 +127,25 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> None:
         receipt = json.loads(archive.download_blob(blob.name).readall())
         imports.append({key: receipt.get(key) for key in ("source", "status", "counts", "finished_at", "folder")})
     intent = ExportLedger.connect(settings).read_state().intent
-    data = {
+    pending = Deferrals(service, settings.archive_container, settings.target_system.value).entries()
+    connector, problem = connect(connector_factory(settings), "status")
+    try:
+        remaining = connector.remaining_calls() if connector else None
+    finally:
+        if connector is not None:
+            connector.close()
+    waiting = [{"file": entry.source, "lines_waiting": entry.waiting,
+                "next_attempt_after": entry.next_attempt_after or "the next run",
+                "queued_behind": entry.queued_behind} for entry in pending]
+    data: dict[str, Any] = {
         "target": settings.target_system.display_name,
         "recent_imports": imports,
         "open_export_intent": None if intent is None else {
             "run_id": intent.run_id, "file": intent.file_name, "since": intent.created_at,
             "status": intent.status.value},
-        "pending_deferrals": [],
-        "call_budget": None,
+        "pending_deferrals": waiting,
+        "call_budget": None if remaining is None else {"remaining_calls": remaining},
+        "problem": problem,
     }
     lines = [f"Target: {data['target']}", "", f"Recent imports ({len(imports)}):"]
     for item in imports:
@@ -142,8 +156,17 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> None:
     lines.append("Open export intent: none" if intent is None else
                  f"Open export intent: run {intent.run_id} ({intent.file_name}), {intent.status.value} since "
                  f"{intent.created_at} — the next export run completes it")
-    lines.append("Pending deferrals: none (only a target with a daily call budget defers lines)")
-    lines.append("Call budget: not limited for this target")
+    if pending:
+        lines.append(f"Pending deferrals ({len(pending)}):")
+        lines += [f"  {item['file']}: {item['lines_waiting']} lines wait, next attempt after "
+                  f"{item['next_attempt_after']}" for item in waiting]
+    else:
+        lines.append("Pending deferrals: none")
+    if problem:
+        lines.append(f"Call budget: unknown ({problem})")
+    else:
+        lines.append("Call budget: not limited for this target" if remaining is None else
+                     f"Call budget: {remaining} calls left in the rolling 24 hours")
     _emit(data, as_json, "\n".join(lines))
 
 
