@@ -137,8 +137,8 @@ class Importer:
         by_type: dict[RecordType, list[Record]] = {t: [] for t in RecordType}
         for record in parsed.records:
             by_type[record.record_type].append(record)
-        self.result.budgeted = self.connector.remaining_calls() is not None
         try:
+            self.result.budgeted = self.connector.remaining_calls() is not None
             self._import_masters(by_type)
             self._import_operations(by_type[RecordType.OPERATION], parsed)
         except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
@@ -158,13 +158,23 @@ class Importer:
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
             self._reject_remaining(parsed, _internal_error(exc))
         finally:
-            self.connector.settle()
+            try:
+                self.connector.settle()  # hand back the calls reserved but not used
+            except Exception as exc:  # an unreleased reservation expires by itself (budget.py)
+                log.exception("handing back unused calls failed (%s)", type(exc).__name__)
         if self._respelled > MAX_SPELLING_NOTES:
             self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
                                      "from the stored ones only in upper/lower case.")
         self._note_unheld(parsed)
         if not self.dry_run:
-            self.connector.finish()
+            try:
+                self.connector.finish()
+            except Exception as exc:  # the lines are applied; what was learned is learned again next time
+                log.exception("recording what this import learned failed (%s)", type(exc).__name__)
+                self.result.notes.append(
+                    f"The cross-references learned in this import could not be stored ({type(exc).__name__}); the "
+                    "next import links the records again by their numbers and names. Nothing else is affected."
+                )
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
 
