@@ -14,7 +14,7 @@ from functools import cached_property
 from urllib.parse import urlsplit
 
 from croniter import croniter
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -170,15 +170,10 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("smarttid_base_url")
+    @field_validator("smarttid_base_url", "tictac_base_url")
     @classmethod
-    def _https_outside_this_machine(cls, value: str) -> str:
-        return require_https(value, "SMARTTID_BASE_URL")
-
-    @field_validator("tictac_base_url")
-    @classmethod
-    def _tictac_https_outside_this_machine(cls, value: str) -> str:
-        return require_https(value, "TICTAC_BASE_URL")
+    def _https_outside_this_machine(cls, value: str, info: ValidationInfo) -> str:
+        return require_https(value, cls._setting_name(info))
 
     @field_validator("tictac_username_template")
     @classmethod
@@ -191,15 +186,15 @@ class Settings(BaseSettings):
             raise ValueError(f"TICTAC_USERNAME_TEMPLATE: {exc}") from None
         return value
 
-    @field_validator("export_schedule")
+    @field_validator("export_schedule", "resume_schedule")
     @classmethod
-    def _ncrontab(cls, value: str) -> str:
-        return require_ncrontab(value, "EXPORT_SCHEDULE")
+    def _ncrontab(cls, value: str, info: ValidationInfo) -> str:
+        return require_ncrontab(value, cls._setting_name(info))
 
-    @field_validator("resume_schedule")
     @classmethod
-    def _resume_ncrontab(cls, value: str) -> str:
-        return require_ncrontab(value, "RESUME_SCHEDULE")
+    def _setting_name(cls, info: ValidationInfo) -> str:
+        """The app-setting name of the field being validated (its alias)."""
+        return str(cls.model_fields[str(info.field_name)].alias)
 
     @model_validator(mode="after")
     def _export_state_apart_from_the_erp_files(self) -> Settings:
