@@ -395,3 +395,54 @@ def test_a_number_two_users_or_projects_carry_is_rejected_naming_both(
     assert "line 1 (Employee)" in report and "annatictacse and anna2" in report
     assert "line 2 (Job)" in report and "Nine A (" in report and "Nine B (" in report
     assert tictac.writes() == {}
+
+
+# --- Template jobs -----------------------------------------------------------------------------------
+TEMPLATE = "\n".join([
+    "Job;TPL-1;Standard job;;;;Template",
+    "Operation;TPL-1;10;MEAS;Measure;;;;;;;;0",
+    "Operation;TPL-1;20;BUILD;Build;;;;;;;;0",
+    "Operation;TPL-1;30;OLD;Archive;;;;;;;;1",
+])
+
+
+def test_a_job_from_a_template_of_an_earlier_file_gets_its_operations_as_activities(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    receipt = drop(tt_storage, tt_settings, "template.csv", TEMPLATE)
+    assert receipt["counts"]["created"] == 4 and receipt["counts"]["rejected"] == 0, receipt
+    assert rows(tictac, "projects", projectNumber="TPL-1") == [] and tictac.writes() == {}  # never in Tic-Tac
+    kept = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.TEMPLATE, ("TPL-1",))
+    assert kept is not None and [op["nLineNumber"] for op in kept.template_operations] == ["10", "20", "30"]
+
+    text = "\n".join([
+        "Job;P-T1;From the template;;;;Started;TPL-1",
+        "Operation;P-T1;20;BUILD;Build it my way;;;;;;;;0",  # the file wins over the template's line 20
+        "Operation;P-T1;40;EXTRA;Inspect;;;;;;;;0",
+    ])
+    receipt = drop(tt_storage, tt_settings, "uses-template.csv", text)
+
+    assert receipt["counts"]["created"] == 3 and receipt["counts"]["rejected"] == 0, errors_text(tt_storage, tt_settings)
+    assert tictac.writes() == {"POST /api/rest/v1/projects": 1}  # the activities ride in the project's POST
+    [project] = rows(tictac, "projects", projectNumber="P-T1")
+    activities = {a["name"]: a["isActive"] for a in rows(tictac, "activities", projid=project["projid"])}
+    assert activities == {"Measure": True, "Build it my way": True, "Archive": False, "Inspect": True}
+
+    # a job naming a template TimeBridge does not know is rejected, naming line, field, value and the fix
+    receipt = drop(tt_storage, tt_settings, "unknown-template.csv", "Employee;1;Anders Alm\nJob;P-T2;Nope;;;;Started;TPL-X")
+    assert receipt["counts"]["rejected"] == 1 and receipt["counts"]["unchanged"] == 1, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "unknown-template.csv, line 2 (Job)" in report and "sJobTemplate (position 7)" in report
+    assert "TPL-X" in report and "knows no Template job TPL-X" in report and "import the Template job TPL-X" in report
+    assert rows(tictac, "projects", projectNumber="P-T2") == []
+
+
+def test_a_template_and_a_job_using_it_in_one_file(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "\n".join(["Job;P-T3;Same file;;;;Planned;TPL-1", TEMPLATE, "Operation;P-T3;10;MEAS;Measure twice"])
+    receipt = drop(tt_storage, tt_settings, "both.csv", text)
+
+    assert receipt["counts"]["created"] == 6 and receipt["counts"]["rejected"] == 0, errors_text(tt_storage, tt_settings)
+    assert tictac.writes() == {"POST /api/rest/v1/projects": 1}
+    [project] = rows(tictac, "projects", projectNumber="P-T3")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        "Archive", "Build", "Measure twice"]
+    assert rows(tictac, "projects", projectNumber="TPL-1") == []
