@@ -446,3 +446,23 @@ def test_a_template_and_a_job_using_it_in_one_file(tt_storage, tt_settings, tict
     assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
         "Archive", "Build", "Measure twice"]
     assert rows(tictac, "projects", projectNumber="TPL-1") == []
+
+
+def test_value_errors_and_a_rejected_file_name_tic_tac(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "\n".join([f"Job;P-L1;{'x' * 51};;;;Started", "Job;P-L2;Old;;01-01-1700", "Job;P-L3;Big;;;;;;;99999999999"])
+    receipt = drop(tt_storage, tt_settings, "values.csv", text)
+
+    assert receipt["counts"]["rejected"] == 3, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "values.csv, line 1 (Job)" in report and "is 51 characters long; Tic-Tac allows at most 50" in report
+    assert "values.csv, line 2 (Job)" in report and "the earliest date Tic-Tac can store" in report
+    assert "values.csv, line 3 (Job)" in report and "outside the range Tic-Tac can store" in report
+    assert "SmartTID" not in report
+    assert tictac.writes() == {}
+
+    tt_storage.get_blob_client(tt_settings.input_container, "empty.csv").upload_blob(b"\n\n")
+    trigger_import(tt_storage, tt_settings.input_container, "empty.csv")
+    [reason] = [name for name in blob_names(tt_storage, tt_settings.error_container)
+                if "empty.csv" in name and name.endswith(".txt") and not name.endswith("errors.txt")]
+    whole = read_blob(tt_storage, tt_settings.error_container, reason).decode("utf-8-sig")
+    assert "Nothing from this file was written to Tic-Tac." in whole and "SmartTID" not in whole
