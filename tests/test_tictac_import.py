@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -466,3 +467,74 @@ def test_value_errors_and_a_rejected_file_name_tic_tac(tt_storage, tt_settings, 
                 if "empty.csv" in name and name.endswith(".txt") and not name.endswith("errors.txt")]
     whole = read_blob(tt_storage, tt_settings.error_container, reason).decode("utf-8-sig")
     assert "Nothing from this file was written to Tic-Tac." in whole and "SmartTID" not in whole
+
+
+# --- two imports at once -----------------------------------------------------------------------------
+def test_two_imports_at_once_never_exceed_the_budget_and_complete_later_in_order(
+        tt_storage, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICTAC_DAILY_CALL_BUDGET", "10")
+    settings = Settings()
+    tictac.limit(10)  # Tic-Tac itself refuses the 11th call of its day: any excess would show as a 429
+    texts = {}
+    for name in ("alpha", "beta"):
+        add_project(tictac, f"P-{name}", name.title())
+        texts[f"{name}.csv"] = "\n".join([f"Job;P-{name};{name.title()}",
+                                          *(f"Operation;P-{name};{n};OP{n};{name} {n}" for n in range(1, 11))])
+    # each file alone: 2 reads + 10 activity POSTs = 12 calls, more than the whole budget of 10
+    for name, text in texts.items():
+        tt_storage.get_blob_client(settings.input_container, name).upload_blob(text.encode())
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            start.wait()
+            trigger_import(tt_storage, settings.input_container, name)
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+    receipts = {}
+    for name in texts:
+        [receipt_name] = [blob for blob in blob_names(tt_storage, settings.archive_container)
+                          if blob.startswith(f"{name}/") and blob.endswith("/receipt.json")]
+        receipts[name] = json.loads(read_blob(tt_storage, settings.archive_container, receipt_name))
+    used = tictac.limit()["used"]
+    assert used <= 10 and sum(tictac.calls().values()) <= 10, tictac.calls()
+    for receipt in receipts.values():  # every line applied or waiting; none lost, none rejected
+        counts = receipt["counts"]
+        assert counts.get("rejected", 0) == 0, receipt
+        assert counts.get("created", 0) + counts.get("unchanged", 0) + counts["deferred"] == 11, receipt
+        assert not any("call limit was reached" in note for note in receipt["notes"]), receipt["notes"]
+    assert blob_names(tt_storage, settings.error_container) == []
+    pending = Deferrals(tt_storage, settings.archive_container, "tictac").entries()
+    assert sorted(entry.source for entry in pending) == sorted(texts)  # neither fitted whole
+    order = [entry.source for entry in pending]  # the file that began first comes first
+
+    clock = Clock()
+    factory = budgeted_factory(settings, tictac, clock, limit=10)
+    completed: list[str] = []
+    for _day in range(3):  # 12 + 12 calls less what fitted today: two more days at most
+        clock.offset += timedelta(hours=25)
+        tictac.advance(hours=25)
+        before = sum(tictac.calls().values())
+        left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
+        resume_deferred(settings, tt_storage, factory, now=clock.iso)
+        assert sum(tictac.calls().values()) - before <= 10 and tictac.limit()["used"] <= 10
+        now_left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
+        completed += [source for source in order if source in left - now_left]
+        if not now_left:
+            break
+    assert completed == order  # oldest first
+    for name in texts:
+        stem = name.removesuffix(".csv")
+        [project] = rows(tictac, "projects", projectNumber=f"P-{stem}")
+        assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == sorted(
+            f"{stem} {n}" for n in range(1, 11))
+    assert blob_names(tt_storage, settings.error_container) == []
