@@ -436,6 +436,17 @@ def test_a_job_from_a_template_of_an_earlier_file_gets_its_operations_as_activit
     assert "TPL-X" in report and "knows no Template job TPL-X" in report and "import the Template job TPL-X" in report
     assert rows(tictac, "projects", projectNumber="P-T2") == []
 
+    # the Template job again, with one operation changed: the others are kept, line 20 is replaced
+    text = "Job;TPL-1;Standard job;;;;Template\nOperation;TPL-1;20;BUILD;Build v2;;;;;;;;0\nJob;P-T4;Four;;;;Started;TPL-1"
+    receipt = drop(tt_storage, tt_settings, "template-v2.csv", text)
+    assert receipt["counts"]["created"] == 3 and receipt["counts"]["rejected"] == 0, receipt
+    [project] = rows(tictac, "projects", projectNumber="P-T4")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        "Archive", "Build v2", "Measure"]
+    kept = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.TEMPLATE, ("TPL-1",))
+    assert kept is not None and [op["sDescription"] for op in kept.template_operations] == [
+        "Measure", "Build v2", "Archive"]
+
 
 def test_a_template_and_a_job_using_it_in_one_file(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
     text = "\n".join(["Job;P-T3;Same file;;;;Planned;TPL-1", TEMPLATE, "Operation;P-T3;10;MEAS;Measure twice"])

@@ -363,8 +363,10 @@ class TicTacConnector(ConnectorDefaults):
     def _create_project(self, values: dict[str, Value], children: Sequence[dict[str, Value]] = ()) -> str | None:
         code = str(values["sJobCode"])
         if is_template(values):  # never created in Tic-Tac; kept to expand sJobTemplate
+            known = self._templates.get(code)  # its operations stay; the file's replace theirs by line number
             self._templates[code] = CrossRef(TARGET, Entity.TEMPLATE, erp_key(RecordType.JOB, values), "",
-                                             LinkedBy.NATIVE, job_values(values))
+                                             LinkedBy.NATIVE, job_values(values),
+                                             known.template_operations if known else ())
             return None
         children = [*children, *self._from_template(values, children)]
         names = activity_names(children)
@@ -406,7 +408,9 @@ class TicTacConnector(ConnectorDefaults):
         if code in self._templates and code not in self._project_of_job:
             template = self._templates[code]
             operation = {name: key_text(value) for name, value in values.items()}
-            self._templates[code] = replace(template, template_operations=(*template.template_operations, operation))
+            kept = [op for op in template.template_operations if op.get("nLineNumber") != operation["nLineNumber"]]
+            operations = sorted([*kept, operation], key=lambda op: _line_value(op["nLineNumber"]))
+            self._templates[code] = replace(template, template_operations=tuple(operations))
             return None
         projid = self._project_of_job.get(code)
         if projid is None:
