@@ -81,3 +81,14 @@ def test_status_lists_recent_imports_and_export_runs_now(app_env, settings, stor
     receipt = json.loads(out[out.index("{"):])
     assert receipt["status"] == "exported" and receipt["counts"]["lines"] >= 1
     assert blob_names(storage, settings.output_container)
+
+
+def test_validate_offline_for_tic_tac_names_tic_tac_in_value_errors(app_env, storage, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TARGET_SYSTEM", "tictac")
+    file = tmp_path / "long.csv"
+    file.write_bytes(f"Job;P-1;{'x' * 51}\r\nEmployee;1;Anders Alm\r\n".encode())
+
+    code, out = run("validate", str(file), "--offline")
+
+    assert code == 0, out
+    assert "line 1 (Job)" in out and "Tic-Tac allows at most 50" in out and "SmartTID" not in out

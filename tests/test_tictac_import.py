@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -416,3 +417,156 @@ def test_the_cli_status_shows_waiting_lines_and_the_call_budget(tt_storage, tt_s
     assert status["target"] == "Tic-Tac"
     assert [(p["file"], p["lines_waiting"]) for p in status["pending_deferrals"]] == [("waits.csv", 2)]
     assert status["call_budget"] == {"remaining_calls": budget.remaining()}
+
+
+# --- Template jobs -----------------------------------------------------------------------------------
+TEMPLATE = "\n".join([
+    "Job;TPL-1;Standard job;;;;Template",
+    "Operation;TPL-1;10;MEAS;Measure;;;;;;;;0",
+    "Operation;TPL-1;20;BUILD;Build;;;;;;;;0",
+    "Operation;TPL-1;30;OLD;Archive;;;;;;;;1",
+])
+
+
+def test_a_job_from_a_template_of_an_earlier_file_gets_its_operations_as_activities(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    receipt = drop(tt_storage, tt_settings, "template.csv", TEMPLATE)
+    assert receipt["counts"]["created"] == 4 and receipt["counts"]["rejected"] == 0, receipt
+    assert rows(tictac, "projects", projectNumber="TPL-1") == [] and tictac.writes() == {}  # never in Tic-Tac
+    kept = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.TEMPLATE, ("TPL-1",))
+    assert kept is not None and [op["nLineNumber"] for op in kept.template_operations] == ["10", "20", "30"]
+
+    text = "\n".join([
+        "Job;P-T1;From the template;;;;Started;TPL-1",
+        "Operation;P-T1;20;BUILD;Build it my way;;;;;;;;0",  # the file wins over the template's line 20
+        "Operation;P-T1;40;EXTRA;Inspect;;;;;;;;0",
+    ])
+    receipt = drop(tt_storage, tt_settings, "uses-template.csv", text)
+
+    assert receipt["counts"]["created"] == 3 and receipt["counts"]["rejected"] == 0, errors_text(tt_storage, tt_settings)
+    assert tictac.writes() == {"POST /api/rest/v1/projects": 1}  # the activities ride in the project's POST
+    [project] = rows(tictac, "projects", projectNumber="P-T1")
+    activities = {a["name"]: a["isActive"] for a in rows(tictac, "activities", projid=project["projid"])}
+    assert activities == {"Measure": True, "Build it my way": True, "Archive": False, "Inspect": True}
+
+    # a job naming a template TimeBridge does not know is rejected, naming line, field, value and the fix
+    receipt = drop(tt_storage, tt_settings, "unknown-template.csv", "Employee;1;Anders Alm\nJob;P-T2;Nope;;;;Started;TPL-X")
+    assert receipt["counts"]["rejected"] == 1 and receipt["counts"]["unchanged"] == 1, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "unknown-template.csv, line 2 (Job)" in report and "sJobTemplate (position 7)" in report
+    assert "TPL-X" in report and "knows no Template job TPL-X" in report and "import the Template job TPL-X" in report
+    assert rows(tictac, "projects", projectNumber="P-T2") == []
+
+    # the Template job again, with one operation changed: the others are kept, line 20 is replaced
+    text = "Job;TPL-1;Standard job;;;;Template\nOperation;TPL-1;20;BUILD;Build v2;;;;;;;;0\nJob;P-T4;Four;;;;Started;TPL-1"
+    receipt = drop(tt_storage, tt_settings, "template-v2.csv", text)
+    assert receipt["counts"]["created"] == 3 and receipt["counts"]["rejected"] == 0, receipt
+    [project] = rows(tictac, "projects", projectNumber="P-T4")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        "Archive", "Build v2", "Measure"]
+    kept = CrossRefs.connect(tt_settings, tt_settings.xref_table).get("tictac", Entity.TEMPLATE, ("TPL-1",))
+    assert kept is not None and [op["sDescription"] for op in kept.template_operations] == [
+        "Measure", "Build v2", "Archive"]
+
+
+def test_a_template_and_a_job_using_it_in_one_file(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "\n".join(["Job;P-T3;Same file;;;;Planned;TPL-1", TEMPLATE, "Operation;P-T3;10;MEAS;Measure twice"])
+    receipt = drop(tt_storage, tt_settings, "both.csv", text)
+
+    assert receipt["counts"]["created"] == 6 and receipt["counts"]["rejected"] == 0, errors_text(tt_storage, tt_settings)
+    assert tictac.writes() == {"POST /api/rest/v1/projects": 1}
+    [project] = rows(tictac, "projects", projectNumber="P-T3")
+    assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
+        "Archive", "Build", "Measure twice"]
+    assert rows(tictac, "projects", projectNumber="TPL-1") == []
+
+
+def test_value_errors_and_a_rejected_file_name_tic_tac(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    text = "\n".join([f"Job;P-L1;{'x' * 51};;;;Started", "Job;P-L2;Old;;01-01-1700", "Job;P-L3;Big;;;;;;;99999999999"])
+    receipt = drop(tt_storage, tt_settings, "values.csv", text)
+
+    assert receipt["counts"]["rejected"] == 3, receipt
+    report = errors_text(tt_storage, tt_settings)
+    assert "values.csv, line 1 (Job)" in report and "is 51 characters long; Tic-Tac allows at most 50" in report
+    assert "values.csv, line 2 (Job)" in report and "the earliest date Tic-Tac can store" in report
+    assert "values.csv, line 3 (Job)" in report and "outside the range Tic-Tac can store" in report
+    assert "SmartTID" not in report
+    assert tictac.writes() == {}
+
+    tt_storage.get_blob_client(tt_settings.input_container, "empty.csv").upload_blob(b"\n\n")
+    trigger_import(tt_storage, tt_settings.input_container, "empty.csv")
+    [reason] = [name for name in blob_names(tt_storage, tt_settings.error_container)
+                if "empty.csv" in name and name.endswith(".txt") and not name.endswith("errors.txt")]
+    whole = read_blob(tt_storage, tt_settings.error_container, reason).decode("utf-8-sig")
+    assert "Nothing from this file was written to Tic-Tac." in whole and "SmartTID" not in whole
+
+
+# --- two imports at once -----------------------------------------------------------------------------
+def test_two_imports_at_once_never_exceed_the_budget_and_complete_later_in_order(
+        tt_storage, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICTAC_DAILY_CALL_BUDGET", "10")
+    settings = Settings()
+    tictac.limit(10)  # Tic-Tac itself refuses the 11th call of its day: any excess would show as a 429
+    texts = {}
+    for name in ("alpha", "beta"):
+        add_project(tictac, f"P-{name}", name.title())
+        texts[f"{name}.csv"] = "\n".join([f"Job;P-{name};{name.title()}",
+                                          *(f"Operation;P-{name};{n};OP{n};{name} {n}" for n in range(1, 11))])
+    # each file alone: 2 reads + 10 activity POSTs = 12 calls, more than the whole budget of 10
+    for name, text in texts.items():
+        tt_storage.get_blob_client(settings.input_container, name).upload_blob(text.encode())
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            start.wait()
+            trigger_import(tt_storage, settings.input_container, name)
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+
+    receipts = {}
+    for name in texts:
+        [receipt_name] = [blob for blob in blob_names(tt_storage, settings.archive_container)
+                          if blob.startswith(f"{name}/") and blob.endswith("/receipt.json")]
+        receipts[name] = json.loads(read_blob(tt_storage, settings.archive_container, receipt_name))
+    used = tictac.limit()["used"]
+    assert used <= 10 and sum(tictac.calls().values()) <= 10, tictac.calls()
+    for receipt in receipts.values():  # every line applied or waiting; none lost, none rejected
+        counts = receipt["counts"]
+        assert counts.get("rejected", 0) == 0, receipt
+        assert counts.get("created", 0) + counts.get("unchanged", 0) + counts["deferred"] == 11, receipt
+        assert not any("call limit was reached" in note for note in receipt["notes"]), receipt["notes"]
+    assert blob_names(tt_storage, settings.error_container) == []
+    pending = Deferrals(tt_storage, settings.archive_container, "tictac").entries()
+    assert sorted(entry.source for entry in pending) == sorted(texts)  # neither fitted whole
+    order = [entry.source for entry in pending]  # the file that began first comes first
+
+    clock = Clock()
+    factory = budgeted_factory(settings, tictac, clock, limit=10)
+    completed: list[str] = []
+    for _day in range(3):  # 12 + 12 calls less what fitted today: two more days at most
+        clock.offset += timedelta(hours=25)
+        tictac.advance(hours=25)
+        before = sum(tictac.calls().values())
+        left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
+        resume_deferred(settings, tt_storage, factory, now=clock.iso)
+        assert sum(tictac.calls().values()) - before <= 10 and tictac.limit()["used"] <= 10
+        now_left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
+        completed += [source for source in order if source in left - now_left]
+        if not now_left:
+            break
+    assert completed == order  # oldest first
+    for name in texts:
+        stem = name.removesuffix(".csv")
+        [project] = rows(tictac, "projects", projectNumber=f"P-{stem}")
+        assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == sorted(
+            f"{stem} {n}" for n in range(1, 11))
+    assert blob_names(tt_storage, settings.error_container) == []

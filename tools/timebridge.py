@@ -88,7 +88,8 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
 
     try:
         try:
-            parsed = parse_file(chunks, fold_codes=connector.codes_case_insensitive if connector else True)
+            parsed = parse_file(chunks, fold_codes=connector.codes_case_insensitive if connector else True,
+                                target=target)
         except UnreadableFile as exc:
             raise click.ClickException(
                 f"{file.name} cannot be imported: {exc.reason}. What to do: {exc.action}.") from None

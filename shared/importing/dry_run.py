@@ -192,7 +192,8 @@ class DropZone:
         connector, problem = connect(self.connector_factory, run.name)
         try:
             try:
-                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
+                                    target=target)
             except UnreadableFile as exc:
                 return DryRunReport(run.name, target, now_iso(), file_problem=f"{exc.reason}. What to do: {exc.action}")
             report = dry_run(parsed, connector, problem, source=run.name, target=target,

@@ -217,7 +217,10 @@ class Importer:
             writes.extend(self._plan(records, remote, unkeyed) if unkeyed else self._plan(records, remote))
         if self.connector.inline_children:
             writes = self._with_children(writes, by_type[RecordType.OPERATION])
-        self._apply(self._within_budget(writes))
+        writes.sort(key=lambda write: not self.connector.write_first(write.record))  # stable: file order kept
+        allowed = self._within_budget(writes)
+        self._apply([write for write in allowed if self.connector.write_first(write.record)])
+        self._apply([write for write in allowed if not self.connector.write_first(write.record)])
 
     def _with_children(self, writes: list[_Write], operations: list[Record]) -> list[_Write]:
         """A new job's operations (those that can be created) ride along in its create."""
@@ -344,6 +347,10 @@ class Importer:
                 missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
                 if missing:
                     self._reject(record, *[_missing_for_create(record, name, self.target) for name in missing])
+                    continue
+                refusal = self.connector.refuse_create(record, records)
+                if refusal is not None:
+                    self._reject(record, refusal)
                     continue
                 writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
                 continue

@@ -187,7 +187,8 @@ class Intake:
         waiting_until = ""
         try:
             try:
-                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
+                                    target=self.settings.target_system.display_name)
             except UnreadableFile as exc:
                 return self._reject_file(run, receipt, stream, exc, started)
             except AzureError:
@@ -322,8 +323,8 @@ class Intake:
         receipt.duration_seconds = round(time.monotonic() - started, 3)
         error = self.settings.error_container
         self._upload(error, run.original, stream(), CSV)
-        self._upload(error, run.reason, file_rejection_report(run.name, receipt.received_at, exc.reason, exc.action),
-                     TEXT)
+        self._upload(error, run.reason, file_rejection_report(run.name, receipt.received_at, exc.reason, exc.action,
+                                                             self.settings.target_system.display_name), TEXT)
         receipt.outputs["moved_to"] = f"{error}/{run.original}"
         receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)

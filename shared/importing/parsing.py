@@ -222,11 +222,13 @@ def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
     return tuple(value.casefold() if isinstance(value, str) else value for value in key)
 
 
-def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False) -> ParsedFile:
+def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
+               target: str = "SmartTID") -> ParsedFile:
     """Parse the file in one streaming pass (``open_stream`` is called once).
 
     Lines with the same key are merged in file order; ``fold_codes`` makes keys that differ only in
-    case the same record (the first line's spelling is kept).
+    case the same record (the first line's spelling is kept). ``target`` names the target system in
+    the value errors ("Tic-Tac allows at most 50").
     """
     parsed = ParsedFile(fold_codes=fold_codes)
     feed = _Feed(open_stream(), parsed)
@@ -252,7 +254,7 @@ def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool =
             _check_separator(fields, feed.texts[0])
         parsed.lines_read += 1
         _remember_span(parsed, start, feed.last)
-        record = _parse_record(start, feed, fields, parsed)
+        record = _parse_record(start, feed, fields, parsed, target)
         if record is None:
             continue
         slot = parsed.slot(record.record_type, record.key)
@@ -310,7 +312,8 @@ def _check_separator(fields: list[str], text: str) -> None:
     )
 
 
-def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFile) -> Record | None:
+def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFile,
+                  target: str = "SmartTID") -> Record | None:
     type_text = fields[0].strip()
     layout = _layout_for(type_text)
     record_type = layout.record_type if layout else shown(type_text)
@@ -352,7 +355,7 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
                 )
             continue
         try:
-            values[spec.name] = convert(spec, text)
+            values[spec.name] = convert(spec, text, target)
         except FieldValueError as exc:
             errors.append(LineError(number, layout.record_type, label, shown(text), exc.reason, exc.action))
     extra = [pos for pos in range(len(layout.fields) + 1, len(fields)) if fields[pos].strip()]

@@ -88,11 +88,12 @@ def error_report(
     return ("\n".join(lines) + "\n").encode("utf-8-sig")
 
 
-def file_rejection_report(source: str, received_at: str, reason: str, action: str) -> bytes:
+def file_rejection_report(source: str, received_at: str, reason: str, action: str,
+                          target: str = "SmartTID") -> bytes:
     text = (
         "TimeBridge import report\n\n"
         f"File:      {visible(source)}\nReceived:  {received_at}\n\n"
         f"The whole file was not imported: {visible(reason)}.\nWhat to do: {visible(action)}.\n"
-        "Nothing from this file was written to SmartTID. The file is stored next to this report.\n"
+        f"Nothing from this file was written to {target}. The file is stored next to this report.\n"
     )
     return text.encode("utf-8-sig")

@@ -63,7 +63,8 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
     connector, problem = connect(intake.connector_factory, entry.source)
     until = ""
     try:
-        parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False)
+        parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
+                            target=intake.settings.target_system.display_name)
         if connector is None:
             result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
                                 "lines again")

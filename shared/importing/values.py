@@ -30,7 +30,7 @@ def sql_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def parse_date(text: str) -> date:
+def parse_date(text: str, target: str = "SmartTID") -> date:
     day_first, year_first = _DAY_FIRST.match(text), _YEAR_FIRST.match(text)
     parts = (day_first.group(3, 2, 1) if day_first else year_first.group(1, 2, 3) if year_first else None)
     try:
@@ -44,13 +44,13 @@ def parse_date(text: str) -> date:
         ) from None
     if value < EARLIEST_DATE:
         raise FieldValueError(
-            "is before 1753, the earliest date SmartTID can store",
+            f"is before 1753, the earliest date {target} can store",
             "check the year; write the date as dd-mm-yyyy (for example 21-11-2026)",
         )
     return value
 
 
-def parse_integer(text: str) -> int:
+def parse_integer(text: str, target: str = "SmartTID") -> int:
     match = _INTEGER.match(text)
     if not match:
         raise FieldValueError("is not a whole number", "write a whole number without decimals, using the digits 0-9")
@@ -58,13 +58,13 @@ def parse_integer(text: str) -> int:
     # compare the digit count first: int() refuses strings of more than 4,300 digits
     if len(digits) > 10 or not INT_MIN <= int(text) <= INT_MAX:
         raise FieldValueError(
-            f"is outside the range SmartTID can store ({INT_MIN} to {INT_MAX})",
+            f"is outside the range {target} can store ({INT_MIN} to {INT_MAX})",
             "check the number; write a whole number within that range",
         )
     return int(text)
 
 
-def parse_decimal(text: str) -> Decimal:
+def parse_decimal(text: str, target: str = "SmartTID") -> Decimal:
     match = _DECIMAL.match(text)
     whole, fraction = (match.group(1), match.group(2) or "") if match else ("", "")
     if not match or not (whole or fraction):
@@ -76,40 +76,42 @@ def parse_decimal(text: str) -> Decimal:
     whole, fraction = whole.lstrip("0"), fraction.rstrip("0")
     if len(fraction) > DECIMAL_SCALE:
         raise FieldValueError(
-            f"has {len(fraction)} digits after the decimal separator; SmartTID keeps at most {DECIMAL_SCALE}",
+            f"has {len(fraction)} digits after the decimal separator; {target} keeps at most {DECIMAL_SCALE}",
             f"round the number to {DECIMAL_SCALE} decimals in the ERP",
         )
     if len(whole) > DECIMAL_PRECISION - DECIMAL_SCALE:
         raise FieldValueError(
-            f"is too large; SmartTID keeps at most {DECIMAL_PRECISION - DECIMAL_SCALE} digits before the decimal "
+            f"is too large; {target} keeps at most {DECIMAL_PRECISION - DECIMAL_SCALE} digits before the decimal "
             "separator",
             "check the number",
         )
     return Decimal(text.replace(",", "."))
 
 
-def convert(spec: FieldSpec, text: str) -> Value:
-    """Convert the (non-empty, stripped) text of a field to its typed value."""
+def convert(spec: FieldSpec, text: str, target: str = "SmartTID") -> Value:
+    """Convert the (non-empty, stripped) text of a field to its typed value. ``target`` names the
+    target system in the messages (the limits are those of SmartTID's parameter types, checked for
+    every target: the files are in SmartTID's format)."""
     length = sql_length(text)
     if spec.max_length is not None and length > spec.max_length:
-        counted = "" if length == len(text) else " as SmartTID counts them (emoji and some rare characters count two)"
+        counted = "" if length == len(text) else f" as {target} counts them (emoji and some rare characters count two)"
         raise FieldValueError(
-            f"is {length} characters long{counted}; SmartTID allows at most {spec.max_length}",
+            f"is {length} characters long{counted}; {target} allows at most {spec.max_length}",
             f"shorten it to {spec.max_length} characters or fewer",
         )
     match spec.kind:
         case FieldKind.TEXT:
             return text
         case FieldKind.DATE:
-            return parse_date(text)
+            return parse_date(text, target)
         case FieldKind.FLAG:
             if text not in ("0", "1"):
                 raise FieldValueError("is not 0 or 1", "write 1 for yes and 0 for no")
             return text == "1"
         case FieldKind.INTEGER:
-            return parse_integer(text)
+            return parse_integer(text, target)
         case FieldKind.DECIMAL:
-            return parse_decimal(text)
+            return parse_decimal(text, target)
         case FieldKind.CHOICE:
             for choice in spec.choices:
                 if choice.lower() == text.lower():

@@ -20,7 +20,7 @@ from shared.importing.layouts import RecordType
 from shared.importing.values import Value, same_value
 
 if TYPE_CHECKING:
-    from shared.importing.parsing import Record
+    from shared.importing.parsing import LineError, Record
 
 
 @dataclass(frozen=True)
@@ -208,6 +208,16 @@ class Connector(Protocol):
         """Create the record and its children (operations of a new job) in one call."""
         ...
 
+    def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
+        """Why ``record`` cannot be created (None: it can), decided while planning; ``planned`` are
+        the records of its type in the same file (e.g. a Template job another job refers to)."""
+        ...
+
+    def write_first(self, record: Record) -> bool:
+        """Whether ``record`` is written before the other writes of its phase (e.g. a Template job
+        the new jobs of the same file are expanded from)."""
+        ...
+
     def finish(self) -> None:
         """After the writes of a real (not dry) run: persist what the import learned (links)."""
         ...
@@ -280,6 +290,12 @@ class ConnectorDefaults:
     def create_with_children(self, record_type: RecordType, values: dict[str, Value],
                              children: list[dict[str, Value]]) -> int | str | None:
         raise NotImplementedError("this target creates children one by one")
+
+    def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
+        return None
+
+    def write_first(self, record: Record) -> bool:
+        return False
 
     def finish(self) -> None:
         return None

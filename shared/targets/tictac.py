@@ -115,6 +115,9 @@ AUTH_STATUSES = frozenset({401, 403})
 #: GUESS: ``?projectNumber=`` may match without regard to case; ``find_project`` keeps only the
 #: exact match (the ERP's codes are exact strings, leading zeros and case included).
 #: GUESS: ``GET /v1/activities`` rows carry no project id (TT:417-428); it is taken from the query.
+#: GUESS: the document gives no field lengths, number ranges or earliest date; the file's values
+#: are checked against SmartTID's parameter types as for SmartTID (the file format is SmartTID's),
+#: and the messages name Tic-Tac ("Tic-Tac allows at most 50", ``parse_file(..., target=...)``).
 
 #: Calls each client method makes at most when nothing fails (retries after a 503 come on top:
 #: up to ``RetryPolicy.attempts`` per call). A plan adds these up before it reserves its budget.

@@ -30,7 +30,7 @@ from typing import Any, NoReturn
 
 from shared.errors import AllowanceExceeded, AmbiguousMatch, ApiRejected, ConfigurationError
 from shared.importing.layouts import RecordType
-from shared.importing.parsing import Record
+from shared.importing.parsing import LineError, Record
 from shared.importing.values import Value, same_value
 from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
@@ -44,6 +44,7 @@ from shared.targets.tictac_mapping import (
     activity_name,
     activity_names,
     activity_values,
+    expand_template,
     is_template,
     match_activity_by_name,
     project_after_create,
@@ -301,6 +302,28 @@ class TicTacConnector(ConnectorDefaults):
     def write_cost(self, record_type: RecordType, *, create: bool) -> int:
         return WRITE_COSTS[(record_type, create)]
 
+    def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
+        """A new job whose sJobTemplate names no Template job TimeBridge knows (from an earlier file
+        or this one) is rejected: its project would miss the template's activities."""
+        code = str(record.values.get("sJobTemplate") or "")
+        if record.record_type is not RecordType.JOB or not code or is_template(record.values):
+            return None
+        self._load()
+        if code in self._templates or any(
+                other.record_type is RecordType.JOB and is_template(other.values) and str(other.key[0]) == code
+                for other in planned):
+            return None
+        return LineError(
+            record.line, record.record_type, "sJobTemplate (position 7)", code,
+            f"job {record.key[0]} does not exist in Tic-Tac yet and is to be created from template {code}, but "
+            f"TimeBridge knows no Template job {code} (Template jobs are not created in Tic-Tac; their operations "
+            "are kept to become the activities of the jobs created from them)",
+            f"import the Template job {code} (a Job line with sStatus Template, and its Operation lines) in an "
+            "earlier file or in the same file, or correct sJobTemplate, then upload the rejected lines again")
+
+    def write_first(self, record: Record) -> bool:
+        return record.record_type is RecordType.JOB and is_template(record.values)
+
     # --- writes -----------------------------------------------------------------------------------
     def create(self, record_type: RecordType, values: dict[str, Value]) -> str | None:
         self._load()
@@ -340,9 +363,12 @@ class TicTacConnector(ConnectorDefaults):
     def _create_project(self, values: dict[str, Value], children: Sequence[dict[str, Value]] = ()) -> str | None:
         code = str(values["sJobCode"])
         if is_template(values):  # never created in Tic-Tac; kept to expand sJobTemplate
+            known = self._templates.get(code)  # its operations stay; the file's replace theirs by line number
             self._templates[code] = CrossRef(TARGET, Entity.TEMPLATE, erp_key(RecordType.JOB, values), "",
-                                             LinkedBy.NATIVE, job_values(values))
+                                             LinkedBy.NATIVE, job_values(values),
+                                             known.template_operations if known else ())
             return None
+        children = [*children, *self._from_template(values, children)]
         names = activity_names(children)
         activities = [activity_body(child, name=name) for child, name in zip(children, names, strict=True)]
         projid = self.client.create_project(project_create_body(values), activities)
@@ -356,12 +382,35 @@ class TicTacConnector(ConnectorDefaults):
         self._remember(Entity.PROJECT, values, projid, LinkedBy.CREATED)
         return projid
 
+    def _from_template(self, values: dict[str, Value], children: Sequence[dict[str, Value]]) -> list[dict[str, Value]]:
+        """The operations of the job's sJobTemplate, as this job's, except the line numbers the file
+        gives itself (the file wins)."""
+        code = str(values.get("sJobTemplate") or "")
+        if not code:
+            return []
+        template = self._templates.get(code)
+        if template is None:  # refuse_create rejects such a line while planning
+            raise ApiRejected(f"TimeBridge knows no Template job {code} to create job {values['sJobCode']} from")
+        given = {key_text(child["nLineNumber"]) for child in children}
+        operations: list[dict[str, Value]] = []
+        for kept in template.template_operations:
+            if kept.get("nLineNumber") in given:
+                continue
+            operation: dict[str, Value] = dict(kept)
+            operation["nLineNumber"] = _line_value(kept["nLineNumber"])
+            if "bOperationCompleted" in kept:
+                operation["bOperationCompleted"] = kept["bOperationCompleted"] == "1"
+            operations.append(operation)
+        return expand_template(values, operations)
+
     def _create_activity(self, values: dict[str, Value]) -> str | None:
         code = str(values["sJobCode"])
         if code in self._templates and code not in self._project_of_job:
             template = self._templates[code]
             operation = {name: key_text(value) for name, value in values.items()}
-            self._templates[code] = replace(template, template_operations=(*template.template_operations, operation))
+            kept = [op for op in template.template_operations if op.get("nLineNumber") != operation["nLineNumber"]]
+            operations = sorted([*kept, operation], key=lambda op: _line_value(op["nLineNumber"]))
+            self._templates[code] = replace(template, template_operations=tuple(operations))
             return None
         projid = self._project_of_job.get(code)
         if projid is None:
