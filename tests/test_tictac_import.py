@@ -570,3 +570,23 @@ def test_two_imports_at_once_never_exceed_the_budget_and_complete_later_in_order
         assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == sorted(
             f"{stem} {n}" for n in range(1, 11))
     assert blob_names(tt_storage, settings.error_container) == []
+
+
+def test_resumed_lines_keep_the_cpr_rule(tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    # SEND_CPR_NUMBER is off: a CPR number in a line that waited for the budget is not sent either.
+    clock = Clock()
+    factory = budgeted_factory(tt_settings, tictac, clock, limit=10)
+    CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)), 10,
+                       table_name=tt_settings.budget_table, clock=clock.now).block_until(clock.now() + timedelta(hours=1))
+    receipt = process(tt_storage, tt_settings, factory, "cpr.csv",
+                      "Employee;7701;Cilla Cpr;;;;;cilla@example.se;010190-1234")
+    assert receipt.counts["deferred"] == 1
+
+    clock.offset = timedelta(hours=25)
+    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 1
+
+    [user] = rows(tictac, "users", employeeNumber="7701")
+    assert not user.get("nationalIDNumber")
+    [resumed] = [json.loads(read_blob(tt_storage, tt_settings.archive_container, name))
+                 for name in blob_names(tt_storage, tt_settings.archive_container) if "/resumed-" in name]
+    assert any("CPR" in note for note in resumed["notes"])

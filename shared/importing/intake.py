@@ -199,19 +199,7 @@ class Intake:
                     f"TimeBridge could not read the file because of an internal error ({type(exc).__name__})",
                     "upload the file again; if it fails again, send this report and the file to TimeBridge support",
                 ), started)
-            receipt.notes += withhold_cpr_numbers(parsed, self.settings.send_cpr_number)
-            if connector is None:
-                result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
-                                    "lines again")
-            else:
-                result = Importer(connector, concurrency=self.settings.write_concurrency,
-                                  target_name=self.settings.target_system.display_name).run(parsed)
-                waiting_until = waiting_until_of(connector, result)
-                receipt.api_calls = {
-                    "total": connector.calls.total,
-                    "writes": connector.calls.writes,
-                    "by_endpoint": dict(sorted(connector.calls.counts.items())),
-                }
+            result, waiting_until = apply_parsed(self.settings, connector, problem, parsed, receipt)
         finally:
             if connector is not None:
                 connector.close()
@@ -356,6 +344,25 @@ class Intake:
             if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
                 raise
             log.info("%s is leased by another instance, which removes it when done", visible(run.name))
+
+
+def apply_parsed(settings: Settings, connector: Connector | None, problem: str, parsed: ParsedFile,
+                 receipt: Receipt) -> tuple[ImportResult, str]:
+    """Plan and apply ``parsed`` (a new file, or lines resumed after a deferral): the CPR rule, every
+    line rejected with ``problem`` when there is no connector, the API calls into the receipt.
+    Returns the result and, when lines were deferred, when they are expected to fit ("" if none)."""
+    receipt.notes += withhold_cpr_numbers(parsed, settings.send_cpr_number)
+    if connector is None:
+        return reject_all(parsed, problem, "fix the configuration as described, then upload the rejected lines "
+                          "again"), ""
+    result = Importer(connector, concurrency=settings.write_concurrency,
+                      target_name=settings.target_system.display_name).run(parsed)
+    receipt.api_calls = {
+        "total": connector.calls.total,
+        "writes": connector.calls.writes,
+        "by_endpoint": dict(sorted(connector.calls.counts.items())),
+    }
+    return result, waiting_until_of(connector, result)
 
 
 def connect(connector_factory: ConnectorFactory, source: str) -> tuple[Connector | None, str]:

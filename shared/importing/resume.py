@@ -10,9 +10,8 @@ from dataclasses import replace
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.importing.deferral import Deferrals, PendingEntry, waiting_until
-from shared.importing.importer import Importer, reject_all
-from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, connect
+from shared.importing.deferral import Deferrals, PendingEntry
+from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, apply_parsed, connect
 from shared.importing.parsing import parse_file
 from shared.importing.reports import Receipt, error_report
 from shared.platform.clock import now_iso
@@ -65,15 +64,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
     try:
         parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
                             target=intake.settings.target_system.display_name)
-        if connector is None:
-            result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected "
-                                "lines again")
-        else:
-            result = Importer(connector, concurrency=intake.settings.write_concurrency,
-                              target_name=intake.settings.target_system.display_name).run(parsed)
-            until = waiting_until(connector, result)
-            receipt.api_calls = {"total": connector.calls.total, "writes": connector.calls.writes,
-                                 "by_endpoint": dict(sorted(connector.calls.counts.items()))}
+        result, until = apply_parsed(intake.settings, connector, problem, parsed, receipt)
     finally:
         if connector is not None:
             connector.close()
