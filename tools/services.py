@@ -85,24 +85,28 @@ def azurite() -> Iterator[dict[str, str]]:
 
 
 @contextmanager
+def _sandbox(module: str, what: str) -> Iterator[str]:
+    """Run ``python -m <module> --port N`` on loopback; yields its base URL, stops it afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], cwd=ROOT)
+    try:
+        _wait_for_port(port, process, what)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(process, signal.SIGTERM)
+
+
+@contextmanager
 def smartapi_sandbox() -> Iterator[dict[str, str]]:
     from sandbox.smartapi import DEFAULT_API_KEY, DEFAULT_CUSTOMER_KEY
 
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.smartapi", "--port", str(port)], cwd=ROOT,
-    )
-    try:
-        _wait_for_port(port, process, "the SmartAPI sandbox")
-        url = f"http://127.0.0.1:{port}"
+    with _sandbox("sandbox.smartapi", "the SmartAPI sandbox") as url:
         yield {
             "SMARTTID_BASE_URL": url,
             "SMARTTID_SANDBOX_URL": url,
             "SMARTTID_API_KEY": DEFAULT_API_KEY,
             "SMARTTID_CUSTOMER_KEY": DEFAULT_CUSTOMER_KEY,
         }
-    finally:
-        _stop(process, signal.SIGTERM)
 
 
 @contextmanager
@@ -110,20 +114,8 @@ def tictac_sandbox() -> Iterator[dict[str, str]]:
     """The Tic-Tac Mobile sandbox; ``TICTAC_BASE_URL`` is the API root as in the document (``…/api/rest``)."""
     from sandbox.tictac import API, DEFAULT_API_CODE
 
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.tictac", "--port", str(port)], cwd=ROOT,
-    )
-    try:
-        _wait_for_port(port, process, "the Tic-Tac sandbox")
-        url = f"http://127.0.0.1:{port}"
-        yield {
-            "TICTAC_BASE_URL": url + API,
-            "TICTAC_SANDBOX_URL": url,
-            "TICTAC_API_CODE": DEFAULT_API_CODE,
-        }
-    finally:
-        _stop(process, signal.SIGTERM)
+    with _sandbox("sandbox.tictac", "the Tic-Tac sandbox") as url:
+        yield {"TICTAC_BASE_URL": url + API, "TICTAC_SANDBOX_URL": url, "TICTAC_API_CODE": DEFAULT_API_CODE}
 
 
 @contextmanager

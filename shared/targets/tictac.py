@@ -151,8 +151,18 @@ class RetryPolicy:
 
 
 # --- what the client returns ------------------------------------------------------------------
+class _Fields:
+    """What every Tic-Tac object answers the same way: its fields, and whether it is active."""
+
+    fields: Mapping[str, Any]
+
+    @property
+    def is_active(self) -> bool:
+        return _boolean(self.fields.get("isActive", True))
+
+
 @dataclass(frozen=True)
-class User:
+class User(_Fields):
     """A Tic-Tac user: ``userName`` is its id (the path parameter, TT:106); ``fields`` are the
     user object's fields as Tic-Tac answered them (camelCase, never a password)."""
 
@@ -163,30 +173,24 @@ class User:
     def employee_number(self) -> str:
         return str(self.fields.get("employeeNumber") or "")
 
+
+class _Named(_Fields):
     @property
-    def is_active(self) -> bool:
-        return _boolean(self.fields.get("isActive", True))
+    def name(self) -> str:
+        return str(self.fields.get("name") or "")
 
 
 @dataclass(frozen=True)
-class Activity:
+class Activity(_Named):
     """A Tic-Tac activity (``actid``) of a project (``project_id``; None when the answer did not say)."""
 
     activity_id: str
     project_id: str | None
     fields: Mapping[str, Any]
 
-    @property
-    def name(self) -> str:
-        return str(self.fields.get("name") or "")
-
-    @property
-    def is_active(self) -> bool:
-        return _boolean(self.fields.get("isActive", True))
-
 
 @dataclass(frozen=True)
-class Project:
+class Project(_Named):
     """A Tic-Tac project (``projid``). ``activities`` is None when the answer held none at all
     (not read), an empty tuple when the project has none."""
 
@@ -197,14 +201,6 @@ class Project:
     @property
     def project_number(self) -> str:
         return str(self.fields.get(PROJECT_NUMBER_FIELD) or "")
-
-    @property
-    def name(self) -> str:
-        return str(self.fields.get("name") or "")
-
-    @property
-    def is_active(self) -> bool:
-        return _boolean(self.fields.get("isActive", True))
 
 
 @dataclass(frozen=True)
