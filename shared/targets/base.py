@@ -227,7 +227,9 @@ class Connector(Protocol):
     #: (an answer without paging information that repeats itself): mark what was read, read again.
     job_ledger_read_complete: bool
 
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]: ...
+    def untransferred_job_ledger_entries(self) -> Iterable[dict[str, Any]]:
+        """The untransferred job-ledger entries, read as the caller goes (a page at a time)."""
+        ...
 
     def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
 

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -491,7 +491,7 @@ class SmartTidConnector(ConnectorDefaults):
         rather than a silently incomplete list.
         """
         rows: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        seen: set[int | str] = set()
         offset, limit = 0, first_limit
         for _ in range(MAX_PAGES):
             response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": limit},
@@ -630,20 +630,30 @@ class SmartTidConnector(ConnectorDefaults):
         return RemoteRecord(id=row["ID"], values=values, present=frozenset(row))
 
     # --- export ---------------------------------------------------------------------------
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
-        """Read until the pages end or an answer brings nothing new (see GUESSES)."""
+    def untransferred_job_ledger_entries(self) -> Iterator[dict[str, Any]]:
+        """Read until the pages end or an answer brings nothing new (see GUESSES).
+
+        Rows are yielded page by page, so a caller that handles each row at once holds one page;
+        only the ids seen are kept (to notice an answer that repeats itself).
+        """
         method, path = JOB_LEDGER_READ
-        rows: dict[str, dict[str, Any]] = {}
+        seen: set[int | str] = set()
         offset = 0
         complete = False
+        self.job_ledger_read_complete = False
         for _ in range(MAX_PAGES):
             response = self._call(method, path, params={"offset": offset, "limit": PAGE_SIZE})
             page = self._rows(response, path)
             if not page:
                 complete = True
                 break
-            new = {_identity(row): row for row in page if _identity(row) not in rows}
-            rows.update(new)
+            new = 0
+            for row in page:
+                identity = _identity(row)
+                if identity not in seen:
+                    seen.add(identity)
+                    new += 1
+                    yield row
             total = _pagination(response).get("totalFiltered")
             if total is not None and offset + len(page) >= int(total):
                 complete = True
@@ -652,7 +662,6 @@ class SmartTidConnector(ConnectorDefaults):
                 break
             offset += len(page)
         self.job_ledger_read_complete = complete
-        return list(rows.values())
 
     def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
         method, path = JOB_LEDGER_MARK
@@ -728,8 +737,12 @@ def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
                                             max=policy.max_wait)
 
 
-def _identity(row: dict[str, Any]) -> str:
-    return str(row["ID"]) if "ID" in row else json.dumps(row, sort_keys=True, default=str)
+def _identity(row: dict[str, Any]) -> int | str:
+    """A row's id (an int, as SmartTID's are), or its whole content when it has none."""
+    try:
+        return int(row["ID"])
+    except (KeyError, TypeError, ValueError):
+        return json.dumps(row, sort_keys=True, default=str)
 
 
 def _holds(record_type: RecordType, stored: RemoteRecord, values: dict[str, Value]) -> bool | None:

@@ -1,0 +1,188 @@
+"""The ledger file built on disk, so an export run's memory does not grow with its entries.
+
+Each entry is rendered to its line the moment it is read (``ledger_format.render_line``) and
+appended to a temporary file of its kind; what stays in memory per entry is its id, where its
+line lies and its employee — about 24 bytes in typed arrays, instead of the whole API row.
+:meth:`LedgerSpool.write` then copies the lines of the entries to export into one file in the
+order of :func:`shared.export.ledger_format.render` (time-ledger lines, then job-ledger lines,
+each by id) and computes its size and MD5 on the way. The result is byte for byte what ``render``
+gives for the same entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from array import array
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from shared.export.ledger_format import (
+    JOB_LEDGER_COLUMNS,
+    JOB_LEDGER_RECORD,
+    TIME_LEDGER_COLUMNS,
+    TIME_LEDGER_RECORD,
+    fold_to_cp1252,
+    render_line,
+)
+from shared.export.ledger_table import EntryKind, SortedIds
+from shared.platform.config import ExportEncoding
+
+BOM = b"\xef\xbb\xbf"
+COPY_CHUNK = 1024 * 1024
+_RECORDS = {EntryKind.TIME: (TIME_LEDGER_RECORD, TIME_LEDGER_COLUMNS),
+            EntryKind.JOB: (JOB_LEDGER_RECORD, JOB_LEDGER_COLUMNS)}
+
+
+class _Lines:
+    """The rendered lines of one kind: a temporary file and, per line, id, offset, length, employee."""
+
+    def __init__(self) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        self.ids = array("q")
+        self.offsets = array("q")
+        self.lengths = array("l")
+        self.employees = array("l")
+        self.size = 0
+
+    def add(self, entry_id: int, data: bytes, employee: int) -> None:
+        self.file.write(data)
+        self.ids.append(entry_id)
+        self.offsets.append(self.size)
+        self.lengths.append(len(data))
+        self.employees.append(employee)
+        self.size += len(data)
+
+    def order(self) -> list[int]:
+        """Positions by id; of several lines with one id (the same entry read twice) the first."""
+        positions = sorted(range(len(self.ids)), key=self.ids.__getitem__)
+        return [p for i, p in enumerate(positions) if i == 0 or self.ids[positions[i - 1]] != self.ids[p]]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass
+class SpooledFile:
+    """The written ledger file (a temporary file, rewound) and what the manifest keeps of it."""
+
+    file: IO[bytes]
+    size: int
+    md5: str
+    time_ids: list[int]
+    job_ids: list[int]
+    notes: list[str] = field(default_factory=list)
+    #: employee code → the job-ledger ids of the file that are the employee's
+    job_ids_by_employee: dict[str, list[int]] = field(default_factory=dict)
+    #: employee code → the highest time-ledger id of the file that is the employee's
+    time_marks: dict[str, int] = field(default_factory=dict)
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> SpooledFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LedgerSpool:
+    """Collects ledger entries as rendered lines on disk (see the module docstring)."""
+
+    def __init__(self, *, encoding: ExportEncoding, decimal_separator: str) -> None:
+        self.encoding = encoding
+        self.decimal_separator = decimal_separator
+        self._lines = {kind: _Lines() for kind in EntryKind}
+        self._codes: list[str] = []
+        self._code_index: dict[str, int] = {}
+        #: notes of single entries (odd values, replaced characters), kept for the entries written
+        self._notes: dict[tuple[EntryKind, int], list[str]] = {}
+
+    def add(self, kind: EntryKind, row: dict[str, Any]) -> None:
+        record, columns = _RECORDS[kind]
+        entry_id = int(row["ID"])
+        notes: list[str] = []
+        line = render_line(record, columns, row, self.decimal_separator, notes)
+        if self.encoding is ExportEncoding.UTF8_BOM:
+            data = line.encode("utf-8")
+        else:
+            data, replaced = fold_to_cp1252(line)
+            if replaced:
+                notes.append(f"{record} {entry_id}: {replaced} character(s) that Windows-1252 cannot hold were "
+                             "replaced (by the base letter, or ?)")
+        if notes:
+            self._notes[(kind, entry_id)] = notes
+        code = str(row.get("EmployeeCode") or "")
+        index = self._code_index.setdefault(code, len(self._codes))
+        if index == len(self._codes):
+            self._codes.append(code)
+        self._lines[kind].add(entry_id, data, index)
+
+    def ids(self, kind: EntryKind) -> SortedIds:
+        """Every id read of ``kind`` (to look up in the export ledger)."""
+        return SortedIds(self._lines[kind].ids)
+
+    def count(self, kind: EntryKind) -> int:
+        return len(self._lines[kind].ids)
+
+    def write(self, leave_out: dict[EntryKind, SortedIds | set[int]]) -> SpooledFile:
+        """The file of every entry read except those in ``leave_out`` (already exported)."""
+        out: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - handed over in the SpooledFile
+        digest = hashlib.md5()
+        size = 0
+
+        def emit(data: bytes) -> None:
+            nonlocal size
+            out.write(data)
+            digest.update(data)
+            size += len(data)
+
+        if self.encoding is ExportEncoding.UTF8_BOM:
+            emit(BOM)
+        written: dict[EntryKind, list[int]] = {}
+        notes: list[str] = []
+        by_employee: dict[str, list[int]] = {}
+        marks: dict[str, int] = {}
+        for kind in (EntryKind.TIME, EntryKind.JOB):
+            lines, skip = self._lines[kind], leave_out.get(kind, set())
+            lines.file.flush()
+            ids: list[int] = []
+            for position in lines.order():
+                entry_id = lines.ids[position]
+                if entry_id in skip:
+                    continue
+                lines.file.seek(lines.offsets[position])
+                emit(lines.file.read(lines.lengths[position]))
+                ids.append(entry_id)
+                notes += self._notes.get((kind, entry_id), ())
+                code = self._codes[lines.employees[position]]
+                if kind is EntryKind.JOB:
+                    by_employee.setdefault(code, []).append(entry_id)
+                elif code:
+                    marks[code] = max(marks.get(code, entry_id), entry_id)
+            written[kind] = ids
+        out.flush()
+        out.seek(0)
+        return SpooledFile(out, size, digest.hexdigest(), written[EntryKind.TIME], written[EntryKind.JOB], notes,
+                           {code: ids for code, ids in by_employee.items() if code}, marks)
+
+    def close(self) -> None:
+        for lines in self._lines.values():
+            lines.close()
+
+    def __enter__(self) -> LedgerSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def md5_of(stream: IO[bytes]) -> tuple[int, str]:
+    """Size and MD5 of ``stream`` from its current position to its end (read in chunks)."""
+    digest = hashlib.md5()
+    size = 0
+    while chunk := stream.read(COPY_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
