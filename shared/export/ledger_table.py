@@ -84,7 +84,8 @@ class SortedIds:
     """A sorted, duplicate-free array of entry ids with a fast ``in`` (8 bytes per id)."""
 
     def __init__(self, ids: Iterable[int]) -> None:
-        self._ids = array("q", sorted(set(ids)))
+        ordered = sorted(ids)
+        self._ids = array("q", (value for at, value in enumerate(ordered) if at == 0 or ordered[at - 1] != value))
 
     def __contains__(self, entry_id: object) -> bool:
         if not isinstance(entry_id, int):
