@@ -137,13 +137,15 @@ class NewEntries:
     """What a run read that is not in the export ledger yet, spooled to disk (see ``spool.py``)."""
 
     spool: LedgerSpool
+    #: How many different entries of each kind were read.
+    read: dict[EntryKind, int]
     leave_out: dict[EntryKind, SortedIds | set[int]]
     #: Job-ledger entries in the export ledger that SmartTID still returns as untransferred.
     stale_job_ids: list[int]
 
     @property
     def empty(self) -> bool:
-        return all(self.spool.count(kind) == len(self.leave_out[kind]) for kind in EntryKind)
+        return all(self.read[kind] == len(self.leave_out[kind]) for kind in EntryKind)
 
 
 def _md5(data: bytes) -> str:
@@ -235,15 +237,17 @@ class Exporter:
             leaver_codes: dict[str, InactiveEmployee] = {}
             if with_time:
                 leaver_codes = self._read_time_ledgers(connector, spool, leavers)
-            done_time = self.ledger.exported_ids(EntryKind.TIME, spool.ids(EntryKind.TIME))
-            done_job = self.ledger.exported_ids(EntryKind.JOB, spool.ids(EntryKind.JOB))
+            read = {kind: spool.ids(kind) for kind in EntryKind}
+            done_time = self.ledger.exported_ids(EntryKind.TIME, read[EntryKind.TIME])
+            done_job = self.ledger.exported_ids(EntryKind.JOB, read[EntryKind.JOB])
         except BaseException:
             spool.close()
             raise
         for code, ids in leavers.items():
             if ids - done_time:  # a leaver's entries still unexported: keep reading for another grace period
                 self.ledger.note_inactive(code, leaver_codes[code].since, last_new_entries=self.clock())
-        return NewEntries(spool, {EntryKind.TIME: done_time, EntryKind.JOB: done_job}, sorted(done_job))
+        return NewEntries(spool, {kind: len(ids) for kind, ids in read.items()},
+                          {EntryKind.TIME: done_time, EntryKind.JOB: done_job}, sorted(done_job))
 
     def _read_time_ledgers(self, connector: Connector, spool: LedgerSpool,
                            leavers: dict[str, set[int]]) -> dict[str, InactiveEmployee]:
@@ -261,8 +265,8 @@ class Exporter:
 
         workers = self.settings.write_concurrency
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export-read") as pool:
-            for start in range(0, len(codes), 2 * workers):
-                window = codes[start : start + 2 * workers]
+            for start in range(0, len(codes), workers):
+                window = codes[start : start + workers]
                 for code, rows in zip(window, pool.map(read, window), strict=True):
                     for row in rows:
                         if not is_true(row.get("Transfered")):

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import IO, Any
 
 from shared.export.ledger_format import (
@@ -53,10 +55,16 @@ class _Lines:
         self.employees.append(employee)
         self.size += len(data)
 
-    def order(self) -> list[int]:
+    def order(self) -> Iterator[int]:
         """Positions by id; of several lines with one id (the same entry read twice) the first."""
-        positions = sorted(range(len(self.ids)), key=self.ids.__getitem__)
-        return [p for i, p in enumerate(positions) if i == 0 or self.ids[positions[i - 1]] != self.ids[p]]
+        positions = array("l", range(len(self.ids)))
+        if any(a > b for a, b in pairwise(self.ids)):  # read out of order (several employees)
+            positions = array("l", sorted(positions, key=self.ids.__getitem__))
+        last = None
+        for position in positions:
+            if self.ids[position] != last:
+                last = self.ids[position]
+                yield position
 
     def close(self) -> None:
         self.file.close()
@@ -122,9 +130,6 @@ class LedgerSpool:
     def ids(self, kind: EntryKind) -> SortedIds:
         """Every id read of ``kind`` (to look up in the export ledger)."""
         return SortedIds(self._lines[kind].ids)
-
-    def count(self, kind: EntryKind) -> int:
-        return len(self._lines[kind].ids)
 
     def write(self, leave_out: dict[EntryKind, SortedIds | set[int]]) -> SpooledFile:
         """The file of every entry read except those in ``leave_out`` (already exported)."""

@@ -633,11 +633,13 @@ class SmartTidConnector(ConnectorDefaults):
     def untransferred_job_ledger_entries(self) -> Iterator[dict[str, Any]]:
         """Read until the pages end or an answer brings nothing new (see GUESSES).
 
-        Rows are yielded page by page, so a caller that handles each row at once holds one page;
-        only the ids seen are kept (to notice an answer that repeats itself).
+        Rows are yielded page by page, so a caller that handles each row at once holds one page.
+        A page whose rows are all the previous page's is an answer that repeats itself (offset
+        ignored, or capped): the read ends there, incomplete. Rows may be yielded twice (a row
+        that moved between pages); the caller keeps one of each id.
         """
         method, path = JOB_LEDGER_READ
-        seen: set[int | str] = set()
+        previous: set[int | str] = set()
         offset = 0
         complete = False
         self.job_ledger_read_complete = False
@@ -647,18 +649,14 @@ class SmartTidConnector(ConnectorDefaults):
             if not page:
                 complete = True
                 break
-            new = 0
-            for row in page:
-                identity = _identity(row)
-                if identity not in seen:
-                    seen.add(identity)
-                    new += 1
-                    yield row
+            identities = {_identity(row) for row in page}
+            if identities <= previous:  # the answer repeats itself: not paged, and possibly capped
+                break
+            yield from page
+            previous = identities
             total = _pagination(response).get("totalFiltered")
             if total is not None and offset + len(page) >= int(total):
                 complete = True
-                break
-            if not new:  # the answer repeats itself: not paged, and possibly capped
                 break
             offset += len(page)
         self.job_ledger_read_complete = complete
