@@ -30,6 +30,10 @@ class ExportReceipt:
     api_calls: dict[str, Any] = field(default_factory=dict)
     recovered_runs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Tic-Tac: every line of the file → ``{"line", "record", "rowid", "version", "reason"}``.
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    #: Tic-Tac: what the run read and did not export (``held``, ``left_out``, ``pending``, ``read``, ``guard``).
+    source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> builtins.bytes:  # ``bytes`` is also a field here
         return json_visible(json.dumps(asdict(self), indent=2, ensure_ascii=False)).encode("utf-8")
@@ -42,8 +46,8 @@ class ExportReceipt:
             f"Export {self.run_id}: {self.status}",
             (f"  file:    {self.file} ({self.bytes:,} bytes, {self.encoding}, decimal separator "
              f"'{self.decimal_separator}')"),
-            (f"  entries: {time_n} time ledger, {job_n} job ledger ({self.marked_transferred} marked "
-             "transferred in SmartTID)"),
+            (f"  entries: {time_n} time ledger, {job_n} job ledger"
+             + ("" if self.source else f" ({self.marked_transferred} marked transferred in SmartTID)")),
             f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
         ]
         if self.deleted_in_smarttid:
