@@ -414,6 +414,11 @@ class TicTacClient:
         self.before_call = before_call
 
     # --- plumbing ------------------------------------------------------------------------------
+    @property
+    def max_attempts(self) -> int:
+        """HTTP attempts one call may take (each may count against Tic-Tac's limit)."""
+        return self._retry.attempts
+
     def close(self) -> None:
         self._client.close()
 
