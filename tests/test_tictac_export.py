@@ -22,13 +22,15 @@ from typing import Any
 import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
+from pydantic import SecretStr
 
+from shared.errors import ConfigurationError
 from shared.export.ledger_table import ExportLedger, RunStatus
 from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import ROW_PARTITION, RowState, SourceLedger
 from shared.export.tictac_export import TicTacExporter
-from shared.platform.config import CorrectionDate, Settings
+from shared.platform.config import CorrectionDate, Settings, load_settings
 from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.factory import connector_factory
@@ -469,8 +471,6 @@ def test_a_run_without_budget_is_skipped_and_says_when_it_runs(storage, tt_setti
     caplog.set_level(logging.WARNING)
     tictac.insert("entries", [entry(company, 7)])
     settings = tt_settings.model_copy(update={"tictac_daily_call_budget": 10})
-    from pydantic import SecretStr
-
     budget = CallBudget.connect(settings, budget_id("tictac", SecretStr(tictac.api_code)), 10,
                                 table_name=settings.budget_table)
     assert budget.reserve(9) is not None  # an import holds nearly all of it
@@ -483,8 +483,6 @@ def test_a_run_without_budget_is_skipped_and_says_when_it_runs(storage, tt_setti
 
 
 def test_an_export_run_counts_its_calls_in_the_shared_budget(storage, tt_settings, tictac, company) -> None:
-    from pydantic import SecretStr
-
     tictac.insert("entries", [entry(company, 7)])
     budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
                                 tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
@@ -504,3 +502,15 @@ def test_the_timer_function_exports_from_tictac(storage, tt_settings, tictac, co
     [content] = files(storage, tt_settings).values()
     assert [line[0] for line in lines_of(content)] == ["TimeLedgerEntry", "JobLedgerEntry"]
     assert_in_step(storage, tt_settings, tictac, [row])
+
+
+@pytest.mark.parametrize(("name", "value", "words"), [
+    ("TICTAC_WORKTYPE_MAP", "WORKHOURS", "is not TYPE=CODE"),
+    ("EXPORT_CORRECTION_DATE", "yesterday", "original"),
+    ("TICTAC_RECONCILE_MAX_LOSS_PERCENT", "150", "100"),
+])
+def test_a_wrong_export_setting_is_refused_naming_it(monkeypatch, name, value, words) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as refused:
+        load_settings()
+    assert name in str(refused.value) and words in str(refused.value)
