@@ -514,3 +514,27 @@ def test_a_wrong_export_setting_is_refused_naming_it(monkeypatch, name, value, w
     with pytest.raises(ConfigurationError) as refused:
         load_settings()
     assert name in str(refused.value) and words in str(refused.value)
+
+
+def test_a_503_while_reading_is_retried_within_the_reservation(storage, tt_settings, tictac, company) -> None:
+    [row] = tictac.insert("entries", [entry(company, 7)])
+    tictac.fault("GET", "/api/rest/v2/entries", status=503, retry_after=0)
+    receipt = export(tt_settings, tictac)
+    assert receipt is not None
+    assert receipt.api_calls["by_endpoint"]["GET /v2/entries"] == 2
+    assert_in_step(storage, tt_settings, tictac, [row])
+
+
+def test_a_429_blocks_the_shared_budget_and_skips_the_run(storage, tt_settings, tictac, company, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    tictac.insert("entries", [entry(company, 7)])
+    tictac.fault("GET", "/api/rest/v2/entries", status=429, retry_after=3600)
+    assert export(tt_settings, tictac) is None
+    assert files(storage, tt_settings) == {}
+    budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
+                                tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
+    assert budget.remaining() == 0  # every instance waits for Tic-Tac's Retry-After
+    assert "daily call limit is used up" in caplog.text and "runs again at the next schedule" in caplog.text
+    before = tictac.calls()
+    assert export(tt_settings, tictac) is None  # the next run does not even ask
+    assert tictac.calls() == before
