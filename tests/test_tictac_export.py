@@ -538,3 +538,12 @@ def test_a_429_blocks_the_shared_budget_and_skips_the_run(storage, tt_settings, 
     before = tictac.calls()
     assert export(tt_settings, tictac) is None  # the next run does not even ask
     assert tictac.calls() == before
+
+
+def test_a_row_whose_hours_are_not_a_number_is_held_not_guessed(storage, tt_settings, tictac, company) -> None:
+    odd_row = entry(company, 0) | {"hours": "nan"}  # float("nan") passes the sandbox, as a bad export could
+    [odd, fine] = tictac.insert("entries", [odd_row, entry(company, 3)])
+    receipt = export(tt_settings, tictac)
+    assert receipt is not None and {line["rowid"] for line in receipt.lines} == {fine}
+    [held] = receipt.source["held"]
+    assert held["rowid"] == odd and "is not a number" in held["reason"]

@@ -184,6 +184,10 @@ class _Planner:
         hours = hours_of(row)
         eligible = bool(row.get("attested")) or not rules.attested_only
         in_erp = known is not None and known.in_erp
+        if hours is None:  # never a line with made-up hours: held and named until Tic-Tac answers a number
+            plan.hold[rowid] = (dict(row), f"hours {visible(repr(row.get('hours')))} is not a number; correct the "
+                                           "registration in Tic-Tac")
+            return
         if hours is not None and hours == 0:  # Tic-Tac may keep a deleted row with quantity 0
             if in_erp and known is not None:
                 plan.rows.append(self.reverse(known, "zeroed"))
@@ -201,8 +205,8 @@ class _Planner:
             if was_held:
                 plan.release.add(rowid)
             return
-        print_ = fingerprint(row)
-        if in_erp and known is not None and known.fingerprint == print_:
+        now_print = fingerprint(row)
+        if in_erp and known is not None and known.fingerprint == now_print:
             if known.state == RowState.PENDING or known.missed:
                 plan.rows.append(replace(known, state=RowState.EXPORTED, missed=0))
             return
@@ -220,7 +224,7 @@ class _Planner:
             return
         else:
             self.lines_of(sent, rowid, version, "new")
-        plan.rows.append(SourceRow(rowid, version, print_, sent, RowState.EXPORTED, str(row.get("date") or "")))
+        plan.rows.append(SourceRow(rowid, version, now_print, sent, RowState.EXPORTED, str(row.get("date") or "")))
         if was_held:
             plan.release.add(rowid)
 
