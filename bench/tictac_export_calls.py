@@ -139,12 +139,13 @@ def main() -> None:
     print(f"  with TICTAC_DAILY_CALL_BUDGET=400: {400 - day_total} calls left for imports")
     median = sorted(durations)[len(durations) // 2]
     print(f"  one run took {min(durations):.2f}-{max(durations):.2f} s (median {median:.2f} s)")
-    for n in (1, 2):  # the deletions of the day: missed by one reconcile, reversed by the second
+    # the day's last run was its reconcile (it missed the deletions once); the next day's reverses them
+    for n in (1, 2):
         control("POST", "clock", {"advance_seconds": 24 * 3600})
         before = entries_calls()
         receipt = exporter.run()
         reasons = dict(Counter(line["reason"] for line in receipt.lines)) if receipt else {}
-        print(f"reconcile {n} after the day: {entries_calls() - before} calls, lines {reasons}")
+        print(f"the daily reconcile {n} day(s) later: {entries_calls() - before} calls, lines {reasons}")
 
 
 if __name__ == "__main__":
