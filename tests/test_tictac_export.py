@@ -547,3 +547,27 @@ def test_a_row_whose_hours_are_not_a_number_is_held_not_guessed(storage, tt_sett
     assert receipt is not None and {line["rowid"] for line in receipt.lines} == {fine}
     [held] = receipt.source["held"]
     assert held["rowid"] == odd and "is not a number" in held["reason"]
+
+
+def test_rows_of_unknown_projects_and_activities_are_held_and_a_row_moved_there_is_reversed(
+        storage, tt_settings, tictac, company) -> None:
+    [internal] = tictac.insert("projects", [{"name": "Intern", "projectNumber": "INT-1"}])
+    [meeting] = tictac.insert("activities", [{"projid": internal, "name": "Møde", "type": "WORKHOURS"}])
+    [extra] = tictac.insert("activities", [{"projid": company["job"], "name": "Ekstra", "type": "WORKHOURS"}])
+    ids = company | {"internal": internal, "meeting": meeting, "extra": extra}
+    on_internal = entry(ids, 1) | {"projid": internal, "actid": meeting}
+    moved, unknown_project, unknown_activity = tictac.insert("entries", [
+        entry(ids, 7), on_internal, entry(ids, 2, activity="extra")])
+    receipt = export(tt_settings, tictac)
+    assert receipt is not None and {line["rowid"] for line in receipt.lines} == {moved}
+    reasons = {held["rowid"]: held["reason"] for held in receipt.source["held"]}
+    assert "project Intern" in reasons[unknown_project] and "not linked to an ERP job" in reasons[unknown_project]
+    assert "activity Ekstra" in reasons[unknown_activity] and "Operation line" in reasons[unknown_activity]
+
+    tictac.advance(hours=1)
+    tictac.edit_entry(moved, projid=internal, actid=meeting)  # booked to the wrong project after all
+    receipt = export(tt_settings, tictac)
+    assert receipt is not None
+    assert [(line["rowid"], line["reason"]) for line in receipt.lines] == [(moved, "changed: reversal")] * 2
+    assert moved in {held["rowid"] for held in receipt.source["held"]}
+    assert net_hours(storage, tt_settings)[("TimeLedgerEntry", moved)] == 0
