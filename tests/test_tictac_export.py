@@ -571,3 +571,14 @@ def test_rows_of_unknown_projects_and_activities_are_held_and_a_row_moved_there_
     assert [(line["rowid"], line["reason"]) for line in receipt.lines] == [(moved, "changed: reversal")] * 2
     assert moved in {held["rowid"] for held in receipt.source["held"]}
     assert net_hours(storage, tt_settings)[("TimeLedgerEntry", moved)] == 0
+
+
+def test_the_receipt_summary_names_what_tictac_held_and_left_out(storage, tt_settings, tictac, company) -> None:
+    tictac.insert("entries", [entry(company, 7), entry(company, 2, user="olga"),
+                              entry(company, 0, kind="TicTacSale", amount=1.0)])
+    receipt = export(tt_settings, tictac)
+    assert receipt is not None
+    summary = receipt.summary()
+    assert "Tic-Tac: read 3 rows (reconcile (whole window)); 1 held, 0 pending, 1 cost/mileage/sale rows left out" \
+        in summary
+    assert "marked transferred in SmartTID" not in summary

@@ -50,6 +50,14 @@ class ExportReceipt:
              + ("" if self.source else f" ({self.marked_transferred} marked transferred in SmartTID)")),
             f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
         ]
+        if self.source:
+            read = self.source.get("read", {})
+            left_out = sum(len(ids) for ids in self.source.get("left_out", {}).values())
+            lines.append(f"  Tic-Tac: read {read.get('rows', 0)} rows ({read.get('kind', '')}); "
+                         f"{len(self.source.get('held', []))} held, {len(self.source.get('pending', []))} pending, "
+                         f"{left_out} cost/mileage/sale rows left out")
+            if self.source.get("guard"):
+                lines.append(f"  reconcile stopped: {self.source['guard']}")
         if self.deleted_in_smarttid:
             lines.append(f"  deleted in SmartTID after export: {self.deleted_in_smarttid}")
         if self.recovered_runs:
