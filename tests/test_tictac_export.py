@@ -582,3 +582,13 @@ def test_the_receipt_summary_names_what_tictac_held_and_left_out(storage, tt_set
     assert "Tic-Tac: read 3 rows (reconcile (whole window)); 1 held, 0 pending, 1 cost/mileage/sale rows left out" \
         in summary
     assert "marked transferred in SmartTID" not in summary
+
+
+def test_a_held_row_whose_date_leaves_the_window_is_no_longer_listed(storage, tt_settings, tictac, company) -> None:
+    [stranger] = tictac.insert("entries", [entry(company, 4, user="olga", day="2026-11-01")])
+    first = export(tt_settings, tictac, export_write_empty_file=True)
+    assert first is not None and [h["rowid"] for h in first.source["held"]] == [stranger]
+    tictac.advance(hours=1)
+    later = export(tt_settings, tictac, export_write_empty_file=True, tictac_export_lookback_days=10)
+    assert later is not None and later.source["held"] == [] and later.source["counts"]["held_left_window"] == 1
+    assert SourceLedger(ExportLedger.connect(tt_settings).table).held() == {}

@@ -108,7 +108,8 @@ class TicTacExporter(Exporter):
             log.warning("export: %s", outcome.guard)
         if not outcome.lines and not outcome.guard and not self.settings.export_write_empty_file:
             self._apply(manifest_source(outcome, now, reconcile, summary), "", "", iso(now))
-            log.info("export: nothing new from Tic-Tac (%s)", summary["read"])
+            log.info("export: nothing new from Tic-Tac (%s; %d rows held, %d pending)", summary["read"],
+                     len(summary["held"]), len(summary["pending"]))
             return None
         return self._write(connector, etag, outcome, now, reconcile, summary,
                            started=started, calls_before=calls_before, recovered_runs=recovered_runs)

@@ -277,6 +277,10 @@ def plan(read: Sequence[Mapping[str, Any]], known: Mapping[str, SourceRow],
             continue
         current[rowid] = (row, rowid in held)
     for rowid, (row, was_held) in current.items():
+        if was_held and rowid not in present and not _in_window(str(row.get("date") or ""), rules):
+            result.release.add(rowid)  # dated outside the window: final, no longer listed
+            result.count("held_left_window")
+            continue
         planner.row(rowid, row, known.get(rowid), was_held)
     if reconcile:
         touched = {row.rowid for row in result.rows}
