@@ -13,9 +13,12 @@ import csv
 import io
 import json
 import logging
+import threading
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +28,7 @@ from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
 
 from shared.errors import ConfigurationError
+from shared.export import run_export
 from shared.export.ledger_table import ExportLedger, RunStatus
 from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
@@ -592,3 +596,35 @@ def test_a_held_row_whose_date_leaves_the_window_is_no_longer_listed(storage, tt
     later = export(tt_settings, tictac, export_write_empty_file=True, tictac_export_lookback_days=10)
     assert later is not None and later.source["held"] == [] and later.source["counts"]["held_left_window"] == 1
     assert SourceLedger(ExportLedger.connect(tt_settings).table).held() == {}
+
+
+@pytest.mark.parametrize("locked", [True, False])
+def test_two_overlapping_runs_export_once(storage, tt_settings, tictac, company, monkeypatch, locked) -> None:
+    """With the lock the second run does nothing; without it (a lost lease) the conditional write of
+    the intent still lets only one of them write a file — and no line id is used twice."""
+    if not locked:
+        @contextmanager
+        def no_lock(blob: Any, seconds: int = 60) -> Iterator[object]:
+            yield object()
+
+        monkeypatch.setattr("shared.export.run.held_lease", no_lock)
+    tictac.set_now(datetime.now(UTC).isoformat())
+    rows = tictac.insert("entries", [entry(company, 7, day=datetime.now(UTC).date().isoformat(),
+                                           changed=tictac.advance())])
+    tictac.fault("GET", "/api/rest/v2/entries", delay=1.0, times=2)  # both runs read at the same time
+    barrier = threading.Barrier(2)
+    results: list[ExportReceipt | None] = [None, None]
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = run_export(tt_settings)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(result is None for result in results) == [False, True], results
+    assert len(files(storage, tt_settings)) == 1
+    assert tictac.calls()["GET /api/rest/v2/entries"] == (1 if locked else 2)
+    assert_in_step(storage, tt_settings, tictac, rows)
