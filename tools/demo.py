@@ -6,7 +6,8 @@ registered in ``function_app.py`` for each file, prints every receipt and error 
 sandbox's resulting records, then runs the ledger export and prints the file it produced.
 
 ``--target tictac`` (or ``TARGET_SYSTEM=tictac``) imports the same files into the Tic-Tac sandbox
-instead, prints its users, projects and activities, and runs the ``resume_deferred`` timer once.
+instead, prints its users, projects and activities, runs the ``resume_deferred`` timer once, then
+registers hours in Tic-Tac and runs the export twice (new lines, then a correction).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -97,7 +99,61 @@ def _tictac_epilogue(functions: dict) -> int:  # type: ignore[type-arg]
     _heading("deferred lines (the resume_deferred timer function)")
     functions["resume_deferred"](TimerRequest(past_due=False))
     print("done; lines still waiting for the call budget stay for the next run")
+    _tictac_export(functions)
     return 0
+
+
+def _tictac_export(functions: dict) -> None:  # type: ignore[type-arg]
+    """Hours registered and attested in Tic-Tac → the ledger file; then a correction."""
+    from datetime import UTC, datetime, timedelta
+
+    from azure.functions.timer import TimerRequest
+
+    from shared.platform.config import load_settings
+    from shared.platform.storage import blob_service
+    from shared.targets.xref import CrossRefs, Entity
+
+    settings = load_settings()
+    service = blob_service(settings)
+    _heading("import jobs_2026-11-21.csv again (links the activities created inline with their project)")
+    sample = ROOT / "samples" / "jobs_2026-11-21.csv"
+    client = service.get_blob_client(settings.input_container, sample.name)
+    client.upload_blob(sample.read_bytes(), overwrite=True)
+    functions["import_file"](client=client)
+    refs = CrossRefs.connect(settings, settings.xref_table)
+    user = refs.get("tictac", Entity.USER, ("1001",))
+    project = refs.get("tictac", Entity.PROJECT, ("1400",))
+    paint, pack = (refs.get("tictac", Entity.ACTIVITY, ("1400", line)) for line in ("10", "20"))
+    if not (user and project and paint and pack):
+        print("employee 1001 or job 1400 with operations 10 and 20 is not in Tic-Tac; no export shown")
+        return
+    control = os.environ["TICTAC_SANDBOX_URL"] + "/_sandbox"
+    day = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    rows = [{"type": "TicTacTime", "userid": user.remote_id, "projid": project.remote_id, "actid": act.remote_id,
+             "date": day, "hours": hours, "attested": True, "changed": datetime.now(UTC).isoformat()}
+            for act, hours in ((paint, 7.5), (pack, 2))]
+    rowids = httpx.post(f"{control}/rows", json={"table": "entries", "rows": rows}, timeout=10).json()["ids"]
+    print(f"Jens Hansen registered 7,5 h on job 1400 line 10 and 2 h on line 20 ({day}), attested: rows {rowids}")
+    _heading("ledger export from Tic-Tac (the export_ledger timer function)")
+    functions["export_ledger"](TimerRequest(past_due=False))
+    _print_new_files(service, settings, set())
+    _heading("the 7,5 h are corrected to 6,5 h in Tic-Tac; the next export writes a reversal and a repost")
+    seen = {blob.name for blob in service.get_container_client(settings.output_container).list_blobs()}
+    httpx.patch(f"{control}/entries/{rowids[0]}", json={"hours": 6.5}, timeout=10).raise_for_status()
+    functions["export_ledger"](TimerRequest(past_due=False))
+    _print_new_files(service, settings, seen)
+
+
+def _print_new_files(service: Any, settings: Any, seen: set[str]) -> None:
+    files = service.get_container_client(settings.output_container)
+    for blob in files.list_blobs(name_starts_with="ledger_"):
+        if blob.name in seen:
+            continue
+        print(f"--- {settings.output_container}/{blob.name}")
+        print(files.download_blob(blob.name).readall().decode("utf-8-sig"))
+        receipt = json.loads(service.get_blob_client(settings.export_state_container,
+                                                     f"receipts/{blob.name}.receipt.json").download_blob().readall())
+        print("receipt lines: " + json.dumps(receipt["lines"], ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -346,6 +346,34 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           name: 'EXPORT_INACTIVE_GRACE_DAYS'
           value: string(exportInactiveGraceDays)
         }
+        {
+          name: 'EXPORT_CORRECTION_DATE'
+          value: 'original'
+        }
+        {
+          name: 'TICTAC_EXPORT_ATTESTED_ONLY'
+          value: 'true'
+        }
+        {
+          name: 'TICTAC_ABSENCE_PROJECTS'
+          value: ''
+        }
+        {
+          name: 'TICTAC_WORKTYPE_MAP'
+          value: 'WORKHOURS=NORMAL,OVERTIME=OVERTIME1'
+        }
+        {
+          name: 'TICTAC_EXPORT_LOOKBACK_DAYS'
+          value: '400'
+        }
+        {
+          name: 'TICTAC_EXPORT_FORWARD_DAYS'
+          value: '31'
+        }
+        {
+          name: 'TICTAC_RECONCILE_MAX_LOSS_PERCENT'
+          value: '20'
+        }
       ]
     }
     functionAppConfig: {

@@ -15,6 +15,9 @@ Rows (PartitionKey / RowKey):
 * ``through`` / ``<employee code>`` — ``EntryID``: the highest time-ledger id of the employee
   exported so far (the newest-first read stops there).
 * ``state`` / ``fullread`` — ``At``: when a run last read every employee's time ledger in full.
+* ``NextLineId`` in the state row: TimeBridge's own line sequence (the ID column of Tic-Tac's
+  lines), advanced in the same conditional write that records a run's intent.
+* Tic-Tac's rows live in their own partitions (``shared/export/source_ledger.py``).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class Intent:
     marked_through: int = 0  # how many of the run's job-ledger ids are marked (in manifest order)
     #: Job-ledger ids of the run that were deleted in SmartTID after the file was written.
     vanished: list[int] = field(default_factory=list)
+    #: TimeBridge's own line sequence after this run's lines (Tic-Tac: the ID / EntryID column);
+    #: committed with the intent, so two runs never share a line id.
+    next_line_id: int = 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,8 @@ class SortedIds:
 class StateSnapshot:
     intent: Intent | None
     etag: str
+    #: The next free line id of TimeBridge's own sequence (see ``Intent.next_line_id``).
+    next_line_id: int = 1
 
 
 def _row_key(entry_id: int) -> str:
@@ -146,8 +154,9 @@ class ExportLedger:
         except ResourceNotFoundError:
             return self._create_state()
         etag = str(entity.metadata["etag"])
+        next_line_id = max(1, int(entity.get("NextLineId") or 1))
         if not entity.get("OpenRunId"):
-            return StateSnapshot(None, etag)
+            return StateSnapshot(None, etag, next_line_id)
         intent = Intent(
             run_id=entity["OpenRunId"],
             file_name=entity["FileName"],
@@ -155,8 +164,9 @@ class ExportLedger:
             status=RunStatus(entity["Status"]),
             marked_through=int(entity.get("MarkedThrough") or 0),
             vanished=[int(part) for part in str(entity.get("Vanished") or "").split(",") if part],
+            next_line_id=next_line_id,
         )
-        return StateSnapshot(intent, etag)
+        return StateSnapshot(intent, etag, next_line_id)
 
     def _create_state(self) -> StateSnapshot:
         with suppress(ResourceExistsError):
@@ -179,6 +189,7 @@ class ExportLedger:
                 "Status": intent.status.value,
                 "MarkedThrough": intent.marked_through,
                 "Vanished": ",".join(str(i) for i in intent.vanished),
+                "NextLineId": intent.next_line_id,
             },
             etag,
         )
@@ -186,7 +197,7 @@ class ExportLedger:
     def close_intent(self, intent: Intent, finished_at: str, etag: str) -> str:
         return self._replace_state(
             {"OpenRunId": "", "LastRunId": intent.run_id, "LastFileName": intent.file_name,
-             "LastFinishedAt": finished_at},
+             "LastFinishedAt": finished_at, "NextLineId": intent.next_line_id},
             etag,
         )
 

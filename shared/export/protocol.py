@@ -110,6 +110,11 @@ class Manifest:
     job_ids_by_employee: dict[str, list[int]] = field(default_factory=dict)
     #: Employee code → its highest time-ledger id in the file (its "exported through" mark).
     time_marks: dict[str, int] = field(default_factory=dict)
+    #: Tic-Tac: every line of the file → (record, source row, version, reason), for the receipt.
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    #: Tic-Tac: the export-ledger writes of the run (per source row: version, fingerprint, the values
+    #: sent, state), so an interrupted run is recorded without asking Tic-Tac again.
+    source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -168,6 +173,7 @@ class Exporter:
         self.connector_factory = connector_factory
         self.clock = clock
         self._full_read = False  # whether this run read every time ledger in full
+        self._next_line_id = 1  # TimeBridge's line sequence (state row), carried by every intent
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> ExportReceipt | None:
@@ -175,18 +181,9 @@ class Exporter:
 
         Returns the receipt of the first file written (or of the completed interrupted run).
         """
-        state = self.ledger.read_state()
-        etag = state.etag
         connector = self.connector_factory()
         try:
-            recovered: ExportReceipt | None = None
-            if state.intent is not None:
-                log.warning("export run %s was interrupted (%s); completing it first",
-                            state.intent.run_id, state.intent.status)
-                recovered, etag = self._complete(state.intent, etag, connector, None, None)
-            else:
-                self._remove_orphans()
-
+            recovered, etag = self._recover(connector)
             first: ExportReceipt | None = None
             self._full_read = False
             for cycle in range(MAX_CYCLES):
@@ -201,6 +198,18 @@ class Exporter:
             return first or recovered
         finally:
             connector.close()
+
+    def _recover(self, connector: Connector) -> tuple[ExportReceipt | None, str]:
+        """Step 1: read the state row; complete an interrupted run (or remove orphaned staging)."""
+        state = self.ledger.read_state()
+        etag = state.etag
+        self._next_line_id = state.next_line_id
+        if state.intent is None:
+            self._remove_orphans()
+            return None, etag
+        log.warning("export run %s was interrupted (%s); completing it first",
+                    state.intent.run_id, state.intent.status)
+        return self._complete(state.intent, etag, connector, None, None)
 
     def _cycle(self, connector: Connector, etag: str, *, with_time: bool,
                recovered_runs: list[str]) -> tuple[ExportReceipt | None, str]:
@@ -308,7 +317,8 @@ class Exporter:
                 leavers[code] = seen
         return codes, leavers
 
-    def _stage(self, spooled: SpooledFile, notes: list[str]) -> tuple[Intent, Manifest]:
+    def _stage(self, spooled: SpooledFile, notes: list[str], *, lines: list[dict[str, Any]] | None = None,
+               source: dict[str, Any] | None = None, next_line_id: int | None = None) -> tuple[Intent, Manifest]:
         created = self.clock()
         run_id = uuid.uuid4().hex[:12]
         file_name = file_name_for(run_id, created)
@@ -318,13 +328,16 @@ class Exporter:
             encoding=self.settings.export_encoding.value,
             decimal_separator=self.settings.export_decimal_separator, notes=notes,
             job_ids_by_employee=spooled.job_ids_by_employee, time_marks=spooled.time_marks,
+            lines=lines or [], source=source or {},
         )
         spooled.file.seek(0)
         self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", spooled.file, length=spooled.size,
                                      overwrite=True, content_settings=self._csv_settings())
         self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/manifest.json", manifest.to_json(), overwrite=True,
                                 content_settings=JSON)
-        return Intent(run_id=run_id, file_name=file_name, created_at=manifest.created_at), manifest
+        intent = Intent(run_id=run_id, file_name=file_name, created_at=manifest.created_at,
+                        next_line_id=self._next_line_id if next_line_id is None else next_line_id)
+        return intent, manifest
 
     def _commit_intent(self, intent: Intent, etag: str) -> str:
         return self.ledger.save_intent(intent, etag)
@@ -377,6 +390,10 @@ class Exporter:
                 "nothing was marked transferred"
             )
 
+    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+        """The ids step 7 marks transferred in the target (SmartTID: the job-ledger ids)."""
+        return manifest.job_ids
+
     def _mark_batch(self, connector: Connector, ids: list[int]) -> None:
         connector.mark_job_ledger_entries_transferred(ids)
 
@@ -410,7 +427,7 @@ class Exporter:
             intent.status = RunStatus.WRITTEN
             etag = self.ledger.save_intent(intent, etag)
         if intent.status is RunStatus.WRITTEN:
-            ids, size = manifest.job_ids, self.settings.export_mark_batch_size
+            ids, size = self._ids_to_mark(manifest), self.settings.export_mark_batch_size
             while intent.marked_through < len(ids):
                 batch = ids[intent.marked_through : intent.marked_through + size]
                 self._mark_checked(connector, intent, manifest, batch)
@@ -425,6 +442,7 @@ class Exporter:
         self.bookkeeping.upload_blob(receipt_name_for(intent.file_name), receipt.to_json(), overwrite=True,
                                 content_settings=JSON)
         etag = self.ledger.close_intent(intent, receipt.finished_at, etag)
+        self._next_line_id = max(self._next_line_id, intent.next_line_id)
         self._drop_staging(intent.run_id)
         log.info("export run %s: %s", intent.run_id, receipt.summary())
         telemetry.export_finished(receipt, target=self.settings.target_system)

@@ -30,6 +30,10 @@ class ExportReceipt:
     api_calls: dict[str, Any] = field(default_factory=dict)
     recovered_runs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Tic-Tac: every line of the file → ``{"line", "record", "rowid", "version", "reason"}``.
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    #: Tic-Tac: what the run read and did not export (``held``, ``left_out``, ``pending``, ``read``, ``guard``).
+    source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> builtins.bytes:  # ``bytes`` is also a field here
         return json_visible(json.dumps(asdict(self), indent=2, ensure_ascii=False)).encode("utf-8")
@@ -42,10 +46,18 @@ class ExportReceipt:
             f"Export {self.run_id}: {self.status}",
             (f"  file:    {self.file} ({self.bytes:,} bytes, {self.encoding}, decimal separator "
              f"'{self.decimal_separator}')"),
-            (f"  entries: {time_n} time ledger, {job_n} job ledger ({self.marked_transferred} marked "
-             "transferred in SmartTID)"),
+            (f"  entries: {time_n} time ledger, {job_n} job ledger"
+             + ("" if self.source else f" ({self.marked_transferred} marked transferred in SmartTID)")),
             f"  API:     {self.api_calls.get('total', 0)} calls in {self.duration_seconds:.2f} s",
         ]
+        if self.source:
+            read = self.source.get("read", {})
+            left_out = sum(len(ids) for ids in self.source.get("left_out", {}).values())
+            lines.append(f"  Tic-Tac: read {read.get('rows', 0)} rows ({read.get('kind', '')}); "
+                         f"{len(self.source.get('held', []))} held, {len(self.source.get('pending', []))} pending, "
+                         f"{left_out} cost/mileage/sale rows left out")
+            if self.source.get("guard"):
+                lines.append(f"  reconcile stopped: {self.source['guard']}")
         if self.deleted_in_smarttid:
             lines.append(f"  deleted in SmartTID after export: {self.deleted_in_smarttid}")
         if self.recovered_runs:

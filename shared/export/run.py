@@ -12,7 +12,7 @@ from shared.errors import ExportStateChanged
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import LEGACY_PREFIXES, LOCK_BLOB, Exporter
 from shared.export.receipt import ExportReceipt
-from shared.platform.config import Settings
+from shared.platform.config import Settings, TargetSystem
 from shared.platform.storage import blob_service, held_lease
 from shared.targets.base import Connector
 
@@ -40,8 +40,13 @@ def run_export(
             log.info("export: another run holds the export lock; this run does nothing")
             return None
         move_legacy_bookkeeping(service, settings)
+        exporter = Exporter
+        if settings.target_system is TargetSystem.TICTAC:
+            from shared.export.tictac_export import TicTacExporter
+
+            exporter = TicTacExporter
         try:
-            return Exporter(settings, service, ledger, connector_factory).run()
+            return exporter(settings, service, ledger, connector_factory).run()
         except ExportStateChanged as exc:
             log.warning("export: %s", exc)
             return None

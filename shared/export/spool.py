@@ -24,6 +24,7 @@ from shared.export.ledger_format import (
     JOB_LEDGER_RECORD,
     TIME_LEDGER_COLUMNS,
     TIME_LEDGER_RECORD,
+    LedgerFile,
     fold_to_cp1252,
     render_line,
 )
@@ -84,6 +85,15 @@ class SpooledFile:
     job_ids_by_employee: dict[str, list[int]] = field(default_factory=dict)
     #: employee code → the highest time-ledger id of the file that is the employee's
     time_marks: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rendered: LedgerFile) -> SpooledFile:
+        """A file rendered in memory (``ledger_format.render``), as a spooled file."""
+        file: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+        file.write(rendered.content)
+        file.seek(0)
+        return cls(file, len(rendered.content), hashlib.md5(rendered.content).hexdigest(), rendered.time_ids,
+                   rendered.job_ids, list(rendered.notes))
 
     def close(self) -> None:
         self.file.close()

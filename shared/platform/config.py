@@ -45,6 +45,26 @@ class TargetSystem(StrEnum):
         return self is TargetSystem.TICTAC
 
 
+def parse_pairs(text: str, setting: str) -> dict[str, str]:
+    """``"A=X,B=Y"`` → ``{"A": "X", "B": "Y"}`` (keys upper case); a malformed pair is refused."""
+    pairs: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"{setting}: '{visible(part)}' is not TYPE=CODE (e.g. WORKHOURS=NORMAL)")
+        pairs[key.strip().upper()] = value.strip()
+    return pairs
+
+
+class CorrectionDate(StrEnum):
+    """The Date of correction lines (reversal and repost of a changed Tic-Tac row)."""
+
+    ORIGINAL = "original"  # the registration's own date
+    RUN = "run"  # the export run's date (ERPs whose old periods are closed)
+
+
 class ExportEncoding(StrEnum):
     UTF8_BOM = "utf-8-sig"
     WINDOWS_1252 = "cp1252"
@@ -129,6 +149,28 @@ class Settings(BaseSettings):
         le=3660,
         description="Days an inactive employee's time ledger is still read (leavers' last hours).",
     )
+    export_correction_date: CorrectionDate = Field(
+        default=CorrectionDate.ORIGINAL, alias="EXPORT_CORRECTION_DATE",
+        description="Date of Tic-Tac correction lines: the registration's own date, or the run's date.",
+    )
+
+    # --- export from Tic-Tac -------------------------------------------------------------
+    tictac_export_attested_only: bool = Field(default=True, alias="TICTAC_EXPORT_ATTESTED_ONLY")
+    tictac_absence_projects: str = Field(
+        default="", alias="TICTAC_ABSENCE_PROJECTS", max_length=2000,
+        description="Project numbers (comma-separated) whose time is absence: TimeLedgerEntry only, Type Absence.",
+    )
+    tictac_worktype_map: str = Field(
+        default="WORKHOURS=NORMAL,OVERTIME=OVERTIME1", alias="TICTAC_WORKTYPE_MAP", max_length=2000,
+        description="Tic-Tac activity type → WorkTypeCode, as TYPE=CODE pairs separated by commas.",
+    )
+    tictac_export_lookback_days: int = Field(default=400, alias="TICTAC_EXPORT_LOOKBACK_DAYS", ge=1, le=3660)
+    tictac_export_forward_days: int = Field(default=31, alias="TICTAC_EXPORT_FORWARD_DAYS", ge=0, le=366)
+    tictac_reconcile_max_loss_percent: int = Field(
+        default=20, alias="TICTAC_RECONCILE_MAX_LOSS_PERCENT", ge=0, le=100,
+        description="A daily reconcile that misses more than this share of the exported rows it knew "
+                    "produces no reversals; it stops and says so.",
+    )
 
     # --- personal data -------------------------------------------------------------------
     send_cpr_number: bool = Field(
@@ -185,6 +227,22 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"TICTAC_USERNAME_TEMPLATE: {exc}") from None
         return value
+
+    @field_validator("tictac_worktype_map")
+    @classmethod
+    def _worktype_map(cls, value: str) -> str:
+        parse_pairs(value, "TICTAC_WORKTYPE_MAP")
+        return value
+
+    @property
+    def worktype_map(self) -> dict[str, str]:
+        """TICTAC_WORKTYPE_MAP as a dict (activity type, upper case → WorkTypeCode)."""
+        return parse_pairs(self.tictac_worktype_map, "TICTAC_WORKTYPE_MAP")
+
+    @property
+    def absence_projects(self) -> frozenset[str]:
+        """TICTAC_ABSENCE_PROJECTS as a set of project numbers."""
+        return frozenset(part.strip() for part in self.tictac_absence_projects.split(",") if part.strip())
 
     @field_validator("export_schedule", "resume_schedule")
     @classmethod

@@ -118,6 +118,21 @@ AUTH_STATUSES = frozenset({401, 403})
 #: GUESS: the document gives no field lengths, number ranges or earliest date; the file's values
 #: are checked against SmartTID's parameter types as for SmartTID (the file format is SmartTID's),
 #: and the messages name Tic-Tac ("Tic-Tac allows at most 50", ``parse_file(..., target=...)``).
+#
+#: The export (``shared/export/tictac_export.py``, ``tictac_source.py``):
+#: GUESS: ``GET /v2/entries`` answers every row of the window in one answer (no paging is
+#: documented); an answer cut short is caught by the reconcile's loss guard, never read as deletions.
+#: GUESS: a deleted row vanishes, or stays with quantity 0 and counts as changed (sandbox switch
+#: ``deleted_entries``): a time row with ``hours`` 0 is a deletion (a reversal, never a 0-hour line).
+#: GUESS: attesting may or may not count as a change for ``daysChangedWithin`` (``attest_is_change``),
+#: and "within N days from today" may be calendar days or N×24 h (``days_changed_unit``): the window
+#: sent is the days since the last recorded read rounded up, plus 1, and the daily whole-window
+#: reconcile catches what a change window cannot see (a row attested without a change time).
+#: GUESS: an entry's ``userid`` is the user's ``userName`` (compared without case), ``username`` its
+#: display name, ``projectname`` is "Project/Activity" (the activity is the part after the first "/").
+#: GUESS: the ``type`` of an activity in ``GET /v1/projects`` (WORKHOURS, OVERTIME …, TT:448-474) is
+#: the kind of hours, mapped to a WorkTypeCode (``TICTAC_WORKTYPE_MAP``); an activity the list does
+#: not show keeps an unknown type (WorkTypeCode empty).
 
 #: Calls each client method makes at most when nothing fails (retries after a 503 come on top:
 #: up to ``RetryPolicy.attempts`` per call). A plan adds these up before it reserves its budget.
@@ -414,6 +429,11 @@ class TicTacClient:
         self.before_call = before_call
 
     # --- plumbing ------------------------------------------------------------------------------
+    @property
+    def max_attempts(self) -> int:
+        """HTTP attempts one call may take (each may count against Tic-Tac's limit)."""
+        return self._retry.attempts
+
     def close(self) -> None:
         self._client.close()
 

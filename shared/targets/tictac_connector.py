@@ -471,13 +471,14 @@ class TicTacConnector(ConnectorDefaults):
             self.xrefs.put_many(refs)
         self._pending.clear()
 
-    # --- export (not offered for Tic-Tac yet) -------------------------------------------------------
-    # --- export: not built for Tic-Tac yet (the export timer then fails with this message) -----
+    # --- export: SmartTID's ledger endpoints have no Tic-Tac counterpart ---------------------------
+    # The Tic-Tac export reads ``GET /v2/entries`` itself (``shared/export/tictac_export.py``, chosen
+    # by ``run_export`` for TARGET_SYSTEM=tictac); these SmartTID-shaped methods are never its way.
     job_ledger_read_complete = True
 
     def _no_export(self) -> NoReturn:
-        raise ConfigurationError("The export of registrations is not available for Tic-Tac yet; set TARGET_SYSTEM "
-                                 "to smarttid for the export, or disable the export function")
+        raise ConfigurationError("Tic-Tac has no SmartTID ledger endpoints: the Tic-Tac export reads its entries "
+                                 "through shared.export.run_export (TARGET_SYSTEM=tictac)")
 
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
         self._no_export()

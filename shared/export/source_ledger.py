@@ -1,0 +1,199 @@
+"""The export ledger's rows for a source without a "transferred" flag (Tic-Tac), in the same table as
+SmartTID's rows (``EXPORT_LEDGER_TABLE``) but in partitions of their own — SmartTID's ``time`` /
+``job`` rows are never touched or re-keyed.
+
+Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text and percent-encoded):
+
+* ``tictac|row`` / ``<rowid>`` — one per Tic-Tac row ever exported: ``Version`` (1, then +1 per
+  repost), ``Fingerprint`` (of the source values that matter), ``Sent`` (JSON: the values of the
+  lines last sent, needed to reverse them), ``State`` (``exported`` | ``pending`` | ``reversed``),
+  ``Date`` (the entry date: rows dated outside the read window are final), ``Missed`` (consecutive
+  daily reconciles that did not return the row), ``RunId``, ``FileName``, ``ExportedAt``.
+* ``tictac|held`` / ``<rowid>`` — a row that cannot be mapped yet (unknown user, project or
+  activity): ``Row`` (its Tic-Tac fields as JSON) and ``Reason``; listed in every receipt until it
+  can be mapped (then exported) or disappears.
+* ``tictac|project`` / ``<projid>`` — what one Tic-Tac project list told (``ProjectNumber``,
+  ``ActivityTypes`` JSON ``{actid: type}``), for rows of projects the cross-references do not know
+  (absence projects) and for the activity types (WorkTypeCode).
+* ``state`` / ``tictac`` — ``LastReadAt`` (start of the last read whose rows are recorded),
+  ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote, unquote
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+ROW_PARTITION = "tictac|row"
+HELD_PARTITION = "tictac|held"
+PROJECT_PARTITION = "tictac|project"
+STATE_PARTITION, STATE_ROW = "state", "tictac"
+TRANSACTION_SIZE = 100
+READERS = 8
+
+
+class RowState(StrEnum):
+    EXPORTED = "exported"  # the values in ``sent`` are in the ERP
+    PENDING = "pending"  # exported, then un-attested in Tic-Tac: nothing written until it is attested again
+    REVERSED = "reversed"  # deleted (or zeroed) in Tic-Tac: its reversal was written
+
+
+@dataclass
+class SourceRow:
+    """What the export ledger remembers of one exported Tic-Tac row."""
+
+    rowid: str
+    version: int
+    fingerprint: str
+    sent: dict[str, Any]
+    state: str
+    date: str
+    missed: int = 0
+    run_id: str = ""
+    file_name: str = ""
+
+    @property
+    def in_erp(self) -> bool:
+        """Its last lines are in the ERP (a reversal is owed when it goes)."""
+        return self.state in (RowState.EXPORTED, RowState.PENDING)
+
+
+@dataclass
+class Catalogue:
+    """Project numbers and activity types from the last project list."""
+
+    project_numbers: dict[str, str] = field(default_factory=dict)
+    activity_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceState:
+    last_read_at: datetime | None = None
+    last_reconcile_at: datetime | None = None
+    catalogue_at: datetime | None = None
+
+
+def _key(rowid: str) -> str:
+    return quote(rowid, safe="")
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(str(value)) if value else None
+
+
+class SourceLedger:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    # --- exported rows ------------------------------------------------------------------------
+    def rows(self, rowids: Iterable[str]) -> dict[str, SourceRow]:
+        """The ledger rows of ``rowids`` (point reads, ``READERS`` at a time: a delta read returns few rows)."""
+
+        def read(rowid: str) -> SourceRow | None:
+            try:
+                return self._row(self.table.get_entity(ROW_PARTITION, _key(rowid)))
+            except ResourceNotFoundError:
+                return None
+
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="ledger-read") as pool:
+            return {row.rowid: row for row in pool.map(read, dict.fromkeys(rowids)) if row is not None}
+
+    def all_rows(self) -> dict[str, SourceRow]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": ROW_PARTITION})
+        return {row.rowid: row for row in map(self._row, rows)}
+
+    @staticmethod
+    def _row(entity: Any) -> SourceRow:
+        return SourceRow(rowid=unquote(entity["RowKey"]), version=int(entity["Version"]),
+                         fingerprint=str(entity["Fingerprint"]), sent=json.loads(entity["Sent"]),
+                         state=str(entity["State"]), date=str(entity["Date"]), missed=int(entity.get("Missed") or 0),
+                         run_id=str(entity.get("RunId") or ""), file_name=str(entity.get("FileName") or ""))
+
+    def write_rows(self, rows: Iterable[SourceRow], exported_at: str = "") -> None:
+        """Upserts in 100-row transactions (repeating them after a crash changes nothing)."""
+        entities = [
+            {"PartitionKey": ROW_PARTITION, "RowKey": _key(row.rowid), "Version": row.version,
+             "Fingerprint": row.fingerprint, "Sent": json.dumps(row.sent, ensure_ascii=False, sort_keys=True),
+             "State": row.state, "Date": row.date, "Missed": row.missed, "RunId": row.run_id,
+             "FileName": row.file_name, "ExportedAt": exported_at}
+            for row in rows
+        ]
+        self._upsert(entities)
+
+    def set_missed(self, counts: dict[str, int]) -> None:
+        """Only the ``Missed`` counter of existing rows (merge)."""
+        self._upsert([{"PartitionKey": ROW_PARTITION, "RowKey": _key(rowid), "Missed": n}
+                      for rowid, n in counts.items()], mode=UpdateMode.MERGE)
+
+    # --- held rows ----------------------------------------------------------------------------
+    def held(self) -> dict[str, tuple[dict[str, Any], str]]:
+        rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": HELD_PARTITION})
+        return {unquote(row["RowKey"]): (json.loads(row["Row"]), str(row.get("Reason") or "")) for row in rows}
+
+    def hold(self, rows: dict[str, tuple[dict[str, Any], str]]) -> None:
+        self._upsert([{"PartitionKey": HELD_PARTITION, "RowKey": _key(rowid),
+                       "Row": json.dumps(row, ensure_ascii=False, sort_keys=True), "Reason": reason}
+                      for rowid, (row, reason) in rows.items()])
+
+    def release(self, rowids: Iterable[str]) -> None:
+        for rowid in rowids:
+            with suppress(ResourceNotFoundError):
+                self.table.delete_entity(HELD_PARTITION, _key(rowid))
+
+    # --- catalogue and state ------------------------------------------------------------------
+    def catalogue(self) -> Catalogue:
+        catalogue = Catalogue()
+        for row in self.table.query_entities("PartitionKey eq @pk", parameters={"pk": PROJECT_PARTITION}):
+            projid = unquote(row["RowKey"])
+            catalogue.project_numbers[projid] = str(row.get("ProjectNumber") or "")
+            catalogue.activity_types |= json.loads(row.get("ActivityTypes") or "{}")
+        return catalogue
+
+    def save_catalogue(self, projects: dict[str, tuple[str, dict[str, str]]]) -> None:
+        """``projid → (projectNumber, {actid: type})`` as one project list told them."""
+        self._upsert([{"PartitionKey": PROJECT_PARTITION, "RowKey": _key(projid), "ProjectNumber": number,
+                       "ActivityTypes": json.dumps(types, sort_keys=True)}
+                      for projid, (number, types) in projects.items()])
+
+    def state(self) -> SourceState:
+        try:
+            row = self.table.get_entity(STATE_PARTITION, STATE_ROW)
+        except ResourceNotFoundError:
+            return SourceState()
+        return SourceState(_when(row.get("LastReadAt")), _when(row.get("LastReconcileAt")),
+                           _when(row.get("CatalogueAt")))
+
+    def save_state(self, **moments: datetime) -> None:
+        """Merge ``last_read_at`` / ``last_reconcile_at`` / ``catalogue_at`` into the state row."""
+        names = {"last_read_at": "LastReadAt", "last_reconcile_at": "LastReconcileAt", "catalogue_at": "CatalogueAt"}
+        entity: dict[str, Any] = {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW}
+        entity |= {names[name]: moment.isoformat() for name, moment in moments.items()}
+        self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    def _upsert(self, entities: list[dict[str, Any]], mode: UpdateMode = UpdateMode.REPLACE) -> None:
+        unique = list({(e["PartitionKey"], e["RowKey"]): e for e in entities}.values())
+        by_partition: dict[str, list[dict[str, Any]]] = {}
+        for entity in unique:
+            by_partition.setdefault(entity["PartitionKey"], []).append(entity)
+        for batch_source in by_partition.values():
+            for start in range(0, len(batch_source), TRANSACTION_SIZE):
+                self.table.submit_transaction([("upsert", entity, {"mode": mode})
+                                               for entity in batch_source[start : start + TRANSACTION_SIZE]])
+
+
+def row_to_json(row: SourceRow) -> dict[str, Any]:
+    return asdict(row)
+
+
+def row_from_json(data: dict[str, Any]) -> SourceRow:
+    return SourceRow(**data)

@@ -1,0 +1,240 @@
+"""The ledger export from Tic-Tac: the SmartTID export's exactly-once protocol (``protocol.py``,
+intent → staged file → verify → ledger → receipt → close) with Tic-Tac as the source.
+
+Tic-Tac has no "transferred" flag, its rows carry no change time and a deleted row disappears, so
+the export ledger remembers what it sent (``source_ledger.py``) and each run (README, "Tic-Tac
+export"):
+
+1. completes an interrupted run first (from its manifest, no Tic-Tac call);
+2. reserves its calls from the shared call budget (one ``GET /v2/entries``, a project list when
+   needed, each with its retries; unused calls are handed back) — or is skipped, saying when the
+   budget allows the next run;
+3. reads ``GET /v2/entries`` once: the entry-date window with ``daysChangedWithin`` = days since the
+   last recorded read + 1; once a day (and on the first run, or after more than 90 days) the whole
+   window — the reconcile that finds deletions;
+4. classifies and maps the rows (``tictac_source.plan``), allocates line ids from TimeBridge's own
+   sequence, stages the file and a manifest holding every export-ledger write of the run, commits
+   the intent (line sequence included), writes and verifies the file, records the ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import AllowanceExceeded, CallLimitReached, ConfigurationError
+from shared.export.ledger_format import render
+from shared.export.ledger_table import Intent
+from shared.export.protocol import Exporter, Manifest
+from shared.export.receipt import ExportReceipt
+from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, row_to_json
+from shared.export.spool import SpooledFile
+from shared.export.tictac_source import JOB, TIME, TIME_ROW, ErpCodes, Plan, Rules, plan
+from shared.platform.clock import iso
+from shared.platform.config import CorrectionDate
+from shared.targets.base import Connector
+from shared.targets.tictac import days_changed_within
+from shared.targets.tictac_connector import TARGET, TicTacConnector
+from shared.targets.xref import Entity
+
+log = logging.getLogger(__name__)
+
+#: One full-window read (the reconcile, deletions) this often.
+RECONCILE_EVERY = timedelta(hours=24)
+#: A project list (project numbers, activity types) at most this often outside the reconcile.
+CATALOGUE_EVERY = timedelta(hours=6)
+#: Calls one run needs at most when nothing fails: the entries read, a project list.
+CALLS_PER_RUN = 2
+
+
+class TicTacExporter(Exporter):
+    """The exactly-once protocol with Tic-Tac as the source (see the module docstring)."""
+
+    def run(self) -> ExportReceipt | None:
+        connector = self.connector_factory()
+        try:
+            if not isinstance(connector, TicTacConnector):
+                raise ConfigurationError("the Tic-Tac export needs the Tic-Tac connector (TARGET_SYSTEM=tictac)")
+            recovered, etag = self._recover(connector)
+            receipt = self._export(connector, etag, [recovered.run_id] if recovered else [])
+            return receipt or recovered
+        finally:
+            connector.close()
+
+    # --- one run --------------------------------------------------------------------------------
+    def _export(self, connector: TicTacConnector, etag: str, recovered_runs: list[str]) -> ExportReceipt | None:
+        started, calls_before = time.monotonic(), Counter(connector.calls.counts)
+        source = SourceLedger(self.ledger.table)
+        now = self.clock()
+        state = source.state()
+        days = None if state.last_read_at is None else days_changed_within(state.last_read_at, now)
+        reconcile = (days is None or state.last_reconcile_at is None
+                     or now - state.last_reconcile_at >= RECONCILE_EVERY)
+        calls = CALLS_PER_RUN * connector.client.max_attempts
+        if not connector.reserve(calls):
+            when = connector.next_free_at(calls)
+            log.warning("export: skipped — Tic-Tac's call budget has no room for this run's %d calls now; "
+                        "it runs again at the next schedule at or after %s UTC", calls,
+                        f"{when:%Y-%m-%d %H:%M}" if when else "the budget is raised")
+            return None
+        try:
+            rules = self._rules(now)
+            entries = connector.client.read_entries(*rules.window, days_changed_within=None if reconcile else days)
+            read = [dict(entry.fields) for entry in entries]
+            held = source.held()
+            known = source.all_rows() if reconcile else source.rows([str(r.get("rowid") or "") for r in read]
+                                                                    + list(held))
+            codes = self._codes(connector, source.catalogue())
+            time_rows = [r for r in read if r.get("type") == TIME_ROW] + [row for row, _ in held.values()]
+            stale = state.catalogue_at is None or now - state.catalogue_at >= CATALOGUE_EVERY
+            if reconcile or (stale and any(codes.needs_catalogue(r) for r in time_rows)):
+                codes = replace(codes, catalogue=self._refresh_catalogue(connector, source, now))
+        except CallLimitReached as exc:
+            connector.block_until(exc.until)
+            log.warning("export: skipped — %s; it runs again at the next schedule after that", exc)
+            return None
+        except AllowanceExceeded:
+            log.warning("export: skipped — Tic-Tac kept failing and the retries used up this run's reserved "
+                        "calls; the next scheduled run reads again")
+            return None
+        finally:
+            connector.settle()
+        outcome = plan(read, known, held, codes, rules, reconcile=reconcile)
+        summary = self._summary(outcome, read, reconcile, days)
+        if outcome.guard:
+            log.warning("export: %s", outcome.guard)
+        if not outcome.lines and not outcome.guard and not self.settings.export_write_empty_file:
+            self._apply(manifest_source(outcome, now, reconcile, summary), "", "", iso(now))
+            log.info("export: nothing new from Tic-Tac (%s; %d rows held, %d pending)", summary["read"],
+                     len(summary["held"]), len(summary["pending"]))
+            return None
+        return self._write(connector, etag, outcome, now, reconcile, summary,
+                           started=started, calls_before=calls_before, recovered_runs=recovered_runs)
+
+    def _write(self, connector: Connector, etag: str, outcome: Plan, now: datetime, reconcile: bool,
+               summary: dict[str, Any], **complete: Any) -> ExportReceipt:
+        rows: dict[str, list[dict[str, Any]]] = {TIME: [], JOB: []}
+        lines: list[dict[str, Any]] = []
+        next_id = self._next_line_id
+        for record in (TIME, JOB):  # time lines first, then job lines, each in plan order
+            for line in outcome.lines:
+                if line.record == record:
+                    rows[record].append({"ID": next_id, **line.values})
+                    lines.append({"line": next_id, "record": "TimeLedgerEntry" if record == TIME else "JobLedgerEntry",
+                                  "rowid": line.rowid, "version": line.version, "reason": line.reason})
+                    next_id += 1
+        rendered = render(rows[TIME], rows[JOB], encoding=self.settings.export_encoding,
+                          decimal_separator=self.settings.export_decimal_separator)
+        notes = rendered.notes + outcome.notes + ([f"reconcile stopped: {outcome.guard}"] if outcome.guard else [])
+        with SpooledFile.of(rendered) as spooled:
+            intent, manifest = self._stage(spooled, notes, lines=lines,
+                                           source=manifest_source(outcome, now, reconcile, summary),
+                                           next_line_id=next_id)
+            etag = self._commit_intent(intent, etag)
+            receipt, _ = self._complete(intent, etag, connector, manifest, spooled, **complete)
+        return receipt
+
+    # --- what the protocol asks of a source -------------------------------------------------------
+    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+        return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
+
+    def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
+        self._apply(manifest.source, intent.run_id, intent.file_name, finished_at)
+        self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
+                               finished_at)
+
+    def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
+                 calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
+        receipt = super()._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
+        receipt.lines = list(manifest.lines)
+        receipt.source = dict(manifest.source.get("summary", {}))
+        return receipt
+
+    # --- helpers --------------------------------------------------------------------------------
+    def _apply(self, source: dict[str, Any], run_id: str, file_name: str, finished_at: str) -> None:
+        """Every export-ledger write of a run (upserts and deletes: repeating them changes nothing)."""
+        ledger = SourceLedger(self.ledger.table)
+        ledger.write_rows([replace(row_from_json(row), run_id=run_id or row.get("run_id", ""),
+                                   file_name=file_name or row.get("file_name", ""))
+                           for row in source.get("rows", [])], finished_at)
+        ledger.hold({rowid: (row, reason) for rowid, (row, reason) in source.get("hold", {}).items()})
+        ledger.release(source.get("release", []))
+        ledger.set_missed(source.get("missed", {}))
+        moments = {"last_read_at": datetime.fromisoformat(source["read_at"])}
+        if source.get("reconcile"):
+            moments["last_reconcile_at"] = moments["last_read_at"]
+        ledger.save_state(**moments)
+
+    def _rules(self, now: datetime) -> Rules:
+        settings, today = self.settings, now.date()
+        return Rules(
+            attested_only=settings.tictac_export_attested_only,
+            absence_projects=settings.absence_projects,
+            worktypes=settings.worktype_map,
+            correction_date=today.isoformat() if settings.export_correction_date == CorrectionDate.RUN else None,
+            window=(today - timedelta(days=settings.tictac_export_lookback_days),
+                    today + timedelta(days=settings.tictac_export_forward_days)),
+            max_loss_percent=settings.tictac_reconcile_max_loss_percent,
+        )
+
+    @staticmethod
+    def _codes(connector: TicTacConnector, catalogue: Catalogue) -> ErpCodes:
+        xrefs = connector.xrefs
+        if xrefs is None:
+            return ErpCodes({}, {}, {}, catalogue)
+        users = xrefs.load(TARGET, Entity.USER).values()
+        projects = xrefs.load(TARGET, Entity.PROJECT).values()
+        activities = xrefs.load(TARGET, Entity.ACTIVITY).values()
+        return ErpCodes(
+            employees={ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
+            jobs={ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
+            operations={ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
+                        for ref in activities if ref.remote_id and len(ref.erp_key) == 2},
+            catalogue=catalogue,
+        )
+
+    @staticmethod
+    def _refresh_catalogue(connector: TicTacConnector, source: SourceLedger, now: datetime) -> Catalogue:
+        """One ``GET /v1/projects``: project numbers and activity types (activities the list leaves
+        out keep their type unknown — no call per project)."""
+        projects = {}
+        for project in connector.client.list_projects():
+            types = {act.activity_id: str(act.fields.get("type") or "") for act in project.activities or ()}
+            projects[project.project_id] = (project.project_number, types)
+        source.save_catalogue(projects)
+        source.save_state(catalogue_at=now)
+        return source.catalogue()
+
+    @staticmethod
+    def _summary(outcome: Plan, read: list[dict[str, Any]], reconcile: bool, days: int | None) -> dict[str, Any]:
+        return {
+            "read": {"rows": len(read), "kind": "reconcile (whole window)" if reconcile else "changes",
+                     "days_changed_within": None if reconcile else days},
+            "counts": dict(sorted(outcome.counts.items())),
+            "held": [{"rowid": rowid, "user": row.get("userid"), "project": row.get("projectname"),
+                      "date": row.get("date"), "reason": reason}
+                     for rowid, (row, reason) in sorted(outcome.hold.items())],
+            "pending": sorted(outcome.pending),
+            "left_out": {kind: ids for kind, ids in sorted(outcome.left_out.items())},
+            "guard": outcome.guard,
+        }
+
+
+def manifest_source(outcome: Plan, read_at: datetime, reconcile: bool, summary: dict[str, Any]) -> dict[str, Any]:
+    """The export-ledger writes of a run, as the manifest keeps them (small records, no API rows but
+    the held ones)."""
+    return {
+        "rows": [row_to_json(row) for row in outcome.rows],
+        "hold": {rowid: [row, reason] for rowid, (row, reason) in outcome.hold.items()},
+        "release": sorted(outcome.release),
+        "missed": outcome.missed,
+        "read_at": read_at.isoformat(),
+        # a reconcile stopped by a guard still counts as the day's reconcile (the next one is tomorrow);
+        # it changed no "missed" counter, so it does not count towards a deletion
+        "reconcile": reconcile,
+        "summary": summary,
+    }

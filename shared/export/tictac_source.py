@@ -1,0 +1,291 @@
+"""Tic-Tac rows → ledger lines: classify what one read returned against the export ledger (new,
+changed, un-attested, zeroed, deleted, held, left out) and build the lines with the ERP's codes.
+
+Host-free and call-free: the exporter (``tictac_export.py``) reads Tic-Tac and the tables and hands
+everything to :func:`plan`; what comes back is the whole outcome of the run — the lines of the file
+and every export-ledger write — so it can be staged in the manifest and recorded after the file.
+
+Line values are keyed by the SmartTID dataset columns (``shared/export/ledger_format.py``), so the
+renderer is the SmartTID export's. The ID column is filled in by the exporter from TimeBridge's own
+line sequence. What comes from where (design note §2.2):
+
+* EmployeeCode — the cross-reference of the row's ``userid`` (a user linked to an ERP employee);
+* JobCode — the cross-reference of ``projid``; OperationCode, JobOperationLineNumber, ERPReference
+  — the cross-reference of ``actid`` (the ERP values Tic-Tac cannot hold);
+* Name — ``username``; Date — ``date``; TotalTime — ``hours``; Remark (time ledger) — ``spec``;
+  OperationDescription — the activity part of ``projectname`` ("Project/Activity");
+* WorkTypeCode — ``TICTAC_WORKTYPE_MAP`` of the activity's ``type`` (from the project list);
+  Type — ``Absence`` on a ``TICTAC_ABSENCE_PROJECTS`` project, ``Extra`` for an OVERTIME activity,
+  else ``Normal``; Transfered — 0; every other column empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from shared.export.source_ledger import Catalogue, RowState, SourceRow
+from shared.platform.safe_text import visible
+
+TIME_ROW = "TicTacTime"
+TIME, JOB = "time", "job"
+#: At most this many row ids per type are named in a receipt's ``left_out`` (the count is exact).
+LEFT_OUT_NAMED = 200
+
+
+@dataclass(frozen=True)
+class ErpCodes:
+    """The cross-references, read once per run: Tic-Tac id → ERP code."""
+
+    employees: Mapping[str, str]  # userName (case-folded) → employee code
+    jobs: Mapping[str, str]  # projid → job code
+    operations: Mapping[str, Mapping[str, str]]  # actid → sJobCode, nLineNumber, sOperationCode, sERPReference
+    catalogue: Catalogue = field(default_factory=Catalogue)
+
+    def needs_catalogue(self, row: Mapping[str, Any]) -> bool:
+        """Whether the project list would tell more about ``row`` (its project number or activity type)."""
+        projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
+        return ((projid not in self.jobs and projid not in self.catalogue.project_numbers)
+                or actid not in self.catalogue.activity_types)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The settings that shape the lines."""
+
+    attested_only: bool
+    absence_projects: frozenset[str]
+    worktypes: Mapping[str, str]
+    correction_date: str | None  # None: the registration's own date; else this ISO date
+    window: tuple[date, date]
+    max_loss_percent: int
+
+
+@dataclass
+class Line:
+    record: str  # TIME | JOB
+    values: dict[str, Any]
+    rowid: str
+    version: int
+    reason: str
+
+
+@dataclass
+class Plan:
+    lines: list[Line] = field(default_factory=list)
+    rows: list[SourceRow] = field(default_factory=list)  # export-ledger rows to write
+    hold: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    release: set[str] = field(default_factory=set)
+    missed: dict[str, int] = field(default_factory=dict)
+    pending: list[str] = field(default_factory=list)
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    guard: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+
+def hours_of(row: Mapping[str, Any]) -> Decimal | None:
+    try:
+        value = Decimal(str(row.get("hours")))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def fingerprint(row: Mapping[str, Any]) -> str:
+    """A hash of the source values whose change makes a correction (the remark included)."""
+    hours = hours_of(row)
+    values = [str(row.get(name) or "") for name in ("type", "userid", "projid", "actid", "date", "spec")]
+    values.append(format(hours.normalize(), "f") if hours is not None else str(row.get("hours")))
+    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def map_row(row: Mapping[str, Any], codes: ErpCodes, rules: Rules) -> tuple[dict[str, Any] | None, str]:
+    """The values of the row's lines (``{"time": …, "job": … | None}``), or None and why it is held."""
+    user = str(row.get("userid") or "")
+    employee = codes.employees.get(user.casefold())
+    projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
+    project_name, _, activity_name = str(row.get("projectname") or "").partition("/")
+    if employee is None:
+        return None, (f"user {visible(user)} is not linked to an ERP employee: import the Employee line "
+                      "with that user's employee number")
+    job = codes.jobs.get(projid)
+    number = job or codes.catalogue.project_numbers.get(projid, "")
+    absence = bool(number) and number in rules.absence_projects
+    operation = codes.operations.get(actid)
+    if not absence:
+        if job is None:
+            return None, (f"project {visible(project_name)} ({projid}) is not linked to an ERP job: import "
+                          "the Job line, or add its project number to TICTAC_ABSENCE_PROJECTS if it is absence")
+        if operation is None:
+            return None, (f"activity {visible(activity_name)} ({actid}) of job {visible(job)} is not linked to an "
+                          "ERP operation: import the Operation line")
+    activity_type = codes.catalogue.activity_types.get(actid, "").upper()
+    worktype = rules.worktypes.get(activity_type, "")
+    hours = _decimal_text(hours_of(row) or Decimal(0))
+    kind = "Absence" if absence else ("Extra" if activity_type == "OVERTIME" else "Normal")
+    time = {"EmployeeCode": employee, "Name": row.get("username") or "", "Date": row.get("date") or "",
+            "WorkTypeCode": worktype, "TotalTime": hours, "Type": kind, "Transfered": 0,
+            "Remark": row.get("spec") or ""}
+    job_line = None
+    if not absence and operation is not None:
+        job_line = {"EmployeeCode": employee, "Date": row.get("date") or "", "Name": row.get("username") or "",
+                    "JobCode": job, "OperationCode": operation.get("sOperationCode", ""),
+                    "JobOperationLineNumber": operation.get("nLineNumber", ""),
+                    "OperationDescription": activity_name, "Completed": 0, "WorkTypeCode": worktype,
+                    "TotalTime": hours, "ERPReference": operation.get("sERPReference", "")}
+    return {TIME: time, JOB: job_line}, ""
+
+
+def _in_window(day: str, rules: Rules) -> bool:
+    try:
+        moment = date.fromisoformat(day[:10])
+    except ValueError:
+        return True  # a date we cannot read is never treated as final
+    return rules.window[0] <= moment <= rules.window[1]
+
+
+class _Planner:
+    def __init__(self, codes: ErpCodes, rules: Rules) -> None:
+        self.codes, self.rules, self.plan = codes, rules, Plan()
+
+    def lines_of(self, sent: Mapping[str, Any], rowid: str, version: int, reason: str, *,
+                 negate: bool = False, correction: bool = False) -> None:
+        for record in (TIME, JOB):
+            values = sent.get(record)
+            if not values:
+                continue
+            values = dict(values)
+            if negate:
+                values["TotalTime"] = _decimal_text(-Decimal(str(values["TotalTime"])))
+            if correction and self.rules.correction_date:
+                values["Date"] = self.rules.correction_date
+            self.plan.lines.append(Line(record, values, rowid, version, reason))
+
+    def reverse(self, known: SourceRow, why: str) -> SourceRow:
+        self.lines_of(known.sent, known.rowid, known.version, f"{why}: reversal", negate=True, correction=True)
+        return replace(known, state=RowState.REVERSED, missed=0)
+
+    def row(self, rowid: str, row: Mapping[str, Any], known: SourceRow | None, was_held: bool) -> None:
+        plan, rules = self.plan, self.rules
+        hours = hours_of(row)
+        eligible = bool(row.get("attested")) or not rules.attested_only
+        in_erp = known is not None and known.in_erp
+        if hours is None:  # never a line with made-up hours: held and named until Tic-Tac answers a number
+            plan.hold[rowid] = (dict(row), f"hours {visible(repr(row.get('hours')))} is not a number; correct the "
+                                           "registration in Tic-Tac")
+            return
+        if hours is not None and hours == 0:  # Tic-Tac may keep a deleted row with quantity 0
+            if in_erp and known is not None:
+                plan.rows.append(self.reverse(known, "zeroed"))
+            else:
+                plan.count("zero_hours")
+            if was_held:
+                plan.release.add(rowid)
+            return
+        if not eligible:
+            if in_erp and known is not None and known.state == RowState.EXPORTED:
+                plan.rows.append(replace(known, state=RowState.PENDING, missed=0))
+                plan.pending.append(rowid)
+            elif not in_erp:
+                plan.count("not_attested")
+            if was_held:
+                plan.release.add(rowid)
+            return
+        now_print = fingerprint(row)
+        if in_erp and known is not None and known.fingerprint == now_print:
+            if known.state == RowState.PENDING or known.missed:
+                plan.rows.append(replace(known, state=RowState.EXPORTED, missed=0))
+            return
+        sent, why_held = map_row(row, self.codes, rules)
+        version = (known.version + 1) if known is not None else 1
+        if in_erp and known is not None:
+            reversed_row = self.reverse(known, "changed")
+            if sent is None:
+                plan.rows.append(reversed_row)
+                plan.hold[rowid] = (dict(row), why_held)
+                return
+            self.lines_of(sent, rowid, version, "changed: repost", correction=True)
+        elif sent is None:
+            plan.hold[rowid] = (dict(row), why_held)
+            return
+        else:
+            self.lines_of(sent, rowid, version, "new")
+        plan.rows.append(SourceRow(rowid, version, now_print, sent, RowState.EXPORTED, str(row.get("date") or "")))
+        if was_held:
+            plan.release.add(rowid)
+
+    def reconcile(self, present: set[str], known: Mapping[str, SourceRow], held: Mapping[str, Any],
+                  returned: int, touched: set[str]) -> None:
+        """Deletions: a row in the ERP that two consecutive valid reconciles did not return."""
+        plan, rules = self.plan, self.rules
+        knew = [row for row in known.values() if row.in_erp and _in_window(row.date, rules)]
+        absent = [row for row in knew if row.rowid not in present]
+        if knew and returned == 0:
+            plan.guard = (f"the daily reconcile read returned no rows although {len(knew)} exported rows are "
+                          "inside the window; no reversals were made — check Tic-Tac and the API code; the "
+                          "next daily reconcile checks again")
+        elif knew and len(absent) * 100 > rules.max_loss_percent * len(knew):
+            plan.guard = (f"the daily reconcile read did not return {len(absent)} of the {len(knew)} exported rows "
+                          f"inside the window (more than TICTAC_RECONCILE_MAX_LOSS_PERCENT = "
+                          f"{rules.max_loss_percent} %); no reversals were made — check Tic-Tac (a bulk deletion, "
+                          "a changed API code or a cut-off answer); raise the setting if the deletions are real")
+        if plan.guard is not None:
+            return
+        for row in knew:
+            if row.rowid in touched:
+                continue
+            if row.rowid in present:
+                if row.missed:
+                    plan.missed[row.rowid] = 0
+            elif row.missed + 1 >= 2:
+                plan.rows.append(self.reverse(row, "deleted"))
+            else:
+                plan.missed[row.rowid] = row.missed + 1
+        plan.release |= {rowid for rowid in held if rowid not in present}
+
+
+def plan(read: Sequence[Mapping[str, Any]], known: Mapping[str, SourceRow],
+         held: Mapping[str, tuple[dict[str, Any], str]], codes: ErpCodes, rules: Rules, *, reconcile: bool) -> Plan:
+    """The outcome of one read (see the module docstring). ``known`` holds the ledger rows of every
+    row read or held (on a reconcile: every ledger row); ``held`` the rows held so far."""
+    planner = _Planner(codes, rules)
+    result = planner.plan
+    current: dict[str, tuple[Mapping[str, Any], bool]] = {rowid: (row, True) for rowid, (row, _) in held.items()}
+    present: set[str] = set()
+    for row in read:
+        rowid, kind = str(row.get("rowid") or ""), str(row.get("type") or "")
+        if not rowid:
+            result.notes.append("Tic-Tac returned a row without a rowid; it was left out")
+            continue
+        present.add(rowid)
+        if kind != TIME_ROW:
+            result.left_out.setdefault(kind or "(no type)", []).append(rowid)
+            continue
+        current[rowid] = (row, rowid in held)
+    for rowid, (row, was_held) in current.items():
+        if was_held and rowid not in present and not _in_window(str(row.get("date") or ""), rules):
+            result.release.add(rowid)  # dated outside the window: final, no longer listed
+            result.count("held_left_window")
+            continue
+        planner.row(rowid, row, known.get(rowid), was_held)
+    if reconcile:
+        touched = {row.rowid for row in result.rows}
+        planner.reconcile(present, known, held, len(read), touched)
+    for kind, rowids in result.left_out.items():
+        result.counts[f"left_out_{kind}"] = len(rowids)
+        del rowids[LEFT_OUT_NAMED:]
+    return result
