@@ -13,7 +13,7 @@ from shared.export import run_export
 from shared.export.ledger_format import render
 from shared.export.ledger_table import EntryKind, ExportLedger, SortedIds
 from shared.export.protocol import RUNS_PREFIX, Exporter
-from shared.export.spool import LedgerSpool, md5_of
+from shared.export.spool import LedgerSpool, md5_of, packed_ids, unpacked_ids
 from shared.platform.config import ExportEncoding
 from tests.conftest import Sandbox
 from tests.test_export import Crash, _raise, assert_exactly_once, expected_entries, ledger_files
@@ -53,10 +53,11 @@ def test_spooled_file_is_byte_for_byte_the_rendered_file(encoding: ExportEncodin
     job_rows = [row for row in JOB_ROWS if row["ID"] not in leave_out]
     expected = render(time_rows, job_rows, encoding=encoding, decimal_separator=",")
     assert content == expected.content and len(content) == spooled.size
-    assert (spooled.time_ids, spooled.job_ids) == (expected.time_ids, expected.job_ids)
+    assert (list(spooled.time_ids), list(spooled.job_ids)) == (expected.time_ids, expected.job_ids)
     assert sorted(spooled.notes) == sorted(expected.notes)
     assert bool(spooled.notes) is not bool(leave_out)  # entry 7's notes go with it
-    assert spooled.job_ids_by_employee == ({"1001": [41]} if leave_out else {"1001": [41], "1002": [900]})
+    by_employee = {code: list(ids) for code, ids in spooled.job_ids_by_employee.items()}
+    assert by_employee == ({"1001": [41]} if leave_out else {"1001": [41], "1002": [900]})
     assert spooled.time_marks == ({"1001": 12, "1002": 30})
 
 
@@ -78,7 +79,10 @@ def test_a_run_interrupted_under_the_earlier_manifest_format_is_completed(
     manifest = json.loads(state.download_blob(name).readall())
     by_employee, marks = manifest.pop("job_ids_by_employee"), manifest.pop("time_marks")
     assert marks, "the sandbox's seed has time-ledger entries"
-    manifest["job_employees"] = {str(i): code for code, ids in by_employee.items() for i in ids}
+    manifest["job_employees"] = {str(i): code for code, ids in by_employee.items() for i in unpacked_ids(ids)}
+    manifest["time_ids"] = list(unpacked_ids(manifest["time_ids"]))  # earlier versions wrote plain lists
+    manifest["job_ids"] = list(unpacked_ids(manifest["job_ids"]))
+    assert manifest["time_ids"] and manifest["job_ids"]
     manifest["time_employees"] = {str(i): code for code, i in marks.items()}
     state.upload_blob(name, json.dumps(manifest).encode(), overwrite=True)
 
@@ -111,3 +115,11 @@ def test_damaged_staged_file_is_never_written_to_the_output(
     receipt = run_export(settings)
     assert receipt is not None and (receipt.run_id, receipt.status) == (intent.run_id, "completed-after-interruption")
     assert ledger_files(storage, settings) == {intent.file_name: good}
+
+
+@pytest.mark.parametrize("ids", [[], [7], [1, 2, 3, 900, 5, 2**40, -3]])
+def test_packed_ids_come_back_in_order(ids: list[int]) -> None:
+    packed = packed_ids(ids)
+    assert isinstance(packed, str) and json.loads(json.dumps(packed)) == packed
+    assert list(unpacked_ids(packed)) == ids
+    assert list(unpacked_ids(ids)) == ids  # a plain list, as earlier versions wrote

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -227,7 +227,7 @@ class ExportLedger:
         )
         return {entry_id for row in rows if (entry_id := int(row["RowKey"])) in wanted}
 
-    def record(self, kind: EntryKind, ids: list[int], run_id: str, file_name: str, exported_at: str) -> None:
+    def record(self, kind: EntryKind, ids: Sequence[int], run_id: str, file_name: str, exported_at: str) -> None:
         """One row per exported entry (upserts: repeating this after a crash is harmless)."""
         for start in range(0, len(ids), TRANSACTION_SIZE):
             self.table.submit_transaction(

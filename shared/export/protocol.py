@@ -32,11 +32,12 @@ import logging
 import tempfile
 import time
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
@@ -47,7 +48,7 @@ from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
 from shared.export.ledger_format import is_true
 from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
 from shared.export.receipt import ExportReceipt, id_range
-from shared.export.spool import LedgerSpool, SpooledFile, md5_of
+from shared.export.spool import LedgerSpool, SpooledFile, md5_of, packed_ids, unpacked_ids
 from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
@@ -98,8 +99,8 @@ class Manifest:
     run_id: str
     file_name: str
     created_at: str
-    time_ids: list[int]
-    job_ids: list[int]
+    time_ids: Sequence[int]
+    job_ids: Sequence[int]
     size: int
     md5: str
     encoding: str
@@ -107,7 +108,7 @@ class Manifest:
     notes: list[str] = field(default_factory=list)
     #: Employee code → its job-ledger ids in the file (to check whether an entry whose mark is
     #: refused still exists).
-    job_ids_by_employee: dict[str, list[int]] = field(default_factory=dict)
+    job_ids_by_employee: dict[str, Sequence[int]] = field(default_factory=dict)
     #: Employee code → its highest time-ledger id in the file (its "exported through" mark).
     time_marks: dict[str, int] = field(default_factory=dict)
     #: Tic-Tac: every line of the file → (record, source row, version, reason), for the receipt.
@@ -117,15 +118,22 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        """Compact JSON; id lists packed (``spool.packed_ids``), so no Python object is made per id."""
+        values: dict[str, Any] = {item.name: getattr(self, item.name) for item in fields(self)}
+        values["time_ids"], values["job_ids"] = packed_ids(self.time_ids), packed_ids(self.job_ids)
+        values["job_ids_by_employee"] = {code: packed_ids(ids) for code, ids in self.job_ids_by_employee.items()}
+        return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         values = json.loads(data)
+        values["time_ids"], values["job_ids"] = unpacked_ids(values["time_ids"]), unpacked_ids(values["job_ids"])
+        values["job_ids_by_employee"] = {code: unpacked_ids(ids)
+                                         for code, ids in (values.get("job_ids_by_employee") or {}).items()}
         # Manifests of runs interrupted under earlier versions map each id to its employee.
         for entry_id, code in (values.pop("job_employees", None) or {}).items():
             if code:
-                values.setdefault("job_ids_by_employee", {}).setdefault(code, []).append(int(entry_id))
+                values["job_ids_by_employee"].setdefault(code, array("q")).append(int(entry_id))
         for entry_id, code in (values.pop("time_employees", None) or {}).items():
             if code:
                 marks = values.setdefault("time_marks", {})
@@ -390,11 +398,11 @@ class Exporter:
                 "nothing was marked transferred"
             )
 
-    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
         """The ids step 7 marks transferred in the target (SmartTID: the job-ledger ids)."""
         return manifest.job_ids
 
-    def _mark_batch(self, connector: Connector, ids: list[int]) -> None:
+    def _mark_batch(self, connector: Connector, ids: Sequence[int]) -> None:
         connector.mark_job_ledger_entries_transferred(ids)
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
@@ -448,7 +456,7 @@ class Exporter:
         telemetry.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
-    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: list[int]) -> None:
+    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
         """Mark a batch; when SmartTID refuses, leave out the entries deleted in SmartTID meanwhile."""
         try:
             self._mark_batch(connector, batch)
@@ -477,7 +485,7 @@ class Exporter:
                     "next run continues"
                 ) from None
 
-    def _deleted(self, connector: Connector, manifest: Manifest, batch: list[int]) -> list[int]:
+    def _deleted(self, connector: Connector, manifest: Manifest, batch: Sequence[int]) -> list[int]:
         """The ids of ``batch`` that no longer exist in SmartTID (checked per employee)."""
         by_employee: dict[str, list[int]] = {}
         for entry_id, code in sorted(manifest.employee_of_job_entry(set(batch)).items()):

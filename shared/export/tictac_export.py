@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -139,7 +140,7 @@ class TicTacExporter(Exporter):
         return receipt
 
     # --- what the protocol asks of a source -------------------------------------------------------
-    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
         return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:

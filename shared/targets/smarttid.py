@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -661,7 +661,7 @@ class SmartTidConnector(ConnectorDefaults):
             offset += len(page)
         self.job_ledger_read_complete = complete
 
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
+    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
         method, path = JOB_LEDGER_MARK
         self._call(method, path, params={"sIDList": ",".join(str(i) for i in ids)})
 

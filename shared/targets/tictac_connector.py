@@ -483,7 +483,7 @@ class TicTacConnector(ConnectorDefaults):
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
         self._no_export()
 
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
+    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
         self._no_export()
 
     def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
