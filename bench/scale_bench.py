@@ -1,0 +1,185 @@
+"""Import at scale: peak memory and time per file size, latency and concurrency (issue 14).
+
+    .venv/bin/python -m tools.services run -- .venv/bin/python -m bench.scale_bench \\
+        --sizes 1000,10000,100000 --latency 0,20 --concurrency 1,4,16
+
+Each import runs in a child process of its own (``intake.process`` on Azurite + the SmartAPI
+sandbox, exactly as the blob trigger runs it); its peak RSS is the child's ``ru_maxrss``. Per
+size, latency and concurrency (``WRITE_CONCURRENCY``) the table shows:
+
+* **first import** (every line a create) — skipped above ``--first-max`` lines; the sandbox is
+  then filled directly (``/_sandbox/create``, the create endpoint's own validation, no HTTP per
+  record) so the re-import still finds every record;
+* **re-import** of the same file (every line unchanged, no writes);
+* **reads**: a child that does only the reads a re-import cannot avoid — every employee and job
+  (paged) and one operation list per job, with the same concurrency — and keeps the employee and
+  job lists: its time is the floor of a re-import, its peak RSS the target's own state.
+
+The file is 10 % Employee, 10 % Job and 80 % Operation lines (8 operations per job, ~75 bytes a line).
+The sandbox answers every API call after ``--latency`` ms (its ``latency_ms`` switch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from shared.importing.layouts import LAYOUTS, RecordType
+from shared.importing.parsing import parse_file
+from shared.platform.config import load_settings
+from shared.platform.storage import blob_service, ensure_containers
+from shared.targets.smarttid import RESOURCE_PATH, body_value
+
+GROUP = 10  # lines per employee + job + its operations
+
+
+def file_lines(size: int) -> Iterator[bytes]:
+    for i in range(size):
+        group, k = divmod(i, GROUP)
+        if k == 0:
+            line = f"Employee;E{group:07d};Bench Person {group};Benchvej {group};8000;Aarhus C;;;;PROD;Produktion"
+        elif k == 1:
+            line = f"Job;J{group:07d};Bench job {group};;;;Started"
+        else:
+            line = f"Operation;J{group:07d};{k - 1};OP{k};Operation {k - 1} of job {group};1,5"
+        yield (line + "\r\n").encode()
+
+
+def write_file(size: int, folder: Path) -> Path:
+    path = folder / f"scale_{size}.csv"
+    if not path.exists():
+        with path.open("wb") as out:
+            out.writelines(file_lines(size))
+    return path
+
+
+# --- children: one import, or the unavoidable reads, in a process of its own ------------------
+def child_import(name: str) -> dict[str, Any]:
+    from shared.wiring import build_intake
+
+    started = time.perf_counter()
+    receipt = build_intake(load_settings()).process(name)
+    seconds = time.perf_counter() - started
+    assert receipt is not None
+    return {"seconds": seconds, "counts": receipt.counts, "calls": receipt.api_calls.get("total", 0),
+            "writes": receipt.api_calls.get("writes", 0), "status": receipt.status}
+
+
+def child_reads(size: int, concurrency: int) -> dict[str, Any]:
+    from shared.targets.factory import connector_factory
+
+    connector = connector_factory(load_settings())()
+    started = time.perf_counter()
+    employees = connector.list_records(RecordType.EMPLOYEE)
+    jobs = connector.list_records(RecordType.JOB)
+    codes = [f"J{group:07d}" for group in range((size + GROUP - 1) // GROUP) if group * GROUP + 1 < size]
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        operations = sum(len(rows) for rows in pool.map(
+            lambda code: connector.list_records(RecordType.OPERATION, job_code=code), codes))
+    seconds = time.perf_counter() - started
+    connector.close()
+    return {"seconds": seconds, "calls": connector.calls.total,
+            "held": len(employees) + len(jobs), "operations": operations}
+
+
+def run_child(args: list[str], env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-m", "bench.scale_bench", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"child {args} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+# --- the parent: set up each case, run the children, print the table ----------------------------
+def sandbox(path: str, body: dict[str, Any]) -> None:
+    base = os.environ["SMARTTID_SANDBOX_URL"]
+    response = httpx.post(f"{base}{path}", json=body, timeout=600)
+    response.raise_for_status()
+
+
+def fill_sandbox(path: Path) -> None:
+    """Create every record of the file in the sandbox directly (in file order, 10,000 lines at a time)."""
+    with path.open("rb") as data:
+        while chunk := b"".join(line for _, line in zip(range(10_000), data, strict=False)):
+            parsed = parse_file(lambda chunk=chunk: [chunk], fold_codes=True)
+            assert not parsed.errors, parsed.errors[:3]
+            for record_type in RecordType:
+                layout = LAYOUTS[record_type]
+                bodies = [{name: body_value(layout.field(name), value) for name, value in record.values.items()}
+                          for record in parsed.records if record.record_type is record_type]
+                if bodies:
+                    sandbox("/_sandbox/create", {"resource": RESOURCE_PATH[record_type], "bodies": bodies})
+
+
+def upload(path: Path, name: str) -> None:
+    settings = load_settings()
+    service = blob_service(settings)
+    ensure_containers(service, settings.containers)
+    with path.open("rb") as data:
+        service.get_blob_client(settings.input_container, name).upload_blob(data, overwrite=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--latency", default="0", help="ms per API call, comma-separated")
+    parser.add_argument("--concurrency", default="4", help="WRITE_CONCURRENCY values, comma-separated")
+    parser.add_argument("--first-max", type=int, default=100_000, help="largest file imported first (else filled)")
+    parser.add_argument("--no-first", action="store_true", help="re-import only (the sandbox is filled)")
+    parser.add_argument("--child", choices=["import", "reads"])
+    parser.add_argument("--name", default="")
+    parser.add_argument("--size", type=int, default=0)
+    args = parser.parse_args()
+    if args.child:
+        result = child_import(args.name) if args.child == "import" else child_reads(args.size, int(args.concurrency))
+        result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
+
+    folder = Path(tempfile.gettempdir()) / "timebridge-scale-bench"
+    folder.mkdir(exist_ok=True)
+    print(f"{'lines':>9} {'MB':>6} {'ms':>3} {'conc':>4} | {'first s':>8} {'lines/s':>7} {'RSS MiB':>7} | "
+          f"{'re-imp s':>8} {'RSS MiB':>7} {'calls':>7} | {'reads s':>7} {'state MiB':>9} | {'re/reads':>8}",
+          flush=True)
+    for size in [int(s) for s in args.sizes.split(",")]:
+        path = write_file(size, folder)
+        megabytes = path.stat().st_size / 1e6
+        for latency in [float(x) for x in args.latency.split(",")]:
+            for concurrency in [int(x) for x in args.concurrency.split(",")]:
+                env = {"WRITE_CONCURRENCY": str(concurrency)}
+                sandbox("/_sandbox/reset", {"seeded": False})
+                first_cells = f"{'-':>8} {'-':>7} {'-':>7}"
+                if size <= args.first_max and not args.no_first:
+                    sandbox("/_sandbox/switches", {"latency_ms": latency})
+                    upload(path, f"first_{size}.csv")
+                    first = run_child(["--child", "import", "--name", f"first_{size}.csv"], env)
+                    assert first["counts"].get("created") == size, first
+                    first_cells = f"{first['seconds']:>8.1f} {size / first['seconds']:>7.0f} {first['rss_mib']:>7.0f}"
+                else:
+                    fill_sandbox(path)
+                    sandbox("/_sandbox/switches", {"latency_ms": latency})
+                upload(path, f"again_{size}.csv")
+                again = run_child(["--child", "import", "--name", f"again_{size}.csv"], env)
+                assert again["counts"].get("unchanged") == size and again["writes"] == 0, again
+                reads = run_child(["--child", "reads", "--size", str(size), "--concurrency", str(concurrency)], env)
+                print(f"{size:>9,} {megabytes:>6.1f} {latency:>3.0f} {concurrency:>4} | {first_cells} | "
+                      f"{again['seconds']:>8.1f} {again['rss_mib']:>7.0f} {again['calls']:>7} | "
+                      f"{reads['seconds']:>7.1f} {reads['rss_mib']:>9.0f} | "
+                      f"{again['seconds'] / reads['seconds']:>8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
