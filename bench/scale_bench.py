@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,9 +86,11 @@ def child_reads(size: int, concurrency: int) -> dict[str, Any]:
     employees = connector.list_records(RecordType.EMPLOYEE)
     jobs = connector.list_records(RecordType.JOB)
     codes = [f"J{group:07d}" for group in range((size + GROUP - 1) // GROUP) if group * GROUP + 1 < size]
+    def operations_of(code: str) -> int:
+        return len(connector.list_records(RecordType.OPERATION, job_code=code))
+
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        operations = sum(len(rows) for rows in pool.map(
-            lambda code: connector.list_records(RecordType.OPERATION, job_code=code), codes))
+        operations = sum(pool.map(operations_of, codes))
     seconds = time.perf_counter() - started
     connector.close()
     return {"seconds": seconds, "calls": connector.calls.total,
@@ -114,7 +117,7 @@ def fill_sandbox(path: Path) -> None:
     """Create every record of the file in the sandbox directly (in file order, 10,000 lines at a time)."""
     with path.open("rb") as data:
         while chunk := b"".join(line for _, line in zip(range(10_000), data, strict=False)):
-            parsed = parse_file(lambda chunk=chunk: [chunk], fold_codes=True)
+            parsed = parse_file(partial(list, [chunk]), fold_codes=True)
             assert not parsed.errors, parsed.errors[:3]
             for record_type in RecordType:
                 layout = LAYOUTS[record_type]

@@ -105,10 +105,9 @@ class Deferrals:
 
 def waiting_until(connector: Connector, result: ImportResult) -> str:
     """When the calls the deferred lines need (at most the whole budget) are expected to fit."""
-    records = result.deferred()
-    if not records:
+    if not result.has_deferred():
         return ""
     calls = connector.read_cost(RecordType.EMPLOYEE) + sum(
-        connector.write_cost(record.record_type, create=True) for record in records)
+        connector.write_cost(record_type, create=True) * count for record_type, count in result.deferred_types.items())
     moment = connector.next_free_at(calls)
     return iso(moment) if moment is not None else ""

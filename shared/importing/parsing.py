@@ -224,16 +224,38 @@ def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
 
 def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
                target: str = "SmartTID") -> ParsedFile:
-    """Parse the file in one streaming pass (``open_stream`` is called once).
+    """Parse the file in one streaming pass (``open_stream`` is called once), keeping every record.
 
     Lines with the same key are merged in file order; ``fold_codes`` makes keys that differ only in
     case the same record (the first line's spelling is kept). ``target`` names the target system in
-    the value errors ("Tic-Tac allows at most 50").
+    the value errors ("Tic-Tac allows at most 50"). For files of any size see :func:`scan_file`.
     """
     parsed = ParsedFile(fold_codes=fold_codes)
-    feed = _Feed(open_stream(), parsed)
-    reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     by_key: dict[tuple[RecordType, tuple[Value, ...]], Record] = {}
+    for record in read_records(open_stream(), parsed, target):
+        slot = parsed.slot(record.record_type, record.key)
+        if slot in by_key:
+            merge(by_key[slot], record)
+        else:
+            by_key[slot] = record
+            parsed.records.append(record)
+    return parsed
+
+
+def merge(existing: Record, later: Record) -> None:
+    """A later line with the same key: its values win, the key keeps the first line's spelling."""
+    key_names = LAYOUTS[existing.record_type].key
+    existing.values.update((k, v) for k, v in later.values.items() if k not in key_names)
+    existing.lines.extend(later.lines)
+
+
+def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "SmartTID",
+                 wanted: frozenset[RecordType] | None = None) -> Iterator[Record]:
+    """Every valid line as a record of its own (not merged), in file order; line errors, counts and
+    the other facts about the file go into ``parsed`` (whose ``records`` stay empty). ``wanted``:
+    only lines of these record types are read into records (the others are only split)."""
+    feed = _Feed(chunks, parsed)
+    reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     first = True
     while True:
         start = feed.start_record()
@@ -254,25 +276,19 @@ def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool =
             _check_separator(fields, feed.texts[0])
         parsed.lines_read += 1
         _remember_span(parsed, start, feed.last)
+        if wanted is not None:
+            layout = _layout_for(fields[0].strip())
+            if layout is None or layout.record_type not in wanted:
+                continue
         record = _parse_record(start, feed, fields, parsed, target)
-        if record is None:
-            continue
-        slot = parsed.slot(record.record_type, record.key)
-        if slot in by_key:
-            existing = by_key[slot]
-            key_names = LAYOUTS[record.record_type].key
-            existing.values.update((k, v) for k, v in record.values.items() if k not in key_names)
-            existing.lines.append(start)
-        else:
-            by_key[slot] = record
-            parsed.records.append(record)
+        if record is not None:
+            yield record
     if first:
         raise UnreadableFile(
             "the file is empty (it has no lines with data)",
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
     parsed.encoding = feed.encoding
-    return parsed
 
 
 def _remember_span(parsed: ParsedFile, start: int, last: int) -> None:

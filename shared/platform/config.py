@@ -84,6 +84,10 @@ class Settings(BaseSettings):
         description="Dry-run drop zone: a file dropped here gets a report of what it would do, and is removed.",
     )
     max_file_bytes: int = Field(default=50 * 1024 * 1024, alias="MAX_FILE_BYTES", gt=0)
+    import_time_limit_seconds: int = Field(
+        default=1500, alias="IMPORT_TIME_LIMIT_SECONDS", ge=1,
+        description="An import stops writing after this long and defers the rest (within host.json's functionTimeout).",
+    )
 
     # --- target system -------------------------------------------------------------------
     target_system: TargetSystem = Field(default=TargetSystem.SMARTTID, alias="TARGET_SYSTEM")

@@ -1,0 +1,109 @@
+"""A file of any size, read in passes: memory does not grow with the number of lines.
+
+The file lives in blob storage and can be read again, so instead of holding every record it is
+streamed more than once:
+
+1. **scan** (:func:`scan_file`): every line is read and checked; the line errors and the facts
+   about the file (lines read, encoding, spans, rejected keys) are kept, and of each record only a
+   small key (a hash of its type and key) — to find the keys that occur on more than one line;
+2. **batches** (:meth:`ScannedFile.batches`): the file is read again for some record types
+   (employees and jobs first, operations second), and the records come in batches of a bounded
+   size, in file order. A key that occurs on several lines is merged in file order, as
+   :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass
+
+from shared.importing.layouts import RecordType
+from shared.importing.parsing import ParsedFile, Record, fold_key, merge, read_records
+
+#: Records per batch: enough for the writes of one batch to keep every worker busy, small enough
+#: that a batch's records, plans and outcomes are a few MB at most.
+BATCH_SIZE = 2_000
+
+MASTERS = frozenset({RecordType.EMPLOYEE, RecordType.JOB})
+OPERATIONS = frozenset({RecordType.OPERATION})
+
+
+@dataclass
+class ScannedFile:
+    """What the scan learned (``parsed``: errors and facts, no records) and how to read the records."""
+
+    parsed: ParsedFile
+    open_stream: Callable[[], Iterable[bytes]]
+    target: str
+    #: hash of (type, key) → the last line of that key, for the keys that occur on more than one line
+    duplicates: dict[int, int]
+
+    def batches(self, wanted: frozenset[RecordType], *, size: int = BATCH_SIZE,
+                group: Callable[[Record], Hashable] | None = None) -> Iterator[list[Record]]:
+        """The records of the ``wanted`` types in batches of about ``size``, in file order; ``group``:
+        a batch is only cut between records of different groups (an operation's job), so one job's
+        operations come in one batch when they stand together in the file."""
+        scratch = ParsedFile(fold_codes=self.parsed.fold_codes)  # the errors are the scan's
+        waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
+        batch: list[Record] = []
+        for record in read_records(self.open_stream(), scratch, self.target, wanted):
+            slot = scratch.slot(record.record_type, record.key)
+            digest = hash(slot)
+            last = self.duplicates.get(digest)
+            if last is None:
+                ready = [record]
+            else:
+                same = waiting.setdefault(digest, {})
+                if slot in same:
+                    merge(same[slot], record)
+                else:
+                    same[slot] = record
+                if record.line != last:
+                    continue
+                ready = list(waiting.pop(digest).values())
+            for one in ready:
+                if len(batch) >= size and (group is None or group(one) != group(batch[-1])):
+                    yield batch
+                    batch = []
+                batch.append(one)
+        for same in waiting.values():  # never left over (the scan saw the same lines), but never lost either
+            batch.extend(same.values())
+        if batch:
+            yield batch
+
+
+    def for_import(self, wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
+        """The batches an import takes: operations are cut only between jobs."""
+        fold = self.parsed.fold_codes
+        return self.batches(wanted, group=None if wanted != OPERATIONS else (
+            lambda record: fold_key(record.key[:1]) if fold else record.key[:1]))
+
+
+def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
+              target: str = "SmartTID") -> ScannedFile:
+    """Read the whole file once, keeping its errors and facts and one small key per record."""
+    parsed = ParsedFile(fold_codes=fold_codes)
+    seen: set[int] = set()
+    duplicates: dict[int, int] = {}
+    for record in read_records(open_stream(), parsed, target):
+        digest = hash(parsed.slot(record.record_type, record.key))
+        if digest in seen:
+            duplicates[digest] = record.line
+        else:
+            seen.add(digest)
+    return ScannedFile(parsed, open_stream, target, duplicates)
+
+
+#: How an import reads a file's records: the batches of the given record types, in file order.
+Batches = Callable[[frozenset[RecordType]], Iterable[list[Record]]]
+
+
+def in_memory(parsed: ParsedFile) -> Batches:
+    """The batches of a file parsed whole (:func:`parse_file`): one batch per pass."""
+
+    def batches(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
+        records = [record for record in parsed.records if record.record_type in wanted]
+        if records:
+            yield records
+
+    return batches
