@@ -38,11 +38,12 @@ class ScannedFile:
     #: hash of (type, key) → the last line of that key, for the keys that occur on more than one line
     duplicates: dict[int, int]
 
-    def batches(self, wanted: frozenset[RecordType], *, size: int = BATCH_SIZE,
+    def batches(self, wanted: frozenset[RecordType], *, size: int | None = None,
                 group: Callable[[Record], Hashable] | None = None) -> Iterator[list[Record]]:
         """The records of the ``wanted`` types in batches of about ``size``, in file order; ``group``:
         a batch is only cut between records of different groups (an operation's job), so one job's
         operations come in one batch when they stand together in the file."""
+        size = size or BATCH_SIZE
         scratch = ParsedFile(fold_codes=self.parsed.fold_codes)  # the errors are the scan's
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
