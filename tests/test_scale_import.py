@@ -4,6 +4,7 @@ time limit and defers the rest, and every guarantee of a small import still hold
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
@@ -13,7 +14,7 @@ import shared.importing.passes
 from shared.importing.deferral import Deferrals
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import parse_file
-from shared.importing.passes import MASTERS, OPERATIONS, scan_file
+from shared.importing.passes import MASTERS, OPERATIONS, read_ahead, scan_file
 from shared.importing.resume import resume_deferred
 from shared.platform.config import Settings
 from shared.targets.factory import connector_factory
@@ -165,3 +166,27 @@ def test_storage_failing_during_a_later_read_leaves_the_file_for_the_hosts_retry
     receipt = json.loads(read_blob(storage, settings.archive_container, receipt_name))
     assert receipt["counts"] == {"created": 3, "updated": 0, "unchanged": 0, "rejected": 0}
     assert blob_names(storage, settings.input_container) == []
+
+
+def test_reading_ahead_stops_with_its_consumer_and_hands_over_errors() -> None:
+    produced = []
+
+    def batches():  # type: ignore[no-untyped-def]
+        for n in range(100):
+            produced.append(n)
+            yield [n]
+
+    reader = read_ahead(batches())
+    assert next(reader) == [0]
+    reader.close()  # the import stopped early: the thread reading ahead ends, the rest is never read
+    assert not [t for t in threading.enumerate() if t.name == "import-read-ahead"]
+    assert len(produced) <= 3
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield [1]
+        raise ValueError("damaged")
+
+    reader = read_ahead(broken())
+    assert next(reader) == [1]
+    with pytest.raises(ValueError, match="damaged"):
+        next(reader)

@@ -14,6 +14,8 @@ streamed more than once:
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -76,8 +78,48 @@ class ScannedFile:
     def for_import(self, wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
         """The batches an import takes: operations are cut only between jobs."""
         fold = self.parsed.fold_codes
-        return self.batches(wanted, group=None if wanted != OPERATIONS else (
-            lambda record: fold_key(record.key[:1]) if fold else record.key[:1]))
+        return read_ahead(self.batches(wanted, group=None if wanted != OPERATIONS else (
+            lambda record: fold_key(record.key[:1]) if fold else record.key[:1])))
+
+
+def read_ahead(batches: Iterable[list[Record]]) -> Iterator[list[Record]]:
+    """``batches``, with the next one read (parsed) in a thread while the current one is imported:
+    the file's parsing overlaps the target's calls. At most one batch is read ahead; an error
+    while reading comes out where that batch would have."""
+    ahead: queue.Queue[tuple[list[Record] | None, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: tuple[list[Record] | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the consumer stopped early
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not hand_over((batch, None)):
+                    return
+            hand_over((None, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over((None, exc))
+
+    reader = threading.Thread(target=produce, name="import-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, error = ahead.get()
+            if error is not None:
+                raise error
+            if batch is None:
+                return
+            yield batch
+    finally:
+        stop.set()
+        reader.join()
 
 
 def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
