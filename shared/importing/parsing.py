@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,6 +41,8 @@ BLANK = " \t;"
 FIELD_LIMIT = 1024 * 1024
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+#: Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) except tab, CR and LF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _STARTS_RECORD = re.compile(r"^\s*(?:employee|job|operation)\s*;", re.IGNORECASE)
 
 csv.field_size_limit(FIELD_LIMIT)
@@ -356,14 +357,13 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
                 "line again"))
     for spec in layout.fields:
         text = fields[spec.position].strip() if spec.position < len(fields) else ""
-        label = f"{spec.name} (position {spec.position})"
         if not text:
             if spec.name in layout.key:
                 errors.append(
                     LineError(
                         number,
                         layout.record_type,
-                        label,
+                        f"{spec.name} (position {spec.position})",
                         "",
                         "is empty, but it identifies the record",
                         f"fill in {spec.name}; every {layout.record_type} line needs it"
@@ -373,7 +373,8 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
         try:
             values[spec.name] = convert(spec, text, target)
         except FieldValueError as exc:
-            errors.append(LineError(number, layout.record_type, label, shown(text), exc.reason, exc.action))
+            errors.append(LineError(number, layout.record_type, f"{spec.name} (position {spec.position})",
+                                    shown(text), exc.reason, exc.action))
     extra = [pos for pos in range(len(layout.fields) + 1, len(fields)) if fields[pos].strip()]
     if extra:
         parsed.ignored_positions.setdefault(layout.record_type, set()).update(extra)
@@ -411,10 +412,10 @@ def _swallowed_record(number: int, feed: _Feed, record_type: str) -> list[LineEr
 
 def _control_character(text: str) -> str | None:
     """``"U+001C at character 5"`` for the first control character (tab and line breaks allowed)."""
-    for index, char in enumerate(text):
-        if char not in "\t\r\n" and unicodedata.category(char) == "Cc":
-            return f"U+{ord(char):04X} at character {index + 1} of the field"
-    return None
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return f"U+{ord(found.group()):04X} at character {found.start() + 1} of the field"
 
 
 def shown(text: str, limit: int = 120) -> str:
@@ -422,8 +423,8 @@ def shown(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+_LAYOUT_OF = {record_type.value.lower(): layout for record_type, layout in LAYOUTS.items()}
+
+
 def _layout_for(type_text: str) -> Layout | None:
-    for record_type, layout in LAYOUTS.items():
-        if record_type.value.lower() == type_text.lower():
-            return layout
-    return None
+    return _LAYOUT_OF.get(type_text.lower())
