@@ -15,8 +15,10 @@ size, latency and concurrency (``WRITE_CONCURRENCY``) the table shows:
   (paged) and one operation list per job, with the same concurrency — and keeps the employee and
   job lists: its time is the floor of a re-import, its peak RSS the target's own state.
 
-The file is 10 % Employee, 10 % Job and 80 % Operation lines (8 operations per job, ~75 bytes a line).
+The file is 10 % Employee, 10 % Job and 80 % Operation lines (8 operations per job, ~55 bytes a line).
 The sandbox answers every API call after ``--latency`` ms (its ``latency_ms`` switch).
+``--rejected`` measures the worst case for memory instead: a file whose every line is rejected
+(the line errors are held until the report is written).
 """
 
 from __future__ import annotations
@@ -58,12 +60,32 @@ def file_lines(size: int) -> Iterator[bytes]:
         yield (line + "\r\n").encode()
 
 
-def write_file(size: int, folder: Path) -> Path:
-    path = folder / f"scale_{size}.csv"
+def rejected_lines(size: int) -> Iterator[bytes]:
+    """The worst case for memory: every line rejected (operations of jobs neither stored nor in the file)."""
+    for i in range(size):
+        yield f"Operation;X{i // 8:07d};{i % 8 + 1};OP;Operation of a job that does not exist\r\n".encode()
+
+
+def write_file(size: int, folder: Path, *, rejected: bool = False) -> Path:
+    path = folder / f"scale_{'rejected_' if rejected else ''}{size}.csv"
     if not path.exists():
         with path.open("wb") as out:
-            out.writelines(file_lines(size))
+            out.writelines(rejected_lines(size) if rejected else file_lines(size))
     return path
+
+
+def worst_case(sizes: list[int]) -> None:
+    """One import per size of a file whose every line is rejected: its peak RSS (the errors are held)."""
+    print(f"{'rejected lines':>14} {'MB':>6} | {'s':>7} {'RSS MiB':>7}", flush=True)
+    for size in sizes:
+        path = write_file(size, Path(tempfile.gettempdir()) / "timebridge-scale-bench", rejected=True)
+        sandbox("/_sandbox/reset", {"seeded": False})
+        upload(path, f"rejected_{size}.csv")
+        run = run_child(["--child", "import", "--name", f"rejected_{size}.csv"],
+                        {"MAX_FILE_BYTES": str(2**40), "IMPORT_TIME_LIMIT_SECONDS": str(7 * 86400)})
+        assert run["counts"].get("rejected") == size, run
+        print(f"{size:>14,} {path.stat().st_size / 1e6:>6.1f} | {run['seconds']:>7.1f} {run['rss_mib']:>7.0f}",
+              flush=True)
 
 
 # --- children: one import, or the unavoidable reads, in a process of its own ------------------
@@ -142,6 +164,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="4", help="WRITE_CONCURRENCY values, comma-separated")
     parser.add_argument("--first-max", type=int, default=100_000, help="largest file imported first (else filled)")
     parser.add_argument("--no-first", action="store_true", help="re-import only (the sandbox is filled)")
+    parser.add_argument("--rejected", action="store_true", help="only the worst case: every line rejected")
     parser.add_argument("--child", choices=["import", "reads"])
     parser.add_argument("--name", default="")
     parser.add_argument("--size", type=int, default=0)
@@ -154,6 +177,9 @@ def main() -> None:
 
     folder = Path(tempfile.gettempdir()) / "timebridge-scale-bench"
     folder.mkdir(exist_ok=True)
+    if args.rejected:
+        worst_case([int(s) for s in args.sizes.split(",")])
+        return
     print(f"{'lines':>9} {'MB':>6} {'ms':>3} {'conc':>4} | {'first s':>8} {'lines/s':>7} {'RSS MiB':>7} | "
           f"{'re-imp s':>8} {'RSS MiB':>7} {'calls':>7} | {'reads s':>7} {'state MiB':>9} | {'re/reads':>8}",
           flush=True)

@@ -34,7 +34,7 @@ from shared.importing.layouts import RecordType
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, Record, parse_file, physical_lines
 from shared.importing.passes import Batches, in_memory, scan_file
 from shared.importing.personal_data import CprWithholding
-from shared.importing.reports import Receipt, error_report, file_rejection_report
+from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
@@ -225,7 +225,7 @@ class Intake:
             self._upload(
                 self.settings.error_container,
                 run.error_report,
-                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
+                error_report_chunks(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
                 TEXT,
             )
             receipt.outputs["error_report"] = f"{self.settings.error_container}/{run.error_report}"

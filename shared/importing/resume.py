@@ -14,7 +14,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.importing.deferral import Deferrals, PendingEntry
 from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, apply_parsed, connect, read_file
-from shared.importing.reports import Receipt, error_report
+from shared.importing.reports import Receipt, error_report_chunks
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import visible
@@ -81,9 +81,9 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         rejected_name = f"{entry.folder}/resumed-{tag}.rejected.csv"
         report_name = f"{entry.folder}/resumed-{tag}.errors.txt"
         intake._upload(intake.settings.error_container, rejected_name, _pick_lines(stream(), picked, []), CSV)
-        errors = [replace(error, line=numbered(error.line)) for error in result.errors]
+        errors = (replace(error, line=numbered(error.line)) for error in result.errors)
         intake._upload(intake.settings.error_container, report_name,
-                     error_report(receipt, errors, posixpath.basename(rejected_name)), TEXT)
+                       error_report_chunks(receipt, errors, posixpath.basename(rejected_name)), TEXT)
         receipt.outputs["error_report"] = f"{intake.settings.error_container}/{report_name}"
         receipt.outputs["rejected_lines"] = f"{intake.settings.error_container}/{rejected_name}"
     left = result.has_deferred()

@@ -277,6 +277,7 @@ class SmartTidConnector(ConnectorDefaults):
         self.breaker = CircuitBreaker(self._retry.breaker_threshold)
         self.calls = CallCounter()
         self.job_ledger_read_complete = True
+        self._field_names: dict[frozenset[str], frozenset[str]] = {}
 
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -627,7 +628,8 @@ class SmartTidConnector(ConnectorDefaults):
                 values[spec.name] = value
         if "ID" not in row:
             raise ApiUnavailable(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
-        return RemoteRecord(id=row["ID"], values=values, present=frozenset(row))
+        names = frozenset(row)  # rows of one list share their field names: one set for all of them
+        return RemoteRecord(id=row["ID"], values=values, present=self._field_names.setdefault(names, names))
 
     # --- export ---------------------------------------------------------------------------
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
