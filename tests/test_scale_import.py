@@ -47,19 +47,32 @@ def records_of(batches) -> list[tuple[RecordType, tuple, dict, list[int]]]:  # t
     return [(r.record_type, r.key, r.values, r.lines) for batch in batches for r in batch]
 
 
+BROKEN_OPERATIONS = [
+    "Operation;J1;30;OP;Bad time;x",  # 17 rejected while its batch is read (sPlannedTime)
+    "Operation;J1;20;OP;Second op again;;;;;;;;;9",  # 18 merged with line 9; a value at an unknown position
+    "Operation;J1;40;OP;Fine",  # 19
+    "Operation;J1;40;OP;Fine but;\x01",  # 20 the same key as 19, rejected: 19 stands alone
+]
+
+
+@pytest.mark.parametrize("unchecked", [frozenset(), OPERATIONS])
 @pytest.mark.parametrize("size", [1, 2, 3, 1000])
-def test_batches_hold_the_records_parse_file_holds_merged_the_same_way(size: int) -> None:
-    data = "\r\n".join(MIXED).encode()
+def test_batches_hold_the_records_parse_file_holds_merged_the_same_way(size: int, unchecked) -> None:
+    data = "\r\n".join(MIXED + BROKEN_OPERATIONS).encode()
     whole = parse_file(lambda: [data], fold_codes=True)
-    scanned = scan_file(lambda: [data[i:i + 5] for i in range(0, len(data), 5)], fold_codes=True)
+    scanned = scan_file(lambda: [data[i:i + 5] for i in range(0, len(data), 5)], fold_codes=True,
+                        unchecked=unchecked)
     masters = list(scanned.batches(MASTERS, size=size))
     operations = list(scanned.batches(OPERATIONS, size=size))
 
     expected = [(r.record_type, r.key, r.values, r.lines) for r in whole.records]
     got = records_of(masters) + records_of(operations)
     assert sorted(got, key=lambda r: r[3]) == sorted(expected, key=lambda r: r[3])
-    assert scanned.parsed.errors == whole.errors and scanned.parsed.records == []
-    assert scanned.parsed.rejected_keys == whole.rejected_keys and scanned.parsed.lines_read == 16
+    # the operations' own errors are known once their batches are read (at once when they are checked by the scan)
+    assert sorted(scanned.parsed.errors, key=lambda e: (e.line, e.field)) == whole.errors
+    assert {e.line for e in whole.errors} >= {17, 20} and scanned.parsed.records == []
+    assert scanned.parsed.ignored_positions == whole.ignored_positions == {RecordType.OPERATION: {13}}
+    assert scanned.parsed.rejected_keys == whole.rejected_keys and scanned.parsed.lines_read == 20
     # a merged record comes once, with the later line's values; the file order of the others is kept
     e1 = next(r for r in got if r[1] == ("E1",))
     assert e1[2]["sName"] == "Anne" and e1[2]["sAddress"] == "Street 9" and e1[3] == [1, 8]

@@ -164,8 +164,8 @@ class Importer:
     def run_batches(self, parsed: ParsedFile,
                     batches: Callable[[frozenset[RecordType]], Iterable[list[Record]]]) -> ImportResult:
         """Import the records ``batches`` yields: first every batch of employees and jobs, then every
-        batch of operations; ``parsed`` holds the file's line errors and rejected keys."""
-        self.result.errors.extend(parsed.errors)
+        batch of operations; ``parsed`` holds the file's line errors and rejected keys (those of lines
+        checked while their batches are read join it meanwhile: it is read when the batches are done)."""
         try:
             self.result.budgeted = self.connector.remaining_calls() is not None
             for batch in batches(MASTERS):
@@ -192,6 +192,7 @@ class Importer:
                     f"The cross-references learned in this import could not be stored ({type(exc).__name__}); the "
                     "next import links the records again by their numbers and names. Nothing else is affected."
                 )
+        self.result.errors.extend(parsed.errors)
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
 
@@ -588,12 +589,13 @@ def reject_all(parsed: ParsedFile, reason: str, action: str,
                batches: Callable[[frozenset[RecordType]], Iterable[list[Record]]] | None = None) -> ImportResult:
     """Every record rejected for one reason that stopped the whole import (e.g. a missing secret);
     ``batches``: the records, when the file was not parsed whole (:mod:`shared.importing.passes`)."""
-    result = ImportResult(errors=list(parsed.errors))
+    result = ImportResult()
     read = batches or in_memory(parsed)
     for wanted in (MASTERS, OPERATIONS):
         for batch in read(wanted):
             for record in batch:
                 result.errors.extend(LineError(line, record.record_type, "", "", reason, action)
                                      for line in record.lines)
+    result.errors.extend(parsed.errors)  # last: lines checked while their batches were read are in it now
     result.errors.sort(key=lambda error: (error.line, error.field))
     return result

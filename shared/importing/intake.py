@@ -32,7 +32,7 @@ from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, Record, parse_file, physical_lines
-from shared.importing.passes import Batches, in_memory, scan_file
+from shared.importing.passes import OPERATIONS, Batches, in_memory, scan_file
 from shared.importing.personal_data import CprWithholding
 from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
@@ -367,7 +367,7 @@ def read_file(settings: Settings, connector: Connector | None,
     if connector is not None and connector.inline_children:
         parsed = parse_file(stream, fold_codes=fold, target=target)
         return parsed, in_memory(parsed)
-    scanned = scan_file(stream, fold_codes=fold, target=target)
+    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=OPERATIONS)
     return scanned.parsed, scanned.for_import
 
 

@@ -251,11 +251,17 @@ def merge(existing: Record, later: Record) -> None:
 
 
 def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "SmartTID",
-                 wanted: frozenset[RecordType] | None = None) -> Iterator[Record]:
+                 wanted: frozenset[RecordType] | None = None, *, keys_only: frozenset[RecordType] = frozenset(),
+                 checked: ParsedFile | None = None) -> Iterator[Record]:
     """Every valid line as a record of its own (not merged), in file order; line errors, counts and
-    the other facts about the file go into ``parsed`` (whose ``records`` stay empty). ``wanted``:
-    only lines of these record types are read into records (the others are only split)."""
+    the other facts about the file go into ``parsed`` (whose ``records`` stay empty).
+
+    ``wanted``: only lines of these record types are read into records (the others are only split).
+    ``keys_only``: lines of these types are not checked; a record with only its key comes for each
+    line whose key can be read (a later pass checks them). ``checked``: where the errors, rejected
+    keys and ignored positions of the lines read into records go (default ``parsed``)."""
     feed = _Feed(chunks, parsed)
+    sink = checked or parsed
     reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     first = True
     while True:
@@ -277,11 +283,16 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
             _check_separator(fields, feed.texts[0])
         parsed.lines_read += 1
         _remember_span(parsed, start, feed.last)
-        if wanted is not None:
+        if wanted is not None or keys_only:
             layout = _layout_for(fields[0].strip())
-            if layout is None or layout.record_type not in wanted:
+            if wanted is not None and (layout is None or layout.record_type not in wanted):
                 continue
-        record = _parse_record(start, feed, fields, parsed, target)
+            if layout is not None and layout.record_type in keys_only:
+                keyed = _key_record(start, layout, fields, target)
+                if keyed is not None:
+                    yield keyed
+                continue
+        record = _parse_record(start, feed, fields, sink, target)
         if record is not None:
             yield record
     if first:
@@ -290,6 +301,21 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
     parsed.encoding = feed.encoding
+
+
+def _key_record(number: int, layout: Layout, fields: list[str], target: str) -> Record | None:
+    """The line's key only, unchecked otherwise (None when a key field is empty or not valid)."""
+    values: dict[str, Value] = {}
+    for name in layout.key:
+        spec = layout.field(name)
+        text = fields[spec.position].strip() if spec.position < len(fields) else ""
+        if not text:
+            return None
+        try:
+            values[name] = convert(spec, text, target)
+        except FieldValueError:
+            return None
+    return Record(layout.record_type, tuple(values[name] for name in layout.key), values, [number])
 
 
 def _remember_span(parsed: ParsedFile, start: int, last: int) -> None:

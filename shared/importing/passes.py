@@ -39,6 +39,8 @@ class ScannedFile:
     target: str
     #: hash of (type, key) → the last line of that key, for the keys that occur on more than one line
     duplicates: dict[int, int]
+    #: record types whose lines the scan did not check: their errors come with their batches
+    unchecked: frozenset[RecordType] = frozenset()
 
     def batches(self, wanted: frozenset[RecordType], *, size: int | None = None,
                 group: Callable[[Record], Hashable] | None = None) -> Iterator[list[Record]]:
@@ -46,10 +48,12 @@ class ScannedFile:
         a batch is only cut between records of different groups (an operation's job), so one job's
         operations come in one batch when they stand together in the file."""
         size = size or BATCH_SIZE
-        scratch = ParsedFile(fold_codes=self.parsed.fold_codes)  # the errors are the scan's
+        scratch = ParsedFile(fold_codes=self.parsed.fold_codes)  # the facts about the file are the scan's
+        # the lines the scan did not check are checked now: their errors go with the scan's
+        checked = self.parsed if wanted & self.unchecked else scratch
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
-        for record in read_records(self.open_stream(), scratch, self.target, wanted):
+        for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
             slot = scratch.slot(record.record_type, record.key)
             digest = hash(slot)
             last = self.duplicates.get(digest)
@@ -123,18 +127,22 @@ def read_ahead(batches: Iterable[list[Record]]) -> Iterator[list[Record]]:
 
 
 def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
-              target: str = "SmartTID") -> ScannedFile:
-    """Read the whole file once, keeping its errors and facts and one small key per record."""
+              target: str = "SmartTID", unchecked: frozenset[RecordType] = frozenset()) -> ScannedFile:
+    """Read the whole file once, keeping its errors and facts and one small key per record.
+
+    ``unchecked``: record types whose lines are only split and keyed now and checked when their
+    batches are read (the operations, most of a file: each line is checked once, not twice); their
+    errors, rejected keys and ignored positions join ``parsed`` as those batches are read."""
     parsed = ParsedFile(fold_codes=fold_codes)
     seen: set[int] = set()
     duplicates: dict[int, int] = {}
-    for record in read_records(open_stream(), parsed, target):
+    for record in read_records(open_stream(), parsed, target, keys_only=unchecked):
         digest = hash(parsed.slot(record.record_type, record.key))
         if digest in seen:
             duplicates[digest] = record.line
         else:
             seen.add(digest)
-    return ScannedFile(parsed, open_stream, target, duplicates)
+    return ScannedFile(parsed, open_stream, target, duplicates, unchecked)
 
 
 #: How an import reads a file's records: the batches of the given record types, in file order.
