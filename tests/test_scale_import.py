@@ -55,13 +55,15 @@ BROKEN_OPERATIONS = [
 ]
 
 
+@pytest.mark.parametrize("bitmap", [1, 0])  # 64 bits: most keys share a bit with another; 0: the default size
 @pytest.mark.parametrize("unchecked", [frozenset(), OPERATIONS])
 @pytest.mark.parametrize("size", [1, 2, 3, 1000])
-def test_batches_hold_the_records_parse_file_holds_merged_the_same_way(size: int, unchecked) -> None:
-    data = "\r\n".join(MIXED + BROKEN_OPERATIONS).encode()
+def test_batches_hold_the_records_parse_file_holds_merged_the_same_way(size: int, unchecked, bitmap: int) -> None:
+    data = "\r\n".join(MIXED + BROKEN_OPERATIONS + [f"Employee;Z{n};Filler" for n in range(200)]).encode()
     whole = parse_file(lambda: [data], fold_codes=True)
     scanned = scan_file(lambda: [data[i:i + 5] for i in range(0, len(data), 5)], fold_codes=True,
-                        unchecked=unchecked)
+                        unchecked=unchecked, size_hint=bitmap)
+    assert len(scanned.duplicates) > (100 if bitmap else 2)  # with 64 bits, most keys are noted as possible twins
     masters = list(scanned.batches(MASTERS, size=size))
     operations = list(scanned.batches(OPERATIONS, size=size))
 
@@ -72,11 +74,11 @@ def test_batches_hold_the_records_parse_file_holds_merged_the_same_way(size: int
     assert sorted(scanned.parsed.errors, key=lambda e: (e.line, e.field)) == whole.errors
     assert {e.line for e in whole.errors} >= {17, 20} and scanned.parsed.records == []
     assert scanned.parsed.ignored_positions == whole.ignored_positions == {RecordType.OPERATION: {13}}
-    assert scanned.parsed.rejected_keys == whole.rejected_keys and scanned.parsed.lines_read == 20
+    assert scanned.parsed.rejected_keys == whole.rejected_keys and scanned.parsed.lines_read == 220
     # a merged record comes once, with the later line's values; the file order of the others is kept
     e1 = next(r for r in got if r[1] == ("E1",))
     assert e1[2]["sName"] == "Anne" and e1[2]["sAddress"] == "Street 9" and e1[3] == [1, 8]
-    assert [r[3][0] for r in records_of(masters) if r[1] != ("E1",)] == [2, 4, 5, 7, 11]
+    assert [r[3][0] for r in records_of(masters) if r[1] != ("E1",)][:5] == [2, 4, 5, 7, 11]
     assert all(len(batch) <= size for batch in masters)
 
 

@@ -189,7 +189,7 @@ class Intake:
         waiting_until = ""
         try:
             try:
-                parsed, batches = read_file(self.settings, connector, stream)
+                parsed, batches = read_file(self.settings, connector, stream, size)
             except UnreadableFile as exc:
                 return self._reject_file(run, receipt, stream, exc, started)
             except AzureError:
@@ -353,8 +353,8 @@ class Intake:
             log.info("%s is leased by another instance, which removes it when done", visible(run.name))
 
 
-def read_file(settings: Settings, connector: Connector | None,
-              stream: Callable[[], Iterable[bytes]]) -> tuple[ParsedFile, Batches]:
+def read_file(settings: Settings, connector: Connector | None, stream: Callable[[], Iterable[bytes]],
+              size: int = 0) -> tuple[ParsedFile, Batches]:
     """Read the file for an import: its errors and facts, and how to read its records in batches.
 
     A file is scanned once and then read again in batches (:mod:`shared.importing.passes`), so memory
@@ -367,7 +367,7 @@ def read_file(settings: Settings, connector: Connector | None,
     if connector is not None and connector.inline_children:
         parsed = parse_file(stream, fold_codes=fold, target=target)
         return parsed, in_memory(parsed)
-    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=OPERATIONS)
+    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=OPERATIONS, size_hint=size)
     return scanned.parsed, scanned.for_import
 
 

@@ -3,9 +3,10 @@
 The file lives in blob storage and can be read again, so instead of holding every record it is
 streamed more than once:
 
-1. **scan** (:func:`scan_file`): every line is read and checked; the line errors and the facts
-   about the file (lines read, encoding, spans, rejected keys) are kept, and of each record only a
-   small key (a hash of its type and key) — to find the keys that occur on more than one line;
+1. **scan** (:func:`scan_file`): every line is read (the employees and jobs checked, the operations
+   keyed); the line errors and the facts about the file (lines read, encoding, spans, rejected
+   keys) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
+   occur on more than one line;
 2. **batches** (:meth:`ScannedFile.batches`): the file is read again for some record types
    (employees and jobs first, operations second), and the records come in batches of a bounded
    size, in file order. A key that occurs on several lines is merged in file order, as
@@ -37,10 +38,12 @@ class ScannedFile:
     parsed: ParsedFile
     open_stream: Callable[[], Iterable[bytes]]
     target: str
-    #: hash of (type, key) → the last line of that key, for the keys that occur on more than one line
+    #: hash of (type, key) → the last line of that key, for the keys that may occur on more than one line
     duplicates: dict[int, int]
     #: record types whose lines the scan did not check: their errors come with their batches
     unchecked: frozenset[RecordType] = frozenset()
+    #: bytes of the scan's bitmap of key hashes (released after the scan; for the benchmark)
+    bitmap_bytes: int = 0
 
     def batches(self, wanted: frozenset[RecordType], *, size: int | None = None,
                 group: Callable[[Record], Hashable] | None = None) -> Iterator[list[Record]]:
@@ -127,22 +130,31 @@ def read_ahead(batches: Iterable[list[Record]]) -> Iterator[list[Record]]:
 
 
 def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
-              target: str = "SmartTID", unchecked: frozenset[RecordType] = frozenset()) -> ScannedFile:
+              target: str = "SmartTID", unchecked: frozenset[RecordType] = frozenset(),
+              size_hint: int = 0) -> ScannedFile:
     """Read the whole file once, keeping its errors and facts and one small key per record.
 
     ``unchecked``: record types whose lines are only split and keyed now and checked when their
     batches are read (the operations, most of a file: each line is checked once, not twice); their
-    errors, rejected keys and ignored positions join ``parsed`` as those batches are read."""
+    errors, rejected keys and ignored positions join ``parsed`` as those batches are read.
+
+    The keys that may occur more than once are found with one bit per key hash (a bitmap of about
+    one bit per byte of the file, ``size_hint``): a key whose bit is already set is noted with its
+    line. A key noted although it occurs once (its bit was set by another key) only waits until its
+    own line, so the bitmap saves memory without changing the outcome."""
     parsed = ParsedFile(fold_codes=fold_codes)
-    seen: set[int] = set()
+    bits = 1 << max(6, (size_hint - 1).bit_length()) if size_hint > 0 else 1 << 16
+    seen = bytearray(bits // 8)
+    mask = bits - 1
     duplicates: dict[int, int] = {}
     for record in read_records(open_stream(), parsed, target, keys_only=unchecked):
         digest = hash(parsed.slot(record.record_type, record.key))
-        if digest in seen:
+        bit = digest & mask
+        if seen[bit >> 3] & (1 << (bit & 7)):
             duplicates[digest] = record.line
         else:
-            seen.add(digest)
-    return ScannedFile(parsed, open_stream, target, duplicates, unchecked)
+            seen[bit >> 3] |= 1 << (bit & 7)
+    return ScannedFile(parsed, open_stream, target, duplicates, unchecked, len(seen))
 
 
 #: How an import reads a file's records: the batches of the given record types, in file order.

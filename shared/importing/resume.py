@@ -62,7 +62,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
     until = ""
     started = time.monotonic()
     try:
-        parsed, batches = read_file(intake.settings, connector, stream)
+        parsed, batches = read_file(intake.settings, connector, stream, waiting_blob.get_blob_properties().size)
         result, until = apply_parsed(intake.settings, connector, problem, parsed, receipt, batches,
                                      deadline=started + intake.settings.import_time_limit_seconds)
     finally:
