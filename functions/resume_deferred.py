@@ -1,9 +1,10 @@
 """Timer trigger: every RESUME_SCHEDULE (NCRONTAB, UTC), lines deferred for a target's daily call
-budget (Tic-Tac) are applied, oldest file first, as far as the budget allows.
+budget (Tic-Tac), or because an import reached its time limit (IMPORT_TIME_LIMIT_SECONDS, any
+target), are applied, oldest file first, as far as the budget and the time limit allow.
 
 Overlapping runs are harmless: :func:`shared.importing.intake.resume_deferred` takes the target's
 lock lease (the same one every import of that target holds). With a target without a call limit
-(SmartTID) a run does nothing.
+(SmartTID) a run lists the pending entries and, normally, finds none.
 """
 
 from __future__ import annotations
@@ -25,7 +26,5 @@ def resume_deferred(timer: func.TimerRequest) -> None:
     from shared.targets.factory import connector_factory
 
     settings = load_settings()  # first: a refused configuration fails the run before anything else
-    if not settings.target_system.call_limited:
-        return
     done = resume(settings, blob_service(settings), connector_factory(settings))
     log.info("deferred lines: %d file(s) completed", done)

@@ -109,7 +109,7 @@ param sendCprNumber bool = false
 
 @description('Largest accepted input file in bytes (MAX_FILE_BYTES).')
 @minValue(1)
-param maxFileBytes int = 52428800
+param maxFileBytes int = 67108864
 
 // ---- target system ------------------------------------------------------------------------------
 @description('Target system (TARGET_SYSTEM).')

@@ -75,6 +75,9 @@ class Switches:
     order_honoured: bool = True
     #: Share of data and login requests answered ``503`` at random (0-1; reproducible sequence).
     fault_rate: float = 0.0
+    #: Milliseconds every data and login request waits before it is served (a real server's
+    #: round trip; the benchmarks use 20). Requests wait concurrently, as on a real server.
+    latency_ms: float = 0.0
 
 
 @dataclass
@@ -109,6 +112,10 @@ class SandboxState:
     random: random.Random = field(default_factory=lambda: random.Random(12))
     #: API requests being served (a delayed one may outlive the test that sent it).
     in_flight: int = 0
+    #: (table, folded key) → row ID, and job code (folded) → operation row IDs: lookups that stay
+    #: fast with a million rows, so a benchmark measures TimeBridge, not the stand-in.
+    index: dict[tuple[str, tuple[Any, ...]], int] = field(default_factory=dict)
+    operations_of: dict[Any, set[int]] = field(default_factory=dict)
 
     def reset(self, *, seeded: bool = True) -> None:
         with self.lock:
@@ -118,6 +125,8 @@ class SandboxState:
             self.switches = Switches()
             self.random = random.Random(12)
             self.ids = itertools.count(1)
+            self.index.clear()
+            self.operations_of.clear()
             self.tables = {name: {} for name in ("employees", "jobs", "joboperations", "jobledger", "timeledger")}
             if seeded:
                 for row in seed.EMPLOYEES:
@@ -136,7 +145,40 @@ class SandboxState:
             row_id = row.get("ID") if row.get("ID") not in self.tables[table] else None  # an explicit id, if free
             row = {"ID": row_id or next(self.ids)} | {k: v for k, v in row.items() if k != "ID"}
             self.tables[table][row["ID"]] = row
+            self._index(table, row, add=True)
             return row
+
+    def delete(self, table: str, row_id: int) -> None:
+        with self.lock:
+            row = self.tables[table].pop(row_id, None)
+            if row is not None:
+                self._index(table, row, add=False)
+
+    def _index(self, table: str, row: dict[str, Any], *, add: bool) -> None:
+        record_type = RECORD_TYPE_OF_TABLE.get(table)
+        if record_type is None:
+            return
+        key = (table, tuple(_folded(row.get(name)) for name in _key_fields(record_type)))
+        if add:
+            self.index.setdefault(key, row["ID"])
+        elif self.index.get(key) == row["ID"]:
+            del self.index[key]
+        if record_type is RecordType.OPERATION:
+            ids = self.operations_of.setdefault(_folded(row.get("JobCode")), set())
+            if add:
+                ids.add(row["ID"])
+            else:
+                ids.discard(row["ID"])
+
+    def find(self, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
+        table = TABLE_OF[record_type]
+        key = (table, tuple(_folded(values.get(name)) for name in _key_fields(record_type)))
+        row_id = self.index.get(key)
+        return None if row_id is None else self.tables[table].get(row_id)
+
+    def operations(self, job_code: str) -> list[dict[str, Any]]:
+        table = self.tables["joboperations"]
+        return [table[i] for i in sorted(self.operations_of.get(_folded(job_code), ())) if i in table]
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self.lock:
@@ -150,6 +192,7 @@ class SandboxState:
 
 
 TABLE_OF = {RecordType.EMPLOYEE: "employees", RecordType.JOB: "jobs", RecordType.OPERATION: "joboperations"}
+RECORD_TYPE_OF_TABLE = {table: record_type for record_type, table in TABLE_OF.items()}
 TYPE_OF_PATH = {path.strip("/"): record_type for record_type, path in RESOURCE_PATH.items()}
 
 
@@ -286,13 +329,12 @@ async def apilogin(request: Request) -> Response:
 async def list_resource(request: Request) -> Response:
     state = _authorize(request)
     record_type = TYPE_OF_PATH[request.url.path.strip("/")]
-    rows = list(state.tables[TABLE_OF[record_type]].values())
     if record_type is RecordType.OPERATION:
         job_code = request.query_params.get("sJobCode")
         if not job_code:
             raise _Reject(400, "sJobCode is required")
-        rows = [row for row in rows if _same_code(row["JobCode"], job_code)]
-    return _page(request, rows)
+        return _page(request, state.operations(job_code))
+    return _page(request, list(state.tables[TABLE_OF[record_type]].values()))
 
 
 def _stored_row(request: Request) -> tuple[SandboxState, RecordType, dict[str, Any]]:
@@ -315,7 +357,10 @@ async def get_one(request: Request) -> Response:
 async def create(request: Request) -> Response:
     state = _authorize(request)
     record_type = TYPE_OF_PATH[request.url.path.strip("/")]
-    body = await _json_body(request)
+    return JSONResponse([_create(state, record_type, await _json_body(request))])
+
+
+def _create(state: SandboxState, record_type: RecordType, body: dict[str, Any]) -> dict[str, Any]:
     values = _validate(state, record_type, body)
     layout = LAYOUTS[record_type]
     for name in layout.key + layout.required_to_create:
@@ -323,8 +368,7 @@ async def create(request: Request) -> Response:
             raise _Reject(400, f"{name} is required to create a {record_type}")
     if _find(state, record_type, values) is not None:
         raise _Reject(400, f"{record_type} {_key_text(record_type, values)} already exists")
-    row = state.insert(TABLE_OF[record_type], _blank(record_type) | values)
-    return JSONResponse([row])
+    return state.insert(TABLE_OF[record_type], _blank(record_type) | values)
 
 
 @_endpoint
@@ -412,10 +456,9 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
         ]
         if not templates:
             raise _Reject(400, f"Job template {values['JobTemplate']} does not exist")
-    jobs = state.tables["jobs"].values()
-    if record_type is RecordType.OPERATION and "JobCode" in values and not any(
-        _same_code(row["JobCode"], values["JobCode"]) for row in jobs
-    ):
+    if record_type is RecordType.OPERATION and "JobCode" in values and state.find(
+        RecordType.JOB, {"JobCode": values["JobCode"]}
+    ) is None:
         raise _Reject(400, f"Job {values['JobCode']} does not exist")
     return values
 
@@ -473,11 +516,12 @@ def _key_fields(record_type: RecordType) -> list[str]:
 
 
 def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
-    fields = _key_fields(record_type)
-    for row in state.tables[TABLE_OF[record_type]].values():
-        if all(_same_code(row.get(name), values.get(name)) for name in fields):
-            return row
-    return None
+    return state.find(record_type, values)
+
+
+def _folded(value: Any) -> Any:
+    """A code as SmartTID's collation compares it (without regard to case)."""
+    return value.casefold() if isinstance(value, str) else value
 
 
 def _key_text(record_type: RecordType, values: dict[str, Any]) -> str:
@@ -543,7 +587,7 @@ async def control_delete_rows(request: Request) -> Response:
     body = await request.json()
     with state.lock:
         for row_id in body["ids"]:
-            state.tables[body["table"]].pop(row_id, None)
+            state.delete(body["table"], row_id)
     return JSONResponse({"ok": True})
 
 
@@ -557,6 +601,20 @@ async def control_insert(request: Request) -> Response:
         for row in body["rows"]:
             state.insert(table, (_blank(blank) if blank else {}) | row)
     return JSONResponse({"ok": True})
+
+
+async def control_create(request: Request) -> Response:
+    """Create many records as ``POST /<resource>`` would, in one call (a benchmark's starting state):
+    ``{"resource": "/employees", "bodies": [...]}``; every body is validated as a create is."""
+    state = _state(request)
+    body = await request.json()
+    record_type = TYPE_OF_PATH[body["resource"].strip("/")]
+    try:
+        for one in body["bodies"]:
+            _create(state, record_type, one)
+    except _Reject as exc:
+        return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"ok": True, "created": len(body["bodies"])})
 
 
 class FaultInjector:
@@ -576,6 +634,9 @@ class FaultInjector:
             self.state.in_flight -= 1
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        latency = getattr(self.state.switches, "latency_ms", 0)  # the Tic-Tac sandbox shares this middleware
+        if latency:
+            await asyncio.sleep(latency / 1000)
         fault = self.state.take_fault(scope["method"], scope["path"])
         if fault is None:
             await self.app(scope, receive, send)
@@ -627,6 +688,7 @@ def create_app(state: SandboxState | None = None) -> ASGIApp:
         Route("/_sandbox/rows", control_insert, methods=["POST"]),
         Route("/_sandbox/rows/delete", control_delete_rows, methods=["POST"]),
         Route("/_sandbox/switches", control_switches, methods=["GET", "POST"]),
+        Route("/_sandbox/create", control_create, methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.sandbox = state

@@ -332,7 +332,7 @@ def test_an_unexpected_error_while_reading_stores_the_file_with_a_reason(storage
     def broken(*args, **kwargs):
         raise MemoryError("a fault while parsing")
 
-    monkeypatch.setattr(shared.importing.intake, "parse_file", broken)
+    monkeypatch.setattr(shared.importing.intake, "scan_file", broken)  # the first read of the file
     data = b"Employee;B200;Kept"
     receipt = drop(storage, settings, "broken.csv", data)
 

@@ -263,6 +263,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: string(maxFileBytes)
         }
         {
+          name: 'IMPORT_TIME_LIMIT_SECONDS'
+          value: '1500'
+        }
+        {
           name: 'TARGET_SYSTEM'
           value: targetSystem
         }

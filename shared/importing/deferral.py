@@ -1,4 +1,5 @@
-"""Lines that wait for a target's call budget (Tic-Tac: 500 calls per 24 hours), and their turn.
+"""Lines that wait for a target's call budget (Tic-Tac: 500 calls per 24 hours) or because an import
+reached its time limit (``IMPORT_TIME_LIMIT_SECONDS``, any target), and their turn.
 
 * **Where they live.** The original bytes of the waiting lines are kept beside the file's receipt,
   ``<archive>/<folder>/<stem>.deferred<ext>``, and one *pending entry* per file,
@@ -10,7 +11,9 @@
   file does not write at all: it is queued whole behind them, so old ERP data never overwrites new.
   Every import of a budgeted target, and every resumption, holds the lease of one lock blob,
   ``_pending/<target>/lock``: they run one at a time, and the call budget (an ETag-guarded Table
-  entity, ``shared/targets/budget.py``) is never exceeded, also across instances.
+  entity, ``shared/targets/budget.py``) is never exceeded, also across instances. A target without
+  a budget (SmartTID) takes the lock only while an entry is pending; otherwise its imports run side
+  by side, as they always did.
 * **Resumption.** The ``resume_deferred`` timer (``RESUME_SCHEDULE``) takes the lock, and for each
   entry in order whose ``next_attempt_after`` has come imports its waiting lines again (planned
   against the target as it is then); what still does not fit stays, with a new estimate, and the
@@ -105,10 +108,9 @@ class Deferrals:
 
 def waiting_until(connector: Connector, result: ImportResult) -> str:
     """When the calls the deferred lines need (at most the whole budget) are expected to fit."""
-    records = result.deferred()
-    if not records:
+    if not result.has_deferred():
         return ""
     calls = connector.read_cost(RecordType.EMPLOYEE) + sum(
-        connector.write_cost(record.record_type, create=True) for record in records)
+        connector.write_cost(record_type, create=True) * count for record_type, count in result.deferred_types.items())
     moment = connector.next_free_at(calls)
     return iso(moment) if moment is not None else ""

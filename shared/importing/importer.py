@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import partial
 
 from shared.errors import (
     AllowanceExceeded,
@@ -27,6 +30,7 @@ from shared.errors import (
 )
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
+from shared.importing.passes import MASTERS, OPERATIONS, in_memory
 from shared.importing.values import Value
 from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
 
@@ -56,26 +60,32 @@ class Outcome:
 
 @dataclass
 class ImportResult:
-    outcomes: list[Outcome] = field(default_factory=list)
+    """What an import did, in counts: memory does not grow with the file (the errors aside)."""
+
     errors: list[LineError] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     #: the target has a call budget (its receipts count deferred lines, also when there are none)
     budgeted: bool = False
+    #: lines per status (the rejected ones are counted from the errors)
+    counts: Counter[str] = field(default_factory=Counter)
+    #: the first line of each line of a deferred record (spans not included), in no particular order
+    deferred_lines: list[int] = field(default_factory=list)
+    #: deferred records per type (what their calls will cost)
+    deferred_types: Counter[RecordType] = field(default_factory=Counter)
+    #: one Outcome per record, kept only when asked for (the validate drop zone reports line by line)
+    outcomes: list[Outcome] = field(default_factory=list)
+    #: the import stopped before its time limit; the lines not finished were deferred
+    out_of_time: bool = False
 
     def line_counts(self) -> dict[str, int]:
-        counts = {status.value: 0 for status in LineStatus}
-        for outcome in self.outcomes:
-            if outcome.status is not LineStatus.REJECTED:
-                counts[outcome.status.value] += len(outcome.record.lines)
+        counts = {status.value: self.counts.get(status.value, 0) for status in LineStatus}
         counts[LineStatus.REJECTED.value] = len({error.line for error in self.errors})
-        if not self.budgeted and not counts[LineStatus.DEFERRED.value]:
+        if not self.budgeted and not self.out_of_time and not counts[LineStatus.DEFERRED.value]:
             del counts[LineStatus.DEFERRED.value]
         return counts
 
-    def deferred(self) -> list[Record]:
-        """The records left for later (the budget was used up), in file order."""
-        records = [outcome.record for outcome in self.outcomes if outcome.status is LineStatus.DEFERRED]
-        return sorted(records, key=lambda record: record.line)
+    def has_deferred(self) -> bool:
+        return bool(self.deferred_lines)
 
 
 @dataclass(frozen=True)
@@ -116,47 +126,54 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 
 class Importer:
     def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
-                 target_name: str = "SmartTID") -> None:
+                 target_name: str = "SmartTID", deadline: float | None = None,
+                 keep_outcomes: bool = False) -> None:
         self.connector = connector
         #: the target's name in every message (``settings.target_system.display_name``)
         self.target = target_name
         self.concurrency = concurrency
         #: plan only: read the target, decide every line, write nothing (the validate drop zone)
         self.dry_run = dry_run
+        #: ``time.monotonic()`` after which nothing more is sent: the lines not finished are deferred
+        self.deadline = deadline
+        self.keep_outcomes = keep_outcomes or dry_run
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
         #: the stored job codes (folded when codes ignore case → the stored spelling), once read
         self._stored_job_codes: dict[Value, Value] | None = None
+        #: the stored records of each type, by (folded) key, read once: the target's own state
+        self._remote: dict[RecordType, dict[tuple[Value, ...], RemoteRecord]] = {}
+        self._unkeyed: dict[RecordType, list[RemoteRecord]] = {}
+        #: the file's jobs: folded code → (status, line, code as stored) — one small entry per job
+        self._jobs: dict[Value, tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
         self._limit_reached = False  # the target refused a call for its limit: the rest waits
+        #: why every record not yet finished is rejected (a read the plan needs failed)
+        self._stop: LineError | None = None
+        self._defer_rest = False  # the budget or the time is up: every record not yet finished waits
+        self._done: set[int] = set()  # ids of the records of the current batch that have an outcome
+        self._given: dict[RecordType, set[str]] = {}
+        self._with_job: set[int] = set()  # ids of operations created in their job's call (inline children)
 
     def run(self, parsed: ParsedFile) -> ImportResult:
-        self.result.errors.extend(parsed.errors)
-        by_type: dict[RecordType, list[Record]] = {t: [] for t in RecordType}
-        for record in parsed.records:
-            by_type[record.record_type].append(record)
+        """Import a file parsed whole (:func:`parse_file`)."""
+        return self.run_batches(parsed, in_memory(parsed))
+
+    def run_batches(self, parsed: ParsedFile,
+                    batches: Callable[[frozenset[RecordType]], Iterable[list[Record]]]) -> ImportResult:
+        """Import the records ``batches`` yields: first every batch of employees and jobs, then every
+        batch of operations; ``parsed`` holds the file's line errors and rejected keys (those of lines
+        checked while their batches are read join it meanwhile: it is read when the batches are done)."""
         try:
             self.result.budgeted = self.connector.remaining_calls() is not None
-            self._import_masters(by_type)
-            self._import_operations(by_type[RecordType.OPERATION], parsed)
-        except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
-            self._defer_remaining(parsed)
-        except CallLimitReached as exc:
-            self._limit(exc)
-            self._defer_remaining(parsed)
-        except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            self._reject_remaining(parsed, _unavailable_error(exc, self.target))
-        except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
-            self._reject_remaining(parsed, LineError(
-                0, "", "", "", f"{self.target} refused to return the records needed to plan the import: {exc.message}",
-                f"nothing was changed for this line; fix the cause {self.target} names (or ask its support), then "
-                "upload the rejected lines again",
-            ))
-        except Exception as exc:  # last resort: no line may end without an outcome
-            log.exception("import stopped by an unexpected %s", type(exc).__name__)
-            self._reject_remaining(parsed, _internal_error(exc))
+            for batch in batches(MASTERS):
+                children = [] if not self.connector.inline_children else [
+                    record for records in batches(OPERATIONS) for record in records]
+                self._batch(batch, partial(self._import_masters, batch, children))
+            for batch in batches(OPERATIONS):
+                self._batch(batch, partial(self._import_operations, batch, parsed))
         finally:
             try:
                 self.connector.settle()  # hand back the calls reserved but not used
@@ -165,7 +182,7 @@ class Importer:
         if self._respelled > MAX_SPELLING_NOTES:
             self.result.notes.append(f"… and {self._respelled - MAX_SPELLING_NOTES} more lines whose codes differ "
                                      "from the stored ones only in upper/lower case.")
-        self._note_unheld(parsed)
+        self._note_unheld()
         if not self.dry_run:
             try:
                 self.connector.finish()
@@ -175,48 +192,93 @@ class Importer:
                     f"The cross-references learned in this import could not be stored ({type(exc).__name__}); the "
                     "next import links the records again by their numbers and names. Nothing else is affected."
                 )
+        self.result.errors.extend(parsed.errors)
         self.result.errors.sort(key=lambda error: (error.line, error.field))
         return self.result
 
-    def _note_unheld(self, parsed: ParsedFile) -> None:
+    def _batch(self, records: list[Record], work: Callable[[], None]) -> None:
+        """Do ``work`` for one batch; whatever stops it, every record of the batch ends with an outcome
+        (and a stop that concerns the rest of the file applies to the later batches too)."""
+        self._done = set()
+        for record in records:
+            self._given.setdefault(record.record_type, set()).update(record.values)
+        try:
+            if self._out_of_time():
+                self._defer_rest = True
+            if self._stop is None and not self._defer_rest:
+                work()
+        except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
+            self._defer_rest = True
+        except CallLimitReached as exc:
+            self._limit(exc)
+            self._defer_rest = True
+        except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
+            self._stop = _unavailable_error(exc, self.target)
+        except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
+            self._stop = LineError(
+                0, "", "", "", f"{self.target} refused to return the records needed to plan the import: {exc.message}",
+                f"nothing was changed for this line; fix the cause {self.target} names (or ask its support), then "
+                "upload the rejected lines again",
+            )
+        except Exception as exc:  # last resort: no line may end without an outcome
+            log.exception("import stopped by an unexpected %s", type(exc).__name__)
+            self._stop = _internal_error(exc)
+        for record in records:
+            if id(record) in self._done:
+                continue
+            if self._stop is not None:
+                self._reject(record, self._stop)
+            else:
+                self._add(Outcome(record, LineStatus.DEFERRED))
+
+    def _out_of_time(self) -> bool:
+        if self.deadline is None or time.monotonic() < self.deadline:
+            return False
+        with self._lock:
+            first, self.result.out_of_time = not self.result.out_of_time, True
+        if first:
+            log.warning("the import reached its time limit; the lines not yet written are deferred")
+        return True
+
+    def _note_unheld(self) -> None:
         """Names once the fields of the file the target has no place for (they are ignored)."""
-        given: dict[RecordType, set[str]] = {}
-        for record in parsed.records:
-            given.setdefault(record.record_type, set()).update(record.values)
         parts = []
         for record_type in RecordType:
-            unheld = [name for name in self.connector.unheld_fields(record_type) if name in given.get(record_type, ())]
+            unheld = [name for name in self.connector.unheld_fields(record_type)
+                      if name in self._given.get(record_type, ())]
             if unheld:
                 parts.append(f"{record_type}: {', '.join(unheld)}")
         if parts:
             self.result.notes.append(f"{self.target} has no place for these fields of the file; they were ignored: "
                                      + "; ".join(parts) + ".")
 
-    def _reject_remaining(self, parsed: ParsedFile, error: LineError) -> None:
-        done = {id(outcome.record) for outcome in self.result.outcomes}
-        for record in parsed.records:
-            if id(record) not in done:
-                self._reject(record, error)
-
     def _folded(self, key: tuple[Value, ...]) -> tuple[Value, ...]:
         return fold_key(key) if self._fold else key
 
     # --- phases -----------------------------------------------------------------------------
-    def _import_masters(self, by_type: dict[RecordType, list[Record]]) -> None:
-        writes: list[_Write] = []
-        for record_type in (RecordType.EMPLOYEE, RecordType.JOB):
-            records = by_type[record_type]
-            if not records:
-                continue
+    def _stored(self, record_type: RecordType) -> dict[tuple[Value, ...], RemoteRecord]:
+        """The stored records of ``record_type`` by (folded) key, read at the first batch that needs them."""
+        if record_type not in self._remote:
             self._afford_read(record_type)
             stored = self.connector.list_records(record_type)
             remote = {self._folded(_key(r, record_type)): r for r in stored}
             if record_type is RecordType.JOB:
                 self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
-            unkeyed = [r for r in stored if not any(_key(r, record_type))]  # never for SmartTID
-            writes.extend(self._plan(records, remote, unkeyed) if unkeyed else self._plan(records, remote))
+            self._unkeyed[record_type] = [r for r in stored if not any(_key(r, record_type))]  # never for SmartTID
+            self._remote[record_type] = remote
+        return self._remote[record_type]
+
+    def _import_masters(self, records: list[Record], operations: list[Record]) -> None:
+        writes: list[_Write] = []
+        for record_type in (RecordType.EMPLOYEE, RecordType.JOB):
+            of_type = [record for record in records if record.record_type is record_type]
+            if not of_type:
+                continue
+            remote = self._stored(record_type)
+            unkeyed = self._unkeyed[record_type]
+            writes.extend(self._plan(of_type, remote, unkeyed) if unkeyed else self._plan(of_type, remote))
         if self.connector.inline_children:
-            writes = self._with_children(writes, by_type[RecordType.OPERATION])
+            writes = self._with_children(writes, operations)
         writes.sort(key=lambda write: not self.connector.write_first(write.record))  # stable: file order kept
         allowed = self._within_budget(writes)
         self._apply([write for write in allowed if self.connector.write_first(write.record)])
@@ -236,34 +298,28 @@ class Importer:
         ]
 
     def _import_operations(self, operations: list[Record], parsed: ParsedFile) -> None:
-        if not operations:
-            return
-        job_outcome = {
-            self._folded(outcome.record.key)[0]: outcome for outcome in self.result.outcomes
-            if outcome.record.record_type is RecordType.JOB
-        }
         ready: dict[Value, list[Record]] = {}
-        done = {id(outcome.record) for outcome in self.result.outcomes}
         for operation in operations:
-            if id(operation) in done:  # created with its job
+            if id(operation) in self._with_job:  # created with its job
+                self._done.add(id(operation))
                 continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
-            outcome = job_outcome.get(folded)
-            if self._limit_reached or (outcome is not None and outcome.status is LineStatus.DEFERRED):
+            job = self._jobs.get(folded)
+            if self._limit_reached or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
-            if outcome is not None and outcome.status is LineStatus.REJECTED:
-                self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {outcome.record.line} "
+            if job is not None and job[0] is LineStatus.REJECTED:
+                self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {job[1]} "
                                                          "could not be imported (see that line)"))
                 continue
             rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
-            if outcome is None and rejected_line is not None:
+            if job is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if outcome is not None:
-                stored_code = outcome.record.key[0]
+            if job is not None:
+                stored_code = job[2]
             else:
                 if self._stored_job_codes is None:
                     self._afford_read(RecordType.JOB)
@@ -369,7 +425,7 @@ class Importer:
 
     def _write(self, write: _Write) -> None:
         record = write.record
-        if self._limit_reached:
+        if self._limit_reached or self._out_of_time():
             self._add(Outcome(record, LineStatus.DEFERRED))
             return
         if self._fatal:
@@ -383,6 +439,7 @@ class Importer:
                                                         [dict(child.values) for child in write.children])
                 self._add(Outcome(record, LineStatus.CREATED, write.changed))
                 for child in write.children:
+                    self._with_job.add(id(child))
                     self._add(Outcome(child, LineStatus.CREATED, tuple(child.values)))
             elif write.remote is None:
                 if not self.dry_run:
@@ -444,20 +501,24 @@ class Importer:
             self.result.notes.append(f"{self.target} refused a call because its call limit was reached ({exc}); "
                                      "the lines not yet written wait and are applied automatically later.")
 
-    def _defer_remaining(self, parsed: ParsedFile) -> None:
-        done = {id(outcome.record) for outcome in self.result.outcomes}
-        for record in parsed.records:
-            if id(record) not in done:
-                self._add(Outcome(record, LineStatus.DEFERRED))
-
     # --- bookkeeping ------------------------------------------------------------------------
     def _add(self, outcome: Outcome) -> None:
+        record, status = outcome.record, outcome.status
         with self._lock:
-            self.result.outcomes.append(outcome)
+            self._done.add(id(record))
+            if self.keep_outcomes:
+                self.result.outcomes.append(outcome)
+            if status is not LineStatus.REJECTED:
+                self.result.counts[status.value] += len(record.lines)
+            if status is LineStatus.DEFERRED:
+                self.result.deferred_lines.extend(record.lines)
+                self.result.deferred_types[record.record_type] += 1
+            if record.record_type is RecordType.JOB:
+                self._jobs[self._folded(record.key)[0]] = (status, record.line, record.key[0])
 
     def _reject(self, record: Record, *errors: LineError) -> None:
+        self._add(Outcome(record, LineStatus.REJECTED))
         with self._lock:
-            self.result.outcomes.append(Outcome(record, LineStatus.REJECTED))
             for line in record.lines:
                 self.result.errors.extend(
                     LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
@@ -524,11 +585,17 @@ def _missing_for_create(record: Record, name: str, target: str = "SmartTID") -> 
 
 
 
-def reject_all(parsed: ParsedFile, reason: str, action: str) -> ImportResult:
-    """Every record rejected for one reason that stopped the whole import (e.g. a missing secret)."""
-    result = ImportResult(errors=list(parsed.errors))
-    for record in parsed.records:
-        result.outcomes.append(Outcome(record, LineStatus.REJECTED))
-        result.errors.extend(LineError(line, record.record_type, "", "", reason, action) for line in record.lines)
+def reject_all(parsed: ParsedFile, reason: str, action: str,
+               batches: Callable[[frozenset[RecordType]], Iterable[list[Record]]] | None = None) -> ImportResult:
+    """Every record rejected for one reason that stopped the whole import (e.g. a missing secret);
+    ``batches``: the records, when the file was not parsed whole (:mod:`shared.importing.passes`)."""
+    result = ImportResult()
+    read = batches or in_memory(parsed)
+    for wanted in (MASTERS, OPERATIONS):
+        for batch in read(wanted):
+            for record in batch:
+                result.errors.extend(LineError(line, record.record_type, "", "", reason, action)
+                                     for line in record.lines)
+    result.errors.extend(parsed.errors)  # last: lines checked while their batches were read are in it now
     result.errors.sort(key=lambda error: (error.line, error.field))
     return result

@@ -30,9 +30,11 @@ from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUna
 from shared.importing.deferral import Deferrals, PendingEntry
 from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
-from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
-from shared.importing.personal_data import withhold_cpr_numbers
-from shared.importing.reports import Receipt, error_report, file_rejection_report
+from shared.importing.layouts import RecordType
+from shared.importing.parsing import WINDOWS_1252, ParsedFile, Record, parse_file, physical_lines
+from shared.importing.passes import OPERATIONS, Batches, in_memory, scan_file
+from shared.importing.personal_data import CprWithholding
+from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
@@ -187,8 +189,7 @@ class Intake:
         waiting_until = ""
         try:
             try:
-                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
-                                    target=self.settings.target_system.display_name)
+                parsed, batches = read_file(self.settings, connector, stream, size)
             except UnreadableFile as exc:
                 return self._reject_file(run, receipt, stream, exc, started)
             except AzureError:
@@ -199,7 +200,8 @@ class Intake:
                     f"TimeBridge could not read the file because of an internal error ({type(exc).__name__})",
                     "upload the file again; if it fails again, send this report and the file to TimeBridge support",
                 ), started)
-            result, waiting_until = apply_parsed(self.settings, connector, problem, parsed, receipt)
+            result, waiting_until = apply_parsed(self.settings, connector, problem, parsed, receipt, batches,
+                                                 deadline=started + self.settings.import_time_limit_seconds)
         finally:
             if connector is not None:
                 connector.close()
@@ -223,12 +225,12 @@ class Intake:
             self._upload(
                 self.settings.error_container,
                 run.error_report,
-                error_report(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
+                error_report_chunks(receipt, result.errors, posixpath.basename(run.rejected_lines), formulas),
                 TEXT,
             )
             receipt.outputs["error_report"] = f"{self.settings.error_container}/{run.error_report}"
             receipt.outputs["rejected_lines"] = f"{self.settings.error_container}/{run.rejected_lines}"
-        if result.deferred():
+        if result.has_deferred():
             self._keep_deferred(run, receipt, stream, parsed, result, waiting_until)
         self._write_receipt(run, receipt)
         log.info(
@@ -244,9 +246,9 @@ class Intake:
     def _import_in_turn(self, source: BlobClient, run: FileRun, size: int) -> Receipt:
         """Import now, or — while older lines of this target wait, or another import of it runs —
         queue the whole file behind them (old ERP data must never overwrite new)."""
-        if not self.settings.target_system.call_limited:
-            return self._import(source, run, size)
         deferrals = self._deferrals()
+        if not self.settings.target_system.call_limited and not deferrals.entries():
+            return self._import(source, run, size)  # nothing waits: imports of SmartTID run side by side
         with deferrals.turn() as turn:
             pending = deferrals.entries() if turn is not None else []
             if turn is not None and not pending:
@@ -282,8 +284,7 @@ class Intake:
                        parsed: ParsedFile, result: ImportResult, waiting_until: str) -> None:
         """The lines that did not fit: their original bytes beside the receipt, a pending entry, the
         receipt's count and note. Nothing goes to the error container."""
-        waiting = sorted({line for record in result.deferred() for first in record.lines
-                          for line in parsed.span(first)})
+        waiting = sorted({line for first in result.deferred_lines for line in parsed.span(first)})
         self._upload(self.settings.archive_container, run.deferred_lines,
                      _pick_lines(stream(), set(waiting), []), CSV)
         count = receipt.counts.get("deferred", 0)
@@ -293,8 +294,14 @@ class Intake:
                             "file": f"{self.settings.archive_container}/{run.deferred_lines}"}
         target = self.settings.target_system.display_name
         when = f"after {waiting_until}" if waiting_until else "as soon as the budget allows"
-        receipt.notes.append(f"{target}'s daily call budget is used up: {count} lines wait and are applied "
-                             f"automatically {when}, in file order; nothing to do.")
+        if result.out_of_time:
+            receipt.notes.append(
+                f"The import stopped writing after its time limit ({self.settings.import_time_limit_seconds:,} s, "
+                f"IMPORT_TIME_LIMIT_SECONDS, set within the function timeout): {count} lines wait and are applied "
+                "automatically by the resume_deferred timer (RESUME_SCHEDULE), in file order; nothing to do.")
+        else:
+            receipt.notes.append(f"{target}'s daily call budget is used up: {count} lines wait and are applied "
+                                 f"automatically {when}, in file order; nothing to do.")
         deferrals = self._deferrals()
         started = getattr(self, "_turn_started", None) or time.time_ns()
         deferrals.save(PendingEntry(deferrals.entry_name(started, run.run_id), run.name, run.folder,
@@ -346,17 +353,50 @@ class Intake:
             log.info("%s is leased by another instance, which removes it when done", visible(run.name))
 
 
+def read_file(settings: Settings, connector: Connector | None, stream: Callable[[], Iterable[bytes]],
+              size: int = 0) -> tuple[ParsedFile, Batches]:
+    """Read the file for an import: its errors and facts, and how to read its records in batches.
+
+    A file is scanned once and then read again in batches (:mod:`shared.importing.passes`), so memory
+    does not grow with it. Only for a target whose job create carries the job's operations (Tic-Tac:
+    a project's POST carries its activities) the file is parsed whole; its daily call budget keeps
+    what one import can apply small.
+    """
+    fold = connector.codes_case_insensitive if connector else False
+    target = settings.target_system.display_name
+    if connector is not None and connector.inline_children:
+        parsed = parse_file(stream, fold_codes=fold, target=target)
+        return parsed, in_memory(parsed)
+    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=OPERATIONS, size_hint=size)
+    return scanned.parsed, scanned.for_import
+
+
 def apply_parsed(settings: Settings, connector: Connector | None, problem: str, parsed: ParsedFile,
-                 receipt: Receipt) -> tuple[ImportResult, str]:
-    """Plan and apply ``parsed`` (a new file, or lines resumed after a deferral): the CPR rule, every
+                 receipt: Receipt, batches: Batches | None = None, *,
+                 deadline: float | None = None) -> tuple[ImportResult, str]:
+    """Plan and apply a file (a new file, or lines resumed after a deferral): the CPR rule, every
     line rejected with ``problem`` when there is no connector, the API calls into the receipt.
+    ``batches``: its records (default: ``parsed.records``, a file parsed whole); ``deadline``
+    (``time.monotonic()``): after it nothing more is written and the lines not finished are deferred.
     Returns the result and, when lines were deferred, when they are expected to fit ("" if none)."""
-    receipt.notes += withhold_cpr_numbers(parsed, settings.send_cpr_number)
+    withholding = CprWithholding(settings.send_cpr_number)
+    read = batches or in_memory(parsed)
+
+    def prepared(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
+        for batch in read(wanted):
+            for record in batch:
+                withholding(record)
+            yield batch
+
+    notes_at = len(receipt.notes)
     if connector is None:
-        return reject_all(parsed, problem, "fix the configuration as described, then upload the rejected lines "
-                          "again"), ""
-    result = Importer(connector, concurrency=settings.write_concurrency,
-                      target_name=settings.target_system.display_name).run(parsed)
+        result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected lines "
+                            "again", prepared)
+        receipt.notes[notes_at:notes_at] = withholding.notes()
+        return result, ""
+    result = Importer(connector, concurrency=settings.write_concurrency, deadline=deadline,
+                      target_name=settings.target_system.display_name).run_batches(parsed, prepared)
+    receipt.notes[notes_at:notes_at] = withholding.notes()
     receipt.api_calls = {
         "total": connector.calls.total,
         "writes": connector.calls.writes,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import csv
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -42,6 +41,8 @@ BLANK = " \t;"
 FIELD_LIMIT = 1024 * 1024
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
+#: Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F) except tab, CR and LF.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _STARTS_RECORD = re.compile(r"^\s*(?:employee|job|operation)\s*;", re.IGNORECASE)
 
 csv.field_size_limit(FIELD_LIMIT)
@@ -224,16 +225,44 @@ def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
 
 def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
                target: str = "SmartTID") -> ParsedFile:
-    """Parse the file in one streaming pass (``open_stream`` is called once).
+    """Parse the file in one streaming pass (``open_stream`` is called once), keeping every record.
 
     Lines with the same key are merged in file order; ``fold_codes`` makes keys that differ only in
     case the same record (the first line's spelling is kept). ``target`` names the target system in
-    the value errors ("Tic-Tac allows at most 50").
+    the value errors ("Tic-Tac allows at most 50"). For files of any size see :func:`scan_file`.
     """
     parsed = ParsedFile(fold_codes=fold_codes)
-    feed = _Feed(open_stream(), parsed)
-    reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     by_key: dict[tuple[RecordType, tuple[Value, ...]], Record] = {}
+    for record in read_records(open_stream(), parsed, target):
+        slot = parsed.slot(record.record_type, record.key)
+        if slot in by_key:
+            merge(by_key[slot], record)
+        else:
+            by_key[slot] = record
+            parsed.records.append(record)
+    return parsed
+
+
+def merge(existing: Record, later: Record) -> None:
+    """A later line with the same key: its values win, the key keeps the first line's spelling."""
+    key_names = LAYOUTS[existing.record_type].key
+    existing.values.update((k, v) for k, v in later.values.items() if k not in key_names)
+    existing.lines.extend(later.lines)
+
+
+def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "SmartTID",
+                 wanted: frozenset[RecordType] | None = None, *, keys_only: frozenset[RecordType] = frozenset(),
+                 checked: ParsedFile | None = None) -> Iterator[Record]:
+    """Every valid line as a record of its own (not merged), in file order; line errors, counts and
+    the other facts about the file go into ``parsed`` (whose ``records`` stay empty).
+
+    ``wanted``: only lines of these record types are read into records (the others are only split).
+    ``keys_only``: lines of these types are not checked; a record with only its key comes for each
+    line whose key can be read (a later pass checks them). ``checked``: where the errors, rejected
+    keys and ignored positions of the lines read into records go (default ``parsed``)."""
+    feed = _Feed(chunks, parsed)
+    sink = checked or parsed
+    reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     first = True
     while True:
         start = feed.start_record()
@@ -254,25 +283,39 @@ def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool =
             _check_separator(fields, feed.texts[0])
         parsed.lines_read += 1
         _remember_span(parsed, start, feed.last)
-        record = _parse_record(start, feed, fields, parsed, target)
-        if record is None:
-            continue
-        slot = parsed.slot(record.record_type, record.key)
-        if slot in by_key:
-            existing = by_key[slot]
-            key_names = LAYOUTS[record.record_type].key
-            existing.values.update((k, v) for k, v in record.values.items() if k not in key_names)
-            existing.lines.append(start)
-        else:
-            by_key[slot] = record
-            parsed.records.append(record)
+        if wanted is not None or keys_only:
+            layout = _layout_for(fields[0].strip())
+            if wanted is not None and (layout is None or layout.record_type not in wanted):
+                continue
+            if layout is not None and layout.record_type in keys_only:
+                keyed = _key_record(start, layout, fields, target)
+                if keyed is not None:
+                    yield keyed
+                continue
+        record = _parse_record(start, feed, fields, sink, target)
+        if record is not None:
+            yield record
     if first:
         raise UnreadableFile(
             "the file is empty (it has no lines with data)",
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
     parsed.encoding = feed.encoding
-    return parsed
+
+
+def _key_record(number: int, layout: Layout, fields: list[str], target: str) -> Record | None:
+    """The line's key only, unchecked otherwise (None when a key field is empty or not valid)."""
+    values: dict[str, Value] = {}
+    for name in layout.key:
+        spec = layout.field(name)
+        text = fields[spec.position].strip() if spec.position < len(fields) else ""
+        if not text:
+            return None
+        try:
+            values[name] = convert(spec, text, target)
+        except FieldValueError:
+            return None
+    return Record(layout.record_type, tuple(values[name] for name in layout.key), values, [number])
 
 
 def _remember_span(parsed: ParsedFile, start: int, last: int) -> None:
@@ -340,14 +383,13 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
                 "line again"))
     for spec in layout.fields:
         text = fields[spec.position].strip() if spec.position < len(fields) else ""
-        label = f"{spec.name} (position {spec.position})"
         if not text:
             if spec.name in layout.key:
                 errors.append(
                     LineError(
                         number,
                         layout.record_type,
-                        label,
+                        f"{spec.name} (position {spec.position})",
                         "",
                         "is empty, but it identifies the record",
                         f"fill in {spec.name}; every {layout.record_type} line needs it"
@@ -357,7 +399,8 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
         try:
             values[spec.name] = convert(spec, text, target)
         except FieldValueError as exc:
-            errors.append(LineError(number, layout.record_type, label, shown(text), exc.reason, exc.action))
+            errors.append(LineError(number, layout.record_type, f"{spec.name} (position {spec.position})",
+                                    shown(text), exc.reason, exc.action))
     extra = [pos for pos in range(len(layout.fields) + 1, len(fields)) if fields[pos].strip()]
     if extra:
         parsed.ignored_positions.setdefault(layout.record_type, set()).update(extra)
@@ -395,10 +438,10 @@ def _swallowed_record(number: int, feed: _Feed, record_type: str) -> list[LineEr
 
 def _control_character(text: str) -> str | None:
     """``"U+001C at character 5"`` for the first control character (tab and line breaks allowed)."""
-    for index, char in enumerate(text):
-        if char not in "\t\r\n" and unicodedata.category(char) == "Cc":
-            return f"U+{ord(char):04X} at character {index + 1} of the field"
-    return None
+    found = _CONTROL.search(text)
+    if found is None:
+        return None
+    return f"U+{ord(found.group()):04X} at character {found.start() + 1} of the field"
 
 
 def shown(text: str, limit: int = 120) -> str:
@@ -406,8 +449,8 @@ def shown(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
 
 
+_LAYOUT_OF = {record_type.value.lower(): layout for record_type, layout in LAYOUTS.items()}
+
+
 def _layout_for(type_text: str) -> Layout | None:
-    for record_type, layout in LAYOUTS.items():
-        if record_type.value.lower() == type_text.lower():
-            return layout
-    return None
+    return _LAYOUT_OF.get(type_text.lower())

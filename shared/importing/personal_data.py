@@ -10,27 +10,39 @@ original bytes); the archive's retention (``archiveRetentionDays``) bounds how l
 from __future__ import annotations
 
 from shared.importing.layouts import RecordType
-from shared.importing.parsing import ParsedFile
+from shared.importing.parsing import ParsedFile, Record
 
 CPR_FIELD = "sCPRNo"
 
 
-def withhold_cpr_numbers(parsed: ParsedFile, send_cpr_number: bool) -> list[str]:
-    """Unless ``send_cpr_number``, drop the CPR number from every employee record in ``parsed``.
+class CprWithholding:
+    """Unless ``send_cpr_number``, drops the CPR number from each employee record it is given
+    (records of a file read in batches pass through it one by one)."""
 
-    Returns the receipt notes: one saying on how many lines a CPR number was withheld and how to
-    send it, or none when nothing was withheld.
-    """
-    if send_cpr_number:
-        return []
-    lines: set[int] = set()
+    def __init__(self, send_cpr_number: bool) -> None:
+        self.send = send_cpr_number
+        self.lines = 0
+
+    def __call__(self, record: Record) -> None:
+        if (not self.send and record.record_type is RecordType.EMPLOYEE
+                and record.values.pop(CPR_FIELD, None) not in (None, "")):
+            self.lines += len(record.lines)
+
+    def notes(self) -> list[str]:
+        """The receipt note: on how many lines a CPR number was withheld and how to send it (or none)."""
+        if not self.lines:
+            return []
+        return [
+            f"The CPR numbers in this file (Employee position 8, sCPRNo, on {self.lines} line(s)) were not sent "
+            "to the target system: the app setting SEND_CPR_NUMBER is off. If the target system needs them, set "
+            "SEND_CPR_NUMBER to true (with azd: the parameter sendCprNumber) and upload the file again."
+        ]
+
+
+def withhold_cpr_numbers(parsed: ParsedFile, send_cpr_number: bool) -> list[str]:
+    """Unless ``send_cpr_number``, drop the CPR number from every employee record in ``parsed``;
+    returns the receipt notes (see :meth:`CprWithholding.notes`)."""
+    withholding = CprWithholding(send_cpr_number)
     for record in parsed.records:
-        if record.record_type is RecordType.EMPLOYEE and record.values.pop(CPR_FIELD, None) not in (None, ""):
-            lines.update(record.lines)
-    if not lines:
-        return []
-    return [
-        f"The CPR numbers in this file (Employee position 8, sCPRNo, on {len(lines)} line(s)) were not sent "
-        "to the target system: the app setting SEND_CPR_NUMBER is off. If the target system needs them, set "
-        "SEND_CPR_NUMBER to true (with azd: the parameter sendCprNumber) and upload the file again."
-    ]
+        withholding(record)
+    return withholding.notes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +55,20 @@ def describe_error(source: str, error: LineError) -> str:
 
 
 def error_report(
-    receipt: Receipt, errors: list[LineError], rejected_name: str | None, formula_lines: list[int] | None = None
+    receipt: Receipt, errors: Iterable[LineError], rejected_name: str | None, formula_lines: list[int] | None = None
 ) -> bytes:
     """The human-readable report for the error container (UTF-8 with BOM so Notepad shows æøå).
 
     Text from the file, its name and the target is escaped visibly (:func:`shared.platform.safe_text.visible`)
     so no value can forge a report line. ``formula_lines``: rejected lines with a field a spreadsheet
     would run as a formula."""
+    return b"".join(error_report_chunks(receipt, errors, rejected_name, formula_lines))
+
+
+def error_report_chunks(
+    receipt: Receipt, errors: Iterable[LineError], rejected_name: str | None, formula_lines: list[int] | None = None
+) -> Iterator[bytes]:
+    """:func:`error_report` in pieces of about 64 KiB, for an upload that does not hold the whole report."""
     counts = receipt.counts
     lines = [
         "TimeBridge import report",
@@ -84,8 +92,18 @@ def error_report(
                 + ", ".join(str(number) for number in formula_lines) + "."
             )
         lines.append("")
-    lines += [describe_error(receipt.source, error) for error in errors]
-    return ("\n".join(lines) + "\n").encode("utf-8-sig")
+    yield ("\n".join(lines) + "\n").encode("utf-8-sig")
+    piece: list[str] = []
+    size = 0
+    for error in errors:
+        text = describe_error(receipt.source, error) + "\n"
+        piece.append(text)
+        size += len(text)
+        if size >= 65536:
+            yield "".join(piece).encode("utf-8")
+            piece, size = [], 0
+    if piece:
+        yield "".join(piece).encode("utf-8")
 
 
 def file_rejection_report(source: str, received_at: str, reason: str, action: str,

@@ -1,19 +1,20 @@
-"""The work of the ``resume_deferred`` timer: lines deferred for a target's call budget are imported
-again, oldest file first (see :mod:`shared.importing.deferral` for where they wait and why in order)."""
+"""The work of the ``resume_deferred`` timer: lines deferred for a target's call budget, or because an
+import reached its time limit (``IMPORT_TIME_LIMIT_SECONDS``), are imported again,
+oldest file first (see :mod:`shared.importing.deferral` for where they wait and why in order)."""
 
 from __future__ import annotations
 
 import logging
 import posixpath
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
 from azure.storage.blob import BlobServiceClient
 
 from shared.importing.deferral import Deferrals, PendingEntry
-from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, apply_parsed, connect
-from shared.importing.parsing import parse_file
-from shared.importing.reports import Receipt, error_report
+from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, apply_parsed, connect, read_file
+from shared.importing.reports import Receipt, error_report_chunks
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import visible
@@ -26,8 +27,6 @@ def resume_deferred(settings: Settings, service: BlobServiceClient, connector_fa
                     now: Callable[[], str] = now_iso) -> int:
     """The timer's work: the pending entries of the target, oldest first, while the budget allows;
     returns how many were completed. Later entries wait while an older one still has lines."""
-    if not settings.target_system.call_limited:
-        return 0
     intake = Intake(settings, service, connector_factory)
     deferrals = intake._deferrals()
     done = 0
@@ -61,10 +60,11 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
     original = entry.original_lines or None
     connector, problem = connect(intake.connector_factory, entry.source)
     until = ""
+    started = time.monotonic()
     try:
-        parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
-                            target=intake.settings.target_system.display_name)
-        result, until = apply_parsed(intake.settings, connector, problem, parsed, receipt)
+        parsed, batches = read_file(intake.settings, connector, stream, waiting_blob.get_blob_properties().size)
+        result, until = apply_parsed(intake.settings, connector, problem, parsed, receipt, batches,
+                                     deadline=started + intake.settings.import_time_limit_seconds)
     finally:
         if connector is not None:
             connector.close()
@@ -81,14 +81,14 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         rejected_name = f"{entry.folder}/resumed-{tag}.rejected.csv"
         report_name = f"{entry.folder}/resumed-{tag}.errors.txt"
         intake._upload(intake.settings.error_container, rejected_name, _pick_lines(stream(), picked, []), CSV)
-        errors = [replace(error, line=numbered(error.line)) for error in result.errors]
+        errors = (replace(error, line=numbered(error.line)) for error in result.errors)
         intake._upload(intake.settings.error_container, report_name,
-                     error_report(receipt, errors, posixpath.basename(rejected_name)), TEXT)
+                       error_report_chunks(receipt, errors, posixpath.basename(rejected_name)), TEXT)
         receipt.outputs["error_report"] = f"{intake.settings.error_container}/{report_name}"
         receipt.outputs["rejected_lines"] = f"{intake.settings.error_container}/{rejected_name}"
-    left = result.deferred()
+    left = result.has_deferred()
     if left:
-        local = sorted({line for record in left for first in record.lines for line in parsed.span(first)})
+        local = sorted({line for first in result.deferred_lines for line in parsed.span(first)})
         remainder = b"".join(_pick_lines(stream(), set(local), []))
         waiting_blob.upload_blob(remainder, overwrite=True, content_settings=CSV)
         entry.original_lines = [numbered(line) for line in local]

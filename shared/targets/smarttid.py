@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from itertools import pairwise
 from typing import Any
 
@@ -277,6 +278,7 @@ class SmartTidConnector(ConnectorDefaults):
         self.breaker = CircuitBreaker(self._retry.breaker_threshold)
         self.calls = CallCounter()
         self.job_ledger_read_complete = True
+        self._field_names: dict[frozenset[str], frozenset[str]] = {}
 
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
@@ -482,15 +484,17 @@ class SmartTidConnector(ConnectorDefaults):
         attempts: int | None = None,
         first_limit: int = PAGE_SIZE,
         enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-    ) -> list[dict[str, Any]]:
+        keep: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> list[Any]:
         """Every row of a list endpoint, page by page (offset/limit, x-pagination).
 
         A page may hold fewer rows than asked for (a server-side cap): the read goes on until
         ``x-pagination`` says the end is reached, or an empty page comes back — never stops on a
         short page. Rows already seen (a server that ignores ``offset``) end the read with an error
-        rather than a silently incomplete list.
+        rather than a silently incomplete list. ``keep``: what is kept of each row, as each page
+        arrives (the raw rows of a long list are never all held at once).
         """
-        rows: list[dict[str, Any]] = []
+        rows: list[Any] = []
         seen: set[int | str] = set()
         offset, limit = 0, first_limit
         for _ in range(MAX_PAGES):
@@ -501,7 +505,7 @@ class SmartTidConnector(ConnectorDefaults):
                 return rows
             new = [row for row in page if _identity(row) not in seen]
             seen.update(_identity(row) for row in new)
-            rows.extend(new)
+            rows.extend(map(keep, new) if keep else new)
             total = _pagination(response).get("totalFiltered")
             if total is not None and offset + len(page) >= int(total):
                 return rows
@@ -519,7 +523,9 @@ class SmartTidConnector(ConnectorDefaults):
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         params = {"sJobCode": job_code} if record_type is RecordType.OPERATION else None
-        return [self._to_remote(record_type, row) for row in self._get_all(RESOURCE_PATH[record_type], params)]
+        records: list[RemoteRecord] = self._get_all(RESOURCE_PATH[record_type], params,
+                                                     keep=partial(self._to_remote, record_type))
+        return records
 
     def find(
         self, record_type: RecordType, values: dict[str, Value], *, attempts: int | None = None
@@ -627,7 +633,8 @@ class SmartTidConnector(ConnectorDefaults):
                 values[spec.name] = value
         if "ID" not in row:
             raise ApiUnavailable(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
-        return RemoteRecord(id=row["ID"], values=values, present=frozenset(row))
+        names = frozenset(row)  # rows of one list share their field names: one set for all of them
+        return RemoteRecord(id=row["ID"], values=values, present=self._field_names.setdefault(names, names))
 
     # --- export ---------------------------------------------------------------------------
     def untransferred_job_ledger_entries(self) -> Iterator[dict[str, Any]]:
