@@ -4,7 +4,7 @@
 
 For each size N the SmartAPI sandbox is loaded with N new ledger entries — half job-ledger, half
 time-ledger, spread over 100 employees — and one export run (``run_export``) is made in a child
-process, so its peak resident set size (``ru_maxrss`` from ``os.wait4``) is that run's alone.
+process, so its peak resident set size (its own ``VmHWM``, ``bench/memory.py``) is that run's alone.
 Prints lines, file bytes, seconds, peak RSS and the ratio to the smallest size. Figures only;
 nothing is asserted. Uses only ``run_export``, so it runs unchanged against older versions.
 """
@@ -21,6 +21,8 @@ import uuid
 from typing import Any
 
 import httpx
+
+from bench.memory import peak_rss_mib
 
 EMPLOYEES = 100
 BATCH = 20_000
@@ -72,7 +74,7 @@ def child() -> None:
     ensure_containers(blob_service(settings), settings.containers)
     receipt = run_export(settings)
     print(json.dumps({"lines": receipt.counts.get("lines", 0) if receipt else 0,
-                      "bytes": receipt.bytes if receipt else 0}))
+                      "bytes": receipt.bytes if receipt else 0, "rss_mib": peak_rss_mib()}))
 
 
 def measure(entries: int) -> dict[str, float]:
@@ -84,13 +86,12 @@ def measure(entries: int) -> dict[str, float]:
                                stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    status = process.wait()
     seconds = time.monotonic() - started
     if status != 0:
         raise SystemExit(f"the export run for {entries} entries failed (status {status})")
     result = json.loads(output.strip().splitlines()[-1])
-    return {"lines": result["lines"], "bytes": result["bytes"], "seconds": seconds,
-            "rss_mib": usage.ru_maxrss / 1024}  # ru_maxrss is in KiB on Linux
+    return {"lines": result["lines"], "bytes": result["bytes"], "seconds": seconds, "rss_mib": result["rss_mib"]}
 
 
 def main() -> None:

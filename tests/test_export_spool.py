@@ -3,9 +3,11 @@ exactly the documented file, written exactly once, also across versions and dama
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.errors import ExportFailed
@@ -15,6 +17,7 @@ from shared.export.ledger_table import EntryKind, ExportLedger, SortedIds
 from shared.export.protocol import RUNS_PREFIX, Exporter
 from shared.export.spool import LedgerSpool, md5_of, packed_ids, unpacked_ids
 from shared.platform.config import ExportEncoding
+from shared.targets.factory import connector_factory
 from tests.conftest import Sandbox
 from tests.test_export import Crash, _raise, assert_exactly_once, expected_entries, ledger_files
 
@@ -123,3 +126,20 @@ def test_packed_ids_come_back_in_order(ids: list[int]) -> None:
     assert isinstance(packed, str) and json.loads(json.dumps(packed)) == packed
     assert list(unpacked_ids(packed)) == ids
     assert list(unpacked_ids(ids)) == ids  # a plain list, as earlier versions wrote
+
+
+def test_answers_are_freed_as_soon_as_they_are_read(settings, sandbox: Sandbox) -> None:
+    """httpx ties each response to its stream in a reference cycle; the connector breaks it, so a
+    long read never waits for the cyclic garbage collector to let go of its answers."""
+    connector = connector_factory(settings)()
+    try:
+        gc.collect()
+        gc.disable()
+        alive_before = sum(isinstance(o, httpx.Response) for o in gc.get_objects())
+        for _ in range(5):
+            assert connector.time_ledger_entries("1001")
+            assert list(connector.untransferred_job_ledger_entries())
+        assert sum(isinstance(o, httpx.Response) for o in gc.get_objects()) == alive_before
+    finally:
+        gc.enable()
+        connector.close()

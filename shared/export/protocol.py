@@ -48,10 +48,11 @@ from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
 from shared.export.ledger_format import is_true
 from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
 from shared.export.receipt import ExportReceipt, id_range
-from shared.export.spool import LedgerSpool, SpooledFile, md5_of, packed_ids, unpacked_ids
+from shared.export.spool import LedgerSpool, PreparedLine, SpooledFile, md5_of, packed_ids, unpacked_ids
 from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
+from shared.platform.memory import release_freed_memory
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ LEGACY_PREFIXES = {"_state/runs/": RUNS_PREFIX, "receipts/": RECEIPTS_PREFIX, "_
 #: Staging blobs of runs that never recorded their intent are removed after this age (longer than
 #: the function timeout, so they cannot belong to a run that is still going).
 ORPHAN_AGE = timedelta(hours=1)
+#: Rows read between two requests to hand freed memory back to the system (``platform.memory``).
+TRIM_EVERY = 500
 #: Files one run writes at most while the job-ledger answer may have been capped (see the docstring).
 MAX_CYCLES = 20
 #: How often a run reads every employee's time ledger in full instead of newest-first down to
@@ -247,9 +250,11 @@ class Exporter:
         spool = LedgerSpool(encoding=self.settings.export_encoding,
                             decimal_separator=self.settings.export_decimal_separator)
         try:
-            for row in connector.untransferred_job_ledger_entries():
+            for count, row in enumerate(connector.untransferred_job_ledger_entries(), start=1):
                 if not is_true(row.get("Transfered")):
                     spool.add(EntryKind.JOB, row)
+                if count % TRIM_EVERY == 0:
+                    release_freed_memory()
             leavers: dict[str, set[int]] = {}
             leaver_codes: dict[str, InactiveEmployee] = {}
             if with_time:
@@ -275,21 +280,25 @@ class Exporter:
         self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
         marks = {} if self._full_read else self.ledger.time_marks()
 
-        def read(code: str) -> list[dict[str, Any]]:
+        def prepare(row: dict[str, Any]) -> PreparedLine | None:
+            return None if is_true(row.get("Transfered")) else spool.prepare(EntryKind.TIME, row)
+
+        def read(code: str) -> list[PreparedLine | None]:
             if code in marks:
-                return connector.time_ledger_entries(code, newer_than=marks[code])
-            return connector.time_ledger_entries(code)
+                return connector.time_ledger_entries(code, newer_than=marks[code], keep=prepare)
+            return connector.time_ledger_entries(code, keep=prepare)
 
         workers = self.settings.write_concurrency
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export-read") as pool:
             for start in range(0, len(codes), workers):
                 window = codes[start : start + workers]
-                for code, rows in zip(window, pool.map(read, window), strict=True):
-                    for row in rows:
-                        if not is_true(row.get("Transfered")):
-                            spool.add(EntryKind.TIME, row)
+                for code, lines in zip(window, pool.map(read, window), strict=True):
+                    for line in lines:
+                        if line is not None:
+                            spool.append(line)
                             if code in leaver_codes:
-                                leavers.setdefault(code, set()).add(int(row["ID"]))
+                                leavers.setdefault(code, set()).add(line.entry_id)
+                release_freed_memory()
         return leaver_codes
 
     def _employees_to_read(

@@ -19,7 +19,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from shared.export.ledger_format import (
     JOB_LEDGER_COLUMNS,
@@ -37,6 +37,16 @@ BOM = b"\xef\xbb\xbf"
 COPY_CHUNK = 1024 * 1024
 _RECORDS = {EntryKind.TIME: (TIME_LEDGER_RECORD, TIME_LEDGER_COLUMNS),
             EntryKind.JOB: (JOB_LEDGER_RECORD, JOB_LEDGER_COLUMNS)}
+
+
+class PreparedLine(NamedTuple):
+    """One entry's rendered line and what the spool keeps of it."""
+
+    kind: EntryKind
+    entry_id: int
+    employee: str
+    data: bytes
+    notes: tuple[str, ...]
 
 
 class _Lines:
@@ -120,6 +130,10 @@ class LedgerSpool:
         self._notes: dict[tuple[EntryKind, int], list[str]] = {}
 
     def add(self, kind: EntryKind, row: dict[str, Any]) -> None:
+        self.append(self.prepare(kind, row))
+
+    def prepare(self, kind: EntryKind, row: dict[str, Any]) -> PreparedLine:
+        """The entry's line, rendered (pure: safe in any thread, e.g. as rows arrive)."""
         record, columns = _RECORDS[kind]
         entry_id = int(row["ID"])
         notes: list[str] = []
@@ -131,13 +145,15 @@ class LedgerSpool:
             if replaced:
                 notes.append(f"{record} {entry_id}: {replaced} character(s) that Windows-1252 cannot hold were "
                              "replaced (by the base letter, or ?)")
-        if notes:
-            self._notes[(kind, entry_id)] = notes
-        code = str(row.get("EmployeeCode") or "")
-        index = self._code_index.setdefault(code, len(self._codes))
+        return PreparedLine(kind, entry_id, str(row.get("EmployeeCode") or ""), data, tuple(notes))
+
+    def append(self, line: PreparedLine) -> None:
+        if line.notes:
+            self._notes[(line.kind, line.entry_id)] = list(line.notes)
+        index = self._code_index.setdefault(line.employee, len(self._codes))
         if index == len(self._codes):
-            self._codes.append(code)
-        self._lines[kind].add(entry_id, data, index)
+            self._codes.append(line.employee)
+        self._lines[line.kind].add(line.entry_id, line.data, index)
 
     def ids(self, kind: EntryKind) -> SortedIds:
         """Every id read of ``kind`` (to look up in the export ledger)."""

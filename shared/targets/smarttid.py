@@ -38,7 +38,7 @@ from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
 from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
-from shared.targets.http import RetryableResponse, describe_failure
+from shared.targets.http import RetryableResponse, describe_failure, unbound
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ class SmartTidConnector(ConnectorDefaults):
             breaker.check(route)
             self.calls.add(method, path)
             try:
-                response = self._client.request(method, path, **build())
+                response = unbound(self._client.request(method, path, **build()))
             except httpx.HTTPError as exc:
                 breaker.failure(route, describe_failure(exc))
                 if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
@@ -672,11 +672,13 @@ class SmartTidConnector(ConnectorDefaults):
         method, path = JOB_LEDGER_MARK
         self._call(method, path, params={"sIDList": ",".join(str(i) for i in ids)})
 
-    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None, *,
+                            keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         """The employee's untransferred time-ledger entries (see GUESSES for the filter).
 
         ``newer_than``: the highest id of this employee already exported — read newest first and
         stop at it (every entry with an id above it is returned; older ones may be too).
+        ``keep``: what is kept of each row (a pure function), applied as each page arrives.
         """
         _, path = TIME_LEDGER_READ  # a GET
         while True:
@@ -686,10 +688,12 @@ class SmartTidConnector(ConnectorDefaults):
             if filtered:
                 params["Filter"] = UNTRANSFERRED_FILTER
             if newer_than is None or not ordered:
-                return self._get_all(path, params) if not filtered else self._filtered_read(path, params)
+                if filtered:
+                    return self._filtered_read(path, params, keep)
+                return self._get_all(path, params, keep=keep)
             try:
                 return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
-                                     enough=self._reached(newer_than))
+                                     enough=self._reached(newer_than), keep=keep)
             except ApiRejected as exc:
                 if filtered:
                     self._filter_refused = True
@@ -698,14 +702,15 @@ class SmartTidConnector(ConnectorDefaults):
                 log.warning("SmartTID refused the time-ledger read with %s (%s); reading without it",
                             UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", exc.message)
 
-    def _filtered_read(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _filtered_read(self, path: str, params: dict[str, Any],
+                       keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         try:
-            return self._get_all(path, params)
+            return self._get_all(path, params, keep=keep)
         except ApiRejected as exc:
             self._filter_refused = True
             log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
                         UNTRANSFERRED_FILTER, exc.message)
-            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"})
+            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"}, keep=keep)
 
     def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:
         """Stop rule of a newest-first read: the page went down to ``newer_than``, in descending order."""
