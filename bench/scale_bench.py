@@ -4,7 +4,7 @@
         --sizes 1000,10000,100000 --latency 0,20 --concurrency 1,4,16
 
 Each import runs in a child process of its own (``intake.process`` on Azurite + the SmartAPI
-sandbox, exactly as the blob trigger runs it); its peak RSS is the child's ``ru_maxrss``. Per
+sandbox, exactly as the blob trigger runs it); its peak RSS is the child's own ``VmHWM`` (``bench/memory.py``). Per
 size, latency and concurrency (``WRITE_CONCURRENCY``) the table shows:
 
 * **first import** (every line a create) — skipped above ``--first-max`` lines; the sandbox is
@@ -32,7 +32,6 @@ import gc
 import itertools
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from bench.memory import peak_rss_mib
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import parse_file
 from shared.platform.config import load_settings
@@ -232,7 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         result = child_import(args.name) if args.child == "import" else child_reads(args.size, int(args.concurrency))
-        result["rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["rss_mib"] = peak_rss_mib()
         print(json.dumps(result))
         return
 

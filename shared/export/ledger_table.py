@@ -23,7 +23,9 @@ Rows (PartitionKey / RowKey):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +84,34 @@ class InactiveEmployee:
     @property
     def watched_from(self) -> datetime:
         return max(self.since, self.last_new_entries or self.since)
+
+
+class SortedIds:
+    """A sorted, duplicate-free array of entry ids with a fast ``in`` (8 bytes per id)."""
+
+    def __init__(self, ids: Iterable[int]) -> None:
+        ordered = sorted(ids)
+        self._ids = array("q", (value for at, value in enumerate(ordered) if at == 0 or ordered[at - 1] != value))
+
+    def __contains__(self, entry_id: object) -> bool:
+        if not isinstance(entry_id, int):
+            return False
+        at = bisect_left(self._ids, entry_id)
+        return at < len(self._ids) and self._ids[at] == entry_id
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def lowest(self) -> int:
+        return self._ids[0]
+
+    @property
+    def highest(self) -> int:
+        return self._ids[-1]
 
 
 @dataclass(frozen=True)
@@ -186,18 +216,18 @@ class ExportLedger:
 
     # --- entry rows ----------------------------------------------------------------------------
     def exported_ids(self, kind: EntryKind, candidates: Iterable[int]) -> set[int]:
-        """The ``candidates`` already in the ledger (one range query over their RowKeys)."""
-        wanted = set(candidates)
-        if not wanted:
+        """The ``candidates`` already in the ledger (one range query over their RowKeys, streamed)."""
+        wanted = candidates if isinstance(candidates, SortedIds) else SortedIds(candidates)
+        if not len(wanted):
             return set()
         rows = self.table.query_entities(
             "PartitionKey eq @pk and RowKey ge @lo and RowKey le @hi",
-            parameters={"pk": kind.value, "lo": _row_key(min(wanted)), "hi": _row_key(max(wanted))},
+            parameters={"pk": kind.value, "lo": _row_key(wanted.lowest), "hi": _row_key(wanted.highest)},
             select=["RowKey"],
         )
-        return {int(row["RowKey"]) for row in rows} & wanted
+        return {entry_id for row in rows if (entry_id := int(row["RowKey"])) in wanted}
 
-    def record(self, kind: EntryKind, ids: list[int], run_id: str, file_name: str, exported_at: str) -> None:
+    def record(self, kind: EntryKind, ids: Sequence[int], run_id: str, file_name: str, exported_at: str) -> None:
         """One row per exported entry (upserts: repeating this after a crash is harmless)."""
         for start in range(0, len(ids), TRANSACTION_SIZE):
             self.table.submit_transaction(

@@ -29,26 +29,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 import uuid
+from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
+from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
 from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
-from shared.export.ledger_format import is_true, render
-from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus
+from shared.export.ledger_format import is_true
+from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
 from shared.export.receipt import ExportReceipt, id_range
+from shared.export.spool import LedgerSpool, PreparedLine, SpooledFile, md5_of, packed_ids, unpacked_ids
 from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
+from shared.platform.memory import release_freed_memory
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
@@ -64,6 +68,8 @@ LEGACY_PREFIXES = {"_state/runs/": RUNS_PREFIX, "receipts/": RECEIPTS_PREFIX, "_
 #: Staging blobs of runs that never recorded their intent are removed after this age (longer than
 #: the function timeout, so they cannot belong to a run that is still going).
 ORPHAN_AGE = timedelta(hours=1)
+#: Rows read between two requests to hand freed memory back to the system (``platform.memory``).
+TRIM_EVERY = 500
 #: Files one run writes at most while the job-ledger answer may have been capped (see the docstring).
 MAX_CYCLES = 20
 #: How often a run reads every employee's time ledger in full instead of newest-first down to
@@ -88,22 +94,26 @@ def receipt_name_for(file_name: str) -> str:
 
 @dataclass
 class Manifest:
-    """Everything needed to finish a run without asking SmartTID again (stored as a staging blob)."""
+    """Everything needed to finish a run without asking SmartTID again (stored as a staging blob).
+
+    Ids, not entries: the file itself is staged beside it.
+    """
 
     run_id: str
     file_name: str
     created_at: str
-    time_ids: list[int]
-    job_ids: list[int]
+    time_ids: Sequence[int]
+    job_ids: Sequence[int]
     size: int
     md5: str
     encoding: str
     decimal_separator: str
     notes: list[str] = field(default_factory=list)
-    #: Job-ledger id → employee code (to check whether an entry whose mark is refused still exists).
-    job_employees: dict[str, str] = field(default_factory=dict)
-    #: Time-ledger id → employee code (to advance each employee's "exported through" mark).
-    time_employees: dict[str, str] = field(default_factory=dict)
+    #: Employee code → its job-ledger ids in the file (to check whether an entry whose mark is
+    #: refused still exists).
+    job_ids_by_employee: dict[str, Sequence[int]] = field(default_factory=dict)
+    #: Employee code → its highest time-ledger id in the file (its "exported through" mark).
+    time_marks: dict[str, int] = field(default_factory=dict)
     #: Tic-Tac: every line of the file → (record, source row, version, reason), for the receipt.
     lines: list[dict[str, Any]] = field(default_factory=list)
     #: Tic-Tac: the export-ledger writes of the run (per source row: version, fingerprint, the values
@@ -111,19 +121,47 @@ class Manifest:
     source: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2, ensure_ascii=False).encode("utf-8")
+        """Compact JSON; id lists packed (``spool.packed_ids``), so no Python object is made per id."""
+        values: dict[str, Any] = {item.name: getattr(self, item.name) for item in fields(self)}
+        values["time_ids"], values["job_ids"] = packed_ids(self.time_ids), packed_ids(self.job_ids)
+        values["job_ids_by_employee"] = {code: packed_ids(ids) for code, ids in self.job_ids_by_employee.items()}
+        return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
-        return cls(**json.loads(data))
+        values = json.loads(data)
+        values["time_ids"], values["job_ids"] = unpacked_ids(values["time_ids"]), unpacked_ids(values["job_ids"])
+        values["job_ids_by_employee"] = {code: unpacked_ids(ids)
+                                         for code, ids in (values.get("job_ids_by_employee") or {}).items()}
+        # Manifests of runs interrupted under earlier versions map each id to its employee.
+        for entry_id, code in (values.pop("job_employees", None) or {}).items():
+            if code:
+                values["job_ids_by_employee"].setdefault(code, array("q")).append(int(entry_id))
+        for entry_id, code in (values.pop("time_employees", None) or {}).items():
+            if code:
+                marks = values.setdefault("time_marks", {})
+                marks[code] = max(marks.get(code, 0), int(entry_id))
+        return cls(**values)
+
+    def employee_of_job_entry(self, entry_ids: set[int]) -> dict[int, str]:
+        return {entry_id: code for code, ids in self.job_ids_by_employee.items() for entry_id in ids
+                if entry_id in entry_ids}
 
 
 @dataclass
 class NewEntries:
-    time: list[dict[str, Any]]
-    job: list[dict[str, Any]]
+    """What a run read that is not in the export ledger yet, spooled to disk (see ``spool.py``)."""
+
+    spool: LedgerSpool
+    #: How many different entries of each kind were read.
+    read: dict[EntryKind, int]
+    leave_out: dict[EntryKind, SortedIds | set[int]]
     #: Job-ledger entries in the export ledger that SmartTID still returns as untransferred.
     stale_job_ids: list[int]
+
+    @property
+    def empty(self) -> bool:
+        return all(self.read[kind] == len(self.leave_out[kind]) for kind in EntryKind)
 
 
 def _md5(data: bytes) -> str:
@@ -189,60 +227,79 @@ class Exporter:
         """Read, stage, commit and complete one file (steps 2-9)."""
         started, calls_before = time.monotonic(), Counter(connector.calls.counts)
         entries = self._read_new(connector, with_time=with_time)
-        notes: list[str] = []
-        if entries.stale_job_ids:
-            self._mark_stale(connector, entries.stale_job_ids)
-            notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
-                         f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
-        if not entries.time and not entries.job and not (with_time and self.settings.export_write_empty_file):
-            log.info("export: nothing new")
-            return None, etag
-        rendered = render(entries.time, entries.job, encoding=self.settings.export_encoding,
-                          decimal_separator=self.settings.export_decimal_separator)
-        job_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.job}
-        time_employees = {str(row["ID"]): str(row.get("EmployeeCode") or "") for row in entries.time}
-        intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids,
-                                       rendered.notes + notes, job_employees, time_employees)
-        etag = self._commit_intent(intent, etag)
-        return self._complete(intent, etag, connector, manifest, rendered.content,
-                              started=started, calls_before=calls_before, recovered_runs=recovered_runs)
+        with entries.spool:
+            notes: list[str] = []
+            if entries.stale_job_ids:
+                self._mark_stale(connector, entries.stale_job_ids)
+                notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
+                             f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
+            if entries.empty and not (with_time and self.settings.export_write_empty_file):
+                log.info("export: nothing new")
+                return None, etag
+            spooled = entries.spool.write(entries.leave_out)
+        with spooled:
+            intent, manifest = self._stage(spooled, spooled.notes + notes)
+            etag = self._commit_intent(intent, etag)
+            return self._complete(intent, etag, connector, manifest, spooled,
+                                  started=started, calls_before=calls_before, recovered_runs=recovered_runs)
 
     # --- steps (each a method, so tests can interrupt the run between them) --------------------
     def _read_new(self, connector: Connector, *, with_time: bool = True) -> NewEntries:
-        job_rows = {int(row["ID"]): row for row in connector.untransferred_job_ledger_entries()
-                    if not is_true(row.get("Transfered"))}
-        time_rows: dict[int, dict[str, Any]] = {}
-        leavers: dict[str, set[int]] = {}
-        leaver_codes: dict[str, InactiveEmployee] = {}
-        if with_time:
-            last_full = self.ledger.last_full_read()
-            codes, leaver_codes = self._employees_to_read(connector, first_run=last_full is None)
-            self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
-            marks = {} if self._full_read else self.ledger.time_marks()
-
-            def read(code: str) -> list[dict[str, Any]]:
-                if code in marks:
-                    return connector.time_ledger_entries(code, newer_than=marks[code])
-                return connector.time_ledger_entries(code)
-
-            with ThreadPoolExecutor(max_workers=self.settings.write_concurrency,
-                                    thread_name_prefix="export-read") as pool:
-                for code, rows in zip(codes, pool.map(read, codes), strict=True):
-                    for row in rows:
-                        if not is_true(row.get("Transfered")):
-                            time_rows[int(row["ID"])] = row
-                            if code in leaver_codes:
-                                leavers.setdefault(code, set()).add(int(row["ID"]))
-        done_time = self.ledger.exported_ids(EntryKind.TIME, time_rows)
-        done_job = self.ledger.exported_ids(EntryKind.JOB, job_rows)
+        """Read the entries, each rendered to disk as it comes (memory stays flat), and find those
+        already in the export ledger."""
+        spool = LedgerSpool(encoding=self.settings.export_encoding,
+                            decimal_separator=self.settings.export_decimal_separator)
+        try:
+            for count, row in enumerate(connector.untransferred_job_ledger_entries(), start=1):
+                if not is_true(row.get("Transfered")):
+                    spool.add(EntryKind.JOB, row)
+                if count % TRIM_EVERY == 0:
+                    release_freed_memory()
+            leavers: dict[str, set[int]] = {}
+            leaver_codes: dict[str, InactiveEmployee] = {}
+            if with_time:
+                leaver_codes = self._read_time_ledgers(connector, spool, leavers)
+            read = {kind: spool.ids(kind) for kind in EntryKind}
+            done_time = self.ledger.exported_ids(EntryKind.TIME, read[EntryKind.TIME])
+            done_job = self.ledger.exported_ids(EntryKind.JOB, read[EntryKind.JOB])
+        except BaseException:
+            spool.close()
+            raise
         for code, ids in leavers.items():
             if ids - done_time:  # a leaver's entries still unexported: keep reading for another grace period
                 self.ledger.note_inactive(code, leaver_codes[code].since, last_new_entries=self.clock())
-        return NewEntries(
-            time=[row for entry_id, row in time_rows.items() if entry_id not in done_time],
-            job=[row for entry_id, row in job_rows.items() if entry_id not in done_job],
-            stale_job_ids=sorted(done_job),
-        )
+        return NewEntries(spool, {kind: len(ids) for kind, ids in read.items()},
+                          {EntryKind.TIME: done_time, EntryKind.JOB: done_job}, sorted(done_job))
+
+    def _read_time_ledgers(self, connector: Connector, spool: LedgerSpool,
+                           leavers: dict[str, set[int]]) -> dict[str, InactiveEmployee]:
+        """Every employee's time ledger to read (see ``_employees_to_read``) into ``spool``; a few
+        employees are read at a time, so only their answers are in memory at once."""
+        last_full = self.ledger.last_full_read()
+        codes, leaver_codes = self._employees_to_read(connector, first_run=last_full is None)
+        self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
+        marks = {} if self._full_read else self.ledger.time_marks()
+
+        def prepare(row: dict[str, Any]) -> PreparedLine | None:
+            return None if is_true(row.get("Transfered")) else spool.prepare(EntryKind.TIME, row)
+
+        def read(code: str) -> list[PreparedLine | None]:
+            if code in marks:
+                return connector.time_ledger_entries(code, newer_than=marks[code], keep=prepare)
+            return connector.time_ledger_entries(code, keep=prepare)
+
+        workers = self.settings.write_concurrency
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export-read") as pool:
+            for start in range(0, len(codes), workers):
+                window = codes[start : start + workers]
+                for code, lines in zip(window, pool.map(read, window), strict=True):
+                    for line in lines:
+                        if line is not None:
+                            spool.append(line)
+                            if code in leaver_codes:
+                                leavers.setdefault(code, set()).add(line.entry_id)
+                release_freed_memory()
+        return leaver_codes
 
     def _employees_to_read(
         self, connector: Connector, *, first_run: bool = False
@@ -277,22 +334,22 @@ class Exporter:
                 leavers[code] = seen
         return codes, leavers
 
-    def _stage(self, content: bytes, time_ids: list[int], job_ids: list[int],
-               notes: list[str], job_employees: dict[str, str] | None = None,
-               time_employees: dict[str, str] | None = None, *, lines: list[dict[str, Any]] | None = None,
+    def _stage(self, spooled: SpooledFile, notes: list[str], *, lines: list[dict[str, Any]] | None = None,
                source: dict[str, Any] | None = None, next_line_id: int | None = None) -> tuple[Intent, Manifest]:
         created = self.clock()
         run_id = uuid.uuid4().hex[:12]
         file_name = file_name_for(run_id, created)
         manifest = Manifest(
-            run_id=run_id, file_name=file_name, created_at=iso(created), time_ids=time_ids, job_ids=job_ids,
-            size=len(content), md5=_md5(content), encoding=self.settings.export_encoding.value,
+            run_id=run_id, file_name=file_name, created_at=iso(created), time_ids=spooled.time_ids,
+            job_ids=spooled.job_ids, size=spooled.size, md5=spooled.md5,
+            encoding=self.settings.export_encoding.value,
             decimal_separator=self.settings.export_decimal_separator, notes=notes,
-            job_employees=job_employees or {}, time_employees=time_employees or {},
+            job_ids_by_employee=spooled.job_ids_by_employee, time_marks=spooled.time_marks,
             lines=lines or [], source=source or {},
         )
-        self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", content, overwrite=True,
-                                content_settings=self._csv_settings())
+        spooled.file.seek(0)
+        self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/{file_name}", spooled.file, length=spooled.size,
+                                     overwrite=True, content_settings=self._csv_settings())
         self.bookkeeping.upload_blob(f"{RUNS_PREFIX}{run_id}/manifest.json", manifest.to_json(), overwrite=True,
                                 content_settings=JSON)
         intent = Intent(run_id=run_id, file_name=file_name, created_at=manifest.created_at,
@@ -302,46 +359,65 @@ class Exporter:
     def _commit_intent(self, intent: Intent, etag: str) -> str:
         return self.ledger.save_intent(intent, etag)
 
-    def _write_file(self, intent: Intent, manifest: Manifest, content: bytes | None) -> None:
-        """Create the output file; an existing one (an earlier attempt's) is left for the check."""
+    def _write_file(self, intent: Intent, manifest: Manifest, spooled: SpooledFile | None) -> None:
+        """Create the output file; an existing one (an earlier attempt's) is left for the check.
+
+        The bytes come from the run's spooled file, or — completing an interrupted run — from the
+        staged copy, streamed through a temporary file and checked against the manifest first."""
         blob = self.output.get_blob_client(intent.file_name)
-        if content is None:
-            if blob.exists():
-                return
-            content = self._download(self.bookkeeping, f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
-            if content is None or _md5(content) != manifest.md5:
+        if spooled is not None:
+            spooled.file.seek(0)
+            self._create(blob, spooled.file, manifest.size)
+            return
+        if blob.exists():
+            return
+        with tempfile.TemporaryFile() as staged:
+            try:
+                self.bookkeeping.get_blob_client(f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}") \
+                    .download_blob().readinto(staged)
+            except ResourceNotFoundError:
+                staged.truncate(0)
+            staged.seek(0)
+            size, md5 = md5_of(staged)
+            if (size, md5) != (manifest.size, manifest.md5):
                 raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
                                    f"{intent.file_name} cannot be written again "
                                    "(see the README, 'The exactly-once protocol')")
+            staged.seek(0)
+            self._create(blob, staged, size)
+
+    def _create(self, blob: BlobClient, stream: IO[bytes], size: int) -> None:
         with suppress(ResourceExistsError):
-            blob.upload_blob(content, overwrite=False, content_settings=self._csv_settings())
+            blob.upload_blob(stream, length=size, overwrite=False, content_settings=self._csv_settings())
 
     def _verify_file(self, intent: Intent, manifest: Manifest) -> None:
-        data = self._download(self.output, intent.file_name)
-        if data is None:
-            raise ExportFailed(f"{intent.file_name} is not in the output container after writing it")
-        if len(data) != manifest.size or _md5(data) != manifest.md5:
+        """Read the output file back in chunks and compare its size and MD5 with the manifest's."""
+        try:
+            downloader = self.output.get_blob_client(intent.file_name).download_blob()
+        except ResourceNotFoundError:
+            raise ExportFailed(f"{intent.file_name} is not in the output container after writing it") from None
+        digest, size = hashlib.md5(), 0
+        for chunk in downloader.chunks():
+            digest.update(chunk)
+            size += len(chunk)
+        if size != manifest.size or digest.hexdigest() != manifest.md5:
             raise ExportFailed(
                 f"{intent.file_name} in the output container differs from what run {intent.run_id} wrote "
-                f"({len(data)} bytes, MD5 {_md5(data)}; expected {manifest.size} bytes, MD5 {manifest.md5}); "
+                f"({size} bytes, MD5 {digest.hexdigest()}; expected {manifest.size} bytes, MD5 {manifest.md5}); "
                 "nothing was marked transferred"
             )
 
-    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
         """The ids step 7 marks transferred in the target (SmartTID: the job-ledger ids)."""
         return manifest.job_ids
 
-    def _mark_batch(self, connector: Connector, ids: list[int]) -> None:
+    def _mark_batch(self, connector: Connector, ids: Sequence[int]) -> None:
         connector.mark_job_ledger_entries_transferred(ids)
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self.ledger.record(EntryKind.TIME, manifest.time_ids, intent.run_id, intent.file_name, finished_at)
         self.ledger.record(EntryKind.JOB, manifest.job_ids, intent.run_id, intent.file_name, finished_at)
-        highest: dict[str, int] = {}
-        for entry_id, code in manifest.time_employees.items():
-            if code:
-                highest[code] = max(highest.get(code, 0), int(entry_id))
-        self.ledger.advance_time_marks(highest)
+        self.ledger.advance_time_marks(manifest.time_marks)
         self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
                                finished_at)
 
@@ -352,7 +428,7 @@ class Exporter:
         etag: str,
         connector: Connector,
         manifest: Manifest | None,
-        content: bytes | None,
+        spooled: SpooledFile | None,
         *,
         started: float | None = None,
         calls_before: Counter[str] | None = None,
@@ -363,7 +439,7 @@ class Exporter:
         interrupted = manifest is None
         manifest = manifest or self._load_manifest(intent)
         if intent.status is RunStatus.INTENT:
-            self._write_file(intent, manifest, content)
+            self._write_file(intent, manifest, spooled)
             self._verify_file(intent, manifest)
             intent.status = RunStatus.WRITTEN
             etag = self.ledger.save_intent(intent, etag)
@@ -389,7 +465,7 @@ class Exporter:
         telemetry.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
-    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: list[int]) -> None:
+    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
         """Mark a batch; when SmartTID refuses, leave out the entries deleted in SmartTID meanwhile."""
         try:
             self._mark_batch(connector, batch)
@@ -418,13 +494,11 @@ class Exporter:
                     "next run continues"
                 ) from None
 
-    def _deleted(self, connector: Connector, manifest: Manifest, batch: list[int]) -> list[int]:
+    def _deleted(self, connector: Connector, manifest: Manifest, batch: Sequence[int]) -> list[int]:
         """The ids of ``batch`` that no longer exist in SmartTID (checked per employee)."""
         by_employee: dict[str, list[int]] = {}
-        for entry_id in batch:
-            code = manifest.job_employees.get(str(entry_id))
-            if code:
-                by_employee.setdefault(code, []).append(entry_id)
+        for entry_id, code in sorted(manifest.employee_of_job_entry(set(batch)).items()):
+            by_employee.setdefault(code, []).append(entry_id)
         gone: list[int] = []
         for code, ids in by_employee.items():
             try:

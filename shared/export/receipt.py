@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,5 +67,5 @@ class ExportReceipt:
         return "\n".join(lines)
 
 
-def id_range(ids: list[int]) -> dict[str, int | None]:
+def id_range(ids: Sequence[int]) -> dict[str, int | None]:
     return {"first": min(ids) if ids else None, "last": max(ids) if ids else None}

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from shared.export.ledger_table import Intent
 from shared.export.protocol import Exporter, Manifest
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, row_to_json
+from shared.export.spool import SpooledFile
 from shared.export.tictac_source import JOB, TIME, TIME_ROW, ErpCodes, Plan, Rules, plan
 from shared.platform.clock import iso
 from shared.platform.config import CorrectionDate
@@ -129,14 +131,16 @@ class TicTacExporter(Exporter):
         rendered = render(rows[TIME], rows[JOB], encoding=self.settings.export_encoding,
                           decimal_separator=self.settings.export_decimal_separator)
         notes = rendered.notes + outcome.notes + ([f"reconcile stopped: {outcome.guard}"] if outcome.guard else [])
-        intent, manifest = self._stage(rendered.content, rendered.time_ids, rendered.job_ids, notes, lines=lines,
-                                       source=manifest_source(outcome, now, reconcile, summary), next_line_id=next_id)
-        etag = self._commit_intent(intent, etag)
-        receipt, _ = self._complete(intent, etag, connector, manifest, rendered.content, **complete)
+        with SpooledFile.of(rendered) as spooled:
+            intent, manifest = self._stage(spooled, notes, lines=lines,
+                                           source=manifest_source(outcome, now, reconcile, summary),
+                                           next_line_id=next_id)
+            etag = self._commit_intent(intent, etag)
+            receipt, _ = self._complete(intent, etag, connector, manifest, spooled, **complete)
         return receipt
 
     # --- what the protocol asks of a source -------------------------------------------------------
-    def _ids_to_mark(self, manifest: Manifest) -> list[int]:
+    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
         return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -227,13 +227,17 @@ class Connector(Protocol):
     #: (an answer without paging information that repeats itself): mark what was read, read again.
     job_ledger_read_complete: bool
 
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]: ...
+    def untransferred_job_ledger_entries(self) -> Iterable[dict[str, Any]]:
+        """The untransferred job-ledger entries, read as the caller goes (a page at a time)."""
+        ...
 
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None: ...
+    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None: ...
 
-    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None, *,
+                            keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         """The employee's time-ledger entries: at least every untransferred one, or with
-        ``newer_than`` at least every untransferred one with a higher id."""
+        ``newer_than`` at least every untransferred one with a higher id. With ``keep`` (a pure
+        function), what it returns for each row, applied as the rows arrive."""
         ...
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -38,7 +38,7 @@ from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
 from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
-from shared.targets.http import RetryableResponse, describe_failure
+from shared.targets.http import RetryableResponse, describe_failure, unbound
 
 log = logging.getLogger(__name__)
 
@@ -385,7 +385,7 @@ class SmartTidConnector(ConnectorDefaults):
             breaker.check(route)
             self.calls.add(method, path)
             try:
-                response = self._client.request(method, path, **build())
+                response = unbound(self._client.request(method, path, **build()))
             except httpx.HTTPError as exc:
                 breaker.failure(route, describe_failure(exc))
                 if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
@@ -495,7 +495,7 @@ class SmartTidConnector(ConnectorDefaults):
         arrives (the raw rows of a long list are never all held at once).
         """
         rows: list[Any] = []
-        seen: set[str] = set()
+        seen: set[int | str] = set()
         offset, limit = 0, first_limit
         for _ in range(MAX_PAGES):
             response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": limit},
@@ -637,39 +637,48 @@ class SmartTidConnector(ConnectorDefaults):
         return RemoteRecord(id=row["ID"], values=values, present=self._field_names.setdefault(names, names))
 
     # --- export ---------------------------------------------------------------------------
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
-        """Read until the pages end or an answer brings nothing new (see GUESSES)."""
+    def untransferred_job_ledger_entries(self) -> Iterator[dict[str, Any]]:
+        """Read until the pages end or an answer brings nothing new (see GUESSES).
+
+        Rows are yielded page by page, so a caller that handles each row at once holds one page.
+        A page whose rows are all the previous page's is an answer that repeats itself (offset
+        ignored, or capped): the read ends there, incomplete. Rows may be yielded twice (a row
+        that moved between pages); the caller keeps one of each id.
+        """
         method, path = JOB_LEDGER_READ
-        rows: dict[str, dict[str, Any]] = {}
+        previous: set[int | str] = set()
         offset = 0
         complete = False
+        self.job_ledger_read_complete = False
         for _ in range(MAX_PAGES):
             response = self._call(method, path, params={"offset": offset, "limit": PAGE_SIZE})
             page = self._rows(response, path)
             if not page:
                 complete = True
                 break
-            new = {_identity(row): row for row in page if _identity(row) not in rows}
-            rows.update(new)
+            identities = {_identity(row) for row in page}
+            if identities <= previous:  # the answer repeats itself: not paged, and possibly capped
+                break
+            yield from page
+            previous = identities
             total = _pagination(response).get("totalFiltered")
             if total is not None and offset + len(page) >= int(total):
                 complete = True
                 break
-            if not new:  # the answer repeats itself: not paged, and possibly capped
-                break
             offset += len(page)
         self.job_ledger_read_complete = complete
-        return list(rows.values())
 
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
+    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
         method, path = JOB_LEDGER_MARK
         self._call(method, path, params={"sIDList": ",".join(str(i) for i in ids)})
 
-    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None, *,
+                            keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         """The employee's untransferred time-ledger entries (see GUESSES for the filter).
 
         ``newer_than``: the highest id of this employee already exported — read newest first and
         stop at it (every entry with an id above it is returned; older ones may be too).
+        ``keep``: what is kept of each row (a pure function), applied as each page arrives.
         """
         _, path = TIME_LEDGER_READ  # a GET
         while True:
@@ -679,10 +688,12 @@ class SmartTidConnector(ConnectorDefaults):
             if filtered:
                 params["Filter"] = UNTRANSFERRED_FILTER
             if newer_than is None or not ordered:
-                return self._get_all(path, params) if not filtered else self._filtered_read(path, params)
+                if filtered:
+                    return self._filtered_read(path, params, keep)
+                return self._get_all(path, params, keep=keep)
             try:
                 return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
-                                     enough=self._reached(newer_than))
+                                     enough=self._reached(newer_than), keep=keep)
             except ApiRejected as exc:
                 if filtered:
                     self._filter_refused = True
@@ -691,14 +702,15 @@ class SmartTidConnector(ConnectorDefaults):
                 log.warning("SmartTID refused the time-ledger read with %s (%s); reading without it",
                             UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", exc.message)
 
-    def _filtered_read(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    def _filtered_read(self, path: str, params: dict[str, Any],
+                       keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         try:
-            return self._get_all(path, params)
+            return self._get_all(path, params, keep=keep)
         except ApiRejected as exc:
             self._filter_refused = True
             log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
                         UNTRANSFERRED_FILTER, exc.message)
-            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"})
+            return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"}, keep=keep)
 
     def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:
         """Stop rule of a newest-first read: the page went down to ``newer_than``, in descending order."""
@@ -735,8 +747,12 @@ def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
                                             max=policy.max_wait)
 
 
-def _identity(row: dict[str, Any]) -> str:
-    return str(row["ID"]) if "ID" in row else json.dumps(row, sort_keys=True, default=str)
+def _identity(row: dict[str, Any]) -> int | str:
+    """A row's id (an int, as SmartTID's are), or its whole content when it has none."""
+    try:
+        return int(row["ID"])
+    except (KeyError, TypeError, ValueError):
+        return json.dumps(row, sort_keys=True, default=str)
 
 
 def _holds(record_type: RecordType, stored: RemoteRecord, values: dict[str, Value]) -> bool | None:

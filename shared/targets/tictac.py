@@ -33,7 +33,7 @@ from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
 from shared.targets.base import CallCounter
-from shared.targets.http import RetryableResponse, describe_failure
+from shared.targets.http import RetryableResponse, describe_failure, unbound
 
 log = logging.getLogger(__name__)
 
@@ -490,7 +490,7 @@ class TicTacClient:
                 self.before_call(method, label)
             self.calls.add(method, label)
             made[0] += 1
-            response = self._client.request(method, path, params=params, json=json_body, headers=headers)
+            response = unbound(self._client.request(method, path, params=params, json=json_body, headers=headers))
             if response.status_code in RETRY_STATUSES:
                 raise RetryableResponse(response)
             return response

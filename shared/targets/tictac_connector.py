@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -483,10 +483,11 @@ class TicTacConnector(ConnectorDefaults):
     def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
         self._no_export()
 
-    def mark_job_ledger_entries_transferred(self, ids: list[int]) -> None:
+    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
         self._no_export()
 
-    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None) -> list[dict[str, Any]]:
+    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None, *,
+                            keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         self._no_export()
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
