@@ -2,7 +2,7 @@
 
 Each entry is rendered to its line the moment it is read (``ledger_format.render_line``) and
 appended to a temporary file of its kind; what stays in memory per entry is its id, where its
-line lies and its employee — about 24 bytes in typed arrays, instead of the whole API row.
+line lies and its employee — 32 bytes in typed arrays, instead of the whole API row.
 :meth:`LedgerSpool.write` then copies the lines of the entries to export into one file in the
 order of :func:`shared.export.ledger_format.render` (time-ledger lines, then job-ledger lines,
 each by id) and computes its size and MD5 on the way. The result is byte for byte what ``render``
