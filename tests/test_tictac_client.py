@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 
-import httpx
 import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
@@ -28,6 +26,7 @@ from shared.targets.tictac import (
 )
 from tests.conftest import TicTacSandbox
 from tests.support import tictac_document as doc
+from tests.support.password_spy import PasswordSpy
 
 
 def rows(tictac: TicTacSandbox, table: str, **match: object) -> list[dict]:
@@ -42,22 +41,6 @@ FAST = RetryPolicy(attempts=3, initial_wait=0.01, max_wait=0.05, max_retry_after
 def client(tictac: TicTacSandbox) -> TicTacClient:
     with TicTacClient(tictac.base_url, SecretStr(tictac.api_code), timeout=10, retry=FAST) as made:
         yield made
-
-
-class PasswordSpy(httpx.HTTPTransport):
-    """A real socket transport that remembers every ``userPassword`` Tic-Tac answered with."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/v1/users"):
-            body = response.read()
-            if response.status_code < 300:
-                self.passwords.append(json.loads(body)["userPassword"])
-        return response
 
 
 # --- users ---------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
@@ -29,6 +28,7 @@ from shared.targets.tictac_mapping import UserNameRule
 from shared.targets.xref import CrossRefs, Entity
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
+from tests.support.password_spy import PasswordSpy
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, max_retry_after=0.05)
 
@@ -92,20 +92,6 @@ def test_an_existing_user_is_found_by_employee_number(tt_storage, tt_settings, t
     [anna] = rows(tictac, "users", userName="annatictacse")
     assert anna["department"] == "Avd 3" and anna["employeeNumber"] == "1298"
     assert len(tictac.state()["users"]) == 5  # nobody created
-
-
-class PasswordSpy(httpx.HTTPTransport):
-    """A real socket transport that remembers every ``userPassword`` Tic-Tac answered with."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.passwords: list[str] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(request)
-        if request.method == "POST" and request.url.path.endswith("/v1/users") and response.status_code < 300:
-            self.passwords.append(json.loads(response.read())["userPassword"])
-        return response
 
 
 def spied_factory(settings: Settings, tictac: TicTacSandbox, spy: PasswordSpy) -> Callable[[], Connector]:

@@ -193,6 +193,18 @@ def fold_to_cp1252(text: str) -> tuple[bytes, int]:
 _STROKED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "Ŧ": "T", "ŧ": "t"}
 
 
+def encode_line(line: str, encoding: ExportEncoding, what: str, notes: list[str]) -> bytes:
+    """The line's bytes in the file's encoding; characters Windows-1252 cannot hold are folded and
+    noted (``what`` names the entry, e.g. ``TimeLedgerEntry 7``)."""
+    if encoding is ExportEncoding.UTF8_BOM:
+        return line.encode("utf-8")
+    data, replaced = fold_to_cp1252(line)
+    if replaced:
+        notes.append(f"{what}: {replaced} character(s) that Windows-1252 cannot hold were replaced (by the base "
+                     "letter, or ?)")
+    return data
+
+
 @dataclass
 class LedgerFile:
     content: bytes
@@ -218,13 +230,6 @@ def render(
     ):
         for row in sorted(entries, key=lambda r: int(r["ID"])):
             line = render_line(record, columns, row, decimal_separator, notes)
-            if encoding is ExportEncoding.UTF8_BOM:
-                chunks.append(line.encode("utf-8"))
-            else:
-                data, replaced = fold_to_cp1252(line)
-                if replaced:
-                    notes.append(f"{record} {row['ID']}: {replaced} character(s) that Windows-1252 cannot "
-                                 "hold were replaced (by the base letter, or ?)")
-                chunks.append(data)
+            chunks.append(encode_line(line, encoding, f"{record} {row['ID']}", notes))
             ids[record].append(int(row["ID"]))
     return LedgerFile(b"".join(chunks), ids[TIME_LEDGER_RECORD], ids[JOB_LEDGER_RECORD], notes)

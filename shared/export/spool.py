@@ -28,7 +28,7 @@ from shared.export.ledger_format import (
     TIME_LEDGER_COLUMNS,
     TIME_LEDGER_RECORD,
     LedgerFile,
-    fold_to_cp1252,
+    encode_line,
     render_line,
 )
 from shared.export.ledger_table import EntryKind, SortedIds
@@ -139,13 +139,7 @@ class LedgerSpool:
         entry_id = int(row["ID"])
         notes: list[str] = []
         line = render_line(record, columns, row, self.decimal_separator, notes)
-        if self.encoding is ExportEncoding.UTF8_BOM:
-            data = line.encode("utf-8")
-        else:
-            data, replaced = fold_to_cp1252(line)
-            if replaced:
-                notes.append(f"{record} {entry_id}: {replaced} character(s) that Windows-1252 cannot hold were "
-                             "replaced (by the base letter, or ?)")
+        data = encode_line(line, self.encoding, f"{record} {entry_id}", notes)
         return PreparedLine(kind, entry_id, str(row.get("EmployeeCode") or ""), data, tuple(notes))
 
     def append(self, line: PreparedLine) -> None:

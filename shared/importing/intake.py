@@ -128,13 +128,16 @@ class FileRun:
 
     @property
     def rejected_lines(self) -> str:
-        stem, ext = posixpath.splitext(self.basename)
-        return f"{self.folder}/{stem}.rejected{ext or '.csv'}"
+        return self._lines_file("rejected")
 
     @property
     def deferred_lines(self) -> str:
+        return self._lines_file("deferred")
+
+    def _lines_file(self, kind: str) -> str:
+        """``<folder>/<stem>.<kind><ext>``: some of the original's lines, named after it."""
         stem, ext = posixpath.splitext(self.basename)
-        return f"{self.folder}/{stem}.deferred{ext or '.csv'}"
+        return f"{self.folder}/{stem}.{kind}{ext or '.csv'}"
 
 
 class Intake:
