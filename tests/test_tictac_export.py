@@ -194,7 +194,7 @@ def test_new_rows_are_exported_with_the_erp_codes_and_the_rest_is_named(storage,
     assert [held["rowid"] for held in source["held"]] == [stranger]
     assert "olga is not linked to an ERP employee" in source["held"][0]["reason"]
     assert source["counts"]["not_attested"] == 1 and draft not in str(source["held"])
-    assert receipt.api_calls["total"] == 2  # the first run is the reconcile: entries + one project list
+    assert receipt.api_calls["total"] == 3  # the first run is the reconcile: entries + the project and user lists
     assert_in_step(storage, tt_settings, tictac, [normal, extra], [sick])
 
     # olga's row stays held and listed on every run until she is linked, then it is exported once
@@ -331,7 +331,7 @@ def test_a_vanished_row_is_reversed_after_two_consecutive_reconciles(
     assert net_hours(storage, tt_settings)[("TimeLedgerEntry", rows[0])] == 7
     tictac.advance(hours=24)
     receipt = export(tt_settings, tictac)  # second consecutive reconcile: reversal only
-    assert receipt is not None and receipt.api_calls["total"] == 2
+    assert receipt is not None and receipt.api_calls["total"] == 3
     assert [(line["rowid"], line["reason"]) for line in receipt.lines] == [(rows[0], "deleted: reversal")] * 2
     tictac.advance(hours=24)
     assert export(tt_settings, tictac) is None
@@ -490,11 +490,12 @@ def test_an_export_run_counts_its_calls_in_the_shared_budget(storage, tt_setting
     tictac.insert("entries", [entry(company, 7)])
     budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
                                 tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
-    export(tt_settings, tictac)  # reconcile: entries + project list
+    export(tt_settings, tictac)  # reconcile: entries + project list + user list
     tictac.advance(hours=0.25)
     export(tt_settings, tictac)  # delta: entries
-    assert budget.used() == 3
-    assert sum(n for key, n in tictac.calls().items() if "/v2/entries" in key or "/v1/projects" in key) == 3
+    assert budget.used() == 4
+    assert sum(n for key, n in tictac.calls().items()
+               if "/v2/entries" in key or "/v1/projects" in key or "/v1/users" in key) == 4
 
 
 # --- the timer ------------------------------------------------------------------------------------------
@@ -555,7 +556,7 @@ def test_a_row_whose_hours_are_not_a_number_is_held_not_guessed(storage, tt_sett
 
 def test_rows_of_unknown_projects_and_activities_are_held_and_a_row_moved_there_is_reversed(
         storage, tt_settings, tictac, company) -> None:
-    [internal] = tictac.insert("projects", [{"name": "Intern", "projectNumber": "INT-1"}])
+    [internal] = tictac.insert("projects", [{"name": "Intern"}])  # made by hand, without a project number
     [meeting] = tictac.insert("activities", [{"projid": internal, "name": "Møde", "type": "WORKHOURS"}])
     [extra] = tictac.insert("activities", [{"projid": company["job"], "name": "Ekstra", "type": "WORKHOURS"}])
     ids = company | {"internal": internal, "meeting": meeting, "extra": extra}
@@ -566,6 +567,7 @@ def test_rows_of_unknown_projects_and_activities_are_held_and_a_row_moved_there_
     assert receipt is not None and {line["rowid"] for line in receipt.lines} == {moved}
     reasons = {held["rowid"]: held["reason"] for held in receipt.source["held"]}
     assert "project Intern" in reasons[unknown_project] and "not linked to an ERP job" in reasons[unknown_project]
+    assert "give it the ERP's job code as project number" in reasons[unknown_project]
     assert "activity Ekstra" in reasons[unknown_activity] and "Operation line" in reasons[unknown_activity]
 
     tictac.advance(hours=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from decimal import Decimal
 
 import pytest
@@ -87,8 +89,24 @@ def test_a_new_user_body() -> None:
 def test_user_names_follow_the_template() -> None:
     assert UserNameRule().user_name(ANNA) == "ANNA@tictac.se"
     no_mail = {"sEmployeeCode": "Ø-17 Å", "sName": "Ole"}
-    assert UserNameRule(company_prefix="Hal").user_name(no_mail) == "halo17a"
-    assert UserNameRule().user_name(no_mail) == "o17a"
+    digest = hashlib.sha256("Ø-17 Å".encode()).hexdigest()[:6]
+    assert UserNameRule(company_prefix="Hal").user_name(no_mail) == f"halo17ax{digest}"  # folding changed it
+    assert UserNameRule().user_name(no_mail) == f"o17ax{digest}"
+    assert UserNameRule().user_name({"sEmployeeCode": "e78"}) == "e78"  # nothing to fold: the code itself
+
+
+def test_derived_user_names_never_collide() -> None:
+    """Codes that fold to the same letters get distinct names (one was created, the others were
+    rejected at every import before)."""
+    rule = UserNameRule()
+    codes = ["N/1", "n1", "N1", "N#1", "Ø1", "O1", "o1"]
+    names = [rule.user_name({"sEmployeeCode": code}) for code in codes]
+    assert len(set(names)) == len(codes), names
+    assert all(name.isascii() and name.isalnum() and name == name.lower() for name in names)
+    assert names[1] == "n1" and names[6] == "o1"
+    # a plain code whose name a user of the company already has: the hashed form instead
+    taken = rule.user_name({"sEmployeeCode": "n1"}, lambda name: name == "n1")
+    assert taken.startswith("n1x") and taken not in names
     assert UserNameRule(template="{prefix}{code}", company_prefix="tb").user_name(ANNA) == "tb1298"
     assert fold_ascii("Ærø-Straße 5") == "aerostrasse5"
     assert fold_ascii("日本").startswith("x") and len(fold_ascii("日本")) == 9

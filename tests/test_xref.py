@@ -82,7 +82,7 @@ def test_operation_values_and_reverse_lookup(xrefs: CrossRefs) -> None:
     ref = xrefs.by_remote_id("tictac", Entity.ACTIVITY)["1607954983993"]
     assert ref.erp_key == ("1455", "10")
     assert ref.erp_values == {"sJobCode": "1455", "nLineNumber": "10", "sOperationCode": "PAINT",
-                              "sERPReference": "ERP-40"}
+                              "sERPReference": "ERP-40", "sDescription": "Painting"}
     assert ref.linked_by == "created" and ref.pushed_hash == hash_of({"name": "Painting"})
     assert ref.updated_at
     # the ERP renames the activity: the link survives; a new remote id replaces the old row

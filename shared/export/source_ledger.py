@@ -13,8 +13,11 @@ Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text
   activity): ``Row`` (its Tic-Tac fields as JSON) and ``Reason``; listed in every receipt until it
   can be mapped (then exported) or disappears.
 * ``tictac|project`` / ``<projid>`` — what one Tic-Tac project list told (``ProjectNumber``,
-  ``ActivityTypes`` JSON ``{actid: type}``), for rows of projects the cross-references do not know
-  (absence projects) and for the activity types (WorkTypeCode).
+  ``ActivityTypes`` JSON ``{actid: type}``, ``ActivityNames`` JSON ``{actid: name}``), for rows of
+  projects the cross-references do not know (absence projects, projects made by hand), the activity
+  types (WorkTypeCode) and names (OperationDescription).
+* ``tictac|user`` / ``<userName>`` — what one Tic-Tac user list told (``EmployeeNumber``): the users
+  made by hand, linked to the ERP by their employee number before any import linked them.
 * ``state`` / ``tictac`` — ``LastReadAt`` (start of the last read whose rows are recorded),
   ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list).
 """
@@ -37,6 +40,7 @@ from azure.data.tables import TableClient, UpdateMode
 ROW_PARTITION = "tictac|row"
 HELD_PARTITION = "tictac|held"
 PROJECT_PARTITION = "tictac|project"
+USER_PARTITION = "tictac|user"
 STATE_PARTITION, STATE_ROW = "state", "tictac"
 TRANSACTION_SIZE = 100
 READERS = 8
@@ -70,10 +74,13 @@ class SourceRow:
 
 @dataclass
 class Catalogue:
-    """Project numbers and activity types from the last project list."""
+    """Project numbers, activity types and names from the last project list; employee numbers from
+    the last user list (userName folded to lower case → employeeNumber)."""
 
     project_numbers: dict[str, str] = field(default_factory=dict)
     activity_types: dict[str, str] = field(default_factory=dict)
+    activity_names: dict[str, str] = field(default_factory=dict)
+    user_numbers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -157,13 +164,31 @@ class SourceLedger:
             projid = unquote(row["RowKey"])
             catalogue.project_numbers[projid] = str(row.get("ProjectNumber") or "")
             catalogue.activity_types |= json.loads(row.get("ActivityTypes") or "{}")
+            catalogue.activity_names |= json.loads(row.get("ActivityNames") or "{}")
+        for row in self.table.query_entities("PartitionKey eq @pk", parameters={"pk": USER_PARTITION}):
+            catalogue.user_numbers[unquote(row["RowKey"])] = str(row.get("EmployeeNumber") or "")
         return catalogue
 
-    def save_catalogue(self, projects: dict[str, tuple[str, dict[str, str]]]) -> None:
-        """``projid → (projectNumber, {actid: type})`` as one project list told them."""
+    def save_catalogue(self, projects: dict[str, tuple[str, dict[str, str]]],
+                       names: dict[str, dict[str, str]] | None = None) -> None:
+        """``projid → (projectNumber, {actid: type})`` and ``projid → {actid: name}`` as one project
+        list told them."""
+        names = names or {}
         self._upsert([{"PartitionKey": PROJECT_PARTITION, "RowKey": _key(projid), "ProjectNumber": number,
-                       "ActivityTypes": json.dumps(types, sort_keys=True)}
+                       "ActivityTypes": json.dumps(types, sort_keys=True),
+                       "ActivityNames": json.dumps(names.get(projid, {}), ensure_ascii=False, sort_keys=True)}
                       for projid, (number, types) in projects.items()])
+
+    def save_users(self, numbers: dict[str, str]) -> None:
+        """``userName (lower case) → employeeNumber`` as one user list told them; users no longer
+        listed are forgotten."""
+        old = {unquote(row["RowKey"]) for row in
+               self.table.query_entities("PartitionKey eq @pk", parameters={"pk": USER_PARTITION}, select=["RowKey"])}
+        self._upsert([{"PartitionKey": USER_PARTITION, "RowKey": _key(name), "EmployeeNumber": number}
+                      for name, number in numbers.items()])
+        for name in old - set(numbers):
+            with suppress(ResourceNotFoundError):
+                self.table.delete_entity(USER_PARTITION, _key(name))
 
     def state(self) -> SourceState:
         try:

@@ -34,13 +34,13 @@ from shared.export.protocol import Exporter, Manifest
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, row_to_json
 from shared.export.spool import SpooledFile
-from shared.export.tictac_source import JOB, TIME, TIME_ROW, ErpCodes, Plan, Rules, plan
+from shared.export.tictac_source import JOB, TIME, TIME_ROW, ErpCodes, Plan, Rules, link_by_number, plan
 from shared.platform.clock import iso
 from shared.platform.config import CorrectionDate
 from shared.targets.base import Connector
 from shared.targets.tictac import days_changed_within
 from shared.targets.tictac_connector import TARGET, TicTacConnector
-from shared.targets.xref import Entity
+from shared.targets.xref import CrossRef, Entity, LinkedBy
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 RECONCILE_EVERY = timedelta(hours=24)
 #: A project list (project numbers, activity types) at most this often outside the reconcile.
 CATALOGUE_EVERY = timedelta(hours=6)
-#: Calls one run needs at most when nothing fails: the entries read, a project list.
-CALLS_PER_RUN = 2
+#: Calls one run needs at most when nothing fails: the entries read, a project list, a user list.
+CALLS_PER_RUN = 3
 
 
 class TicTacExporter(Exporter):
@@ -93,7 +93,7 @@ class TicTacExporter(Exporter):
             time_rows = [r for r in read if r.get("type") == TIME_ROW] + [row for row, _ in held.values()]
             stale = state.catalogue_at is None or now - state.catalogue_at >= CATALOGUE_EVERY
             if reconcile or (stale and any(codes.needs_catalogue(r) for r in time_rows)):
-                codes = replace(codes, catalogue=self._refresh_catalogue(connector, source, now))
+                codes = self._codes(connector, self._refresh_catalogue(connector, source, now))
         except CallLimitReached as exc:
             connector.block_until(exc.until)
             log.warning("export: skipped — %s; it runs again at the next schedule after that", exc)
@@ -184,29 +184,39 @@ class TicTacExporter(Exporter):
 
     @staticmethod
     def _codes(connector: TicTacConnector, catalogue: Catalogue) -> ErpCodes:
+        """The cross-references, completed by the numbers in the lists (users and projects made by hand);
+        the links made by number are recorded in the cross-reference table at once."""
         xrefs = connector.xrefs
-        if xrefs is None:
-            return ErpCodes({}, {}, {}, catalogue)
-        users = xrefs.load(TARGET, Entity.USER).values()
-        projects = xrefs.load(TARGET, Entity.PROJECT).values()
-        activities = xrefs.load(TARGET, Entity.ACTIVITY).values()
-        return ErpCodes(
+        users = xrefs.load(TARGET, Entity.USER).values() if xrefs else ()
+        projects = xrefs.load(TARGET, Entity.PROJECT).values() if xrefs else ()
+        activities = xrefs.load(TARGET, Entity.ACTIVITY).values() if xrefs else ()
+        codes, links = link_by_number(
             employees={ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
             jobs={ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
             operations={ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
                         for ref in activities if ref.remote_id and len(ref.erp_key) == 2},
             catalogue=catalogue,
         )
+        if xrefs is not None and (links.users or links.projects):
+            xrefs.put_many([CrossRef(TARGET, Entity.USER, (code,), name, LinkedBy.NATIVE)
+                            for code, name in links.users.items()]
+                           + [CrossRef(TARGET, Entity.PROJECT, (code,), projid, LinkedBy.NATIVE)
+                              for code, projid in links.projects.items()])
+            log.info("export: linked %d users and %d projects by their numbers", len(links.users), len(links.projects))
+        return codes
 
     @staticmethod
     def _refresh_catalogue(connector: TicTacConnector, source: SourceLedger, now: datetime) -> Catalogue:
-        """One ``GET /v1/projects``: project numbers and activity types (activities the list leaves
-        out keep their type unknown — no call per project)."""
-        projects = {}
+        """One ``GET /v1/projects`` (project numbers, activity types and names — activities the list
+        leaves out stay unknown: no call per project) and one ``GET /v1/users`` (employee numbers)."""
+        projects, names = {}, {}
         for project in connector.client.list_projects():
             types = {act.activity_id: str(act.fields.get("type") or "") for act in project.activities or ()}
             projects[project.project_id] = (project.project_number, types)
-        source.save_catalogue(projects)
+            names[project.project_id] = {act.activity_id: act.name for act in project.activities or ()}
+        users = {user.user_name.casefold(): user.employee_number for user in connector.client.list_users()}
+        source.save_catalogue(projects, names)
+        source.save_users(users)
         source.save_state(catalogue_at=now)
         return source.catalogue()
 

@@ -9,11 +9,15 @@ Line values are keyed by the SmartTID dataset columns (``shared/export/ledger_fo
 renderer is the SmartTID export's. The ID column is filled in by the exporter from TimeBridge's own
 line sequence. What comes from where (design note §2.2):
 
-* EmployeeCode — the cross-reference of the row's ``userid`` (a user linked to an ERP employee);
-* JobCode — the cross-reference of ``projid``; OperationCode, JobOperationLineNumber, ERPReference
-  — the cross-reference of ``actid`` (the ERP values Tic-Tac cannot hold);
+* EmployeeCode — the cross-reference of the row's ``userid`` (a user linked to an ERP employee), else
+  the user's ``employeeNumber`` from the last user list (a user made by hand: the link is recorded);
+* JobCode — the cross-reference of ``projid``, else the project's ``projectNumber`` from the last
+  project list (likewise recorded); OperationCode, JobOperationLineNumber, ERPReference — the
+  cross-reference of ``actid`` (the ERP values Tic-Tac cannot hold);
 * Name — ``username``; Date — ``date``; TotalTime — ``hours``; Remark (time ledger) — ``spec``;
-  OperationDescription — the activity part of ``projectname`` ("Project/Activity");
+  OperationDescription — the activity's own name (the project list, else the ERP description kept in
+  the cross-reference; never cut out of ``projectname``: "Hansen A/S – Tilbygning/Montage" holds a
+  "/" of its own);
 * WorkTypeCode — ``TICTAC_WORKTYPE_MAP`` of the activity's ``type`` (from the project list);
   Type — ``Absence`` on a ``TICTAC_ABSENCE_PROJECTS`` project, ``Extra`` for an OVERTIME activity,
   else ``Normal``; Transfered — 0; every other column empty.
@@ -31,6 +35,7 @@ from typing import Any
 
 from shared.export.source_ledger import Catalogue, RowState, SourceRow
 from shared.platform.safe_text import visible
+from shared.targets.tictac import boolean
 
 TIME_ROW = "TicTacTime"
 TIME, JOB = "time", "job"
@@ -46,12 +51,68 @@ class ErpCodes:
     jobs: Mapping[str, str]  # projid → job code
     operations: Mapping[str, Mapping[str, str]]  # actid → sJobCode, nLineNumber, sOperationCode, sERPReference
     catalogue: Catalogue = field(default_factory=Catalogue)
+    #: why a user / project the lists know cannot be linked by its number (userName folded / projid → why)
+    unlinked: Mapping[str, str] = field(default_factory=dict)
 
     def needs_catalogue(self, row: Mapping[str, Any]) -> bool:
-        """Whether the project list would tell more about ``row`` (its project number or activity type)."""
+        """Whether the lists would tell more about ``row`` (its user's employee number, its project
+        number, its activity's type or name)."""
         projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
+        user = str(row.get("userid") or "").casefold()
         return ((projid not in self.jobs and projid not in self.catalogue.project_numbers)
+                or (user not in self.employees and user not in self.catalogue.user_numbers)
                 or actid not in self.catalogue.activity_types)
+
+
+@dataclass(frozen=True)
+class Links:
+    """The links the export made by number (users and projects made by hand), to be recorded."""
+
+    users: dict[str, str] = field(default_factory=dict)  # employee code → userName
+    projects: dict[str, str] = field(default_factory=dict)  # job code → projid
+
+
+def link_by_number(employees: Mapping[str, str], jobs: Mapping[str, str],
+                   operations: Mapping[str, Mapping[str, str]], catalogue: Catalogue) -> tuple[ErpCodes, Links]:
+    """The cross-references (``employees``, ``jobs``, ``operations``) completed from the lists: a user
+    with an ``employeeNumber`` and a project with a ``projectNumber`` no cross-reference names are
+    linked by it — unless another user / project carries the same number or the code is linked to
+    another one already (then its rows are held, saying so)."""
+    all_employees, all_jobs, unlinked = dict(employees), dict(jobs), {}
+    links = Links()
+    linked_codes = {code: user for user, code in employees.items()}
+    by_number: dict[str, list[str]] = {}
+    for user, number in catalogue.user_numbers.items():
+        if number and user not in employees:
+            by_number.setdefault(number, []).append(user)
+    for number, users in by_number.items():
+        if len(users) > 1:
+            for user in users:
+                unlinked[user] = (f"users {' and '.join(sorted(visible(u) for u in users))} all have employee "
+                                  f"number {visible(number)} in Tic-Tac: give each its own")
+        elif number in linked_codes:
+            unlinked[users[0]] = (f"user {visible(users[0])} has employee number {visible(number)}, which is "
+                                  f"linked to user {visible(linked_codes[number])}: correct the employee number")
+        else:
+            all_employees[users[0]] = number
+            links.users[number] = users[0]
+    linked_jobs = {code: projid for projid, code in jobs.items()}
+    projects_by_number: dict[str, list[str]] = {}
+    for projid, number in catalogue.project_numbers.items():
+        if number and projid not in jobs:
+            projects_by_number.setdefault(number, []).append(projid)
+    for number, projids in projects_by_number.items():
+        if len(projids) > 1:
+            for projid in projids:
+                unlinked[projid] = (f"projects {' and '.join(sorted(projids))} all have project number "
+                                    f"{visible(number)} in Tic-Tac: give each its own")
+        elif number in linked_jobs:
+            unlinked[projids[0]] = (f"project {projids[0]} has project number {visible(number)}, which is linked "
+                                    f"to project {linked_jobs[number]}: correct the project number")
+        else:
+            all_jobs[projids[0]] = number
+            links.projects[number] = projids[0]
+    return ErpCodes(all_employees, all_jobs, operations, catalogue, unlinked), links
 
 
 @dataclass(frozen=True)
@@ -118,21 +179,25 @@ def map_row(row: Mapping[str, Any], codes: ErpCodes, rules: Rules) -> tuple[dict
     user = str(row.get("userid") or "")
     employee = codes.employees.get(user.casefold())
     projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
-    project_name, _, activity_name = str(row.get("projectname") or "").partition("/")
+    project_name = str(row.get("projectname") or "")
+    operation = codes.operations.get(actid)
+    activity_name = codes.catalogue.activity_names.get(actid) or (operation or {}).get("sDescription", "")
     if employee is None:
-        return None, (f"user {visible(user)} is not linked to an ERP employee: import the Employee line "
-                      "with that user's employee number")
+        return None, codes.unlinked.get(user.casefold()) or (
+            f"user {visible(user)} is not linked to an ERP employee and has no employee number in Tic-Tac: give "
+            "the user its ERP employee code as employee number in Tic-Tac, or import the Employee line")
     job = codes.jobs.get(projid)
     number = job or codes.catalogue.project_numbers.get(projid, "")
     absence = bool(number) and number in rules.absence_projects
-    operation = codes.operations.get(actid)
     if not absence:
         if job is None:
-            return None, (f"project {visible(project_name)} ({projid}) is not linked to an ERP job: import "
-                          "the Job line, or add its project number to TICTAC_ABSENCE_PROJECTS if it is absence")
+            return None, codes.unlinked.get(projid) or (
+                f"project {visible(project_name)} ({projid}) is not linked to an ERP job and has no project number "
+                "in Tic-Tac: give it the ERP's job code as project number in Tic-Tac, or import the Job line; if it "
+                "is absence, add its project number to TICTAC_ABSENCE_PROJECTS")
         if operation is None:
-            return None, (f"activity {visible(activity_name)} ({actid}) of job {visible(job)} is not linked to an "
-                          "ERP operation: import the Operation line")
+            return None, (f"activity {visible(activity_name or project_name)} ({actid}) of job {visible(job)} is "
+                          "not linked to an ERP operation: import the Operation line")
     activity_type = codes.catalogue.activity_types.get(actid, "").upper()
     worktype = rules.worktypes.get(activity_type, "")
     hours = _decimal_text(hours_of(row) or Decimal(0))
@@ -182,11 +247,17 @@ class _Planner:
     def row(self, rowid: str, row: Mapping[str, Any], known: SourceRow | None, was_held: bool) -> None:
         plan, rules = self.plan, self.rules
         hours = hours_of(row)
-        eligible = bool(row.get("attested")) or not rules.attested_only
+        attested = boolean(row.get("attested"))
+        eligible = attested is True or not rules.attested_only
         in_erp = known is not None and known.in_erp
         if hours is None:  # never a line with made-up hours: held and named until Tic-Tac answers a number
             plan.hold[rowid] = (dict(row), f"hours {visible(repr(row.get('hours')))} is not a number; correct the "
                                            "registration in Tic-Tac")
+            return
+        if attested is None and rules.attested_only:  # never a guess whether hours were approved
+            plan.hold[rowid] = (dict(row), f"attested {visible(repr(row.get('attested')))} is neither true nor "
+                                           "false, so whether the hours are approved cannot be told; TimeBridge "
+                                           "exports the row once Tic-Tac answers true or false")
             return
         if hours is not None and hours == 0:  # Tic-Tac may keep a deleted row with quantity 0
             if in_erp and known is not None:

@@ -15,11 +15,13 @@ reached its time limit (``IMPORT_TIME_LIMIT_SECONDS``, any target), and their tu
   a budget (SmartTID) takes the lock only while an entry is pending; otherwise its imports run side
   by side, as they always did.
 * **Resumption.** The ``resume_deferred`` timer (``RESUME_SCHEDULE``) takes the lock, and for each
-  entry in order whose ``next_attempt_after`` has come imports its waiting lines again (planned
-  against the target as it is then); what still does not fit stays, with a new estimate, and the
-  later entries keep waiting. Each resumption leaves a receipt ``resumed-<time>.json`` beside the
-  first one; lines it rejects get an error report in the error container, numbered as in the
-  original file.
+  entry in order imports its waiting lines again (planned against the target as it is then) as soon
+  as the shared call budget has room for the entry's first calls (``calls_to_start``: the reads of a
+  plan and the costliest single write) — whatever ``next_attempt_after`` (an estimate for people)
+  says, so calls freed early, or a raised budget, are used at the next run. What still does not fit
+  stays, with a new estimate, and the later entries keep waiting. Each resumption leaves a receipt
+  ``resumed-<time>.json`` beside the first one; lines it rejects get an error report in the error
+  container, numbered as in the original file.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.importing.importer import ImportResult
-from shared.importing.layouts import RecordType
 from shared.platform.clock import iso
 from shared.platform.storage import held_lease
 from shared.targets.base import Connector
@@ -42,6 +43,13 @@ from shared.targets.base import Connector
 log = logging.getLogger(__name__)
 
 PENDING = "_pending"
+#: The reads a new plan makes before its first write, at most (Tic-Tac: users, projects and the
+#: activities of one job).
+RESUME_READ_CALLS = 3
+#: ``calls_to_start`` of an entry that does not say (a file queued whole): the reads and one write.
+DEFAULT_CALLS_TO_START = RESUME_READ_CALLS + 1
+#: The deferral event's reason code for each :attr:`ImportResult.stopped_by`.
+REASONS = {"budget": "call-budget", "limit": "call-limit", "retries": "retries", "time": "time-limit"}
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
 
 
@@ -58,6 +66,10 @@ class PendingEntry:
     next_attempt_after: str = ""  # ISO time; "" = at the next run
     queued_behind: str = ""  # the older file this one waited for (queued whole)
     resumptions: int = 0
+    #: calls a resumption needs before it can write anything (0: unknown, :data:`DEFAULT_CALLS_TO_START`)
+    calls_to_start: int = 0
+    deferred_since: str = ""  # ISO time of the first deferral (the alert on long waits)
+    reason: str = ""  # why the lines wait: call-budget, call-limit, retries, time-limit, queued
 
 
 class Deferrals:
@@ -106,11 +118,23 @@ class Deferrals:
             yield lease
 
 
+def calls_to_start(connector: Connector, result: ImportResult) -> int:
+    """Calls a resumption of ``result``'s deferred lines needs before it can write anything: the reads
+    of a new plan and the costliest single write among them."""
+    costs = [connector.write_cost(record_type, create=True) for record_type in result.deferred_types]
+    return RESUME_READ_CALLS + max(costs, default=1)
+
+
 def waiting_until(connector: Connector, result: ImportResult) -> str:
-    """When the calls the deferred lines need (at most the whole budget) are expected to fit."""
+    """When the first of the deferred lines are expected to fit in the call budget ("" without a budget):
+    an estimate for people — the resume timer goes as soon as the budget has room."""
     if not result.has_deferred():
         return ""
-    calls = connector.read_cost(RecordType.EMPLOYEE) + sum(
-        connector.write_cost(record_type, create=True) * count for record_type, count in result.deferred_types.items())
-    moment = connector.next_free_at(calls)
+    moment = connector.next_free_at(calls_to_start(connector, result))
     return iso(moment) if moment is not None else ""
+
+
+def room_to_start(connector: Connector, entry: PendingEntry) -> bool:
+    """Whether the shared call budget has room now for ``entry``'s first calls (always, without a budget)."""
+    remaining = connector.remaining_calls()
+    return remaining is None or remaining >= (entry.calls_to_start or DEFAULT_CALLS_TO_START)

@@ -76,6 +76,12 @@ class ImportResult:
     outcomes: list[Outcome] = field(default_factory=list)
     #: the import stopped before its time limit; the lines not finished were deferred
     out_of_time: bool = False
+    #: what made lines wait (the first cause): ``budget`` (TimeBridge's share of the target's daily
+    #: calls had no room), ``limit`` (the target refused a call for its own limit: 429), ``retries``
+    #: (failing calls used up the calls reserved), ``time`` (the time limit); "" when none wait
+    stopped_by: str = ""
+    #: calls a resumption of the deferred lines needs before its first write (``deferral.calls_to_start``)
+    calls_to_start: int = 0
 
     def line_counts(self) -> dict[str, int]:
         counts = {status.value: self.counts.get(status.value, 0) for status in LineStatus}
@@ -207,7 +213,11 @@ class Importer:
                 self._defer_rest = True
             if self._stop is None and not self._defer_rest:
                 work()
-        except (_OutOfBudget, AllowanceExceeded):  # the reads do not fit (now): everything left waits
+        except _OutOfBudget:  # the reads do not fit (now): everything left waits
+            self._stopped("budget")
+            self._defer_rest = True
+        except AllowanceExceeded:
+            self._stopped("retries")
             self._defer_rest = True
         except CallLimitReached as exc:
             self._limit(exc)
@@ -237,8 +247,13 @@ class Importer:
         with self._lock:
             first, self.result.out_of_time = not self.result.out_of_time, True
         if first:
+            self._stopped("time")
             log.warning("the import reached its time limit; the lines not yet written are deferred")
         return True
+
+    def _stopped(self, why: str) -> None:
+        with self._lock:
+            self.result.stopped_by = self.result.stopped_by or why
 
     def _note_unheld(self) -> None:
         """Names once the fields of the file the target has no place for (they are ignored)."""
@@ -279,10 +294,14 @@ class Importer:
             writes.extend(self._plan(of_type, remote, unkeyed) if unkeyed else self._plan(of_type, remote))
         if self.connector.inline_children:
             writes = self._with_children(writes, operations)
-        writes.sort(key=lambda write: not self.connector.write_first(write.record))  # stable: file order kept
-        allowed = self._within_budget(writes)
-        self._apply([write for write in allowed if self.connector.write_first(write.record)])
-        self._apply([write for write in allowed if not self.connector.write_first(write.record)])
+        first = [write for write in writes if self.connector.write_first(write.record)]
+        self._apply_within_budget(first)
+        rest = [write for write in writes if not self.connector.write_first(write.record)]
+        if first and rest and (self._limit_reached or self.result.stopped_by):
+            for write in rest:  # they may depend on a first write that waits (a Template job)
+                self._add(Outcome(write.record, LineStatus.DEFERRED))
+            return
+        self._apply_within_budget(rest)
 
     def _with_children(self, writes: list[_Write], operations: list[Record]) -> list[_Write]:
         """A new job's operations (those that can be created) ride along in its create."""
@@ -347,6 +366,7 @@ class Importer:
             for job_code, records in jobs:
                 cost = self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))
                 if cost and not self.connector.reserve(cost):
+                    self._stopped("budget")
                     for record in records:
                         self._add(Outcome(record, LineStatus.DEFERRED))
                     continue
@@ -358,7 +378,7 @@ class Importer:
                                   [code for code, _ in jobs])
                 for (_, records), remote_ops in zip(jobs, stored, strict=True):
                     writes.extend(self._plan_operations(records, remote_ops))
-        self._apply(self._within_budget(writes))
+        self._apply_within_budget(writes)
 
     def _plan_operations(self, records: list[Record], remote_ops: list[RemoteRecord]) -> list[_Write]:
         remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
@@ -410,6 +430,7 @@ class Importer:
                     continue
                 writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
                 continue
+            self.connector.matched(record, stored)
             changed = diff(record, stored, self.connector)
             if changed:
                 writes.append(_Write(record, stored, with_companions(record, changed), changed))
@@ -461,6 +482,7 @@ class Importer:
             self._limit(exc)
             self._add(Outcome(record, LineStatus.DEFERRED))
         except AllowanceExceeded:  # more calls than reserved (retries): the call was not sent
+            self._stopped("retries")
             self._add(Outcome(record, LineStatus.DEFERRED))
         except AuthenticationFailed as exc:
             self._fatal = str(exc)
@@ -477,26 +499,40 @@ class Importer:
         if cost and not self.connector.reserve(cost):
             raise _OutOfBudget
 
-    def _within_budget(self, writes: list[_Write]) -> list[_Write]:
-        """The writes whose calls could be reserved, in order; the others are deferred."""
-        if self.dry_run or not writes:
-            return writes
-        costs = [self.connector.write_cost(w.record.record_type, create=w.remote is None) for w in writes]
-        take = len(writes)
-        if not self.connector.reserve(sum(costs)):
-            remaining, take, used = self.connector.remaining_calls() or 0, 0, 0
-            while take < len(writes) and used + costs[take] <= remaining:
-                used, take = used + costs[take], take + 1
-            if take and not self.connector.reserve(used):
-                take = 0
-        for write in writes[take:]:
+    def _apply_within_budget(self, writes: list[_Write]) -> None:
+        """Apply ``writes`` in order, in rounds: each round reserves the most calls its writes may take
+        (as many writes as fit now), makes them, and hands back at once what they did not use, so the
+        next round can use it. Writes that do not fit (the budget has no room for the next one) wait."""
+        if self.dry_run or self.connector.remaining_calls() is None:
+            self._apply(writes)
+            return
+        left = writes
+        while left:
+            costs = [self.connector.write_cost(w.record.record_type, create=w.remote is None, values=w.values)
+                     for w in left]
+            take = len(left)
+            if not self.connector.reserve(sum(costs)):
+                remaining, take, used = self.connector.remaining_calls() or 0, 0, 0
+                while take < len(left) and used + costs[take] <= remaining:
+                    used, take = used + costs[take], take + 1
+                if take and not self.connector.reserve(used):
+                    take = 0
+            if not take:
+                self._stopped("budget")
+                break
+            self._apply(left[:take])
+            self.connector.settle()  # what the round did not use is free again at once
+            left = left[take:]
+            if self._limit_reached or self.result.out_of_time:
+                break
+        for write in left:
             self._add(Outcome(write.record, LineStatus.DEFERRED))
-        return writes[:take]
 
     def _limit(self, exc: CallLimitReached) -> None:
         with self._lock:
             first, self._limit_reached = not self._limit_reached, True
         if first:
+            self._stopped("limit")
             self.connector.block_until(exc.until)
             self.result.notes.append(f"{self.target} refused a call because its call limit was reached ({exc}); "
                                      "the lines not yet written wait and are applied automatically later.")

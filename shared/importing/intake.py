@@ -27,7 +27,7 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifie
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFile
-from shared.importing.deferral import Deferrals, PendingEntry
+from shared.importing.deferral import REASONS, Deferrals, PendingEntry, calls_to_start
 from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
 from shared.importing.layouts import RecordType
@@ -277,10 +277,13 @@ class Intake:
         receipt.notes.append(f"The whole file waits behind {visible(behind)}, whose lines are not all in {target} "
                              "yet: files are applied in the order they arrive, so older data never overwrites "
                              "newer. It is applied automatically; nothing to do.")
+        since = now_iso()
         deferrals.save(PendingEntry(deferrals.entry_name(time.time_ns(), run.run_id), run.name, run.folder,
-                                    run.deferred_lines, [], lines, "", behind))
+                                    run.deferred_lines, [], lines, "", behind, deferred_since=since, reason="queued"))
         self._write_receipt(run, receipt)
         log.warning("%s waits behind %s (%d lines)", visible(run.name), visible(behind), lines)
+        telemetry.deferral(file=run.name, etag=run.run_id, target=self.settings.target_system, status="deferred",
+                           records_pending=lines, deferred_since=since, reason="queued")
         return receipt
 
     def _keep_deferred(self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]],
@@ -295,22 +298,18 @@ class Intake:
         receipt.status = "partially-applied" if applied else "deferred"
         receipt.deferred = {"lines": count, "next_attempt_after": waiting_until,
                             "file": f"{self.settings.archive_container}/{run.deferred_lines}"}
-        target = self.settings.target_system.display_name
-        when = f"after {waiting_until}" if waiting_until else "as soon as the budget allows"
-        if result.out_of_time:
-            receipt.notes.append(
-                f"The import stopped writing after its time limit ({self.settings.import_time_limit_seconds:,} s, "
-                f"IMPORT_TIME_LIMIT_SECONDS, set within the function timeout): {count} lines wait and are applied "
-                "automatically by the resume_deferred timer (RESUME_SCHEDULE), in file order; nothing to do.")
-        else:
-            receipt.notes.append(f"{target}'s daily call budget is used up: {count} lines wait and are applied "
-                                 f"automatically {when}, in file order; nothing to do.")
+        receipt.notes.append(deferral_note(self.settings, result, count, waiting_until))
         deferrals = self._deferrals()
         started = getattr(self, "_turn_started", None) or time.time_ns()
+        since, reason = now_iso(), REASONS.get(result.stopped_by, "call-budget")
         deferrals.save(PendingEntry(deferrals.entry_name(started, run.run_id), run.name, run.folder,
-                                    run.deferred_lines, waiting, count, waiting_until))
-        log.warning("%s: %d lines wait for %s's call budget (next attempt after %s)", visible(run.name), count,
-                    target, waiting_until or "the next run")
+                                    run.deferred_lines, waiting, count, waiting_until,
+                                    calls_to_start=result.calls_to_start,
+                                    deferred_since=since, reason=reason))
+        log.warning("%s: %d lines wait (%s; first calls expected to fit after %s)", visible(run.name), count, reason,
+                    waiting_until or "the next run")
+        telemetry.deferral(file=run.name, etag=run.run_id, target=self.settings.target_system, status="deferred",
+                           records_pending=count, deferred_since=since, reason=reason)
 
     def _reject_file(
         self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
@@ -354,6 +353,26 @@ class Intake:
             if exc.status_code != 412:  # 412: another instance holds the lease and deletes it itself
                 raise
             log.info("%s is leased by another instance, which removes it when done", visible(run.name))
+
+
+def deferral_note(settings: Settings, result: ImportResult, count: int, waiting_until: str) -> str:
+    """The receipt's sentence on lines that wait, naming what actually stopped the import."""
+    target = settings.target_system.display_name
+    when = (f"as soon as the budget has room (the first of them are expected to fit after {waiting_until})"
+            if waiting_until else "at the next run of the resume_deferred timer (RESUME_SCHEDULE)")
+    tail = f"{count} lines wait and are applied automatically {when}, in file order; nothing to do."
+    if result.stopped_by == "time":
+        return (f"The import stopped writing after its time limit ({settings.import_time_limit_seconds:,} s, "
+                f"IMPORT_TIME_LIMIT_SECONDS, set within the function timeout): {tail}")
+    if result.stopped_by == "limit":
+        return f"{target} refused a call because its own daily call limit was reached (HTTP 429): {tail}"
+    if result.stopped_by == "retries":
+        return (f"{target} kept failing and the retries used up the calls reserved for this import (no call is "
+                f"made beyond a reservation): {tail}")
+    budget = getattr(settings, "tictac_daily_call_budget", None)
+    share = f" (TICTAC_DAILY_CALL_BUDGET = {budget})" if settings.target_system.call_limited and budget else ""
+    return (f"TimeBridge's share of {target}'s daily calls{share} has no room for more calls now — the calls of "
+            f"the last 24 hours use it: {tail}")
 
 
 def read_file(settings: Settings, connector: Connector | None, stream: Callable[[], Iterable[bytes]],
@@ -405,6 +424,8 @@ def apply_parsed(settings: Settings, connector: Connector | None, problem: str, 
         "writes": connector.calls.writes,
         "by_endpoint": dict(sorted(connector.calls.counts.items())),
     }
+    if result.has_deferred():
+        result.calls_to_start = calls_to_start(connector, result)
     return result, waiting_until_of(connector, result)
 
 

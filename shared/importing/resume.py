@@ -12,9 +12,20 @@ from dataclasses import replace
 
 from azure.storage.blob import BlobServiceClient
 
-from shared.importing.deferral import Deferrals, PendingEntry
-from shared.importing.intake import CSV, JSON, TEXT, Intake, _pick_lines, apply_parsed, connect, read_file
+from shared.importing.deferral import REASONS, Deferrals, PendingEntry, room_to_start
+from shared.importing.intake import (
+    CSV,
+    JSON,
+    TEXT,
+    Intake,
+    _pick_lines,
+    apply_parsed,
+    connect,
+    deferral_note,
+    read_file,
+)
 from shared.importing.reports import Receipt, error_report_chunks
+from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import visible
@@ -25,8 +36,9 @@ log = logging.getLogger(__name__)
 
 def resume_deferred(settings: Settings, service: BlobServiceClient, connector_factory: ConnectorFactory,
                     now: Callable[[], str] = now_iso) -> int:
-    """The timer's work: the pending entries of the target, oldest first, while the budget allows;
-    returns how many were completed. Later entries wait while an older one still has lines."""
+    """The timer's work: the pending entries of the target, oldest first, while the budget has room
+    for their first calls (``next_attempt_after`` is an estimate, never a wait); returns how many
+    were completed. Later entries wait while an older one still has lines."""
     intake = Intake(settings, service, connector_factory)
     deferrals = intake._deferrals()
     done = 0
@@ -36,8 +48,6 @@ def resume_deferred(settings: Settings, service: BlobServiceClient, connector_fa
                      settings.target_system.display_name)
             return 0
         for entry in deferrals.entries():
-            if entry.next_attempt_after and entry.next_attempt_after > now():
-                break
             if not resume(intake, entry, deferrals):
                 break
             done += 1
@@ -59,6 +69,11 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
                       received_at=stamp, folder=entry.folder)
     original = entry.original_lines or None
     connector, problem = connect(intake.connector_factory, entry.source)
+    if connector is not None and not room_to_start(connector, entry):
+        log.info("the deferred lines of %s wait: the call budget has no room for their first %d calls yet",
+                 visible(entry.source), entry.calls_to_start)
+        connector.close()
+        return False
     until = ""
     started = time.monotonic()
     try:
@@ -74,6 +89,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
 
     receipt.lines = parsed.lines_read
     receipt.counts = result.line_counts()
+    receipt.duration_seconds = round(time.monotonic() - started, 3)
     receipt.notes += result.notes
     tag = stamp.replace(":", "").replace("-", "")
     if result.errors:
@@ -95,7 +111,10 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         entry.waiting = receipt.counts.get("deferred", 0)
         entry.next_attempt_after = until
         entry.resumptions += 1
+        entry.calls_to_start = result.calls_to_start or entry.calls_to_start
+        entry.reason = REASONS.get(result.stopped_by, entry.reason or "call-budget")
         deferrals.save(entry)
+        receipt.notes.append(deferral_note(intake.settings, result, entry.waiting, until))
         receipt.deferred = {"lines": entry.waiting, "next_attempt_after": until,
                             "file": f"{archive}/{entry.lines_blob}"}
         receipt.status = "partially-applied"
@@ -103,4 +122,9 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         deferrals.remove(entry)
     intake._upload(archive, f"{entry.folder}/resumed-{tag}.json", receipt.to_json(), JSON)
     log.info("resumed %s: %s", visible(entry.source), receipt.counts)
+    target = intake.settings.target_system
+    telemetry.import_finished(receipt, target=target, errors=result.errors)
+    telemetry.deferral(file=entry.source, etag=receipt.etag, target=target,
+                       status="resumed" if left else "completed", records_pending=entry.waiting if left else 0,
+                       deferred_since=entry.deferred_since or stamp, reason=entry.reason or "call-budget")
     return not left

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     budget_table: str = Field(default="callbudget", alias="BUDGET_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     http_timeout_seconds: float = Field(default=30.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
     http_max_attempts: int = Field(default=5, alias="HTTP_MAX_ATTEMPTS", ge=1, le=10)
+    max_answer_bytes: int = Field(
+        default=32 * 1024 * 1024, alias="MAX_ANSWER_BYTES", ge=64 * 1024, le=512 * 1024 * 1024,
+        description="The largest answer read from the target; a longer one is refused while it streams in.",
+    )
     write_concurrency: int = Field(default=4, alias="WRITE_CONCURRENCY", ge=1, le=32)
 
     # --- export --------------------------------------------------------------------------

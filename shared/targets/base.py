@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -169,8 +169,14 @@ class Connector(Protocol):
         :class:`shared.errors.AmbiguousMatch` when several are."""
         ...
 
-    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
-        """API calls one create / update of this record type takes at most."""
+    def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
+        """API calls one create / update of this record type takes at most (of a record with these
+        ``values``, when given: some calls are needed only for some values)."""
+        ...
+
+    def matched(self, record: Record, remote: RemoteRecord) -> None:
+        """``record`` is the stored ``remote`` (matched by its key, a cross-reference or by name), in
+        a real import or a dry run: a target that keeps links records this one (at :meth:`finish`)."""
         ...
 
     def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
@@ -268,8 +274,11 @@ class ConnectorDefaults:
     def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
         return None
 
-    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
+    def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
         return 1
+
+    def matched(self, record: Record, remote: RemoteRecord) -> None:
+        return None
 
     def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
         return 1

@@ -76,25 +76,46 @@ class Reservation:
 
 
 class Allowance:
-    """The calls of one reservation, counted as they are made; the one too many is refused before it
-    is sent. Pass :meth:`take` to a client's ``before_call`` hook."""
+    """The calls of one reservation (and of any added to it with :meth:`add`), counted as they are
+    made; the one too many is refused before it is sent. Pass :meth:`take` to a client's
+    ``before_call`` hook."""
 
     def __init__(self, reservation: Reservation) -> None:
         self.reservation = reservation
+        self.extra: list[Reservation] = []
         self.made = 0
         self._lock = threading.Lock()
 
+    @property
+    def calls(self) -> int:
+        return self.reservation.calls + sum(extra.calls for extra in self.extra)
+
+    def add(self, reservation: Reservation) -> None:
+        """More calls for the same plan (e.g. a look-up after a write whose answer was lost)."""
+        with self._lock:
+            self.extra.append(reservation)
+
     def take(self, method: str, path: str) -> None:
         with self._lock:
-            if self.made >= self.reservation.calls:
-                raise AllowanceExceeded(
-                    f"{method} {path} would be call {self.made + 1} of a plan that reserved {self.reservation.calls}"
-                )
+            if self.made >= self.calls:
+                raise AllowanceExceeded(f"{method} {path} would be call {self.made + 1} of a plan that reserved "
+                                        f"{self.calls}")
             self.made += 1
 
     @property
     def remaining(self) -> int:
-        return self.reservation.calls - self.made
+        return self.calls - self.made
+
+    def used_per_reservation(self) -> list[tuple[Reservation, int]]:
+        """The calls made, charged to the first reservation first: what to release for each."""
+        left, shares = self.made, []
+        for reservation in (self.reservation, *self.extra):
+            used = min(left, reservation.calls)
+            shares.append((reservation, used))
+            left -= used
+        if left:  # more than reserved: booked on the first one
+            shares[0] = (shares[0][0], shares[0][1] + left)
+        return shares
 
 
 def budget_id(target: str, api_code: SecretStr) -> str:
@@ -202,7 +223,12 @@ class CallBudget:
             self.block_until(exc.until)
             raise
         finally:
-            self.release_unused(reservation, allowance.made)
+            self.release(allowance)
+
+    def release(self, allowance: Allowance) -> None:
+        """:meth:`release_unused` for every reservation of ``allowance``."""
+        for reservation, used in allowance.used_per_reservation():
+            self.release_unused(reservation, used)
 
     def block_until(self, moment: datetime) -> None:
         """Grant nothing before ``moment`` (Tic-Tac's 429 and its Retry-After): every instance sees it."""
@@ -262,8 +288,10 @@ class CallBudget:
             state.reservations.remove(reservation)
             expired = datetime.fromtimestamp(float(reservation["expires"]), UTC)
             self._book(state, expired, int(reservation["n"]))
-        horizon = _minute(now - WINDOW)
-        state.buckets = {minute: n for minute, n in state.buckets.items() if minute > horizon}
+        # A call booked in minute m happened at the latest at the end of that minute: it leaves the
+        # window at (m + 1) * 60 s + 24 h, never before Tic-Tac's window lets it go (next_free_at agrees).
+        horizon = now.timestamp() - WINDOW.total_seconds()
+        state.buckets = {minute: n for minute, n in state.buckets.items() if (minute + 1) * 60 > horizon}
         return state
 
     def _read(self) -> _State:

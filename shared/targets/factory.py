@@ -34,6 +34,7 @@ def connector_factory(settings: Settings, secrets: SecretProvider | None = None)
                     device_id=settings.smarttid_device_id,
                     timeout=settings.http_timeout_seconds,
                     retry=RetryPolicy(attempts=settings.http_max_attempts),
+                    max_answer_bytes=settings.max_answer_bytes,
                 )
             case TargetSystem.TICTAC:
                 return tictac_connector(settings, provider)
@@ -52,7 +53,8 @@ def tictac_connector(settings: Settings, provider: SecretProvider) -> Connector:
 
     api_code = provider.get(TICTAC_API_CODE)
     client = tictac.TicTacClient(settings.tictac_base_url, api_code, timeout=settings.http_timeout_seconds,
-                                 retry=tictac.RetryPolicy(attempts=min(settings.http_max_attempts, 3)))
+                                 retry=tictac.RetryPolicy(attempts=min(settings.http_max_attempts, 3)),
+                                 max_answer_bytes=settings.max_answer_bytes)
     return TicTacConnector(
         client,
         CrossRefs.connect(settings, settings.xref_table),

@@ -38,7 +38,18 @@ from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
 from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
-from shared.targets.http import RetryableResponse, describe_failure, unbound
+from shared.targets.http import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    RetryableResponse,
+    describe_failure,
+    error_text,
+    is_redirect,
+    load_json,
+    redirect_text,
+    retry_after_seconds,
+    send_limited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +270,11 @@ class SmartTidConnector(ConnectorDefaults):
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._api_key = api_key
+        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
+        self.max_answer_bytes = max_answer_bytes
         self._customer_key = customer_key
         self._device_id = device_id
         self._retry = retry or RetryPolicy()
@@ -298,7 +312,9 @@ class SmartTidConnector(ConnectorDefaults):
                              self._device_id, *self._issued_uids])
 
     def _message(self, response: httpx.Response) -> str:
-        return self.redact(_message(response))
+        """SmartAPI's error text, every secret redacted before it is shortened."""
+        return error_text(response, [self._api_key.get_secret_value(), self._customer_key.get_secret_value(),
+                                     self._device_id, *self._issued_uids])
 
     def _current_uid(self) -> str:
         with self._login_lock:
@@ -312,7 +328,7 @@ class SmartTidConnector(ConnectorDefaults):
                 self._uid = self._login()
 
     def _login(self) -> str:
-        response = self._send_with_retry(
+        response, _ = self._send_with_retry(
             "POST",
             "/apilogin",
             lambda: {
@@ -331,8 +347,8 @@ class SmartTidConnector(ConnectorDefaults):
                 "(customer API key, SmartTID > IT setup > API access; it must be active)."
             )
         try:
-            uid = str(response.json()[0]["UID"])
-        except (ValueError, LookupError, TypeError):
+            uid = str(load_json(response.content, "SmartTID", "the login")[0]["UID"])
+        except (ApiUnavailable, LookupError, TypeError):
             raise ApiUnavailable("SmartTID's login answer had no UID; contact SmartTID support.") from None
         self._issued_uids.append(uid)
         return uid
@@ -340,7 +356,7 @@ class SmartTidConnector(ConnectorDefaults):
     def _uid_rejected(self, response: httpx.Response) -> bool:
         if response.status_code in UID_REJECTED_STATUSES:
             return True
-        return response.status_code == 400 and UID_REJECTED_MESSAGE.search(_message(response)) is not None
+        return response.status_code == 400 and UID_REJECTED_MESSAGE.search(error_text(response)) is not None
 
     def _send_with_retry(
         self,
@@ -350,8 +366,11 @@ class SmartTidConnector(ConnectorDefaults):
         *,
         retry_on_ambiguous: bool = True,
         attempts: int | None = None,
-    ) -> httpx.Response:
-        """Send, retrying timeouts, connection errors, 429 and 5xx with backoff and jitter.
+    ) -> tuple[httpx.Response, bool]:
+        """Send, retrying timeouts, connection errors, 429 and 5xx with backoff and jitter; returns the
+        last answer and whether any attempt may have been processed without a usable answer (a
+        timeout or dropped connection after sending, a 5xx): the write's outcome is then unknown,
+        whatever the last attempt answered (a 429 after a lost answer included).
 
         ``retry_on_ambiguous=False`` (non-idempotent POSTs) retries only failures where the
         request certainly was not processed: connection refused and 429. Every attempt passes
@@ -375,9 +394,9 @@ class SmartTidConnector(ConnectorDefaults):
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, RetryableResponse):
-                retry_after = exc.response.headers.get("Retry-After", "")
-                if retry_after.strip().isdigit():
-                    return min(float(retry_after), policy.max_retry_after)
+                seconds = retry_after_seconds(exc.response)
+                if seconds is not None:
+                    return min(seconds, policy.max_retry_after)
             return backoff(state)
 
         def attempt() -> httpx.Response:
@@ -385,7 +404,12 @@ class SmartTidConnector(ConnectorDefaults):
             breaker.check(route)
             self.calls.add(method, path)
             try:
-                response = unbound(self._client.request(method, path, **build()))
+                response = send_limited(self._client, self._client.build_request(method, path, **build()),
+                                        self.max_answer_bytes, "SmartTID")
+            except AnswerTooLarge:
+                breaker.success(route)  # SmartTID answered
+                ambiguous_seen = True
+                raise
             except httpx.HTTPError as exc:
                 breaker.failure(route, describe_failure(exc))
                 if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
@@ -414,11 +438,13 @@ class SmartTidConnector(ConnectorDefaults):
             ),
         )
         try:
-            return retrying(attempt)
+            return retrying(attempt), ambiguous_seen
         except RetryableResponse as exc:
-            return exc.response
+            return exc.response, ambiguous_seen
         except CircuitOpen as exc:
             raise CircuitOpen(str(exc), maybe_applied=ambiguous_seen and method != "GET") from None
+        except AnswerTooLarge as exc:
+            raise AnswerTooLarge(str(exc), maybe_applied=method != "GET") from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
                 f"SmartTID could not be reached ({describe_failure(exc)}) after {attempts} attempts",
@@ -436,26 +462,35 @@ class SmartTidConnector(ConnectorDefaults):
         attempts: int | None = None,
     ) -> httpx.Response:
         """A data call with the auth headers; logs in again when the session (UID) is rejected."""
+        unknown = False
         for logins_left in range(MAX_LOGINS_PER_REQUEST, -1, -1):
             headers = self._headers()
 
             def build(headers: dict[str, str] = headers) -> dict[str, Any]:
                 return {"headers": headers, "params": params, "json": json_body}
 
-            response = self._send_with_retry(method, path, build, retry_on_ambiguous=retry_on_ambiguous,
-                                             attempts=attempts)
+            response, ambiguous = self._send_with_retry(method, path, build, retry_on_ambiguous=retry_on_ambiguous,
+                                                        attempts=attempts)
+            unknown = unknown or ambiguous
             if logins_left and self._uid_rejected(response):
                 log.info("SmartTID rejected the session (HTTP %d); logging in again", response.status_code)
                 self._relogin(headers["UID"])
                 continue
             break
+        write = method != "GET"
         if response.status_code == 429 or response.status_code >= 500:
-            retry_after = response.headers.get("Retry-After", "").strip()
             raise ApiUnavailable(
                 f"SmartTID kept failing (HTTP {response.status_code}: {self._message(response)}) "
                 f"after {attempts or self._retry.attempts} attempts",
-                maybe_applied=response.status_code >= 500 and method != "GET",
-                retry_after=float(retry_after) if retry_after.isdigit() else None,
+                maybe_applied=write and (unknown or response.status_code >= 500),
+                retry_after=retry_after_seconds(response),
+            )
+        if is_redirect(response):  # never followed and never success
+            raise ApiUnavailable(
+                f"SmartTID answered {method} {route_of(path)} with a redirect ({redirect_text(response)}), which "
+                "TimeBridge does not follow" + ("" if write else ": check SMARTTID_BASE_URL (it must be "
+                                                                 "SmartAPI's https address)"),
+                maybe_applied=write,
             )
         if self._uid_rejected(response):
             raise AuthenticationFailed(
@@ -468,10 +503,7 @@ class SmartTidConnector(ConnectorDefaults):
         return response
 
     def _rows(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:
-        try:
-            page = response.json()
-        except ValueError:
-            page = None
+        page = load_json(response.content, "SmartTID", path) if response.content.strip() else None
         if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
             raise ApiUnavailable(f"SmartTID returned an unexpected answer for {path} (not a list of records)")
         return page
@@ -775,14 +807,3 @@ def _pagination(response: httpx.Response) -> dict[str, Any]:
         return {}
     return value if isinstance(value, dict) else {}
 
-
-def _message(response: httpx.Response) -> str:
-    """SmartAPI's error text (plain text, or a JSON string / object), shortened."""
-    text = response.text.strip()
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        parsed = text
-    if isinstance(parsed, dict):
-        parsed = parsed.get("message") or parsed.get("Message") or parsed.get("error") or text
-    return str(parsed).strip()[:500] or f"HTTP {response.status_code} without a message"

@@ -17,7 +17,6 @@ status is checked — never logged, stored, returned or put into an exception.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -33,7 +32,18 @@ from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
 from shared.targets.base import CallCounter
-from shared.targets.http import RetryableResponse, describe_failure, unbound
+from shared.targets.http import (
+    DEFAULT_MAX_ANSWER_BYTES,
+    AnswerTooLarge,
+    RetryableResponse,
+    describe_failure,
+    error_text,
+    is_redirect,
+    load_json,
+    redirect_text,
+    retry_after_seconds,
+    send_limited,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +92,14 @@ ACTIVITY_FIELDS = frozenset({"name", "description", "hourRate", "otherCurrHourRa
 PROJECT_ACTIVITY_KEYS = ("activities", "Activities")
 #: GUESS (§1.7 #13): the JSON of a list is a bare array or an object wrapping one array
 #: (``{"ticTacRows": […]}`` as the entries, TT:705); both are accepted for every list.
-#: GUESS: an empty list may come as ``204 No Content`` (TT:59).
+#: GUESS: an empty list may come as ``204 No Content`` (TT:59) or as an empty list; a ``200`` with an
+#: empty body is not an empty list but an answer that cannot be read (``shared/targets/http.py``).
 EMPTY_STATUS = 204
+#: GUESS: booleans (``isActive``, ``attested`` …) are JSON ``true``/``false`` as in the samples; ``1``/``0``
+#: and the same as strings (any case) are read too. Anything else cannot be read: an entry with such an
+#: ``attested`` is held with the reason; an object with such an ``isActive`` counts as differing from
+#: the file, whose value is then written (and nothing is echoed for it).
+TRUE_TEXTS, FALSE_TEXTS = frozenset({"true", "1"}), frozenset({"false", "0"})
 #: GUESS (§1.7 #9): the document's table names the parameter ``daysChangedWithin`` (TT:690), its
 #: sample ``daysChangedWithinStr`` (TT:700): both are sent with the same value.
 DAYS_CHANGED_PARAMS = ("daysChangedWithin", "daysChangedWithinStr")
@@ -101,6 +117,9 @@ DEFAULT_RETRY_AFTER_SECONDS = 3600
 #: the request was not processed: it is retried with backoff (``Retry-After`` honoured up to a
 #: bound) — also a POST. 502/504, timeouts and dropped connections are retried for GET and PUT
 #: only: after a POST they may hide an applied create. A refused connection is always retried.
+#: Any attempt of a write that may have been processed (a timeout or dropped connection after
+#: sending, 500/502/504, a 3xx, an answer too large to read) makes the write's outcome unknown
+#: (``ApiUnavailable.maybe_applied``), whatever the later attempts answer: the connector looks it up.
 RETRY_STATUSES = frozenset({502, 503, 504})
 SAFE_TO_REPEAT_STATUS = 503
 #: GUESS: 401 and 403 both mean the API code is wrong, expired or lacks the rights (TT:63-64).
@@ -172,8 +191,14 @@ class _Fields:
     fields: Mapping[str, Any]
 
     @property
+    def active(self) -> bool | None:
+        """``isActive`` (a missing field counts as active); None when Tic-Tac's value cannot be read."""
+        return boolean(self.fields.get("isActive", True))
+
+    @property
     def is_active(self) -> bool:
-        return _boolean(self.fields.get("isActive", True))
+        """Active, or an ``isActive`` that cannot be read (never counted as inactive)."""
+        return self.active is not False
 
 
 @dataclass(frozen=True)
@@ -237,17 +262,30 @@ class CreatedUser:
 
 
 # --- parsing (JSON and XML; public so the document's samples can be checked) ---------------------
-def _boolean(value: Any) -> bool:
+def boolean(value: Any) -> bool | None:
+    """A boolean as Tic-Tac may send it: JSON ``true``/``false``, ``1``/``0``, or the same as text
+    in any case; None for anything else (the value cannot be read — never guessed)."""
     if isinstance(value, bool):
         return value
-    return str(value).strip().lower() in ("true", "1")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_TEXTS:
+            return True
+        if text in FALSE_TEXTS:
+            return False
+    return None
 
 
 def _xml_value(element: Any) -> Any:
     if len(element):
         return {child.tag: _xml_value(child) for child in element}
     text = element.text or ""
-    return _boolean(text) if element.tag in XML_BOOLEAN_FIELDS and text else text
+    if element.tag in XML_BOOLEAN_FIELDS and text:
+        parsed = boolean(text)
+        return text if parsed is None else parsed
+    return text
 
 
 def _xml_root(text: str | bytes) -> Any:
@@ -269,10 +307,7 @@ def _json_list(payload: Any, what: str) -> list[dict[str, Any]]:
 
 
 def _load_json(text: str | bytes, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise ApiUnavailable(f"{TARGET_NAME} returned an answer for {what} that is not JSON") from None
+    return load_json(text, TARGET_NAME, what)
 
 
 def parse_users(text: str | bytes, *, xml: bool = False) -> list[User]:
@@ -365,36 +400,31 @@ def parse_entries(text: str | bytes, *, xml: bool = False) -> list[Entry]:
 
 
 def _single_value(response: httpx.Response, key: str) -> str:
-    """``{"projectId":"1551796845913"}`` (TT:383); in XML the key is the root element (a guess)."""
-    if _is_xml(response):
-        return (_xml_root(response.content).text or "").strip()
-    payload = _load_json(response.content, key)
-    if not isinstance(payload, dict) or not payload.get(key):
-        raise ApiUnavailable(f"{TARGET_NAME}'s answer had no {key}")
-    return str(payload[key])
+    """``{"projectId":"1551796845913"}`` (TT:383); in XML the key is the root element (a guess).
+
+    The answer of a write that succeeded (2xx) but cannot be read: :class:`ApiUnavailable` with
+    ``maybe_applied`` — the write happened, its id is unknown (the connector looks it up)."""
+    try:
+        if _is_xml(response):
+            value = (_xml_root(response.content).text or "").strip()
+        else:
+            payload = _load_json(response.content, key)
+            value = str(payload[key]) if isinstance(payload, dict) and payload.get(key) else ""
+    except ApiUnavailable:
+        value = ""
+    if not value:
+        raise ApiUnavailable(f"{TARGET_NAME} answered HTTP {response.status_code} without a readable {key}",
+                             maybe_applied=response.request.method != "GET")
+    return value
 
 
 def _is_xml(response: httpx.Response) -> bool:
     return "xml" in response.headers.get("Content-Type", "").lower()
 
 
-def _message(response: httpx.Response) -> str:
-    """Tic-Tac's error text (plain text, or a JSON string/object), shortened."""
-    text = response.text.strip()
-    try:
-        parsed: Any = json.loads(text)
-    except ValueError:
-        parsed = text
-    if isinstance(parsed, dict):
-        parsed = parsed.get("message") or parsed.get("Message") or parsed.get("error") or text
-    return str(parsed).strip()[:500] or f"HTTP {response.status_code} without a message"
-
-
 def _retry_after(response: httpx.Response) -> int | None:
-    text = response.headers.get("Retry-After", "").strip()
-    if text.isdigit():
-        return int(text)
-    return None
+    seconds = retry_after_seconds(response)
+    return None if seconds is None else math.ceil(seconds)
 
 
 # --- the client ---------------------------------------------------------------------------------
@@ -413,6 +443,7 @@ class TicTacClient:
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], datetime] | None = None,
         before_call: Callable[[str, str], None] | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._api_code = api_code
         self._retry = retry or RetryPolicy()
@@ -424,6 +455,8 @@ class TicTacClient:
             transport=transport,
         )
         self.calls = CallCounter()
+        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
+        self.max_answer_bytes = max_answer_bytes
         #: Called with (method, path) before every HTTP attempt, retries included; may raise to stop
         #: the call before it is sent (``budget.Allowance.take``). Settable per plan.
         self.before_call = before_call
@@ -443,6 +476,11 @@ class TicTacClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _message(self, response: httpx.Response) -> str:
+        """Tic-Tac's error text with the API code (plain, URL-encoded or as ``Bearer <code>``) redacted
+        before it is shortened: an error body that echoes the request never carries the code on."""
+        return error_text(response, [self._api_code.get_secret_value()])
+
     def _request(
         self,
         method: str,
@@ -454,16 +492,20 @@ class TicTacClient:
         accept: str = "application/json",
         may_have_applied_retry: bool = True,
     ) -> httpx.Response:
-        """Send one call (with retries of 503/502/504 and connection errors) and map errors.
+        """Send one call (with retries of 503/502/504 and connection errors) and map the answer.
 
-        Returns 2xx and 304 answers; raises :class:`BudgetExhausted` (429),
+        Returns 2xx answers (and 304 to a write, GUESSES); raises :class:`BudgetExhausted` (429),
         :class:`AuthenticationFailed` (401/403), :class:`ApiRejected` (other 4xx) or
-        :class:`ApiUnavailable` (5xx after the retries, unreachable).
-        ``may_have_applied_retry=False`` (POST): a timeout after sending is not retried.
+        :class:`ApiUnavailable` (5xx after the retries, unreachable, a 3xx — never followed and never
+        success —, an answer larger than ``max_answer_bytes``). For a write, ``maybe_applied`` is
+        set when any attempt may have been processed (GUESSES), whatever the last attempt answered.
+        ``may_have_applied_retry=False`` (POST): such an attempt is not repeated.
         """
         policy = self._retry
         headers = {"Authorization": f"Bearer {self._api_code.get_secret_value()}", "Accept": accept}
         label = counted_as or path
+        write = method != "GET"
+        ambiguous = False
 
         def retryable(exc: BaseException) -> bool:
             if isinstance(exc, RetryableResponse):
@@ -478,20 +520,31 @@ class TicTacClient:
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
             if isinstance(exc, RetryableResponse):
-                seconds = _retry_after(exc.response)
+                seconds = retry_after_seconds(exc.response)
                 if seconds is not None:
-                    return min(float(seconds), policy.max_retry_after)
+                    return min(seconds, policy.max_retry_after)
             return float(backoff(state))
 
         made = [0]
 
         def attempt() -> httpx.Response:
+            nonlocal ambiguous
             if self.before_call is not None:
                 self.before_call(method, label)
             self.calls.add(method, label)
             made[0] += 1
-            response = unbound(self._client.request(method, path, params=params, json=json_body, headers=headers))
+            request = self._client.build_request(method, path, params=params, json=json_body, headers=headers)
+            try:
+                response = send_limited(self._client, request, self.max_answer_bytes, TARGET_NAME)
+            except AnswerTooLarge:
+                ambiguous = True
+                raise
+            except httpx.HTTPError as exc:
+                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+                    ambiguous = True  # sent: it may have been processed
+                raise
             if response.status_code in RETRY_STATUSES:
+                ambiguous = ambiguous or response.status_code != SAFE_TO_REPEAT_STATUS
                 raise RetryableResponse(response)
             return response
 
@@ -509,12 +562,15 @@ class TicTacClient:
             response = retrying(attempt)
         except RetryableResponse as exc:
             raise ApiUnavailable(
-                f"{TARGET_NAME} kept failing (HTTP {exc.response.status_code}: {_message(exc.response)}) "
-                f"after {made[0]} attempt(s)"
+                f"{TARGET_NAME} kept failing (HTTP {exc.response.status_code}: {self._message(exc.response)}) "
+                f"after {made[0]} attempt(s)", maybe_applied=write and ambiguous,
             ) from None
+        except AnswerTooLarge as exc:
+            raise AnswerTooLarge(str(exc), maybe_applied=write) from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"{TARGET_NAME} could not be reached ({describe_failure(exc)}) after {made[0]} attempt(s)"
+                f"{TARGET_NAME} could not be reached ({describe_failure(exc)}) after {made[0]} attempt(s)",
+                maybe_applied=write and ambiguous,
             ) from None
         status = response.status_code
         if status == 429:
@@ -525,24 +581,50 @@ class TicTacClient:
             raise BudgetExhausted(seconds, now=self._clock())
         if status in AUTH_STATUSES:
             raise AuthenticationFailed(
-                f"{TARGET_NAME} refused the API code (HTTP {status}: {_message(response)}). Check the secret "
-                "tictac-api-code (locally TICTAC_API_CODE): it may be wrong, expired or lack the rights."
+                f"{TARGET_NAME} refused the API code (HTTP {status}: {self._message(response)}). Check the secret "
+                "tictac-api-code (locally TICTAC_API_CODE): it may be wrong, expired or lack the rights.",
+                maybe_applied=write and ambiguous,
             )
+        if status == UNCHANGED_STATUS and write:
+            return response
+        if is_redirect(response):
+            if write:
+                raise ApiUnavailable(
+                    f"{TARGET_NAME} answered {method} {label} with a redirect ({redirect_text(response)}), which "
+                    "TimeBridge does not follow", maybe_applied=True)
+            raise ApiUnavailable(
+                f"{TARGET_NAME} answered {method} {label} with a redirect ({redirect_text(response)}), which "
+                "TimeBridge does not follow: check TICTAC_BASE_URL (it must be the API's https address)")
         if status >= 500:
-            raise ApiUnavailable(f"{TARGET_NAME} failed (HTTP {status}: {_message(response)})")
+            raise ApiUnavailable(f"{TARGET_NAME} failed (HTTP {status}: {self._message(response)})",
+                                 maybe_applied=write)
         if status >= 400:
-            raise ApiRejected(f"{TARGET_NAME} refused {method} {label}: {_message(response)}", status)
+            raise ApiRejected(f"{TARGET_NAME} refused {method} {label}: {self._message(response)}", status)
+        if status < 200:
+            raise ApiUnavailable(f"{TARGET_NAME} answered {method} {label} with HTTP {status}, which is no answer",
+                                 maybe_applied=write)
         return response
 
     def _list(self, path: str, *, counted_as: str | None = None, params: Mapping[str, Any] | None = None,
               accept: str = "application/json") -> httpx.Response | None:
-        """A list call; None for 204 (an empty list)."""
+        """A list call; None for ``204 No Content`` (an empty list). Any other answer without a body
+        cannot be read (it is never taken for an empty list)."""
         response = self._request("GET", path, counted_as=counted_as, params=params, accept=accept)
-        return None if response.status_code == EMPTY_STATUS or not response.content.strip() else response
+        if response.status_code == EMPTY_STATUS:
+            return None
+        if not response.content.strip():
+            raise ApiUnavailable(f"{TARGET_NAME} answered GET {counted_as or path} with HTTP {response.status_code} "
+                                 "and an empty body; only 204 No Content or an empty list means \"none\", so "
+                                 "the answer cannot be read")
+        return response
 
     def _write(self, method: str, path: str, body: Mapping[str, Any], *, counted_as: str) -> httpx.Response:
-        return self._request(method, path, counted_as=counted_as, json_body=dict(body),
-                             may_have_applied_retry=method != "POST")
+        response = self._request(method, path, counted_as=counted_as, json_body=dict(body),
+                                 may_have_applied_retry=method != "POST")
+        if method == "POST" and response.status_code == UNCHANGED_STATUS:  # "was not successful" (TT:60)
+            raise ApiRejected(f"{TARGET_NAME} answered 304 Not Modified to POST {counted_as}: nothing was created",
+                              UNCHANGED_STATUS)
+        return response
 
     # --- connection check ------------------------------------------------------------------------
     def hello(self) -> str:
@@ -579,17 +661,37 @@ class TicTacClient:
             raise ValueError("a Tic-Tac user needs a userName")
         response = self._write("POST", USERS_PATH, body, counted_as=USERS_PATH)
         del response  # holds {"userPassword": …}: never kept, logged or returned
-        log.info("%s user %s created", TARGET_NAME, requested)
+        log.info("%s user created (employee number %s)", TARGET_NAME, body.get("employeeNumber") or "none")
         if not read_back:
             return CreatedUser(requested)
+        try:
+            user = self.find_created_user(body)
+        except BudgetExhausted:
+            raise  # the line waits and is planned again: the next plan finds the user by its number
+        except ApiRejected as exc:  # the user was created: a failed read-back never reads as "nothing changed"
+            raise ApiUnavailable(f"{TARGET_NAME} created the user but it could not be read back ({exc.message})",
+                                 maybe_applied=True) from None
+        except ApiUnavailable as exc:
+            raise type(exc)(f"{TARGET_NAME} created the user but it could not be read back ({exc})",
+                            maybe_applied=True) from None
+        if user is None:
+            raise ApiUnavailable(f"{TARGET_NAME} created the user {requested} but does not list it", maybe_applied=True)
+        return CreatedUser(requested, user)
+
+    def find_created_user(self, values: Mapping[str, Any]) -> User | None:
+        """The user a ``POST /v1/users`` with ``values`` created, as Tic-Tac stored it (1-3 calls: by
+        userName, else in the list by ``longUserName``/employeeNumber; one PUT when it lacks the
+        employeeNumber sent, GUESSES); None when there is none."""
+        body = {name: value for name, value in values.items() if name in USER_POST_FIELDS}
+        requested = str(body.get("userName") or "").strip()
         user = self.get_user(requested) or _created_among(self.list_users(), requested, body)
         if user is None:
-            raise ApiUnavailable(f"{TARGET_NAME} created the user {requested} but does not list it")
+            return None
         number = str(body.get("employeeNumber") or "")
         if number and user.employee_number != number:
             self.update_user(user.user_name, {"employeeNumber": number})
             user = User(user.user_name, {**user.fields, "employeeNumber": number})
-        return CreatedUser(requested, user)
+        return user
 
     def update_user(self, user_name: str, changes: Mapping[str, Any]) -> bool:
         """``PUT /v1/users/{userName}`` with only the fields to change ("You only need to supply the
@@ -610,6 +712,18 @@ class TicTacClient:
             params[PROJECT_NUMBER_FIELD] = project_number
         response = self._list(PROJECTS_PATH, params=params)
         return [] if response is None else parse_projects(response.content, xml=_is_xml(response))
+
+    def get_project(self, project_id: str) -> Project | None:
+        """``GET /v1/projects/{projectid}`` (1 call); None when Tic-Tac answers 404."""
+        try:
+            response = self._request("GET", f"{PROJECTS_PATH}/{_segment(project_id)}",
+                                     counted_as=f"{PROJECTS_PATH}/{{id}}")
+        except ApiRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+        projects = parse_projects(response.content, xml=_is_xml(response))
+        return next((project for project in projects if project.project_id == project_id), None)
 
     def fill_activities(self, projects: Sequence[Project], project_ids: Collection[str] | None = None) -> list[Project]:
         """``projects`` with the activities read for those that came without (1 call per such project;

@@ -13,28 +13,41 @@ API), the ERP ↔ Tic-Tac mapping (``tictac_mapping.py``) and the cross-referenc
 * **Diff** only over the fields Tic-Tac holds and can be read back (:meth:`held_fields`), compared
   as Tic-Tac sees them (:meth:`differs`: the joined name, e-mail without case, status as isActive).
 * **Writes** return the new remote id; the password in the answer of ``POST /v1/users`` is dropped
-  inside :class:`~shared.targets.tictac.TicTacClient` and never reaches this module.
-* **Links** learned in a run (created objects, name links, Template jobs with their operations) are
-  written to the cross-reference table by :meth:`finish` (not in a dry run).
+  inside :class:`~shared.targets.tictac.TicTacClient` and never reaches this module. A write whose
+  answer was lost or unreadable (``maybe_applied``) is looked up before it is reported
+  (:meth:`_looked_up`, one or two calls added to the plan's reservation): found → done; certainly
+  absent → "nothing was changed"; otherwise "may or may not have been applied".
+* **Links** learned in a run — every match (by employeeNumber / projectNumber, by name, by the
+  cross-reference: :meth:`matched`), created objects, Template jobs with their operations — are
+  written to the cross-reference table by :meth:`finish` (not in a dry run). Losing the table and
+  importing again restores every link.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
-from shared.errors import AllowanceExceeded, AmbiguousMatch, ApiRejected, ConfigurationError
+from shared.errors import (
+    AllowanceExceeded,
+    AmbiguousMatch,
+    ApiRejected,
+    ApiUnavailable,
+    AuthenticationFailed,
+    CallLimitReached,
+    ConfigurationError,
+)
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import LineError, Record
 from shared.importing.values import Value, same_value
 from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
-from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User
+from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User, boolean
 from shared.targets.tictac_mapping import (
     HELD_FIELDS,
     UNHELD_FIELDS,
@@ -71,6 +84,7 @@ from shared.targets.xref import (
 log = logging.getLogger(__name__)
 
 TARGET = "tictac"  # the cross-reference partition prefix
+_Found = TypeVar("_Found")
 
 #: Fields the diff compares (held *and* readable): the phone number is sent on create but Tic-Tac
 #: does not return it (TT:111-134), so it cannot be compared; sJobTemplate only matters on create.
@@ -80,7 +94,9 @@ _DIFFED: dict[RecordType, frozenset[str]] = {
     RecordType.OPERATION: frozenset({"sJobCode", "nLineNumber", "sDescription", "bOperationCompleted"}),
 }
 
-#: The most calls one write takes (the plan reserves these before writing).
+#: The most calls one write takes (the plan reserves these before writing, and hands back what a
+#: write did not use as soon as its round of writes is done); :meth:`TicTacConnector.write_cost`
+#: leaves out the calls the record's values show it cannot need.
 WRITE_COSTS: dict[tuple[RecordType, bool], int] = {
     (RecordType.EMPLOYEE, True): CALL_COSTS["create_user_read_back"] + CALL_COSTS["update_user"],  # + department
     (RecordType.EMPLOYEE, False): CALL_COSTS["update_user"],
@@ -89,6 +105,9 @@ WRITE_COSTS: dict[tuple[RecordType, bool], int] = {
     (RecordType.OPERATION, True): CALL_COSTS["create_activity"],
     (RecordType.OPERATION, False): CALL_COSTS["update_activity"],
 }
+#: Calls a look-up after a write with a lost answer takes at most (reserved when it is needed).
+LOOK_UP_COSTS: dict[RecordType, int] = {RecordType.EMPLOYEE: 3, RecordType.JOB: 1, RecordType.OPERATION: 1}
+_ENTITY_OF = {RecordType.EMPLOYEE: Entity.USER, RecordType.JOB: Entity.PROJECT, RecordType.OPERATION: Entity.ACTIVITY}
 
 
 def _line_value(text: str) -> Value:
@@ -177,7 +196,19 @@ class TicTacConnector(ConnectorDefaults):
         if self.budget is not None and self._allowance is not None:
             self.client.before_call = _no_reservation
             allowance, self._allowance = self._allowance, None
-            self.budget.release_unused(allowance.reservation, allowance.made)
+            self.budget.release(allowance)
+
+    def _top_up(self, calls: int) -> bool:
+        """``calls`` more for the current plan (a look-up the plan could not foresee); False when the
+        shared budget has no room for them now."""
+        if self.budget is None:
+            return True
+        allowance = self._allowance
+        reservation = self.budget.reserve(calls) if allowance is not None else None
+        if allowance is None or reservation is None:
+            return False
+        allowance.add(reservation)
+        return True
 
     def block_until(self, moment: datetime) -> None:
         if self.budget is not None:
@@ -229,8 +260,11 @@ class TicTacConnector(ConnectorDefaults):
                 continue
             values = project_values(project) | {"sJobCode": code}
             kept = statuses.get(code, "")
-            values["sStatus"] = kept if project_is_active({"sStatus": kept}) is project.is_active else (
-                "Started" if project.is_active else "Completed")
+            if project.active is None:  # isActive cannot be read: differs from any status the file gives
+                values["sStatus"] = ""
+            else:
+                values["sStatus"] = kept if project_is_active({"sStatus": kept}) is project.active else (
+                    "Started" if project.active else "Completed")
             records.append(RemoteRecord(project.project_id, values))
         return records
 
@@ -299,8 +333,26 @@ class TicTacConnector(ConnectorDefaults):
         key = {name: record.values[name] for name in ("sJobCode", "nLineNumber")}
         return RemoteRecord(linked.id, linked.values | key)
 
-    def write_cost(self, record_type: RecordType, *, create: bool) -> int:
-        return WRITE_COSTS[(record_type, create)]
+    def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
+        """The most calls the write takes: without ``values`` the most any such write takes; with them,
+        a new user without a department needs no PUT after its POST and a new project that stays
+        active no deactivation."""
+        cost = WRITE_COSTS[(record_type, create)]
+        if create and values is not None:
+            if record_type is RecordType.EMPLOYEE and not values.get("sDepartmentCode"):
+                cost -= CALL_COSTS["update_user"]
+            if record_type is RecordType.JOB and project_is_active(values) is not False:
+                cost -= CALL_COSTS["update_project"]
+        return cost
+
+    def matched(self, record: Record, remote: RemoteRecord) -> None:
+        """``record`` matched ``remote`` (by employeeNumber / projectNumber, by the cross-reference or by
+        name): the link is recorded at :meth:`finish` unless the table holds it already."""
+        entity = _ENTITY_OF[record.record_type]
+        linked_by = LinkedBy.NAME if entity is Entity.ACTIVITY else LinkedBy.NATIVE
+        if entity is Entity.ACTIVITY and (entity, erp_key(record.record_type, record.values)) in self._pending:
+            return  # linked by name in this run (link): already pending
+        self._remember(entity, record.values, str(remote.id), linked_by, only_if_new=True)
 
     def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
         """A new job whose sJobTemplate names no Template job TimeBridge knows (from an earlier file
@@ -334,18 +386,25 @@ class TicTacConnector(ConnectorDefaults):
         return self._create_activity(values)
 
     def _create_user(self, values: dict[str, Value]) -> str:
-        body = user_create_body(values, user_name=self.user_names.user_name(values),
+        taken = {name.casefold() for name in self._users}
+        body = user_create_body(values, user_name=self.user_names.user_name(values, lambda n: n.casefold() in taken),
                                 send_national_id=self.send_national_id)
-        created = self.client.create_user(body, read_back=True)
-        user = created.user
+        try:
+            created = self.client.create_user(body, read_back=True)
+            user = created.user
+        except ApiUnavailable as exc:
+            user = self._looked_up(exc, RecordType.EMPLOYEE, lambda: self.client.find_created_user(body),
+                                   f"the new user for employee {values['sEmployeeCode']}")
         assert user is not None  # read_back=True
+        name = user.user_name
+        self._users[name] = user
+        self._remember(Entity.USER, values, name, LinkedBy.CREATED)  # linked even if the PUT below fails
         after = user_changes(values, user, send_national_id=self.send_national_id)
         if after:  # department is not a POST field
-            self.client.update_user(user.user_name, after)
-            user = User(user.user_name, {**user.fields, **after})
-        self._users[user.user_name] = user
-        self._remember(Entity.USER, values, user.user_name, LinkedBy.CREATED)
-        return user.user_name
+            self._write_checked(RecordType.EMPLOYEE, lambda: self.client.update_user(name, after),
+                                lambda: self._user_fields(name), after, user.fields)
+            self._users[name] = User(name, {**user.fields, **after})
+        return name
 
     def create_with_children(self, record_type: RecordType, values: dict[str, Value],
                              children: list[dict[str, Value]]) -> str | None:
@@ -371,10 +430,14 @@ class TicTacConnector(ConnectorDefaults):
         children = [*children, *self._from_template(values, children)]
         names = activity_names(children)
         activities = [activity_body(child, name=name) for child, name in zip(children, names, strict=True)]
-        projid = self.client.create_project(project_create_body(values), activities)
+        try:
+            projid = self.client.create_project(project_create_body(values), activities)
+        except ApiUnavailable as exc:
+            projid = self._looked_up(exc, RecordType.JOB, lambda: self._project_id_of(code), f"the new project {code}")
         deactivate = project_after_create(values)
         if deactivate:
-            self.client.update_project(projid, deactivate)
+            self._write_checked(RecordType.JOB, lambda: self.client.update_project(projid, deactivate),
+                                lambda: self._project_fields(projid), deactivate, {"isActive": True})
         fields = project_create_body(values) | {"projid": projid, "isActive": project_is_active(values) is not False}
         # activities sent inline have no ids yet: read them should another operation of the job need them
         self._projects[projid] = Project(projid, fields, None if activities else ())
@@ -416,7 +479,11 @@ class TicTacConnector(ConnectorDefaults):
         if projid is None:
             raise ApiRejected(f"Tic-Tac has no project for job {code}")
         body = activity_body(values)
-        actid = self.client.create_activity(projid, body)
+        try:
+            actid = self.client.create_activity(projid, body)
+        except ApiUnavailable as exc:
+            actid = self._looked_up(exc, RecordType.OPERATION, lambda: self._activity_id_named(projid, body["name"]),
+                                    f"the new activity {body['name']!r} of job {code}")
         self._activities[actid] = Activity(actid, projid, body)
         self._remember(Entity.ACTIVITY, values, actid, LinkedBy.CREATED)
         return actid
@@ -428,13 +495,15 @@ class TicTacConnector(ConnectorDefaults):
             user = self._users[remote]
             changes = user_changes(values, user, send_national_id=self.send_national_id)
             if changes:
-                self.client.update_user(remote, changes)
+                self._write_checked(record_type, lambda: self.client.update_user(remote, changes),
+                                    lambda: self._user_fields(remote), changes, user.fields)
                 self._users[remote] = User(remote, {**user.fields, **changes})
         elif record_type is RecordType.JOB:
             project = self._projects[remote]
             changes = project_changes(values, project)
             if changes:
-                self.client.update_project(remote, changes)
+                self._write_checked(record_type, lambda: self.client.update_project(remote, changes),
+                                    lambda: self._project_fields(remote), changes, project.fields)
                 self._projects[remote] = Project(remote, {**project.fields, **changes}, project.activities)
             self._remember(Entity.PROJECT, values, remote, LinkedBy.NATIVE, only_if_new=True)
         else:
@@ -442,9 +511,81 @@ class TicTacConnector(ConnectorDefaults):
             name = None if "sDescription" in values else activity.name
             changes = activity_changes(values, activity, name=name)
             if changes:
-                self.client.update_activity(remote, changes)
+                self._write_checked(record_type, lambda: self.client.update_activity(remote, changes),
+                                    lambda: self._activity_fields(activity.project_id, remote), changes,
+                                    activity.fields)
                 self._activities[remote] = Activity(remote, activity.project_id, {**activity.fields, **changes})
             self._remember(Entity.ACTIVITY, values, remote, LinkedBy.NAME, only_if_new=True)
+
+    # --- writes whose answer was lost: looked up before they are reported ---------------------------
+    def _looked_up(self, exc: ApiUnavailable, record_type: RecordType, look: Callable[[], _Found | None],
+                   what: str) -> _Found:
+        """What ``look`` finds after a create whose answer was lost or unreadable (the create arrived);
+        raises :class:`ApiUnavailable` saying "nothing was changed" when it finds nothing, or
+        ``maybe_applied`` when it cannot look (no budget, Tic-Tac failing)."""
+        if not exc.maybe_applied or isinstance(exc, AuthenticationFailed | CallLimitReached):
+            raise exc
+        found = self._look(exc, record_type, look, what)
+        if found is None:
+            raise ApiUnavailable(f"{exc}; TimeBridge looked it up: {what} does not exist, so nothing was created",
+                                 maybe_applied=False) from None
+        log.info("%s: the answer was lost, but the look-up found that it did arrive", what)
+        return found
+
+    def _write_checked(self, record_type: RecordType, write: Callable[[], object],
+                       read: Callable[[], Mapping[str, Any] | None], changes: Mapping[str, Any],
+                       before: Mapping[str, Any]) -> None:
+        """An update; when its answer was lost or unreadable, Tic-Tac's object is read again: holding the
+        new values → done; still holding the old ones → "nothing was changed"; else it may or may not."""
+        try:
+            write()
+        except ApiUnavailable as exc:
+            if not exc.maybe_applied or isinstance(exc, AuthenticationFailed | CallLimitReached):
+                raise
+            stored = self._look(exc, record_type, read, "the update")
+            if stored is not None and all(_same(stored.get(name), value) for name, value in changes.items()):
+                log.info("%s update: the answer was lost, but the look-up found that it did arrive", record_type)
+                return
+            if stored is not None and all(_same(stored.get(name), before.get(name)) for name in changes):
+                raise ApiUnavailable(f"{exc}; TimeBridge looked it up: Tic-Tac still holds the old values, so "
+                                     "nothing was changed", maybe_applied=False) from None
+            raise ApiUnavailable(f"{exc}; the look-up afterwards could not tell whether the update arrived",
+                                 maybe_applied=True) from None
+
+    def _look(self, exc: ApiUnavailable, record_type: RecordType, look: Callable[[], _Found | None],
+              what: str) -> _Found | None:
+        if not self._top_up(LOOK_UP_COSTS[record_type]):
+            raise ApiUnavailable(f"{exc}; TimeBridge could not look up whether {what} arrived (no calls left in the "
+                                 "daily budget for the look-up)", maybe_applied=True) from None
+        try:
+            return look()
+        except CallLimitReached:
+            raise
+        except (ApiUnavailable, ApiRejected, AllowanceExceeded) as failure:
+            raise ApiUnavailable(f"{exc}; looking up whether {what} arrived failed too ({type(failure).__name__})",
+                                 maybe_applied=True) from None
+
+    def _user_fields(self, user_name: str) -> Mapping[str, Any] | None:
+        user = self.client.get_user(user_name)
+        return None if user is None else user.fields
+
+    def _project_fields(self, projid: str) -> Mapping[str, Any] | None:
+        project = self.client.get_project(projid)
+        return None if project is None else project.fields
+
+    def _activity_fields(self, projid: str | None, actid: str) -> Mapping[str, Any] | None:
+        if projid is None:
+            return None
+        found = [a for a in self.client.list_activities(projid) if a.activity_id == actid]
+        return found[0].fields if found else None
+
+    def _project_id_of(self, code: str) -> str | None:
+        project = self.client.find_project(code)
+        return None if project is None else project.project_id
+
+    def _activity_id_named(self, projid: str, name: str) -> str | None:
+        found = match_activity_by_name(self.client.list_activities(projid), name)
+        return None if found is None else found.activity_id
 
     # --- cross-references -------------------------------------------------------------------------
     def _remember(self, entity: Entity, values: Record | dict[str, Value], remote_id: str, linked_by: LinkedBy,
@@ -502,6 +643,13 @@ class TicTacConnector(ConnectorDefaults):
     def close(self) -> None:
         self.settle()
         self.client.close()
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    """A field as Tic-Tac answered it equals the value TimeBridge sent (booleans read strictly)."""
+    if isinstance(wanted, bool):
+        return boolean(stored) is wanted
+    return str(stored if stored is not None else "") == str(wanted if wanted is not None else "")
 
 
 def _no_reservation(method: str, path: str) -> None:

@@ -34,7 +34,7 @@ import hashlib
 import re
 import string
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -124,9 +124,15 @@ class UserNameRule:
     TICTAC_USERNAME_PREFIX).
 
     ``template`` is a :meth:`str.format` pattern over ``{email}``, ``{code}`` (the employee code
-    folded to ASCII) and ``{prefix}``. When a placeholder it uses has no value (no e-mail in the
-    file), the fallback ``{prefix}{code}`` is used. Default: the e-mail, else prefix + code.
-    Tic-Tac may store another userName (e.g. the e-mail's letters): read it back after creating.
+    folded to lower-case ASCII letters and digits, :func:`code_for_user_name`) and ``{prefix}``. When a
+    placeholder it uses has no value (no e-mail in the file), the fallback ``{prefix}{code}`` is used.
+    Default: the e-mail, else prefix + code. Tic-Tac may store another userName (e.g. the e-mail's
+    letters): read it back after creating.
+
+    Unique by construction: when folding changed the code (``N/1``, ``N1``, ``n1`` and ``N#1`` would
+    all be ``n1``; ``Ø1`` and ``O1`` both ``o1``), ``x`` and 6 hex digits of the code's SHA-256 are
+    appended (``n1`` stays ``n1``, ``N1`` becomes ``n1x…``); so is it when the plain name is already
+    taken by a user of the company (``taken``).
     """
 
     template: str = "{email}"
@@ -138,9 +144,17 @@ class UserNameRule:
         if unknown or not names:
             raise ValueError(f"the userName template may use {{email}}, {{code}} and {{prefix}}, not {self.template!r}")
 
-    def user_name(self, values: Mapping[str, Value]) -> str:
-        fields = {"email": str(values.get("sEmail") or "").strip(),
-                  "code": fold_ascii(str(values["sEmployeeCode"])),
+    def user_name(self, values: Mapping[str, Value], taken: Callable[[str], bool] | None = None) -> str:
+        code = str(values["sEmployeeCode"])
+        name = self._render(values, code_for_user_name(code))
+        if taken is not None and taken(name):
+            other = self._render(values, f"{fold_ascii(code)}x{_code_digest(code)}")
+            if other != name:  # made from the code: the hashed form instead
+                return other
+        return name
+
+    def _render(self, values: Mapping[str, Value], code: str) -> str:
+        fields = {"email": str(values.get("sEmail") or "").strip(), "code": code,
                   "prefix": fold_ascii(self.company_prefix) if self.company_prefix else ""}
         used = {name for _, name, _, _ in string.Formatter().parse(self.template) if name}
         if all(fields[name] for name in used if name != "prefix"):
@@ -148,6 +162,18 @@ class UserNameRule:
             if rendered:
                 return rendered
         return f"{fields['prefix']}{fields['code']}"
+
+
+def _code_digest(code: str) -> str:
+    return hashlib.sha256(code.encode()).hexdigest()[:6]
+
+
+def code_for_user_name(code: str) -> str:
+    """The employee code as the ``{code}`` of a userName: lower-case ASCII letters and digits, plus
+    ``x`` and 6 hex digits of its SHA-256 when folding changed it (so distinct codes never share a
+    name): ``e78`` → ``e78``; ``E-78`` → ``e78x`` + 6 hex digits; ``Ø1`` → ``o1x`` + 6 hex digits."""
+    folded = fold_ascii(code)
+    return folded if folded == code else f"{folded}x{_code_digest(code)}"
 
 
 # --- employees ↔ users --------------------------------------------------------------------------------
@@ -257,14 +283,15 @@ def project_changes(values: Mapping[str, Value], project: Project) -> dict[str, 
     desired = _desired_project(values)
     current = project.fields
     differs = any(
-        (_boolean(current.get(name, True)) != value) if name == "isActive" else str(current.get(name) or "") != value
+        (project.active != value) if name == "isActive" else str(current.get(name) or "") != value
         for name, value in desired.items()
     )
     if not differs:
         return {}
     body = {name: current[name] for name in PROJECT_ECHO if current.get(name) not in (None, "")}
-    body |= {"name": project.name, "description": str(current.get("description") or ""),
-             "isActive": _boolean(current.get("isActive", True))}
+    body |= {"name": project.name, "description": str(current.get("description") or "")}
+    if project.active is not None:  # an isActive Tic-Tac answered unreadably is never echoed
+        body["isActive"] = project.active
     return body | desired
 
 
@@ -319,16 +346,22 @@ def activity_changes(values: Mapping[str, Value], activity: Activity, *, name: s
     """The ``PUT /v1/activities/{id}`` body ({} = unchanged): name and isActive, plus the
     Tic-Tac-owned :data:`ACTIVITY_ECHO` fields from the snapshot when anything differs."""
     desired = activity_body(values, name=name)
-    differs = desired["name"] != activity.name or ("isActive" in desired and desired["isActive"] != activity.is_active)
+    differs = desired["name"] != activity.name or ("isActive" in desired and desired["isActive"] != activity.active)
     if not differs:
         return {}
     body = {field: activity.fields[field] for field in ACTIVITY_ECHO if activity.fields.get(field) not in (None, "")}
-    return body | {"isActive": activity.is_active} | desired
+    if activity.active is not None:  # an isActive Tic-Tac answered unreadably is never echoed
+        body["isActive"] = activity.active
+    return body | desired
 
 
 def activity_values(activity: Activity) -> dict[str, Value]:
-    """A Tic-Tac activity in the file's vocabulary (sJobCode/nLineNumber come from the xref)."""
-    return {"sDescription": activity.name, "bOperationCompleted": not activity.is_active}
+    """A Tic-Tac activity in the file's vocabulary (sJobCode/nLineNumber come from the xref). An
+    ``isActive`` that cannot be read leaves bOperationCompleted out: it differs from the file's."""
+    values: dict[str, Value] = {"sDescription": activity.name}
+    if activity.active is not None:
+        values["bOperationCompleted"] = not activity.active
+    return values
 
 
 # --- matching -----------------------------------------------------------------------------------------
@@ -373,12 +406,6 @@ def match_activity_by_name(activities: Iterable[Activity], name: str) -> Activit
 def unheld_fields(record_type: RecordType, values: Mapping[str, Value]) -> list[str]:
     """The fields this record gives that Tic-Tac has no place for (for the receipt's one note)."""
     return [name for name in UNHELD_FIELDS[record_type] if name in values]
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("true", "1")
 
 
 def _line(number: Value) -> str:

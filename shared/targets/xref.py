@@ -126,7 +126,7 @@ class CrossRef:
 
 def operation_values(values: Mapping[str, Value]) -> dict[str, str]:
     """The ERP values of an operation Tic-Tac cannot hold (for the exported ledger lines)."""
-    names = ("sJobCode", "nLineNumber", "sOperationCode", "sERPReference")
+    names = ("sJobCode", "nLineNumber", "sOperationCode", "sERPReference", "sDescription")
     return {name: key_text(values[name]) for name in names if name in values}
 
 
