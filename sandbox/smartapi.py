@@ -83,7 +83,10 @@ class Switches:
 @dataclass
 class Fault:
     """Make matching requests fail: ``status`` (+ ``retry_after``), ``delay`` seconds, ``drop``
-    the connection mid-response, or ``after_apply`` (perform the request, then fail)."""
+    the connection mid-response, or ``after_apply`` (perform the request, then fail). With a
+    ``status``, the answer's body is ``body`` ("" = empty) — or a JSON list of ``size`` bytes, or
+    JSON nested ``nested`` levels deep, or (``echo``) a text that quotes the request's headers —
+    with ``headers`` added (a redirect's ``Location``)."""
 
     method: str
     path: str
@@ -93,6 +96,28 @@ class Fault:
     drop: bool = False
     after_apply: bool = False
     times: int = 1
+    body: str | None = None
+    headers: dict[str, str] | None = None
+    size: int = 0
+    nested: int = 0
+    echo: bool = False
+    skip: int = 0  # matching requests let through before the fault applies
+
+    def answer(self, request_headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
+        """The body and its content type."""
+        if self.size:
+            row = b'{"rowid":"1","name":"' + b"x" * 200 + b'"}'
+            count = max(1, self.size // (len(row) + 1))
+            return b"[" + b",".join([row] * count) + b"]", b"application/json"
+        if self.nested:
+            return b"[" * self.nested + b"]" * self.nested, b"application/json"
+        if self.echo:
+            quoted = "; ".join(f"{k.decode('latin-1')}: {v.decode('latin-1')}" for k, v in request_headers)
+            return f"Bad request. The request was: {quoted}".encode(), b"text/plain; charset=utf-8"
+        if self.body is not None:
+            kind = b"application/json" if self.body[:1] in ("[", "{", '"') else b"text/plain; charset=utf-8"
+            return self.body.encode(), kind
+        return f"Sandbox fault {self.status}".encode(), b"text/plain; charset=utf-8"
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in (method, "*") and path.startswith(self.path)
@@ -186,6 +211,9 @@ class SandboxState:
                 return Fault(method, path, status=503)
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip:  # let this many matching requests through first
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None
@@ -652,11 +680,13 @@ class FaultInjector:
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"100")]})
             raise ConnectionAbortedError("sandbox: dropping the connection (fault switch)")
         if fault.status:
-            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            body, kind = fault.answer(scope.get("headers", []))
+            headers = [(b"content-type", kind)]
             if fault.retry_after is not None:
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
+            headers += [(name.lower().encode(), value.encode()) for name, value in (fault.headers or {}).items()]
             await send({"type": "http.response.start", "status": fault.status, "headers": headers})
-            await send({"type": "http.response.body", "body": f"Sandbox fault {fault.status}".encode()})
+            await send({"type": "http.response.body", "body": body})
             return
         if not fault.after_apply:
             await self.app(scope, receive, send)

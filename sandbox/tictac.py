@@ -123,7 +123,21 @@ switch                      values (default first)                          ques
                                                                             includeMembers only, or also set by
                                                                             ``"members": [userName, …]`` in a
                                                                             project POST/PUT (unknown user: 404).
+``booleans``                **json** | strings | capitalized | numbers      Booleans in JSON answers (isActive,
+                                                                            attested …): true/false, "true"/
+                                                                            "false", "True"/"False", or 1/0.
 ==========================  ==============================================  ==================================
+
+The company: ``POST /_sandbox/reset {"company": "document"}`` (default) seeds the document's samples;
+``{"company": "hand_made"}`` a company set up by hand before TimeBridge arrived (``tictac_seed``:
+users and projects with the ERP's numbers typed in, "A/S" and "AS/" names, a user and a project
+without a number, an absence project, attested and unattested registrations of yesterday).
+
+Answers outside the document come from the fault switch (``POST /_sandbox/faults``, shared with the
+SmartAPI sandbox): any status with a ``body`` of its own (``""`` = empty), ``headers`` (a 3xx's
+``Location``), a JSON list of ``size`` bytes, JSON nested ``nested`` levels deep, an error body that
+``echo``-es the request's headers (the API code with them), and ``after_apply`` + ``drop``: a write
+processed and its answer lost.
 
 Other choices (no switch): PUT users accepts every field of the user object (the document: "You
 only need to supply the fields you want to change") except userName/longUserName/corpid; PUT
@@ -251,6 +265,7 @@ SWITCHES: dict[str, Switch] = {
     "activities_query": Switch("project_required", ("project_required", "all"), "activities without projectId"),
     "error_format": Switch("text", ("text", "json"), "error body"),
     "members_writable": Switch(False, (False, True), "project members settable in POST/PUT"),
+    "booleans": Switch("json", ("json", "strings", "capitalized", "numbers"), "how JSON answers write booleans"),
 }
 
 
@@ -330,7 +345,9 @@ class TicTacState:
     in_flight: int = 0  # API requests being served (the shared FaultInjector counts them)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def reset(self, *, seeded: bool = True) -> None:
+    def reset(self, *, seeded: bool = True, company: str = "document") -> None:
+        if company not in ("document", "hand_made"):
+            raise ValueError(f"unknown company {company!r}: document or hand_made")
         with self.lock:
             self.api_code = self.configured_api_code
             self.daily_limit = self.configured_limit
@@ -341,7 +358,12 @@ class TicTacState:
             self.taken_usernames.clear()
             self.window.clear()
             self.faults.clear()
-            if seeded:
+            if seeded and company == "hand_made":
+                self.insert("users", seed.HAND_MADE_USERS)
+                self.insert("projects", seed.HAND_MADE_PROJECTS)
+                self.insert("activities", seed.HAND_MADE_ACTIVITIES)
+                self.insert("entries", seed.hand_made_entries((self.now() - timedelta(days=1)).date().isoformat()))
+            elif seeded:
                 self.insert("users", seed.USERS)
                 self.insert("projects", seed.PROJECTS)
                 self.insert("activities", seed.ACTIVITIES)
@@ -417,6 +439,9 @@ class TicTacState:
         with self.lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip:  # let this many matching requests through first
+                        fault.skip -= 1
+                        continue
                     fault.times -= 1
                     return fault
         return None
@@ -639,11 +664,27 @@ def _fields(obj: dict[str, Any]) -> list[tuple[str, Any]]:
     return list(obj.items())
 
 
+_BOOLEAN_FORMS: dict[str, tuple[Any, Any]] = {"strings": ("true", "false"), "capitalized": ("True", "False"),
+                                              "numbers": (1, 0)}
+
+
+def _booleans(payload: Any, how: str) -> Any:
+    """``payload`` with every boolean written as the ``booleans`` switch says."""
+    if isinstance(payload, bool):
+        return _BOOLEAN_FORMS[how][0 if payload else 1]
+    if isinstance(payload, dict):
+        return {key: _booleans(value, how) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [_booleans(value, how) for value in payload]
+    return payload
+
+
 def _answer(call: Call, payload: Any, root: str, pairs: list[tuple[str, Any]], status: int = 200,
             *, standalone: bool = False) -> Response:
     if call.xml:
         return _xml_response(root, pairs, status=status, standalone=standalone)
-    return JSONResponse(payload, status_code=status)
+    how = call.switch("booleans")
+    return JSONResponse(payload if how == "json" else _booleans(payload, how), status_code=status)
 
 
 def _list_answer(call: Call, rows: list[Any], json_payload: Callable[[list[Any]], Any], root: str,
@@ -1223,7 +1264,7 @@ def _dump(row: dict[str, Any]) -> dict[str, Any]:
 
 @_control
 def control_reset(state: TicTacState, request: Request, body: dict[str, Any]) -> Any:
-    state.reset(seeded=body.get("seeded", True))
+    state.reset(seeded=body.get("seeded", True), company=str(body.get("company") or "document"))
     return {"ok": True}
 
 
@@ -1323,9 +1364,9 @@ def _entry_values(values: dict[str, Any]) -> dict[str, Any]:
     for name in ("hours", "costvatexcl", "costvatincl", "distance", "amount"):
         if name in values:
             values[name] = str(float(values[name]))
-    for name in ("attested", "invoiced"):
-        if name in values and not isinstance(values[name], bool):
-            raise ValueError(f"{name} must be true or false")
+    for name in ("attested", "invoiced"):  # a text is kept as it is: an answer outside the document, on purpose
+        if name in values and not isinstance(values[name], bool | str):
+            raise ValueError(f"{name} must be true or false (or a text, to answer outside the document)")
     return values
 
 

@@ -151,3 +151,53 @@ ENTRIES: list[dict[str, Any]] = [
 COMPANY = {"corpid": "556423-2121 ", "companyName": "Astralux AB"}  # TT:1125, invoice head
 
 __all__ = ["ACTIVITIES", "COMPANY", "ENTRIES", "PROJECTS", "USERS"]
+
+
+# --- a company set up by hand before TimeBridge (not from the document) -------------------------------
+#: ``POST /_sandbox/reset {"company": "hand_made"}``: what a customer's Tic-Tac looks like on the day
+#: TimeBridge arrives — users, projects and activities made in Tic-Tac's own screens, with the ERP's
+#: numbers typed in by hand (Danish and Norwegian company names with "A/S" and "AS/"), one user and
+#: one project without a number, an absence project, and attested and unattested registrations.
+#: None of it was made through the API, and nothing here knows TimeBridge's cross-references.
+HAND_MADE_USERS: list[dict[str, Any]] = [
+    {"userName": "mettehansendk", "longUserName": "mette@hansen.dk", "firstName": "Mette", "lastName": "Hansen",
+     "emailAdress": "mette@hansen.dk", "employeeNumber": "1001", "department": "Montage"},
+    {"userName": "olenielsen", "firstName": "Ole", "lastName": "Nielsen", "emailAdress": "ole@hansen.dk",
+     "employeeNumber": "1002", "department": "Montage"},
+    {"userName": "kariolsen", "firstName": "Kari", "lastName": "Olsen", "emailAdress": "kari@nordbyg.no",
+     "employeeNumber": "1003"},
+    {"userName": "lars", "firstName": "Lars", "lastName": "Berg", "emailAdress": "lars@hansen.dk",
+     "employeeNumber": ""},  # made by hand without an employee number
+]
+HAND_MADE_PROJECTS: list[dict[str, Any]] = [
+    {"projid": "7000000000001", "name": "Hansen A/S – Tilbygning", "projectNumber": "P-100",
+     "description": "Tilbygning, lager"},
+    {"projid": "7000000000002", "name": "Nordbyg AS/Oslo – Renovering", "projectNumber": "P-200"},
+    {"projid": "7000000000003", "name": "Fravær", "projectNumber": "FRAVAER"},
+    {"projid": "7000000000004", "name": "Diverse", "projectNumber": ""},  # no number
+]
+HAND_MADE_ACTIVITIES: list[dict[str, Any]] = [
+    {"actid": "7100000000001", "projid": "7000000000001", "name": "Montage", "type": "WORKHOURS"},
+    {"actid": "7100000000002", "projid": "7000000000001", "name": "Nedrivning", "type": "WORKHOURS"},
+    {"actid": "7100000000003", "projid": "7000000000001", "name": "Overtid", "type": "OVERTIME"},
+    {"actid": "7100000000004", "projid": "7000000000002", "name": "Maling", "type": "WORKHOURS"},
+    {"actid": "7100000000005", "projid": "7000000000003", "name": "Sygdom", "type": "ABSENCE"},
+    {"actid": "7100000000006", "projid": "7000000000004", "name": "Oprydning", "type": "WORKHOURS"},
+]
+
+
+def hand_made_entries(day: str) -> list[dict[str, Any]]:
+    """Registrations of the hand-made company on ``day`` (ISO date): five attested, one not."""
+    def row(rowid: str, user: str, projid: str, actid: str, hours: str, attested: bool, spec: str) -> dict[str, Any]:
+        return {"rowid": rowid, "type": "TicTacTime", "userid": user, "projid": projid, "actid": actid,
+                "date": day, "hours": hours, "spec": spec, "attested": attested, "changed": f"{day}T16:00:00"}
+    return [
+        row("7200000000001", "mettehansendk", "7000000000001", "7100000000001", "7.5", True, "Montage af spær"),
+        row("7200000000002", "olenielsen", "7000000000001", "7100000000002", "6", True, ""),
+        row("7200000000003", "olenielsen", "7000000000001", "7100000000003", "2", True, "Overtid"),
+        row("7200000000004", "kariolsen", "7000000000002", "7100000000004", "8", True, "Maling 2. sal"),
+        row("7200000000005", "mettehansendk", "7000000000003", "7100000000005", "7.5", True, ""),
+        row("7200000000006", "kariolsen", "7000000000002", "7100000000004", "3", False, "ikke godkendt"),
+        row("7200000000007", "lars", "7000000000001", "7100000000001", "4", True, "uden medarbejdernummer"),
+        row("7200000000008", "mettehansendk", "7000000000004", "7100000000006", "1", True, "uden projektnummer"),
+    ]

@@ -159,8 +159,8 @@ class TicTacSandbox:
         return httpx.Client(base_url=self.base_url, timeout=10,
                             headers={"Authorization": f"Bearer {self.api_code}", "Accept": accept, **headers})
 
-    def reset(self, seeded: bool = True) -> None:
-        self._control("POST", "reset", {"seeded": seeded})
+    def reset(self, seeded: bool = True, company: str = "document") -> None:
+        self._control("POST", "reset", {"seeded": seeded, "company": company})
 
     def calls(self) -> dict[str, int]:
         return self._control("GET", "calls")
