@@ -166,3 +166,34 @@ def test_connect_creates_the_table(services: dict[str, str]) -> None:
         assert budget.reserve(5) is not None and budget.reserve(1) is None
     finally:
         budget.table.delete_table()
+
+
+def test_a_call_never_leaves_the_window_before_tictac_lets_it_go(table: TableClient, clock: Clock) -> None:
+    """Calls booked in minute m happened at the latest at the end of it: they leave at (m + 1) min + 24 h,
+    never up to 59 s early (a file imported just after the boundary spent a second budget)."""
+    budget = make(table, clock, limit=12)
+    clock.now = datetime(2026, 11, 23, 6, 0, 59, 500_000, tzinfo=UTC)  # the last second of minute 06:00
+    first = budget.reserve(12)
+    assert first is not None
+    budget.release_unused(first, used=12)
+    for seconds in (86_400 - 59, 86_400 - 30, 86_400 - 1):  # 24 h after the minute began, up to its end
+        clock.now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+        assert budget.remaining() == 0, clock.now
+        assert budget.reserve(1) is None
+    assert budget.next_free_at(12) == datetime(2026, 11, 24, 6, 1, tzinfo=UTC)
+    clock.now = datetime(2026, 11, 24, 6, 1, tzinfo=UTC)  # the minute after: the whole budget is free again
+    assert budget.remaining() == 12
+
+
+def test_extra_reservations_of_one_plan_are_released_together(table: TableClient, clock: Clock) -> None:
+    from shared.targets.budget import Allowance
+
+    budget = make(table, clock, limit=10)
+    main, extra = budget.reserve(4), budget.reserve(2)
+    assert main is not None and extra is not None
+    allowance = Allowance(main)
+    allowance.add(extra)
+    for _ in range(5):
+        allowance.take("GET", "/v1/users")
+    budget.release(allowance)
+    assert budget.used() == 5 and budget.remaining() == 5

@@ -379,6 +379,32 @@ def test_update_that_did_not_arrive_says_nothing_was_changed(storage, settings, 
     assert receipt["api_calls"]["by_endpoint"]["PUT /employees/{ID}"] == few_attempts
 
 
+def test_update_applied_with_its_answer_lost_then_refused_with_429s_is_looked_up(
+    storage, settings, sandbox, few_attempts: int
+) -> None:
+    """The first PUT arrives and its answer is lost; the retries meet 429s: the ambiguity of the
+    first attempt decides (before, the last answer did: "nothing was changed")."""
+    sandbox.fault("PUT", "/employees", after_apply=True, drop=True)
+    sandbox.fault("PUT", "/employees", status=429, retry_after=0, times=100)
+
+    receipt = drop(storage, settings, "lost429.csv", b"Employee;1001;Jens Hansen;Ny adresse 5")
+
+    assert receipt["counts"]["updated"] == 1 and receipt["counts"]["rejected"] == 0, receipt
+    assert sandbox.find("employees", EmployeeCode="1001")[0]["Address"] == "Ny adresse 5"
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_never_success(storage, settings, sandbox, status: int) -> None:
+    sandbox.fault("PUT", "/employees", status=status, body="", headers={"Location": "/elsewhere"}, times=100)
+
+    receipt = drop(storage, settings, "moved.csv", b"Employee;1001;Jens Hansen;Ny adresse 6")
+
+    assert receipt["counts"]["updated"] == 0 and receipt["counts"]["rejected"] == 1
+    text = report_of(storage, settings, receipt)
+    assert f"redirect (HTTP {status} to /elsewhere)" in text and "may or may not" not in text
+    assert sandbox.find("employees", EmployeeCode="1001")[0]["Address"] != "Ny adresse 6"
+
+
 # --- 8. one retry layer, circuit breaker ---------------------------------------------------------------
 def test_503_for_everything_reports_a_thousand_lines_at_once(storage, settings, sandbox, few_attempts) -> None:
     sandbox.outage()

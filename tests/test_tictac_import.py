@@ -317,6 +317,37 @@ def test_a_429_mid_import_blocks_the_budget_and_defers_the_rest(
         f"Step {n}" for n in range(1, 7)]
 
 
+def test_a_budget_is_used_in_rounds_not_by_the_worst_case_of_every_write(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    """Ten new users need 2 calls each (POST and read-back) where 4 are reserved: what a round does
+    not use is handed back at once, so a budget of 25 creates all ten (2 reads + 20), where reserving
+    the worst case for each (5 before) stopped after four."""
+    clock = Clock()
+    factory = budgeted_factory(tt_settings, tictac, clock, limit=25)
+    text = "\n".join(f"Employee;40{n:02d};Person {n}" for n in range(10))  # userName = the code: 2 calls each
+    receipt = process(tt_storage, tt_settings, factory, "ten.csv", text)
+    assert receipt.counts["created"] == 10 and receipt.counts["deferred"] == 0, receipt
+    assert receipt.api_calls["total"] == 22
+    budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)), 25,
+                                table_name=tt_settings.budget_table, clock=clock.now)
+    assert budget.used() == 22  # nothing reserved is left hanging
+
+
+def test_deferred_lines_go_as_soon_as_the_budget_has_room_or_is_raised(
+        tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
+    clock = Clock()
+    projid, _ = add_project(tictac, "P-800", "Eight")
+    text = "\n".join(["Job;P-800;Eight"] + [f"Operation;P-800;{n};OP{n};Step {n}" for n in range(1, 21)])
+    receipt = process(tt_storage, tt_settings, budgeted_factory(tt_settings, tictac, clock, limit=12), "b.csv", text)
+    # 2 reads + 10 activity POSTs fill the budget of 12; 10 lines wait
+    assert receipt.counts["deferred"] == 10 and receipt.deferred["next_attempt_after"] > clock.iso()
+    assert any("TimeBridge's share of Tic-Tac's daily calls" in note for note in receipt.notes), receipt.notes
+    # the budget setting is raised: the next resume goes at once, not after the estimate a day later
+    assert resume_deferred(tt_settings, tt_storage, budgeted_factory(tt_settings, tictac, clock, limit=400),
+                           now=clock.iso) == 1
+    assert len(rows(tictac, "activities", projid=projid)) == 20
+
+
 def test_lines_rejected_when_resumed_keep_their_original_line_numbers(
         tt_storage, tt_settings, tictac: TicTacSandbox) -> None:
     clock = Clock()
