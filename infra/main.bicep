@@ -147,6 +147,11 @@ param httpTimeoutSeconds int = 30
 @maxValue(10)
 param httpMaxAttempts int = 5
 
+@description('Largest answer read from the target system in bytes; a longer one is refused while it streams in (MAX_ANSWER_BYTES).')
+@minValue(65536)
+@maxValue(536870912)
+param maxAnswerBytes int = 33554432
+
 @description('Concurrent writes to SmartTID per file (WRITE_CONCURRENCY).')
 @minValue(1)
 @maxValue(32)
@@ -377,6 +382,7 @@ module functionApp 'app/function.bicep' = {
     tictacUsernamePrefix: tictacUsernamePrefix
     httpTimeoutSeconds: httpTimeoutSeconds
     httpMaxAttempts: httpMaxAttempts
+    maxAnswerBytes: maxAnswerBytes
     writeConcurrency: writeConcurrency
     exportSchedule: exportSchedule
     resumeSchedule: resumeSchedule

@@ -886,6 +886,7 @@ def test_setting_defaults_match_the_code() -> None:
         "TICTAC_USERNAME_PREFIX": "tictacUsernamePrefix",
         "HTTP_TIMEOUT_SECONDS": "httpTimeoutSeconds",
         "HTTP_MAX_ATTEMPTS": "httpMaxAttempts",
+        "MAX_ANSWER_BYTES": "maxAnswerBytes",
         "WRITE_CONCURRENCY": "writeConcurrency",
         "EXPORT_SCHEDULE": "exportSchedule",
         "RESUME_SCHEDULE": "resumeSchedule",

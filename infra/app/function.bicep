@@ -90,6 +90,7 @@ param tictacUsernameTemplate string
 param tictacUsernamePrefix string
 param httpTimeoutSeconds int
 param httpMaxAttempts int
+param maxAnswerBytes int
 param writeConcurrency int
 param exportSchedule string
 param resumeSchedule string
@@ -309,6 +310,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'HTTP_MAX_ATTEMPTS'
           value: string(httpMaxAttempts)
+        }
+        {
+          name: 'MAX_ANSWER_BYTES'
+          value: string(maxAnswerBytes)
         }
         {
           name: 'WRITE_CONCURRENCY'

@@ -148,7 +148,10 @@ AUTH_STATUSES = frozenset({401, 403})
 #: sent is the days since the last recorded read rounded up, plus 1, and the daily whole-window
 #: reconcile catches what a change window cannot see (a row attested without a change time).
 #: GUESS: an entry's ``userid`` is the user's ``userName`` (compared without case), ``username`` its
-#: display name, ``projectname`` is "Project/Activity" (the activity is the part after the first "/").
+#: display name; ``projectname`` is "Project/Activity" but is never split (a project's name holds "/"
+#: of its own: "Hansen A/S"): the activity's name comes from the project list or the cross-reference.
+#: GUESS: a user or project with no cross-reference is linked by its ``employeeNumber`` /
+#: ``projectNumber`` (the numbers the customer typed into Tic-Tac are the ERP's codes), unless two carry it.
 #: GUESS: the ``type`` of an activity in ``GET /v1/projects`` (WORKHOURS, OVERTIME …, TT:448-474) is
 #: the kind of hours, mapped to a WorkTypeCode (``TICTAC_WORKTYPE_MAP``); an activity the list does
 #: not show keeps an unknown type (WorkTypeCode empty).
