@@ -363,3 +363,20 @@ def test_a_deferral_and_its_resumption_emit_their_events(tt_storage, tt, tictac,
     [done] = [r for r in caplog.records if getattr(r, "microsoft.custom_event.name", "") == "TimeBridgeDeferral"]
     assert (done.status, done.records_pending) == ("completed", 0)
     assert len([u for u in tictac.state()["users"] if u["employeeNumber"].startswith("30")]) == 6
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    from shared.targets.http import retry_after_seconds
+
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "120"})) == 120
+    dated = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2026 07:28:30 GMT",
+                                         "Date": "Wed, 21 Oct 2026 07:28:00 GMT"})
+    assert retry_after_seconds(dated) == 30
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+    assert retry_after_seconds(httpx.Response(429)) is None
+
+
+def test_an_error_text_in_json_gives_its_message() -> None:
+    assert error_text(httpx.Response(400, json={"message": "No user with id x"})) == "No user with id x"
+    assert error_text(httpx.Response(400, text="")) == "HTTP 400 without a message"
+    assert error_text(httpx.Response(400, text="[" * 5000 + "]" * 5000)).startswith("[[[")  # never a RecursionError

@@ -603,6 +603,13 @@ def case_members_writable(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
     return _switched(t, c, probe, members_writable=True)
 
 
+def case_booleans(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
+    def probe(t: TicTacSandbox, c: httpx.Client) -> Any:
+        return [(u["isActive"], u["partTime"]) for u in c.get("/v1/users").json() if u["userName"] == "andersalm"]
+
+    return _switched(t, c, probe, booleans="strings")
+
+
 EXPECTED: dict[str, tuple[Any, Any]] = {
     "max_rows": (5, 2),
     "inactive_in_lists": (True, False),
@@ -632,6 +639,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "activities_query": (400, 14),
     "error_format": ("No user with id nobody", '{"message":"No user with id nobody"}'),
     "members_writable": ([], ["annatictacse"]),
+    "booleans": ([(True, 0)], [("true", 0)]),  # numbers stay numbers
 }
 
 
