@@ -380,3 +380,49 @@ def test_an_error_text_in_json_gives_its_message() -> None:
     assert error_text(httpx.Response(400, json={"message": "No user with id x"})) == "No user with id x"
     assert error_text(httpx.Response(400, text="")) == "HTTP 400 without a message"
     assert error_text(httpx.Response(400, text="[" * 5000 + "]" * 5000)).startswith("[[[")  # never a RecursionError
+
+
+# --- the matching readiness report (before the first import) ------------------------------------------
+def check_readiness(settings: Settings, text: str) -> Any:
+    from shared.importing.parsing import parse_file
+    from shared.importing.passes import in_memory
+    from shared.importing.readiness import readiness
+
+    parsed = parse_file(lambda: [text.encode()], target="Tic-Tac")
+    connector = connector_factory(settings)()
+    try:
+        return readiness(connector, parsed, in_memory(parsed), source="erp.csv", target="Tic-Tac")
+    finally:
+        connector.close()
+
+
+def test_the_readiness_report_lists_matches_new_records_and_what_can_never_be_exported(tt, tictac) -> None:
+    tictac.insert("users", [{"userName": "mette2", "firstName": "Mette", "lastName": "H", "employeeNumber": "1003"}])
+    text = ERP_FILE + "\nEmployee;2001;Ny Medarbejder\nJob;P-300;Nyt projekt;;;;Started"
+    report = check_readiness(tt, text)
+    assert tictac.writes() == {}  # reads only
+    employees, jobs, operations = report.kinds
+    assert employees.matched == {"by employee number": 2}
+    assert [item.line for item in employees.would_create] == [10]
+    assert "no user in Tic-Tac has employee number 2001" in employees.would_create[0].what
+    assert "type 2001 as its employee number there first" in employees.would_create[0].action
+    assert any("lars" in item.what and "can never be exported" in item.what for item in employees.never_exported)
+    assert [item.line for item in employees.ambiguous] == [3]  # 1003: kariolsen and mette2
+    assert "kariolsen" in employees.ambiguous[0].what and "mette2" in employees.ambiguous[0].what
+    assert jobs.matched == {"by project number": 2} and [item.line for item in jobs.would_create] == [11]
+    assert any("7000000000004" in item.what and "no project number" in item.what for item in jobs.never_exported)
+    assert operations.matched == {"by name": 4}
+    assert not report.ready
+    text_report = report.to_text()
+    assert "Employee: 4 lines — matched 2 by employee number; would create 1" in text_report
+    assert json.loads(report.to_json())["ready"] is False
+    assert "Not ready" in text_report
+    assert links(tt, Entity.USER) == {}  # a report records no link
+
+
+def test_after_the_first_import_the_report_says_cross_reference(tt_storage, tt, tictac) -> None:
+    process(tt_storage, tt, "erp.csv", ERP_FILE)
+    report = check_readiness(tt, ERP_FILE)
+    employees, jobs, operations = report.kinds
+    assert employees.matched == {"by cross-reference": 3} and operations.matched == {"by cross-reference": 4}
+    assert jobs.matched == {"by cross-reference": 2}

@@ -133,8 +133,11 @@ def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
 class Importer:
     def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
                  target_name: str = "SmartTID", deadline: float | None = None,
-                 keep_outcomes: bool = False) -> None:
+                 keep_outcomes: bool = False,
+                 on_match: Callable[[Record, RemoteRecord], None] | None = None) -> None:
         self.connector = connector
+        #: told of every record matched to a stored one (the matching readiness report)
+        self.on_match = on_match
         #: the target's name in every message (``settings.target_system.display_name``)
         self.target = target_name
         self.concurrency = concurrency
@@ -162,6 +165,8 @@ class Importer:
         self._done: set[int] = set()  # ids of the records of the current batch that have an outcome
         self._given: dict[RecordType, set[str]] = {}
         self._with_job: set[int] = set()  # ids of operations created in their job's call (inline children)
+        #: the stored operations read, per job code (kept only with ``on_match``: the readiness report)
+        self._operations_read: dict[str, list[RemoteRecord]] = {}
 
     def run(self, parsed: ParsedFile) -> ImportResult:
         """Import a file parsed whole (:func:`parse_file`)."""
@@ -283,6 +288,12 @@ class Importer:
             self._remote[record_type] = remote
         return self._remote[record_type]
 
+    def stored_records(self, record_type: RecordType) -> list[RemoteRecord]:
+        """The stored records of ``record_type`` the plan read (operations: of the jobs it read them for)."""
+        if record_type is RecordType.OPERATION:
+            return [record for records in self._operations_read.values() for record in records]
+        return [*self._remote.get(record_type, {}).values(), *self._unkeyed.get(record_type, [])]
+
     def _import_masters(self, records: list[Record], operations: list[Record]) -> None:
         writes: list[_Write] = []
         for record_type in (RecordType.EMPLOYEE, RecordType.JOB):
@@ -381,6 +392,8 @@ class Importer:
         self._apply_within_budget(writes)
 
     def _plan_operations(self, records: list[Record], remote_ops: list[RemoteRecord]) -> list[_Write]:
+        if self.on_match is not None and records:
+            self._operations_read[str(records[0].key[0])] = list(remote_ops)
         remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
         unkeyed = [r for r in remote_ops if not any(_key(r, RecordType.OPERATION))]
         return self._plan(records, remote, unkeyed)
@@ -431,6 +444,8 @@ class Importer:
                 writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
                 continue
             self.connector.matched(record, stored)
+            if self.on_match is not None:
+                self.on_match(record, stored)
             changed = diff(record, stored, self.connector)
             if changed:
                 writes.append(_Write(record, stored, with_companions(record, changed), changed))

@@ -31,6 +31,10 @@ class RemoteRecord:
     values: dict[str, Value]
     #: The target's own names of the fields its answer held (also those without a value).
     present: frozenset[str] = frozenset()
+    #: How the record carries the ERP's key: "" (its own field: SmartTID's codes, Tic-Tac's employee
+    #: and project numbers), "cross-reference" (a link TimeBridge recorded), "name" (linked by name),
+    #: or "ambiguous" (listed without a key because several records carry its code)
+    matched_by: str = ""
 
 
 class CircuitBreaker:

@@ -238,17 +238,23 @@ class TicTacConnector(ConnectorDefaults):
             if code:
                 values["sEmployeeCode"] = code
                 holders.setdefault(code, []).append(user.user_name)
-            records.append(RemoteRecord(user.user_name, values))
+            by = "cross-reference" if user.user_name.casefold() in linked else ""
+            records.append(RemoteRecord(user.user_name, values, matched_by=by))
         for code, names in holders.items():
             if len(names) > 1:
                 self._ambiguous[(RecordType.EMPLOYEE, code)] = names
+        listed = []
         for record in records:  # no code, or one several users carry: listed without a key
-            if len(holders.get(str(record.values.get("sEmployeeCode") or ""), ())) != 1:
+            code = str(record.values.get("sEmployeeCode") or "")
+            if len(holders.get(code, ())) != 1:
                 record.values.pop("sEmployeeCode", None)
-        return records
+                record = replace(record, matched_by="ambiguous") if code else record
+            listed.append(record)
+        return listed
 
     def _project_records(self) -> list[RemoteRecord]:
         code_of = {projid: code for code, projid in self._project_of_job.items()}
+        linked = {ref.remote_id for ref in self._refs[Entity.PROJECT].values()}
         statuses = {key[0]: ref.erp_values.get("sStatus", "") for key, ref in self._refs[Entity.PROJECT].items()}
         records = []
         for project in self._projects.values():
@@ -256,7 +262,8 @@ class TicTacConnector(ConnectorDefaults):
             if not code:  # no number, or one several projects carry: listed without a key
                 unkeyed = project_values(project)
                 unkeyed.pop("sJobCode", None)
-                records.append(RemoteRecord(project.project_id, unkeyed))
+                records.append(RemoteRecord(project.project_id, unkeyed,
+                                            matched_by="ambiguous" if project.project_number else ""))
                 continue
             values = project_values(project) | {"sJobCode": code}
             kept = statuses.get(code, "")
@@ -265,7 +272,8 @@ class TicTacConnector(ConnectorDefaults):
             else:
                 values["sStatus"] = kept if project_is_active({"sStatus": kept}) is project.active else (
                     "Started" if project.active else "Completed")
-            records.append(RemoteRecord(project.project_id, values))
+            records.append(RemoteRecord(project.project_id, values,
+                                        matched_by="cross-reference" if project.project_id in linked else ""))
         return records
 
     def _activity_records(self, job_code: str) -> list[RemoteRecord]:
@@ -285,7 +293,8 @@ class TicTacConnector(ConnectorDefaults):
             key = linked.get(activity.activity_id)
             if key is not None:
                 values |= {"sJobCode": job_code, "nLineNumber": _line_value(key[1])}
-            records.append(RemoteRecord(activity.activity_id, values))
+            records.append(RemoteRecord(activity.activity_id, values,
+                                        matched_by="cross-reference" if key is not None else ""))
         return records
 
     # --- matching and diff ------------------------------------------------------------------------
@@ -331,7 +340,7 @@ class TicTacConnector(ConnectorDefaults):
         self._remember(Entity.ACTIVITY, record, found.activity_id, LinkedBy.NAME)
         linked = next(c for c in candidates if str(c.id) == found.activity_id)
         key = {name: record.values[name] for name in ("sJobCode", "nLineNumber")}
-        return RemoteRecord(linked.id, linked.values | key)
+        return RemoteRecord(linked.id, linked.values | key, matched_by="name")
 
     def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
         """The most calls the write takes: without ``values`` the most any such write takes; with them,
