@@ -80,3 +80,17 @@ def test_an_unreadable_file_gets_a_report_that_says_why(storage, settings, sandb
     assert "looks separated by commas" in report["file_problem"]
     assert "The whole file would be rejected" in text
     assert sandbox.calls() == {}
+
+
+def test_a_file_under_match_gets_the_readiness_report_and_is_removed(storage, settings, sandbox: Sandbox) -> None:
+    name = "match/erp.csv"
+    etag = storage.get_blob_client(settings.validate_container, name).upload_blob(FILE, overwrite=True)["etag"]
+    trigger_validate(storage, settings.validate_container, name)
+    folder = FileRun(name, etag).folder
+    report = json.loads(read_blob(storage, settings.validate_container, f"{folder}/readiness.json"))
+    text = read_blob(storage, settings.validate_container, f"{folder}/readiness.txt").decode("utf-8-sig")
+    assert sandbox.writes() == {}
+    assert report["kinds"][0]["matched"] == {"by employee code": 1}
+    assert [item["line"] for item in report["kinds"][0]["would_create"]] == [2]
+    assert "matching readiness" in text and report["ready"] is False  # line 6 and 7 are problems
+    assert name not in blob_names(storage, settings.validate_container)

@@ -143,8 +143,14 @@ def offline_report(parsed: ParsedFile, *, source: str, target: str) -> DryRunRep
                         actions={**ACTIONS, LineStatus.UNCHANGED: "readable"})
 
 
+#: A file dropped under this folder of the validate container gets the matching readiness report
+#: (``readiness.txt`` / ``readiness.json``, :mod:`shared.importing.readiness`) instead of a dry run.
+MATCH_FOLDER = "match/"
+
+
 class DropZone:
-    """The ``validate`` container: each file dropped there gets a dry-run report beside it and is removed."""
+    """The ``validate`` container: each file dropped there gets a dry-run report beside it and is removed
+    (under ``match/``: the matching readiness report)."""
 
     def __init__(self, settings: Settings, service: BlobServiceClient,
                  connector_factory: Callable[[], Connector]) -> None:
@@ -164,6 +170,11 @@ class DropZone:
         if (properties.metadata or {}).get("timebridge"):
             return None  # one of our own reports
         run = FileRun(name, properties.etag)
+        if name.startswith(MATCH_FOLDER):
+            self._match(source, run, properties.size)
+            with suppress(ResourceModifiedError, ResourceNotFoundError):
+                source.delete_blob(etag=properties.etag, match_condition=MatchConditions.IfNotModified)
+            return None
         report_json = self._blob(f"{run.folder}/report.json")
         if not report_json.exists():
             report = self._check(source, run, properties.size)
@@ -203,6 +214,40 @@ class DropZone:
                 connector.close()
         log.info("dry run of %s took %.2f s", visible(run.name), time.monotonic() - started)
         return report
+
+
+    def _match(self, source: BlobClient, run: FileRun, size: int) -> None:
+        """The readiness report of a file under ``match/``, beside where its dry-run report would be."""
+        from shared.importing.passes import in_memory
+        from shared.importing.readiness import Item, Readiness, readiness
+
+        target = self.settings.target_system.display_name
+        done = self._blob(f"{run.folder}/readiness.json")
+        if done.exists():
+            return
+        connector, problem = connect(self.connector_factory, run.name)
+        try:
+            if connector is None or size > self.settings.max_file_bytes:
+                limit = self.settings.max_file_bytes
+                report = Readiness(run.name, target, problems=[Item(problem or (
+                    f"the file is {size:,} bytes; the limit is {limit:,} bytes (MAX_FILE_BYTES)"))])
+            else:
+                def stream() -> Iterable[bytes]:
+                    return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
+
+                try:
+                    parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive, target=target)
+                    report = readiness(connector, parsed, in_memory(parsed), source=run.name, target=target,
+                                       concurrency=self.settings.write_concurrency)
+                except UnreadableFile as exc:
+                    report = Readiness(run.name, target, problems=[Item(f"{exc.reason}", exc.action)])
+        finally:
+            if connector is not None:
+                connector.close()
+        self._blob(f"{run.folder}/readiness.txt").upload_blob(report.to_text().encode("utf-8-sig"), overwrite=True,
+                                                               metadata=REPORT_MARKER, content_settings=TEXT)
+        done.upload_blob(report.to_json(), overwrite=True, metadata=REPORT_MARKER, content_settings=JSON)
+        log.info("readiness of %s: %s", visible(run.name), "ready" if report.ready else "not ready")
 
 
 def _shown(value: Value | None) -> str:
