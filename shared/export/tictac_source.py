@@ -78,41 +78,36 @@ def link_by_number(employees: Mapping[str, str], jobs: Mapping[str, str],
     with an ``employeeNumber`` and a project with a ``projectNumber`` no cross-reference names are
     linked by it — unless another user / project carries the same number or the code is linked to
     another one already (then its rows are held, saying so)."""
-    all_employees, all_jobs, unlinked = dict(employees), dict(jobs), {}
-    links = Links()
-    linked_codes = {code: user for user, code in employees.items()}
-    by_number: dict[str, list[str]] = {}
-    for user, number in catalogue.user_numbers.items():
-        if number and user not in employees:
-            by_number.setdefault(number, []).append(user)
-    for number, users in by_number.items():
-        if len(users) > 1:
-            for user in users:
-                unlinked[user] = (f"users {' and '.join(sorted(visible(u) for u in users))} all have employee "
-                                  f"number {visible(number)} in Tic-Tac: give each its own")
-        elif number in linked_codes:
-            unlinked[users[0]] = (f"user {visible(users[0])} has employee number {visible(number)}, which is "
-                                  f"linked to user {visible(linked_codes[number])}: correct the employee number")
+    unlinked: dict[str, str] = {}
+    users = _by_number(employees, catalogue.user_numbers, "user", "employee number", unlinked)
+    projects = _by_number(jobs, catalogue.project_numbers, "project", "project number", unlinked)
+    codes = ErpCodes({**employees, **{name: code for code, name in users.items()}},
+                     {**jobs, **{projid: code for code, projid in projects.items()}}, operations, catalogue, unlinked)
+    return codes, Links(users, projects)
+
+
+def _by_number(linked: Mapping[str, str], numbers: Mapping[str, str], noun: str, number_word: str,
+               unlinked: dict[str, str]) -> dict[str, str]:
+    """ERP code → Tic-Tac id for the ids ``linked`` (id → code) does not know whose number in
+    ``numbers`` (id → number) is theirs alone; why the others cannot be linked goes to ``unlinked``."""
+    owner = {code: remote for remote, code in linked.items()}
+    holders: dict[str, list[str]] = {}
+    for remote, number in numbers.items():
+        if number and remote not in linked:
+            holders.setdefault(number, []).append(remote)
+    found: dict[str, str] = {}
+    for number, remotes in holders.items():
+        if len(remotes) > 1:
+            names = " and ".join(sorted(visible(remote) for remote in remotes))
+            for remote in remotes:
+                unlinked[remote] = (f"{noun}s {names} all have {number_word} {visible(number)} in Tic-Tac: give each "
+                                    "its own")
+        elif number in owner:
+            unlinked[remotes[0]] = (f"{noun} {visible(remotes[0])} has {number_word} {visible(number)}, which is "
+                                    f"linked to {noun} {visible(owner[number])}: correct the {number_word}")
         else:
-            all_employees[users[0]] = number
-            links.users[number] = users[0]
-    linked_jobs = {code: projid for projid, code in jobs.items()}
-    projects_by_number: dict[str, list[str]] = {}
-    for projid, number in catalogue.project_numbers.items():
-        if number and projid not in jobs:
-            projects_by_number.setdefault(number, []).append(projid)
-    for number, projids in projects_by_number.items():
-        if len(projids) > 1:
-            for projid in projids:
-                unlinked[projid] = (f"projects {' and '.join(sorted(projids))} all have project number "
-                                    f"{visible(number)} in Tic-Tac: give each its own")
-        elif number in linked_jobs:
-            unlinked[projids[0]] = (f"project {projids[0]} has project number {visible(number)}, which is linked "
-                                    f"to project {linked_jobs[number]}: correct the project number")
-        else:
-            all_jobs[projids[0]] = number
-            links.projects[number] = projids[0]
-    return ErpCodes(all_employees, all_jobs, operations, catalogue, unlinked), links
+            found[number] = remotes[0]
+    return found
 
 
 @dataclass(frozen=True)
