@@ -43,7 +43,7 @@ def test_documentation_line_imports_as_job_1400(storage, settings, sandbox: Sand
     assert job["MaterialsRecieved"] is False and job["ReadyToShip"] is False
     assert receipt["counts"] == {"created": 1, "updated": 0, "unchanged": 0, "rejected": 0}
     assert receipt["status"] == "imported"
-    assert any("positions 27" in note for note in receipt["notes"])
+    assert any("position 27, whose meaning the file format" in note for note in receipt["notes"])
     assert blob_names(storage, settings.input_container) == []
     assert blob_names(storage, settings.error_container) == []
     assert read_blob(storage, settings.archive_container, f"jobs.csv/{receipt['etag']}/original/jobs.csv") == DOC_LINE.encode()
@@ -126,8 +126,8 @@ def test_bad_lines_are_reported_with_line_field_value_reason(storage, settings, 
         'bad.csv, line 3 (Employee): field sName (position 2) "' + "x" * 51 + '" is 51 characters long; SmartTID allows at most 50',
         'bad.csv, line 4 (Job): field nPlannedNumber (position 9) "many" is not a whole number',
         'bad.csv, line 5 (Jobb): field record type (position 0) "Jobb" is not a known record type',
-        "bad.csv, line 6 (Operation): field sJobCode (position 1) \"3002\" the operation cannot be imported: its job 3002 on line 2 was rejected",
-        "bad.csv, line 7 (Operation): field sJobCode (position 1) \"9999\" the operation cannot be imported: job 9999 does not exist in SmartTID",
+        "bad.csv, line 6 (Operation): field sJobCode (position 1) \"3002\" names the operation's job, and the operation cannot be imported: its job 3002 on line 2 was rejected",
+        "bad.csv, line 7 (Operation): field sJobCode (position 1) \"9999\" names the operation's job, and the operation cannot be imported: job 9999 does not exist in SmartTID",
         'bad.csv, line 8 (Job): field sStatus (position 6) "Done" is not an allowed value',
     ]
     for text in expected:
@@ -335,3 +335,17 @@ def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings
     trigger_import(storage, settings.input_container, "held.csv")
     assert blob_names(storage, settings.input_container) == []
     assert sandbox.writes() == {} and sandbox.find("employees", EmployeeCode="7301") == []
+
+
+def test_receipt_notes_read_as_sentences() -> None:
+    """One Windows-1252 file has no "other lines"; one position is singular; no doubled full stop."""
+    from shared.importing.intake import _notes
+    from shared.importing.parsing import LineError, parse_file
+    from shared.importing.reports import describe_error
+
+    whole = parse_file(lambda: ["Employee;1001;Søren".encode("cp1252")])
+    assert _notes(whole) == ["The file is not valid UTF-8, so it was read as Windows-1252."]
+    mixed = parse_file(lambda: ["Employee;1001;Søren\nEmployee;1002;Åse".encode("cp1252")[:18] + "\nEmployee;1002;Åse".encode()])
+    assert any("the other lines were read as UTF-8" in note for note in _notes(mixed))
+    error = LineError(3, "Employee", "sName (position 2)", "x", "is wrong.", "fix it.")
+    assert describe_error("f.csv", error) == 'f.csv, line 3 (Employee): field sName (position 2) "x" is wrong. What to do: fix it.'

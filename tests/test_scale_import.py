@@ -110,7 +110,7 @@ def test_an_import_in_batches_of_two_keeps_every_guarantee(storage, settings, sa
     assert sandbox.find("jobs", JobCode="J2") == [] and sandbox.find("joboperations", JobCode="J2") == []
     errors = error_files(storage, settings)
     report = errors[f"mixed.csv/{receipt['etag']}/errors.txt"].decode("utf-8-sig")
-    assert "mixed.csv, line 6 (Operation): field sJobCode (position 1) \"J2\" the operation cannot be imported: " \
+    assert "mixed.csv, line 6 (Operation): field sJobCode (position 1) \"J2\" names the operation's job, and the operation cannot be imported: " \
            "its job J2 on line 5 could not be imported" in report
     assert "line 13 (Operation)" in report and "job J9 does not exist in SmartTID and is not in this file" in report
     assert "line 16 (Operation)" in report and "its job J4 on line 15 was rejected" in report

@@ -616,7 +616,7 @@ def _dependent_error(operation: Record, reason: str, action: str | None = None) 
     job_code = operation.key[0]
     return _line_error(
         operation,
-        f"the operation cannot be imported: {reason}",
+        f"names the operation's job, and the operation cannot be imported: {reason}",
         action or f"fix the Job line for {job_code} first, then upload both lines again",
         field="sJobCode (position 1)",
         value=str(job_code),

@@ -463,13 +463,14 @@ def line_ranges(numbers: list[int], limit: int = 50) -> str:
 def _notes(parsed: ParsedFile) -> list[str]:
     notes = []
     if parsed.fallback_lines:
-        which = "The file is" if parsed.encoding == WINDOWS_1252 else f"Lines {line_ranges(parsed.fallback_lines)} are"
-        notes.append(f"{which} not valid UTF-8, so {'it was' if parsed.encoding == WINDOWS_1252 else 'they were'} "
-                     "read as Windows-1252; the other lines were read as UTF-8.")
+        if parsed.encoding == WINDOWS_1252:  # every line: there are no "other lines" to speak of
+            notes.append("The file is not valid UTF-8, so it was read as Windows-1252.")
+        else:
+            notes.append(f"Lines {line_ranges(parsed.fallback_lines)} are not valid UTF-8, so they were read as "
+                         "Windows-1252; the other lines were read as UTF-8.")
     for record_type, positions in sorted(parsed.ignored_positions.items()):
         listed = ", ".join(str(p) for p in sorted(positions))
-        notes.append(
-            f"{record_type} lines have values at positions {listed}, whose meaning SmartTID does not document; "
-            "they were ignored."
-        )
+        which = f"positions {listed}, whose meaning" if len(positions) > 1 else f"position {listed}, whose meaning"
+        notes.append(f"{record_type} lines have values at {which} the file format (the parameters of SmartTID's "
+                     "create functions) does not define; they were ignored.")
     return notes

@@ -51,7 +51,8 @@ def describe_error(source: str, error: LineError) -> str:
         what = f"field {error.field}{value} {error.reason}"
     else:
         what = error.reason
-    return visible(f"{where}: {what}. What to do: {error.action}.")  # values and target messages escaped
+    what, action = what.rstrip(" ."), error.action.rstrip(" .")  # never a doubled full stop
+    return visible(f"{where}: {what}. What to do: {action}.")  # values and target messages escaped
 
 
 def error_report(
