@@ -102,6 +102,9 @@ class Fault:
     nested: int = 0
     echo: bool = False
     skip: int = 0  # matching requests let through before the fault applies
+    #: hold each matching request until ``POST /_sandbox/release`` (``GET /_sandbox/held`` counts them):
+    #: requests that overlap for certain, without a delay that only probably makes them overlap
+    hold: bool = False
 
     def answer(self, request_headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
         """The body and its content type."""
@@ -123,6 +126,25 @@ class Fault:
         return self.times > 0 and self.method in (method, "*") and path.startswith(self.path)
 
 
+class Gate:
+    """Requests a ``hold`` fault keeps waiting until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.opened = threading.Event()
+        self._lock = threading.Lock()
+
+    async def wait(self) -> None:
+        with self._lock:
+            self.held += 1
+        try:
+            while not self.opened.is_set():
+                await asyncio.sleep(0.005)
+        finally:
+            with self._lock:
+                self.held -= 1
+
+
 @dataclass
 class SandboxState:
     api_key: str = DEFAULT_API_KEY
@@ -132,6 +154,7 @@ class SandboxState:
     tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
     faults: list[Fault] = field(default_factory=list)
+    gate: Gate = field(default_factory=Gate)  # requests held by a ``hold`` fault
     lock: threading.RLock = field(default_factory=threading.RLock)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     random: random.Random = field(default_factory=lambda: random.Random(12))
@@ -562,6 +585,7 @@ async def control_reset(request: Request) -> Response:
     (e.g. delayed by a fault) have ended, so they cannot touch the next test's state."""
     body = await request.json() if await request.body() else {}
     state = _state(request)
+    state.gate.opened.set()  # held requests end first
     for _ in range(200):  # at most 10 s
         if not state.in_flight:
             break
@@ -588,8 +612,22 @@ async def control_faults(request: Request) -> Response:
         if request.method == "DELETE":
             state.faults.clear()
         else:
-            state.faults.append(Fault(**await request.json()))
+            fault = Fault(**await request.json())
+            if fault.hold and state.gate.opened.is_set():
+                state.gate = Gate()
+            state.faults.append(fault)
         return JSONResponse({"faults": len(state.faults)})
+
+
+async def control_held(request: Request) -> Response:
+    """How many requests a ``hold`` fault keeps waiting right now."""
+    return JSONResponse({"held": _state(request).gate.held})
+
+
+async def control_release(request: Request) -> Response:
+    """Let every held request go on (later ``hold`` faults hold again)."""
+    _state(request).gate.opened.set()
+    return JSONResponse({"ok": True})
 
 
 async def control_expire_sessions(request: Request) -> Response:
@@ -669,6 +707,8 @@ class FaultInjector:
         if fault is None:
             await self.app(scope, receive, send)
             return
+        if fault.hold:
+            await self.state.gate.wait()
         if fault.delay:
             await asyncio.sleep(fault.delay)
         if fault.after_apply:
@@ -715,6 +755,8 @@ def create_app(state: SandboxState | None = None) -> ASGIApp:
         Route("/_sandbox/state", control_state, methods=["GET"]),
         Route("/_sandbox/faults", control_faults, methods=["POST", "DELETE"]),
         Route("/_sandbox/expire-sessions", control_expire_sessions, methods=["POST"]),
+        Route("/_sandbox/held", control_held, methods=["GET"]),
+        Route("/_sandbox/release", control_release, methods=["POST"]),
         Route("/_sandbox/rows", control_insert, methods=["POST"]),
         Route("/_sandbox/rows/delete", control_delete_rows, methods=["POST"]),
         Route("/_sandbox/switches", control_switches, methods=["GET", "POST"]),

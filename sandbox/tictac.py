@@ -186,7 +186,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from sandbox import tictac_seed as seed
-from sandbox.smartapi import Fault, FaultInjector
+from sandbox.smartapi import Fault, FaultInjector, Gate
 
 API = "/api/rest"
 DEFAULT_DAILY_LIMIT = 500
@@ -340,6 +340,7 @@ class TicTacState:
     calls: Counter[str] = field(default_factory=Counter)
     window: list[float] = field(default_factory=list)  # sandbox-clock times of the calls counted
     faults: list[Fault] = field(default_factory=list)
+    gate: Gate = field(default_factory=Gate)  # requests held by a ``hold`` fault
     clock_offset: float = 0.0
     last_id: int = 0
     in_flight: int = 0  # API requests being served (the shared FaultInjector counts them)
@@ -348,6 +349,7 @@ class TicTacState:
     def reset(self, *, seeded: bool = True, company: str = "document") -> None:
         if company not in ("document", "hand_made"):
             raise ValueError(f"unknown company {company!r}: document or hand_made")
+        self.gate.opened.set()  # requests held by a ``hold`` fault end first
         with self.lock:
             self.api_code = self.configured_api_code
             self.daily_limit = self.configured_limit
@@ -1285,8 +1287,24 @@ def control_faults(state: TicTacState, request: Request, body: dict[str, Any]) -
     if request.method == "DELETE":
         state.faults.clear()
     else:
-        state.faults.append(Fault(**body))
+        fault = Fault(**body)
+        if fault.hold and state.gate.opened.is_set():
+            state.gate = Gate()
+        state.faults.append(fault)
     return {"faults": len(state.faults)}
+
+
+@_control
+def control_held(state: TicTacState, request: Request, body: dict[str, Any]) -> Any:
+    """How many requests a ``hold`` fault keeps waiting right now."""
+    return {"held": state.gate.held}
+
+
+@_control
+def control_release(state: TicTacState, request: Request, body: dict[str, Any]) -> Any:
+    """Let every held request go on (later ``hold`` faults hold again)."""
+    state.gate.opened.set()
+    return {"ok": True}
 
 
 @_control
@@ -1419,6 +1437,8 @@ def create_app(state: TicTacState | None = None) -> ASGIApp:
         Route("/_sandbox/calls", control_calls, methods=["GET"]),
         Route("/_sandbox/state", control_state, methods=["GET"]),
         Route("/_sandbox/faults", control_faults, methods=["POST", "DELETE"]),
+        Route("/_sandbox/held", control_held, methods=["GET"]),
+        Route("/_sandbox/release", control_release, methods=["POST"]),
         Route("/_sandbox/switches", control_switches, methods=["GET", "POST"]),
         Route("/_sandbox/limit", control_limit, methods=["GET", "POST"]),
         Route("/_sandbox/clock", control_clock, methods=["GET", "POST"]),

@@ -7,6 +7,7 @@ tests are run without them, the session starts its own.
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -64,6 +65,14 @@ class Sandbox:
 
     def expire_sessions(self) -> None:
         self._control("POST", "expire-sessions")
+
+    def wait_until_held(self, count: int = 1) -> None:
+        """Until ``count`` requests wait at a ``hold`` fault (an event, not a time: the per-test
+        timeout ends a test whose requests never come)."""
+        wait_until_held(self._control, count)
+
+    def release(self) -> None:
+        self._control("POST", "release")
 
     def switch(self, **switches: Any) -> dict[str, Any]:
         """Set behaviour switches (see ``sandbox.smartapi.Switches``); a reset restores the defaults."""
@@ -201,6 +210,17 @@ class TicTacSandbox:
 
     def take_usernames(self, *names: str) -> None:
         self._control("POST", "taken-usernames", {"userNames": list(names)})
+
+    def wait_until_held(self, count: int = 1) -> None:
+        wait_until_held(self._control, count)
+
+    def release(self) -> None:
+        self._control("POST", "release")
+
+
+def wait_until_held(control: Any, count: int) -> None:
+    while control("GET", "held")["held"] < count:
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session")

@@ -316,29 +316,29 @@ def test_timeouts_and_429_are_retried_within_the_run(storage, settings, sandbox:
 
 
 # --- overlapping runs ---------------------------------------------------------------------------------
-def _run_together(settings: Settings, count: int = 2) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = [None] * count
+def _in_thread(settings: Settings) -> tuple[threading.Thread, list[Any]]:
+    result: list[Any] = []
 
-    def run(index: int) -> None:
-        barrier.wait()
+    def run() -> None:
         try:
-            results[index] = run_export(settings)
+            result.append(run_export(settings))
         except Exception as exc:  # reported through the result
-            results[index] = exc
+            result.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
 
 
 def test_two_overlapping_runs_export_once(storage, settings, sandbox: Sandbox) -> None:
     expected = expected_entries(sandbox)
-    sandbox.fault("GET", "/getjobledgerentries", delay=1.0, times=2)  # keep the first run busy
-    results = _run_together(settings)
+    sandbox.fault("GET", "/getjobledgerentries", hold=True)  # the first run holds the lock, reading
+    first, first_result = _in_thread(settings)
+    sandbox.wait_until_held(1)
+    second = run_export(settings)  # meanwhile: the lock is taken
+    sandbox.release()
+    first.join()
+    results = [*first_result, second]
 
     assert sorted(r is None for r in results) == [False, True], results
     assert len(ledger_files(storage, settings)) == 1
@@ -357,8 +357,13 @@ def test_without_the_lock_the_state_etag_still_lets_only_one_run_export(
 
     monkeypatch.setattr("shared.export.run.held_lease", no_lock)
     expected = expected_entries(sandbox)
-    sandbox.fault("GET", "/getjobledgerentries", delay=1.0, times=2)  # both runs read at the same time
-    results = _run_together(settings)
+    sandbox.fault("GET", "/getjobledgerentries", hold=True, times=2)  # both runs read at the same time
+    threads = [_in_thread(settings) for _ in range(2)]
+    sandbox.wait_until_held(2)
+    sandbox.release()
+    for thread, _ in threads:
+        thread.join()
+    results = [result for _, outcome in threads for result in outcome]
 
     assert sandbox.calls()["GET /getjobledgerentries"] == 2
     assert sorted(r is None for r in results) == [False, True], results

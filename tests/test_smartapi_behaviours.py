@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from contextlib import closing
 from datetime import timedelta
 from typing import Any
@@ -129,12 +130,19 @@ def test_import_outlives_three_uids(storage, settings, sandbox: Sandbox, status:
     assert len(sandbox.find("employees", Name="Person 39")) == 1
 
 
-def test_uid_lifetime_in_seconds_expiring_during_a_slow_request(storage, settings, sandbox: Sandbox) -> None:
-    sandbox.switch(uid_lifetime_seconds=1, expired_uid_status=400)
-    sandbox.fault("GET", "/getjobledgerentries", delay=1.3)  # the UID expires while the request waits
+def test_a_session_expiring_while_a_request_waits_is_renewed(storage, settings, sandbox: Sandbox) -> None:
+    sandbox.switch(expired_uid_status=400)
+    sandbox.fault("GET", "/getjobledgerentries", hold=True)  # the UID expires while the request waits
     expected = expected_entries(sandbox)
 
-    assert run_export(settings) is not None
+    result: list[Any] = []
+    run = threading.Thread(target=lambda: result.append(run_export(settings)))
+    run.start()
+    sandbox.wait_until_held(1)
+    sandbox.expire_sessions()
+    sandbox.release()
+    run.join()
+    assert result and result[0] is not None
     assert_exactly_once(storage, settings, expected, sandbox)
     assert sandbox.calls()["POST /apilogin"] >= 2
 

@@ -613,19 +613,26 @@ def test_two_overlapping_runs_export_once(storage, tt_settings, tictac, company,
     tictac.set_now(datetime.now(UTC).isoformat())
     rows = tictac.insert("entries", [entry(company, 7, day=datetime.now(UTC).date().isoformat(),
                                            changed=tictac.advance())])
-    tictac.fault("GET", "/api/rest/v2/entries", delay=1.0, times=2)  # both runs read at the same time
-    barrier = threading.Barrier(2)
+    tictac.fault("GET", "/api/rest/v2/entries", hold=True, times=2)  # a run reading waits until released
     results: list[ExportReceipt | None] = [None, None]
 
     def run(index: int) -> None:
-        barrier.wait()
         results[index] = run_export(tt_settings)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    first = threading.Thread(target=run, args=(0,))
+    first.start()
+    tictac.wait_until_held(1)  # the first run holds the lock (if any) and is reading
+    if locked:
+        run(1)  # the lock is taken: the second run does nothing
+        tictac.release()
+        first.join()
+    else:
+        second = threading.Thread(target=run, args=(1,))
+        second.start()
+        tictac.wait_until_held(2)  # both read at the same time
+        tictac.release()
+        first.join()
+        second.join()
     assert sorted(result is None for result in results) == [False, True], results
     assert len(files(storage, tt_settings)) == 1
     assert tictac.calls()["GET /api/rest/v2/entries"] == (1 if locked else 2)
