@@ -164,10 +164,6 @@ class NewEntries:
         return all(self.read[kind] == len(self.leave_out[kind]) for kind in EntryKind)
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
 class Exporter:
     def __init__(
         self,

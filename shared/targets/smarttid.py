@@ -770,9 +770,6 @@ class SmartTidConnector(ConnectorDefaults):
         return {str(row["EmployeeCode"]): row.get(EMPLOYEE_ACTIVE_FIELD) not in (False, 0, "0", "false", "False")
                 for row in rows}
 
-    def active_employee_codes(self) -> list[str]:
-        return [code for code, active in self.employee_codes().items() if active]
-
 
 def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
     return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, jitter=policy.initial_wait,

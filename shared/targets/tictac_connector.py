@@ -646,9 +646,6 @@ class TicTacConnector(ConnectorDefaults):
     def employee_codes(self) -> dict[str, bool]:
         self._no_export()
 
-    def active_employee_codes(self) -> list[str]:
-        self._no_export()
-
     def close(self) -> None:
         self.settle()
         self.client.close()
