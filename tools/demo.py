@@ -7,7 +7,12 @@ sandbox's resulting records, then runs the ledger export and prints the file it 
 
 ``--target tictac`` (or ``TARGET_SYSTEM=tictac``) imports the same files into the Tic-Tac sandbox
 instead, prints its users, projects and activities, runs the ``resume_deferred`` timer once, then
-registers hours in Tic-Tac and runs the export twice (new lines, then a correction).
+registers hours in Tic-Tac and runs the export twice (new lines, then a correction);
+``--company hand_made`` starts from a Tic-Tac set up by hand before TimeBridge (the first day).
+
+``--file my.csv`` runs your own file instead of the samples; ``--json`` prints the raw receipts;
+``--keep`` (with ``scripts/demo``) leaves Azurite and the sandboxes running on the fixed ports of
+``local.settings.json.example`` and says what to try next.
 """
 
 from __future__ import annotations
@@ -30,10 +35,19 @@ def _heading(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target", choices=("smarttid", "tictac"), default=os.environ.get("TARGET_SYSTEM", "smarttid"))
-    target = parser.parse_args(argv).target
+    parser.add_argument("--file", type=Path, action="append", help="your own file(s) instead of the samples")
+    parser.add_argument("--company", choices=("document", "hand_made"), default="document",
+                        help="Tic-Tac: the document's samples, or a company set up by hand before TimeBridge")
+    parser.add_argument("--json", action="store_true", help="print the raw receipts (JSON) too")
+    parser.add_argument("--keep", action="store_true", help="the services stay running (scripts/demo --keep)")
+    args = parser.parse_args(argv)
+    target = args.target
     os.environ["TARGET_SYSTEM"] = target
+    if target == "tictac" and args.company != "document":
+        httpx.post(f"{os.environ['TICTAC_SANDBOX_URL']}/_sandbox/reset", json={"company": args.company},
+                   timeout=10).raise_for_status()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from azure.functions.timer import TimerRequest
 
@@ -46,13 +60,28 @@ def main(argv: list[str] | None = None) -> int:
     ensure_containers(service, settings.containers)
     functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 
-    for sample in sorted((ROOT / "samples").glob("*.csv")):
+    files = args.file or sorted((ROOT / "samples").glob("*.csv"))
+    if not args.file:
+        print("The sample files hold three deliberate mistakes, to show what a rejected line looks like: a name "
+              "longer than 50 characters (employees), an operation whose job is in neither the file nor the time "
+              "system (jobs), and a file in Windows-1252 rather than UTF-8 (read all the same, and said so)."
+              + (" With Tic-Tac, job 1401 is rejected too: it is to be made from the Template job TEMPLATE1, which "
+                 "exists in SmartTID's sample data but was never imported here." if target == "tictac" else ""))
+    summary: list[str] = []
+    for sample in files:
         _heading(f"import {sample.name}")
         client = service.get_blob_client(settings.input_container, sample.name)
         etag = client.upload_blob(sample.read_bytes(), overwrite=True)["etag"].strip('"')
         functions["import_file"](client=client)
-        receipt = service.get_blob_client(settings.archive_container, f"{sample.name}/{etag}/receipt.json")
-        print(receipt.download_blob().readall().decode())
+        receipt_blob = service.get_blob_client(settings.archive_container, f"{sample.name}/{etag}/receipt.json")
+        receipt = json.loads(receipt_blob.download_blob().readall())
+        counts = ", ".join(f"{status} {n}" for status, n in receipt.get("counts", {}).items())
+        summary.append(f"{sample.name}: {receipt['status']} — {counts or 'no lines'}")
+        print(summary[-1])
+        for note in receipt.get("notes", []):
+            print(f"  note: {note}")
+        if args.json:
+            print(json.dumps(receipt, indent=2, ensure_ascii=False))
         report = service.get_blob_client(settings.error_container, f"{sample.name}/{etag}/errors.txt")
         if report.exists():
             print(f"--- {settings.error_container}/{report.blob_name}")
@@ -60,9 +89,13 @@ def main(argv: list[str] | None = None) -> int:
 
     _heading("input container after the import (should be empty)")
     print([blob.name for blob in service.get_container_client(settings.input_container).list_blobs()])
+    _heading("in short")
+    print("\n".join(summary))
 
     if target == "tictac":
-        return _tictac_epilogue(functions)
+        code = _tictac_epilogue(functions)
+        _next_steps(args.keep, target)
+        return code
 
     _heading("SmartTID sandbox records")
     state = httpx.get(f"{settings.smarttid_base_url}/_sandbox/state", timeout=10).json()
@@ -81,9 +114,24 @@ def main(argv: list[str] | None = None) -> int:
         for blob in files.list_blobs(name_starts_with=prefix):
             print(f"--- {container}/{blob.name}")
             data = files.download_blob(blob.name).readall()
+            if blob.name.endswith(".json") and not args.json:
+                continue  # the export's receipt: raw JSON, with --json
             print(data.decode("utf-8" if blob.name.endswith(".json") else encoding))
+    _next_steps(args.keep, target)
     return 0
 
+
+def _next_steps(keep: bool, target: str) -> None:
+    if not keep:
+        return
+    _heading("the services keep running: try your own file")
+    flag = " --target tictac" if target == "tictac" else ""
+    print(f"""  ./scripts/demo --keep --file my.csv{flag}   your file through the real functions
+  eval "$(.venv/bin/python -m tools.services env)"            the settings in this shell, then:
+  .venv/bin/python -m tools.timebridge validate my.csv         what the file would do (reads only)
+  local.settings.json                                         written for `func start` (docs/deploying.md)
+  Azure Storage Explorer: "Local storage emulator" (ports 10000-10002) shows the containers
+  .venv/bin/python -m tools.services down                     stop them (their data stays in .local/)""")
 
 def _tictac_epilogue(functions: dict) -> int:  # type: ignore[type-arg]
     from azure.functions.timer import TimerRequest
