@@ -80,3 +80,34 @@ def test_an_unreadable_file_gets_a_report_that_says_why(storage, settings, sandb
     assert "looks separated by commas" in report["file_problem"]
     assert "The whole file would be rejected" in text
     assert sandbox.calls() == {}
+
+
+CPR_FILE = "\r\n".join([
+    "Employee;1001;Jens Hansen;;;;;;010190-1234",  # stored employee: would the CPR number be an update?
+    "Employee;D400;New Cpr;;;;;;020290-2345",  # create, with a CPR number
+    "Employee;D401;Long Cpr;;;;;;" + "3" * 21,  # reject: the CPR field is too long
+]).encode()
+
+
+def test_the_dry_run_withholds_cpr_numbers_like_the_import(storage, settings, sandbox: Sandbox, monkeypatch) -> None:
+    monkeypatch.delenv("SEND_CPR_NUMBER", raising=False)  # the default: off
+    report, text = validate(storage, settings, "cpr.csv", CPR_FILE)
+
+    assert [(entry["line"], entry["action"]) for entry in report["lines"]] == [
+        (1, "unchanged"), (2, "create"), (3, "reject")]  # no CPR update predicted: the import will not make one
+    assert any("SEND_CPR_NUMBER is off" in note for note in report["notes"])
+    assert "field sCPRNo (position 8) (withheld) is 21 characters long" in text
+    for shown in (text, json.dumps(report)):
+        assert "010190-1234" not in shown and "020290-2345" not in shown and "3" * 21 not in shown
+
+
+def test_no_dry_run_report_prints_a_cpr_value_even_when_it_is_sent(storage, settings, sandbox: Sandbox,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("SEND_CPR_NUMBER", "true")
+    report, text = validate(storage, settings, "cpr.csv", CPR_FILE)
+
+    assert report["lines"][0]["action"] == "update"
+    assert report["lines"][0]["changes"] == [{"field": "sCPRNo", "from": None, "to": "(withheld)"}]
+    assert "update — sCPRNo: (empty) → (withheld)" in text
+    for shown in (text, json.dumps(report)):
+        assert "010190-1234" not in shown and "3" * 21 not in shown

@@ -97,7 +97,7 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
             report = offline_report(parsed, source=file.name, target=target)
         else:
             report = dry_run(parsed, connector, problem, source=file.name, target=target,
-                             concurrency=settings.write_concurrency)
+                             concurrency=settings.write_concurrency, send_cpr_number=settings.send_cpr_number)
     finally:
         if connector is not None:
             connector.close()
