@@ -221,7 +221,7 @@ def _reported(name: str, value: Value | None) -> Value | None:
 
 def _shown(value: Value | None) -> str:
     if value == WITHHELD:
-        return value
+        return WITHHELD
     return "(empty)" if value in (None, "") else f'"{visible(_plain(value))}"'
 
 
