@@ -29,10 +29,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, unquote
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
+
+from shared.platform.table_keys import decode_key, encode_key, legacy_key
 
 ROW_PARTITION = "tictac|row"
 HELD_PARTITION = "tictac|held"
@@ -84,7 +85,7 @@ class SourceState:
 
 
 def _key(rowid: str) -> str:
-    return quote(rowid, safe="")
+    return encode_key(rowid)  # no ``%`` in a key (shared/platform/table_keys.py)
 
 
 def _when(value: Any) -> datetime | None:
@@ -100,21 +101,28 @@ class SourceLedger:
         """The ledger rows of ``rowids`` (point reads, ``READERS`` at a time: a delta read returns few rows)."""
 
         def read(rowid: str) -> SourceRow | None:
-            try:
-                return self._row(self.table.get_entity(ROW_PARTITION, _key(rowid)))
-            except ResourceNotFoundError:
-                return None
+            for key in (_key(rowid), legacy_key(rowid)):  # the current key, then an earlier version's
+                if key is None:
+                    continue
+                with suppress(ResourceNotFoundError):
+                    return self._row(self.table.get_entity(ROW_PARTITION, key))
+            return None
 
         with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="ledger-read") as pool:
             return {row.rowid: row for row in pool.map(read, dict.fromkeys(rowids)) if row is not None}
 
     def all_rows(self) -> dict[str, SourceRow]:
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": ROW_PARTITION})
-        return {row.rowid: row for row in map(self._row, rows)}
+        found: dict[str, SourceRow] = {}
+        for entity in rows:
+            row = self._row(entity)
+            if "%" not in entity["RowKey"] or row.rowid not in found:  # a current row wins over an earlier one
+                found[row.rowid] = row
+        return found
 
     @staticmethod
     def _row(entity: Any) -> SourceRow:
-        return SourceRow(rowid=unquote(entity["RowKey"]), version=int(entity["Version"]),
+        return SourceRow(rowid=decode_key(entity["RowKey"]), version=int(entity["Version"]),
                          fingerprint=str(entity["Fingerprint"]), sent=json.loads(entity["Sent"]),
                          state=str(entity["State"]), date=str(entity["Date"]), missed=int(entity.get("Missed") or 0),
                          run_id=str(entity.get("RunId") or ""), file_name=str(entity.get("FileName") or ""))
@@ -138,7 +146,7 @@ class SourceLedger:
     # --- held rows ----------------------------------------------------------------------------
     def held(self) -> dict[str, tuple[dict[str, Any], str]]:
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": HELD_PARTITION})
-        return {unquote(row["RowKey"]): (json.loads(row["Row"]), str(row.get("Reason") or "")) for row in rows}
+        return {decode_key(row["RowKey"]): (json.loads(row["Row"]), str(row.get("Reason") or "")) for row in rows}
 
     def hold(self, rows: dict[str, tuple[dict[str, Any], str]]) -> None:
         self._upsert([{"PartitionKey": HELD_PARTITION, "RowKey": _key(rowid),
@@ -147,14 +155,16 @@ class SourceLedger:
 
     def release(self, rowids: Iterable[str]) -> None:
         for rowid in rowids:
-            with suppress(ResourceNotFoundError):
-                self.table.delete_entity(HELD_PARTITION, _key(rowid))
+            for key in (_key(rowid), legacy_key(rowid)):
+                if key is not None:
+                    with suppress(ResourceNotFoundError):
+                        self.table.delete_entity(HELD_PARTITION, key)
 
     # --- catalogue and state ------------------------------------------------------------------
     def catalogue(self) -> Catalogue:
         catalogue = Catalogue()
         for row in self.table.query_entities("PartitionKey eq @pk", parameters={"pk": PROJECT_PARTITION}):
-            projid = unquote(row["RowKey"])
+            projid = decode_key(row["RowKey"])
             catalogue.project_numbers[projid] = str(row.get("ProjectNumber") or "")
             catalogue.activity_types |= json.loads(row.get("ActivityTypes") or "{}")
         return catalogue
