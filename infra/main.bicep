@@ -107,8 +107,9 @@ param logRetentionDays int = 30
 @description('Send the CPR number (Employee position 8) to the target system (SEND_CPR_NUMBER). Off by default.')
 param sendCprNumber bool = false
 
-@description('Largest accepted input file in bytes (MAX_FILE_BYTES).')
+@description('Largest accepted input file in bytes (MAX_FILE_BYTES). At most 140 MiB, what the largest instance (4,096 MB) allows (README: Large files); set it with instanceMemoryMB.')
 @minValue(1)
+@maxValue(146800640)
 param maxFileBytes int = 67108864
 
 // ---- target system ------------------------------------------------------------------------------
