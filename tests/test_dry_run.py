@@ -111,3 +111,18 @@ def test_no_dry_run_report_prints_a_cpr_value_even_when_it_is_sent(storage, sett
     assert "update — sCPRNo: (empty) → (withheld)" in text
     for shown in (text, json.dumps(report)):
         assert "010190-1234" not in shown and "3" * 21 not in shown
+
+
+def test_the_json_report_escapes_hidden_characters_of_the_blob_name_like_the_text(storage, settings,
+                                                                                sandbox: Sandbox) -> None:
+    name = "rtl\u202egpj\u2028\u200fx\x7f.csv"
+    etag = storage.get_blob_client(settings.validate_container, name).upload_blob(b"Employee;D500;Hidden")["etag"]
+    trigger_validate(storage, settings.validate_container, name)
+    folder = FileRun(name, etag).folder
+    raw = read_blob(storage, settings.validate_container, f"{folder}/report.json").decode("utf-8")
+    text = read_blob(storage, settings.validate_container, f"{folder}/report.txt").decode("utf-8-sig")
+
+    for hidden in ("\u202e", "\u2028", "\u200f", "\x7f"):
+        assert hidden not in raw and hidden not in text
+    assert "\\u202e" in raw and "\\u202e" in text  # named, as an escape, in both
+    assert json.loads(raw)["source"] == name  # the JSON stays exact for a program

@@ -335,3 +335,13 @@ def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings
     trigger_import(storage, settings.input_container, "held.csv")
     assert blob_names(storage, settings.input_container) == []
     assert sandbox.writes() == {} and sandbox.find("employees", EmployeeCode="7301") == []
+
+
+def test_a_first_line_without_semicolons_is_rejected_alone(storage, settings, sandbox) -> None:
+    receipt = drop(storage, settings, "first.csv", b"Employee,8001,Comma Person\r\nEmployee;8002;Semicolon Person\r\n")
+
+    assert receipt["status"] == "imported-with-errors"
+    assert receipt["counts"]["created"] == 1 and receipt["counts"]["rejected"] == 1
+    assert sandbox.find("employees", EmployeeCode="8002")
+    report = read_blob(storage, settings.error_container, f"first.csv/{receipt['etag']}/errors.txt").decode("utf-8-sig")
+    assert "first.csv, line 1: the line has no semicolons (it looks separated by commas)" in report

@@ -35,7 +35,7 @@ from shared.importing.reports import describe_error
 from shared.importing.values import Value
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
-from shared.platform.safe_text import visible
+from shared.platform.safe_text import json_visible, visible
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,9 @@ class DryRunReport:
     file_problem: str = ""  # the whole file cannot be imported (and why)
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_plain).encode("utf-8")
+        """The report as JSON; hidden characters (of a blob name, a value, a target's answer) are written
+        as ``\\uXXXX`` escapes, as in the receipts, so the document cannot hide or forge text."""
+        return json_visible(json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_plain)).encode("utf-8")
 
     def to_text(self) -> bytes:
         counts = self.counts
