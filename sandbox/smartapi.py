@@ -93,6 +93,8 @@ class Fault:
     drop: bool = False
     after_apply: bool = False
     times: int = 1
+    #: the answer's text (default ``Sandbox fault <status>``): e.g. hidden characters a log must escape
+    message: str = ""
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in (method, "*") and path.startswith(self.path)
@@ -656,7 +658,8 @@ class FaultInjector:
             if fault.retry_after is not None:
                 headers.append((b"retry-after", str(fault.retry_after).encode()))
             await send({"type": "http.response.start", "status": fault.status, "headers": headers})
-            await send({"type": "http.response.body", "body": f"Sandbox fault {fault.status}".encode()})
+            await send({"type": "http.response.body",
+                        "body": (fault.message or f"Sandbox fault {fault.status}").encode()})
             return
         if not fault.after_apply:
             await self.app(scope, receive, send)

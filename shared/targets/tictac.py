@@ -32,6 +32,7 @@ from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.platform.safe_text import visible
 from shared.targets.base import CallCounter
 from shared.targets.http import RetryableResponse, describe_failure, unbound
 
@@ -579,7 +580,8 @@ class TicTacClient:
             raise ValueError("a Tic-Tac user needs a userName")
         response = self._write("POST", USERS_PATH, body, counted_as=USERS_PATH)
         del response  # holds {"userPassword": …}: never kept, logged or returned
-        log.info("%s user %s created", TARGET_NAME, requested)
+        log.info("%s user created for employee %s", TARGET_NAME,  # the employee code: a userName is personal
+                 visible(str(body.get("employeeNumber") or "(no employee number)")))
         if not read_back:
             return CreatedUser(requested)
         user = self.get_user(requested) or _created_among(self.list_users(), requested, body)
