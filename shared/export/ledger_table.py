@@ -148,7 +148,7 @@ class ExportLedger:
 
     # --- the state row (intent) ----------------------------------------------------------------
     def read_state(self) -> StateSnapshot:
-        """The state row and its ETag (the table and the row are created on first use)."""
+        """The state row and its ETag (the row is created on first use; the table must exist)."""
         try:
             entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
         except ResourceNotFoundError:
@@ -169,14 +169,20 @@ class ExportLedger:
         return StateSnapshot(intent, etag, next_line_id)
 
     def _create_state(self) -> StateSnapshot:
-        with suppress(ResourceExistsError):
-            self.table.create_table()
+        """The state row on the first run. The table itself is never created here: infra/ creates it
+        (the app's role is scoped to it), locally ``python -m tools.timebridge init``."""
         try:
             created = self.table.create_entity(
                 {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, "OpenRunId": ""}
             )
         except ResourceExistsError:  # another run created it a moment ago
             return self.read_state()
+        except ResourceNotFoundError:
+            raise ConfigurationError(
+                f"The export ledger table '{self.table.table_name}' (EXPORT_LEDGER_TABLE) does not exist in the "
+                "storage account. infra/ creates it (azd provision); for local development run "
+                "'python -m tools.timebridge init'. Check that EXPORT_LEDGER_TABLE names the table infra/ created."
+            ) from None
         return StateSnapshot(None, created["etag"])
 
     def save_intent(self, intent: Intent, etag: str) -> str:

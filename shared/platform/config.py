@@ -371,6 +371,11 @@ class Settings(BaseSettings):
         return self
 
     @cached_property
+    def tables(self) -> tuple[str, ...]:
+        """The tables the app uses (infra/ creates them; locally ``python -m tools.timebridge init``)."""
+        return (self.export_ledger_table, self.xref_table, self.budget_table)
+
+    @cached_property
     def containers(self) -> tuple[str, ...]:
         return (self.input_container, self.output_container, self.error_container, self.archive_container,
                 self.validate_container, self.export_state_container)
