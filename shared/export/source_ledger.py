@@ -2,7 +2,7 @@
 SmartTID's rows (``EXPORT_LEDGER_TABLE``) but in partitions of their own — SmartTID's ``time`` /
 ``job`` rows are never touched or re-keyed.
 
-Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text and percent-encoded):
+Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text, escaped without ``%``):
 
 * ``tictac|row`` / ``<rowid>`` — one per Tic-Tac row ever exported: ``Version`` (1, then +1 per
   repost), ``Fingerprint`` (of the source values that matter), ``Sent`` (JSON: the values of the
@@ -16,7 +16,15 @@ Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text
   ``ActivityTypes`` JSON ``{actid: type}``), for rows of projects the cross-references do not know
   (absence projects) and for the activity types (WorkTypeCode).
 * ``state`` / ``tictac`` — ``LastReadAt`` (start of the last read whose rows are recorded),
-  ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list).
+  ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list),
+  ``PurgedBefore`` (rows dated before it were removed, see below).
+
+**Retention.** A row dated before the read window (``TICTAC_EXPORT_LOOKBACK_DAYS``) is final: Tic-Tac
+is never read for it again, so its ``Sent`` values (employee code, name, hours, remark) are not
+needed any more. :meth:`SourceLedger.purge_final_rows` deletes such rows at the daily reconcile and
+records the window's start in ``PurgedBefore`` (only when it deleted something); the export never
+reads before that date again (a later, longer look-back starts there), so a purged row can never
+be exported a second time.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -82,10 +90,18 @@ class SourceState:
     last_read_at: datetime | None = None
     last_reconcile_at: datetime | None = None
     catalogue_at: datetime | None = None
+    purged_before: date | None = None  # rows dated before it are gone: never read or exported again
 
 
 def _key(rowid: str) -> str:
     return encode_key(rowid)  # no ``%`` in a key (shared/platform/table_keys.py)
+
+
+def _final(day: str, before: date) -> bool:
+    try:
+        return date.fromisoformat(day[:10]) < before
+    except ValueError:
+        return False  # a date that cannot be read is never treated as final
 
 
 def _when(value: Any) -> datetime | None:
@@ -180,8 +196,28 @@ class SourceLedger:
             row = self.table.get_entity(STATE_PARTITION, STATE_ROW)
         except ResourceNotFoundError:
             return SourceState()
+        purged = row.get("PurgedBefore")
         return SourceState(_when(row.get("LastReadAt")), _when(row.get("LastReconcileAt")),
-                           _when(row.get("CatalogueAt")))
+                           _when(row.get("CatalogueAt")), date.fromisoformat(str(purged)) if purged else None)
+
+    def purge_final_rows(self, before: date) -> int:
+        """Delete the rows dated before ``before`` (the start of the read window: final rows, never
+        read again) and remember the date in ``PurgedBefore`` first (the export never reads before it
+        again). A row whose date cannot be read is kept. Returns how many rows were deleted."""
+        rows = self.table.query_entities("PartitionKey eq @pk and Date ge @lo and Date lt @hi",
+                                         parameters={"pk": ROW_PARTITION, "lo": "1000", "hi": before.isoformat()},
+                                         select=["PartitionKey", "RowKey", "Date"])
+        final = [{"PartitionKey": ROW_PARTITION, "RowKey": row["RowKey"]} for row in rows
+                 if _final(str(row.get("Date") or ""), before)]
+        if not final:
+            return 0  # nothing purged: a longer look-back later may still read these dates
+        previous = self.state().purged_before
+        if previous is None or previous < before:  # recorded first: a crash after it loses nothing
+            self.table.upsert_entity({"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW,
+                                      "PurgedBefore": before.isoformat()}, mode=UpdateMode.MERGE)
+        for start in range(0, len(final), TRANSACTION_SIZE):
+            self.table.submit_transaction([("delete", entity) for entity in final[start : start + TRANSACTION_SIZE]])
+        return len(final)
 
     def save_state(self, **moments: datetime) -> None:
         """Merge ``last_read_at`` / ``last_reconcile_at`` / ``catalogue_at`` into the state row."""
