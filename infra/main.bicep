@@ -70,7 +70,7 @@ param xrefTableName string = 'crossref'
 @maxLength(63)
 param budgetTableName string = 'callbudget'
 
-@description('Storage replication for the business records.')
+@description('Storage replication, and so data residency: Standard_GRS (default) copies every blob and table to the paired region (in the EU for EU regions); Standard_ZRS (zone-redundant) or Standard_LRS keep the data in the deployment region only (README "Personal data").')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -93,6 +93,14 @@ param errorRetentionDays int = 90
 @description('Days a previous blob version (overwritten or deleted data) or snapshot is kept.')
 @minValue(1)
 param versionRetentionDays int = 30
+
+@description('Safety net: days after which a file still in the input container is deleted (a file left after a refused configuration or a dead-lettered event).')
+@minValue(7)
+param inputRetentionDays int = 30
+
+@description('Days a dead-lettered Event Grid event is kept in the dead-letter container.')
+@minValue(1)
+param deadLetterRetentionDays int = 30
 
 @description('Days a deleted blob or container stays restorable (soft delete).')
 @minValue(1)
@@ -276,6 +284,8 @@ module storage 'app/storage.bicep' = {
     archiveRetentionDays: archiveRetentionDays
     errorRetentionDays: errorRetentionDays
     versionRetentionDays: versionRetentionDays
+    inputRetentionDays: inputRetentionDays
+    deadLetterRetentionDays: deadLetterRetentionDays
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -336,6 +346,7 @@ module alerts 'app/alerts.bicep' = {
     namePrefix: 'timebridge-${resourceToken}'
     alertEmailAddress: alertEmailAddress
     deferralAlertHours: deferralAlertHours
+    eventGridSystemTopicId: eventGrid.outputs.id
   }
 }
 
