@@ -6,6 +6,9 @@ configuration error once at start-up (an ERROR in the log stream and Application
 every invocation then fails at once with the same message (``load_settings()`` raises
 ``ConfigurationError`` before anything is read or written), visible under the function's
 Invocations in the portal.
+
+The HTTP libraries' request logging is turned down to WARNING first (``shared.platform.log_levels``):
+their request lines carry URLs with Tic-Tac user names (e-mail addresses) and blob names.
 """
 
 import azure.functions as func
@@ -15,6 +18,9 @@ from functions.import_file import bp as import_blueprint
 from functions.resume_deferred import bp as resume_blueprint
 from functions.validate_file import bp as validate_blueprint
 from shared.platform.config import report_configuration_problems
+from shared.platform.log_levels import quiet_http_libraries
+
+quiet_http_libraries()  # no request URLs (user names, file names) from httpx or the Azure SDK in the logs
 
 app = func.FunctionApp()
 app.register_functions(import_blueprint)

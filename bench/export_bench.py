@@ -24,8 +24,9 @@ import httpx
 
 from shared.export import run_export
 from shared.platform.config import Settings
-from shared.platform.storage import blob_service, ensure_containers
+from shared.platform.storage import blob_service
 from shared.targets.factory import connector_factory
+from shared.wiring import prepare_storage
 
 EMPLOYEES = 1000
 #: (employees, earlier entries per employee, history marked transferred)
@@ -79,7 +80,7 @@ def scenario(url: str, history: int, history_transferred: bool, employees: int) 
                        "EXPORT_LEDGER_TABLE": f"benchledger{suffix}", "SMARTTID_BASE_URL": url})
     settings = Settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     meter = Meter(settings)
     _control(url, "reset", {"seeded": False})
     codes = [f"{i:05d}" for i in range(employees)]

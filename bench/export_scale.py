@@ -68,10 +68,10 @@ def child() -> None:
     """One export run; prints its receipt's counts as JSON on the last line."""
     from shared.export import run_export
     from shared.platform.config import Settings
-    from shared.platform.storage import blob_service, ensure_containers
+    from shared.wiring import prepare_storage
 
     settings = Settings()
-    ensure_containers(blob_service(settings), settings.containers)
+    prepare_storage(settings)
     receipt = run_export(settings)
     print(json.dumps({"lines": receipt.counts.get("lines", 0) if receipt else 0,
                       "bytes": receipt.bytes if receipt else 0, "rss_mib": peak_rss_mib()}))

@@ -48,12 +48,13 @@ def fuzz_files(count: int, seed: int) -> int:
 
     from shared.importing.intake import FileRun
     from shared.platform.config import load_settings
-    from shared.platform.storage import blob_service, ensure_containers
+    from shared.platform.storage import blob_service
+    from shared.wiring import prepare_storage
     from tests.functions_host import trigger_import
 
     settings = load_settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     httpx.post(f"{settings.smarttid_base_url}/_sandbox/reset", json={"seeded": True}, timeout=10)
     rng = random.Random(seed)
     raised = missing = left = uneven = 0

@@ -16,8 +16,8 @@ import tracemalloc
 import httpx
 
 from shared.platform.config import load_settings
-from shared.platform.storage import blob_service, ensure_containers
-from shared.wiring import build_intake
+from shared.platform.storage import blob_service
+from shared.wiring import build_intake, prepare_storage
 
 SIZES = (1_000, 5_000, 20_000)
 
@@ -33,7 +33,7 @@ def make_file(lines: int, tag: str) -> bytes:
 def main() -> None:
     settings = load_settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     intake = build_intake(settings)
     print(f"{'lines':>7} {'bytes':>10} {'import s':>9} {'lines/s':>8} {'re-import s':>11} "
           f"{'writes':>7} {'calls':>6} {'peak heap MiB':>13}")

@@ -21,8 +21,8 @@ import uuid
 import httpx
 
 from shared.platform.config import load_settings
-from shared.platform.storage import blob_service, ensure_containers
-from shared.wiring import build_intake
+from shared.platform.storage import blob_service
+from shared.wiring import build_intake, prepare_storage
 
 
 def employees(lines: int, tag: str) -> bytes:
@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     intake = build_intake(settings)
     control = settings.smarttid_base_url + "/_sandbox"
 

@@ -49,8 +49,9 @@ from bench.memory import peak_rss_mib
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import parse_file
 from shared.platform.config import load_settings
-from shared.platform.storage import blob_service, ensure_containers
+from shared.platform.storage import blob_service
 from shared.targets.smarttid import RESOURCE_PATH, body_value
+from shared.wiring import prepare_storage
 
 GROUP = 10  # lines per employee + job + its operations
 
@@ -212,7 +213,7 @@ def fill_sandbox(path: Path) -> None:
 def upload(path: Path, name: str) -> None:
     settings = load_settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     with path.open("rb") as data:
         service.get_blob_client(settings.input_container, name).upload_blob(data, overwrite=True)
 

@@ -22,12 +22,13 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from shared.export.ledger_table import table_service
 from shared.importing.deferral import Deferrals
 from shared.importing.intake import Intake
 from shared.importing.resume import resume_deferred
 from shared.platform.clock import iso
 from shared.platform.config import Settings, TargetSystem
-from shared.platform.storage import blob_service, ensure_containers
+from shared.platform.storage import blob_service, ensure_containers, ensure_tables
 from shared.targets.base import Connector
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.tictac import TicTacClient
@@ -73,6 +74,7 @@ def main() -> None:
         "target_system": TargetSystem.TICTAC, "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
     service = blob_service(settings)
     ensure_containers(service, (settings.input_container, settings.archive_container, settings.error_container))
+    ensure_tables(table_service(settings), (settings.xref_table, settings.budget_table))  # infra/'s, in Azure
     control("POST", "reset", {"seeded": False})
     control("POST", "limit", {"limit": 1_000_000})  # TimeBridge's budget is the limit measured here
     code = SecretStr(os.environ["TICTAC_API_CODE"])

@@ -25,9 +25,10 @@ import httpx
 from shared.export.ledger_table import ExportLedger
 from shared.export.tictac_export import TicTacExporter
 from shared.platform.config import Settings, TargetSystem
-from shared.platform.storage import blob_service, ensure_containers
+from shared.platform.storage import blob_service
 from shared.targets.factory import connector_factory
 from shared.targets.xref import CrossRef, CrossRefs, Entity
+from shared.wiring import prepare_storage
 
 USERS, PROJECTS, ACTIVITIES = 50, 200, 4
 HISTORY_DAYS = 60
@@ -88,7 +89,7 @@ def main() -> None:
         "budget_table": f"benchbudget{suffix}", "tictac_daily_call_budget": 100_000,
         "target_system": TargetSystem.TICTAC, "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
     service = blob_service(settings)
-    ensure_containers(service, (settings.output_container, settings.export_state_container))
+    prepare_storage(settings)
     rng = random.Random(10)
     users, activities = setup(settings)
     history = []

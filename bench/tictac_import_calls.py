@@ -22,9 +22,11 @@ import uuid
 import httpx
 from pydantic import SecretStr
 
+from shared.export.ledger_table import table_service
 from shared.importing.importer import Importer
 from shared.importing.parsing import parse_file
 from shared.platform.config import Settings
+from shared.platform.storage import ensure_tables
 from shared.targets.budget import CallBudget
 from shared.targets.tictac import TicTacClient
 from shared.targets.tictac_connector import TicTacConnector
@@ -58,6 +60,7 @@ def erp_file(changed: int) -> bytes:
 
 def run(settings: Settings, xref_table: str, budget_key: str, data: bytes) -> tuple[dict[str, int], dict[str, int]]:
     client = TicTacClient(os.environ["TICTAC_BASE_URL"], SecretStr(os.environ["TICTAC_API_CODE"]))
+    ensure_tables(table_service(settings), (xref_table, "benchbudget"))  # the local set-up infra/ does in Azure
     budget = CallBudget.connect(settings, budget_key, 100_000, table_name="benchbudget")
     connector = TicTacConnector(client, CrossRefs.connect(settings, xref_table), budget=budget)
     try:

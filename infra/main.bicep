@@ -70,7 +70,7 @@ param xrefTableName string = 'crossref'
 @maxLength(63)
 param budgetTableName string = 'callbudget'
 
-@description('Storage replication for the business records.')
+@description('Storage replication, and so data residency: Standard_GRS (default) copies every blob and table to the paired region (in the EU for EU regions); Standard_ZRS (zone-redundant) or Standard_LRS keep the data in the deployment region only (README "Personal data").')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -94,6 +94,14 @@ param errorRetentionDays int = 90
 @minValue(1)
 param versionRetentionDays int = 30
 
+@description('Safety net: days after which a file still in the input container is deleted (a file left after a refused configuration or a dead-lettered event).')
+@minValue(7)
+param inputRetentionDays int = 30
+
+@description('Days a dead-lettered Event Grid event is kept in the dead-letter container.')
+@minValue(1)
+param deadLetterRetentionDays int = 30
+
 @description('Days a deleted blob or container stays restorable (soft delete).')
 @minValue(1)
 @maxValue(365)
@@ -107,8 +115,9 @@ param logRetentionDays int = 30
 @description('Send the CPR number (Employee position 8) to the target system (SEND_CPR_NUMBER). Off by default.')
 param sendCprNumber bool = false
 
-@description('Largest accepted input file in bytes (MAX_FILE_BYTES).')
+@description('Largest accepted input file in bytes (MAX_FILE_BYTES). At most 140 MiB, what the largest instance (4,096 MB) allows (README: Large files); set it with instanceMemoryMB.')
 @minValue(1)
+@maxValue(146800640)
 param maxFileBytes int = 67108864
 
 // ---- target system ------------------------------------------------------------------------------
@@ -280,6 +289,8 @@ module storage 'app/storage.bicep' = {
     archiveRetentionDays: archiveRetentionDays
     errorRetentionDays: errorRetentionDays
     versionRetentionDays: versionRetentionDays
+    inputRetentionDays: inputRetentionDays
+    deadLetterRetentionDays: deadLetterRetentionDays
     logAnalyticsWorkspaceId: monitoring.outputs.logAnalyticsWorkspaceId
   }
 }
@@ -340,6 +351,7 @@ module alerts 'app/alerts.bicep' = {
     namePrefix: 'timebridge-${resourceToken}'
     alertEmailAddress: alertEmailAddress
     deferralAlertHours: deferralAlertHours
+    eventGridSystemTopicId: eventGrid.outputs.id
   }
 }
 

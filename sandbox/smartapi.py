@@ -105,6 +105,8 @@ class Fault:
     #: hold each matching request until ``POST /_sandbox/release`` (``GET /_sandbox/held`` counts them):
     #: requests that overlap for certain, without a delay that only probably makes them overlap
     hold: bool = False
+    #: the answer's text (default ``Sandbox fault <status>``): e.g. hidden characters a log must escape
+    message: str = ""
 
     def answer(self, request_headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
         """The body and its content type."""
@@ -120,7 +122,7 @@ class Fault:
         if self.body is not None:
             kind = b"application/json" if self.body[:1] in ("[", "{", '"') else b"text/plain; charset=utf-8"
             return self.body.encode(), kind
-        return f"Sandbox fault {self.status}".encode(), b"text/plain; charset=utf-8"
+        return (self.message or f"Sandbox fault {self.status}").encode(), b"text/plain; charset=utf-8"
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and self.method in (method, "*") and path.startswith(self.path)

@@ -19,7 +19,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.platform.config import Settings
-from shared.platform.storage import blob_service, ensure_containers
+from shared.platform.storage import blob_service
+from shared.wiring import prepare_storage
 
 SERVICE_VARIABLES = ("IntegrationStorage", "SMARTTID_SANDBOX_URL", "SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY")
 
@@ -135,8 +136,10 @@ def settings(app_env: dict[str, str]) -> Settings:
 
 @pytest.fixture
 def storage(settings: Settings) -> BlobServiceClient:
+    """The test's containers and tables, created as ``python -m tools.timebridge init`` does (the app
+    itself never creates a table at run time)."""
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)
     yield service
     for name in settings.containers:
         service.delete_container(name)

@@ -12,7 +12,9 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
+from shared.export.ledger_table import table_service
 from shared.platform.config import Settings
+from shared.platform.storage import ensure_tables
 from shared.targets.budget import PARTITION, CallBudget, budget_id
 
 START = datetime(2026, 11, 23, 6, 0, 30, tzinfo=UTC)
@@ -158,10 +160,11 @@ def test_threads_racing_for_the_budget_never_exceed_it(table: TableClient, servi
     assert sum(r["n"] for r in json.loads(entity["Reservations"])) == limit
 
 
-def test_connect_creates_the_table(services: dict[str, str]) -> None:
+def test_connect_uses_the_table_infra_created(services: dict[str, str]) -> None:
     name = f"budget{uuid.uuid4().hex[:12]}"
-    budget = CallBudget.connect(Settings(IntegrationStorage=services["IntegrationStorage"]), "tictac-x", 5,
-                                table_name=name)
+    settings = Settings(IntegrationStorage=services["IntegrationStorage"])
+    ensure_tables(table_service(settings), [name])  # infra/ in Azure; connect never creates it (tests/test_tables.py)
+    budget = CallBudget.connect(settings, "tictac-x", 5, table_name=name)
     try:
         assert budget.reserve(5) is not None and budget.reserve(1) is None
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from shared.export.ledger_format import JOB_LEDGER_COLUMNS, TIME_LEDGER_COLUMNS
+from shared.export.ledger_format import FORMULA_TRIGGERS, JOB_LEDGER_COLUMNS, TIME_LEDGER_COLUMNS
 from shared.importing.layouts import LAYOUTS
 from shared.importing.parsing import parse_file
 
@@ -39,3 +39,13 @@ def test_the_sheets_example_lines_import_without_errors() -> None:
     example = SHEET.split("Example lines:\n\n```\n", 1)[1].split("```", 1)[0].encode()
     parsed = parse_file(lambda: [example])
     assert parsed.errors == [] and len(parsed.records) == 3
+
+
+def test_the_sheet_says_which_values_the_export_alters() -> None:
+    """The formula guard is documented with exactly the characters the code guards."""
+    altered = SHEET.split("**Values TimeBridge alters**", 1)[1].split("\n* **", 1)[0]
+    names = {"\t": "tab", "\r": "CR"}
+    listed = altered.split("starting with", 1)[1].split("gets", 1)[0]
+    assert [names.get(c, f"`{c}`") for c in FORMULA_TRIGGERS] == [p.strip(" ,\n").removeprefix("or ") for p in
+                                                                     listed.replace(" or ", ", ").split(",")]
+    assert "one leading `'`" in altered and "folded" in altered and "receipt lists every altered entry" in altered

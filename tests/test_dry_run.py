@@ -94,3 +94,49 @@ def test_a_file_under_match_gets_the_readiness_report_and_is_removed(storage, se
     assert [item["line"] for item in report["kinds"][0]["would_create"]] == [2]
     assert "matching readiness" in text and report["ready"] is False  # line 6 and 7 are problems
     assert name not in blob_names(storage, settings.validate_container)
+
+
+CPR_FILE = "\r\n".join([
+    "Employee;1001;Jens Hansen;;;;;;010190-1234",  # stored employee: would the CPR number be an update?
+    "Employee;D400;New Cpr;;;;;;020290-2345",  # create, with a CPR number
+    "Employee;D401;Long Cpr;;;;;;" + "3" * 21,  # reject: the CPR field is too long
+]).encode()
+
+
+def test_the_dry_run_withholds_cpr_numbers_like_the_import(storage, settings, sandbox: Sandbox, monkeypatch) -> None:
+    monkeypatch.delenv("SEND_CPR_NUMBER", raising=False)  # the default: off
+    report, text = validate(storage, settings, "cpr.csv", CPR_FILE)
+
+    assert [(entry["line"], entry["action"]) for entry in report["lines"]] == [
+        (1, "unchanged"), (2, "create"), (3, "reject")]  # no CPR update predicted: the import will not make one
+    assert any("SEND_CPR_NUMBER is off" in note for note in report["notes"])
+    assert "field sCPRNo (position 8) (withheld) is 21 characters long" in text
+    for shown in (text, json.dumps(report)):
+        assert "010190-1234" not in shown and "020290-2345" not in shown and "3" * 21 not in shown
+
+
+def test_no_dry_run_report_prints_a_cpr_value_even_when_it_is_sent(storage, settings, sandbox: Sandbox,
+                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("SEND_CPR_NUMBER", "true")
+    report, text = validate(storage, settings, "cpr.csv", CPR_FILE)
+
+    assert report["lines"][0]["action"] == "update"
+    assert report["lines"][0]["changes"] == [{"field": "sCPRNo", "from": None, "to": "(withheld)"}]
+    assert "update — sCPRNo: (empty) → (withheld)" in text
+    for shown in (text, json.dumps(report)):
+        assert "010190-1234" not in shown and "3" * 21 not in shown
+
+
+def test_the_json_report_escapes_hidden_characters_of_the_blob_name_like_the_text(storage, settings,
+                                                                                sandbox: Sandbox) -> None:
+    name = "rtl\u202egpj\u2028\u200fx\x7f.csv"
+    etag = storage.get_blob_client(settings.validate_container, name).upload_blob(b"Employee;D500;Hidden")["etag"]
+    trigger_validate(storage, settings.validate_container, name)
+    folder = FileRun(name, etag).folder
+    raw = read_blob(storage, settings.validate_container, f"{folder}/report.json").decode("utf-8")
+    text = read_blob(storage, settings.validate_container, f"{folder}/report.txt").decode("utf-8-sig")
+
+    for hidden in ("\u202e", "\u2028", "\u200f", "\x7f"):
+        assert hidden not in raw and hidden not in text
+    assert "\\u202e" in raw and "\\u202e" in text  # named, as an escape, in both
+    assert json.loads(raw)["source"] == name  # the JSON stays exact for a program

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import threading
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,9 +24,11 @@ from shared.export.ledger_format import (
     ColumnKind,
     fold_to_cp1252,
     format_value,
+    render,
 )
 from shared.export.ledger_table import EntryKind, ExportLedger, RunStatus
 from shared.export.protocol import RUNS_PREFIX, Exporter, receipt_name_for
+from shared.export.spool import LedgerSpool
 from shared.platform.config import ExportEncoding, Settings
 from shared.targets.factory import connector_factory
 from tests.conftest import Sandbox, blob_names, read_blob
@@ -410,6 +413,12 @@ def test_formula_injection_and_separators_inside_text_are_neutralised(storage, s
     remark = next(r for r in parse(content) if r[0] == "TimeLedgerEntry" and r[2:8:5] == ["1002", "NORMAL"])
     assert remark[15] == "'-2 timer afspadsering"
     assert len(parse(content)) == 8  # the line break inside a quoted value did not split a record
+    # the receipt lists each entry and column that got the guard (and nothing that did not)
+    guarded = sorted(note for note in receipt.notes if "formula guard" in note)
+    assert any("ERPReference starts with '+'" in note for note in guarded)
+    assert any("Remark starts with '@'" in note for note in guarded)
+    assert any("WorkCalendarCode starts with '-'" in note for note in guarded)
+    assert not any("TotalTime" in note for note in guarded)  # a negative number is not altered
 
 
 def test_windows_1252_output_keeps_danish_letters_and_replaces_the_rest(storage, settings, sandbox) -> None:
@@ -446,6 +455,28 @@ def test_utf8_output_has_a_bom_and_danish_letters(storage, settings, sandbox) ->
 )
 def test_value_formats(kind: ColumnKind, raw: Any, text: str | None) -> None:
     assert format_value(kind, raw, ",") == text
+
+
+FOLDING_TO_A_TRIGGER = ["\uff1d1+2", "\uff0bSUM(A1)", "\uff0d5", "\uff20cmd", "\ufe66x", "\ufe62x", "\ufe63x",
+                        "\ufe6bx", "\u207cx", "\u207ax", "\u208cx", "\u208ax"]
+
+
+@pytest.mark.parametrize("remark", FOLDING_TO_A_TRIGGER)
+def test_the_formula_guard_is_decided_after_windows_1252_folding_on_both_targets(remark: str) -> None:
+    """A fullwidth, small or superscript = + - @ folds to a live one: fold first, then guard."""
+    row = NEW_TIME | {"ID": 77, "Remark": remark}
+    expected = "'" + unicodedata.normalize("NFKD", remark)  # e.g. '=1+2
+    # Tic-Tac renders whole files (ledger_format.render), SmartTID spools lines (LedgerSpool.prepare)
+    tictac = render([row], [], encoding=ExportEncoding.WINDOWS_1252, decimal_separator=",")
+    smarttid = LedgerSpool(encoding=ExportEncoding.WINDOWS_1252, decimal_separator=",").prepare(EntryKind.TIME, row)
+    for data, notes in ((tictac.content, tictac.notes), (smarttid.data, list(smarttid.notes))):
+        fields = data.decode("cp1252").rstrip("\r\n").split(";")
+        assert fields[15] == expected, fields
+        assert any("Remark starts with" in note and "formula guard" in note for note in notes), notes
+        assert any("1 character(s) that Windows-1252 cannot hold" in note for note in notes), notes
+    # UTF-8 keeps the character as it is: nothing to guard, nothing noted
+    kept = render([row], [], encoding=ExportEncoding.UTF8_BOM, decimal_separator=",")
+    assert f";{remark};".encode() in kept.content and not any("guard" in note for note in kept.notes)
 
 
 def test_cp1252_folding_never_raises() -> None:

@@ -349,3 +349,13 @@ def test_receipt_notes_read_as_sentences() -> None:
     assert any("the other lines were read as UTF-8" in note for note in _notes(mixed))
     error = LineError(3, "Employee", "sName (position 2)", "x", "is wrong.", "fix it.")
     assert describe_error("f.csv", error) == 'f.csv, line 3 (Employee): field sName (position 2) "x" is wrong. What to do: fix it.'
+
+
+def test_a_first_line_without_semicolons_is_rejected_alone(storage, settings, sandbox) -> None:
+    receipt = drop(storage, settings, "first.csv", b"Employee,8001,Comma Person\r\nEmployee;8002;Semicolon Person\r\n")
+
+    assert receipt["status"] == "imported-with-errors"
+    assert receipt["counts"]["created"] == 1 and receipt["counts"]["rejected"] == 1
+    assert sandbox.find("employees", EmployeeCode="8002")
+    report = read_blob(storage, settings.error_container, f"first.csv/{receipt['etag']}/errors.txt").decode("utf-8-sig")
+    assert "first.csv, line 1: the line has no semicolons (it looks separated by commas)" in report

@@ -311,6 +311,8 @@ RETENTION_PARAMS = {
     "errorRetentionDays": ("errorRetentionDays", 90),
     "versionRetentionDays": ("versionRetentionDays", 30),
     "deleteRetentionDays": ("deleteRetentionDays", 30),
+    "inputRetentionDays": ("inputRetentionDays", 30),
+    "deadLetterRetentionDays": ("deadLetterRetentionDays", 30),
 }
 
 
@@ -363,12 +365,45 @@ def test_lifecycle_removes_old_versions_and_snapshots_everywhere() -> None:
     }
 
 
-def test_lifecycle_never_touches_the_output_or_input_container() -> None:
-    """The output container holds the export's state (_state/) and belongs to the ERP."""
-    for name, definition in lifecycle_rules().items():
+def test_lifecycle_never_touches_the_output_container_and_the_input_only_as_a_safety_net() -> None:
+    """The output container belongs to the ERP; the input container empties itself, but a file left
+    there (refused configuration, dead-lettered event) must not keep its CPR numbers for ever."""
+    rules = lifecycle_rules()
+    for name, definition in rules.items():
         for prefix in definition["filters"].get("prefixMatch", []):
-            assert not prefix.startswith(("${outputContainerName}", "${inputContainerName}")), name
-    assert set(lifecycle_rules()) == {"archive-retention", "error-retention", "previous-versions-and-snapshots"}
+            assert not prefix.startswith("${outputContainerName}"), name
+            assert not prefix.startswith("${inputContainerName}") or name == "input-safety-net", name
+    assert set(rules) == {"archive-retention", "error-retention", "input-safety-net", "deadletter-retention",
+                          "previous-versions-and-snapshots"}
+    for name, prefix, days in (("input-safety-net", "${inputContainerName}/", "inputRetentionDays"),
+                               ("deadletter-retention", "${deadLetterContainerName}/", "deadLetterRetentionDays")):
+        assert rules[name]["filters"] == {"blobTypes": ["blockBlob"], "prefixMatch": [prefix]}, name
+        assert rules[name]["actions"] == {"baseBlob": {"delete": {"daysAfterModificationGreaterThan": days}}}, name
+    # longer than Event Grid's 24 hours of retries and a week's absence of the administrator
+    assert decorators(MAIN, "inputRetentionDays")["min_value"] >= 7
+    assert decorators(STORAGE, "inputRetentionDays")["min_value"] >= 7
+
+
+def test_data_residency_is_a_choice_of_replication() -> None:
+    allowed = set(decorators(MAIN, "storageSkuName")["allowed"])
+    assert {"Standard_LRS", "Standard_ZRS", "Standard_GRS"} <= allowed
+    assert allowed == set(decorators(STORAGE, "skuName")["allowed"])
+    assert parse(MAIN)["modules"]["storage"]["config"]["params"]["skuName"] == "storageSkuName"
+    readme = (ROOT / "README.md").read_text()
+    assert "`storageSkuName`" in readme and "paired region" in readme and "Standard_ZRS" in readme
+
+
+def test_dead_lettered_events_are_alerted() -> None:
+    alert = only(ALERTS, "Microsoft.Insights/metricAlerts")
+    props = alert["properties"]
+    assert props["scopes"] == ["eventGridSystemTopicId"] and props["enabled"] is True
+    [criterion] = props["criteria"]["allOf"]
+    assert (criterion["metricNamespace"], criterion["metricName"]) == ("Microsoft.EventGrid/systemTopics",
+                                                                       "DeadLetteredCount")
+    assert (criterion["operator"], criterion["threshold"], criterion["timeAggregation"]) == ("GreaterThan", 0, "Total")
+    assert len(props["actions"]) == 1 and len(props["description"]) > 80
+    wired = parse(MAIN)["modules"]["alerts"]["config"]["params"]["eventGridSystemTopicId"]
+    assert "eventGrid" in json.dumps(wired)
 
 
 def test_soft_delete_uses_the_delete_retention_parameter() -> None:

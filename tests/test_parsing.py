@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,30 @@ def test_unreadable_files(data: bytes, reason: str) -> None:
     with pytest.raises(UnreadableFile) as caught:
         parse(data)
     assert reason in caught.value.reason
+
+
+def test_a_first_line_without_semicolons_rejects_that_line_only() -> None:
+    parsed = parse(b"Employee,1,Comma\r\nEmployee;2;Semicolon\r\n")
+    assert [record.key for record in parsed.records] == [("2",)]
+    [error] = parsed.errors
+    assert error.line == 1 and "no semicolons (it looks separated by commas)" in error.reason
+
+
+@pytest.mark.parametrize(("line", "named"), [(b"\x1c", "U+001C"), (b" \x07\t", "U+0007"), (b"\x1b\x1b", "U+001B")])
+def test_a_line_of_only_a_control_character_names_it(line: bytes, named: str) -> None:
+    parsed = parse(b"Employee;1;A\r\n" + line + b"\r\nEmployee;2;B")
+    assert [record.key for record in parsed.records] == [("1",), ("2",)]
+    [error] = parsed.errors
+    assert error.line == 2 and error.reason == f"the line holds nothing but the control character(s) {named}"
+    with pytest.raises(UnreadableFile) as caught:  # the only line: the file cannot be read, and says why
+        parse(line)
+    assert named in caught.value.reason
+
+
+@pytest.mark.parametrize(("text", "day"), [("3-02-2026", date(2026, 2, 3)), ("3-2-2026", date(2026, 2, 3)),
+                                           ("03-02-2026", date(2026, 2, 3)), ("2026-2-3", date(2026, 2, 3))])
+def test_a_one_digit_day_or_month_is_accepted_as_documented(text: str, day: date) -> None:
+    parsed = parse(f"Job;J1;Desc;;{text}".encode())
+    assert parsed.records[0].values["sPlannedStartDate"] == day
+    sheet = (Path(__file__).resolve().parent.parent / "docs" / "file-formats.md").read_text(encoding="utf-8")
+    assert "a day or month of one digit is\n    accepted too (`3-2-2026`" in sheet

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.platform.config import Settings, load_settings, setting_names
+from shared.platform.config import FUNCTION_TIMEOUT_SECONDS, Settings, load_settings, setting_names
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_ONLY = {"IntegrationStorage__blobServiceUri", "IntegrationStorage__tableServiceUri"}
@@ -191,3 +192,74 @@ def test_validate_container_shared_with_another_container_is_refused(other: str,
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert f"VALIDATE_CONTAINER is 'shared-one', the same container as {other}" in str(caught.value)
+
+
+# ---- stricter refusals: containers, caps, the vault address, schedules ---------------------------
+
+CONTAINER_SETTINGS = ["INPUT_CONTAINER", "OUTPUT_CONTAINER", "ERROR_CONTAINER", "ARCHIVE_CONTAINER",
+                      "VALIDATE_CONTAINER", "EXPORT_STATE_CONTAINER"]
+
+
+@pytest.mark.parametrize("pair", list(itertools.combinations(CONTAINER_SETTINGS, 2)))
+def test_all_six_containers_must_be_pairwise_distinct(monkeypatch, pair: tuple[str, str]) -> None:
+    message = refusal(monkeypatch, **dict.fromkeys(pair, "same-one"))
+    assert "'same-one'" in message and all(name in message for name in pair)
+
+
+@pytest.mark.parametrize("other", ["OUTPUT_CONTAINER", "ERROR_CONTAINER", "EXPORT_STATE_CONTAINER"])
+def test_the_archive_is_shared_with_no_other_container(monkeypatch, other: str) -> None:
+    message = refusal(monkeypatch, ARCHIVE_CONTAINER="shared-one", **{other: "shared-one"})
+    assert "are both 'shared-one'" in message and "ARCHIVE_CONTAINER" in message and other in message
+    assert "CPR numbers" in message and "a container of its own" in message
+
+
+def test_file_size_and_time_limit_are_capped_by_the_instance_and_the_function_timeout(monkeypatch) -> None:
+    message = refusal(monkeypatch, MAX_FILE_BYTES=str(140 * 1024 * 1024 + 1))
+    assert "MAX_FILE_BYTES is 146,800,641 bytes; at most 146,800,640" in message and "4,096 MB" in message
+    message = refusal(monkeypatch, IMPORT_TIME_LIMIT_SECONDS="1501")
+    assert "IMPORT_TIME_LIMIT_SECONDS is 1,501; at most 1,500" in message and "functionTimeout" in message
+    monkeypatch.setenv("MAX_FILE_BYTES", str(140 * 1024 * 1024))
+    monkeypatch.setenv("IMPORT_TIME_LIMIT_SECONDS", "1500")
+    assert load_settings().max_file_bytes == 140 * 1024 * 1024
+
+
+def test_the_time_limit_cap_follows_host_json() -> None:
+    timeout = json.loads((ROOT / "host.json").read_text())["functionTimeout"]
+    hours, minutes, seconds = (int(part) for part in timeout.split(":"))
+    assert hours * 3600 + minutes * 60 + seconds == FUNCTION_TIMEOUT_SECONDS
+    assert Settings.model_fields["import_time_limit_seconds"].default == FUNCTION_TIMEOUT_SECONDS - 300
+
+
+@pytest.mark.parametrize("url", ["http://kv-timebridge.vault.azure.net/", "kv-timebridge", "https://example.com/",
+                                 "https://kv-timebridge.vault.azure.net/secrets/x", "https://kv.vault.azure.net.evil.dk/"])
+def test_key_vault_url_is_checked_at_start_up(monkeypatch, url: str) -> None:
+    message = refusal(monkeypatch, KEY_VAULT_URL=url)
+    assert f"KEY_VAULT_URL is '{url}'" in message and "Vault URI" in message
+
+
+@pytest.mark.parametrize("url", ["https://kv-timebridge.vault.azure.net/", "https://kv-timebridge.vault.azure.net",
+                                 "https://kv-x.vault.azure.cn/", "https://127.0.0.1:8443/"])
+def test_a_key_vault_uri_is_accepted(monkeypatch, url: str) -> None:
+    monkeypatch.setenv("KEY_VAULT_URL", url)
+    assert load_settings().key_vault_url == url
+
+
+def test_a_plain_http_tictac_address_is_refused_with_tictacs_default(monkeypatch) -> None:
+    message = refusal(monkeypatch, TICTAC_BASE_URL="http://www.tictacmobile.com/api/rest")
+    assert "default 'https://www.tictacmobile.com/api/rest'" in message and "smarttid" not in message.lower()
+
+
+@pytest.mark.parametrize("setting", ["EXPORT_SCHEDULE", "RESUME_SCHEDULE"])
+@pytest.mark.parametrize(("schedule", "gap"), [("* * * * * *", "1 second(s)"), ("0 * * * * *", "60 second(s)"),
+                                               ("0 0,4 * * * *", "240 second(s)"),
+                                               ("0 1,58 0,23 1,31 * *", "180 second(s)")])
+def test_schedules_closer_than_five_minutes_are_refused(monkeypatch, setting: str, schedule: str, gap: str) -> None:
+    message = refusal(monkeypatch, **{setting: schedule})
+    assert f"{setting} is '{schedule}', which fires {gap} apart" in message
+    assert "at least 5 minutes" in message and f"Set {setting} to" in message
+
+
+@pytest.mark.parametrize("schedule", ["0 */5 * * * *", "0 0,5 * * * *", "0 0 23 31 * *"])
+def test_schedules_five_minutes_apart_or_more_are_accepted(monkeypatch, schedule: str) -> None:
+    monkeypatch.setenv("RESUME_SCHEDULE", schedule)
+    assert load_settings().resume_schedule == schedule

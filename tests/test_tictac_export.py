@@ -39,6 +39,7 @@ from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.factory import connector_factory
 from shared.targets.xref import CrossRef, CrossRefs, Entity
+from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 from tests.functions_host import registered
 
@@ -59,7 +60,9 @@ def tt_settings(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: pyt
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     tictac.set_now(START)
-    return Settings()
+    settings = Settings()
+    prepare_storage(settings)  # its own cross-reference and budget tables (infra/ creates them in Azure)
+    return settings
 
 
 @pytest.fixture

@@ -43,6 +43,7 @@ from shared.targets.http import AnswerTooLarge, error_text
 from shared.targets.tictac import RetryPolicy, TicTacClient
 from shared.targets.tictac_connector import TicTacConnector
 from shared.targets.xref import CrossRefs, Entity
+from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 
 FAST = RetryPolicy(attempts=2, initial_wait=0.01, max_wait=0.05, max_retry_after=0.05)
@@ -177,6 +178,7 @@ def test_losing_the_cross_references_and_importing_again_restores_every_link(tt_
     process(tt_storage, tt, "erp.csv", ERP_FILE)
     before = {entity: links(tt, entity) for entity in (Entity.USER, Entity.PROJECT, Entity.ACTIVITY)}
     CrossRefs.connect(tt, tt.xref_table).table.delete_table()
+    prepare_storage(tt)  # the table is back, empty (as infra/ makes it again)
     process(tt_storage, tt, "again.csv", ERP_FILE)
     assert {entity: links(tt, entity) for entity in (Entity.USER, Entity.PROJECT, Entity.ACTIVITY)} == before
     assert all(before.values())
@@ -396,7 +398,7 @@ def check_readiness(settings: Settings, text: str) -> Any:
         connector.close()
 
 
-def test_the_readiness_report_lists_matches_new_records_and_what_can_never_be_exported(tt, tictac) -> None:
+def test_the_readiness_report_lists_matches_new_records_and_what_can_never_be_exported(tt_storage, tt, tictac) -> None:
     tictac.insert("users", [{"userName": "mette2", "firstName": "Mette", "lastName": "H", "employeeNumber": "1003"}])
     text = ERP_FILE + "\nEmployee;2001;Ny Medarbejder\nJob;P-300;Nyt projekt;;;;Started"
     report = check_readiness(tt, text)

@@ -26,6 +26,7 @@ from shared.targets.tictac import RetryPolicy, TicTacClient
 from shared.targets.tictac_connector import TicTacConnector
 from shared.targets.tictac_mapping import UserNameRule
 from shared.targets.xref import CrossRefs, Entity
+from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
 from tests.support.password_spy import PasswordSpy
@@ -45,7 +46,9 @@ def tictac_env(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: pyte
 
 @pytest.fixture
 def tt_settings(tictac_env: dict[str, str]) -> Settings:
-    return Settings()
+    settings = Settings()
+    prepare_storage(settings)  # its own cross-reference and budget tables (infra/ creates them in Azure)
+    return settings
 
 
 @pytest.fixture

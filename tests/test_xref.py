@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from shared.export.ledger_table import table_service
 from shared.importing.layouts import RecordType
 from shared.platform.config import Settings
+from shared.platform.storage import ensure_tables
 from shared.targets.xref import (
     MAX_KEY_LENGTH,
     CrossRef,
@@ -33,7 +35,9 @@ HOSTILE = [
 @pytest.fixture
 def xrefs(services: dict[str, str]) -> Iterator[CrossRefs]:
     settings = Settings(IntegrationStorage=services["IntegrationStorage"])
-    refs = CrossRefs.connect(settings, f"xref{uuid.uuid4().hex[:12]}")
+    name = f"xref{uuid.uuid4().hex[:12]}"
+    ensure_tables(table_service(settings), [name])  # infra/ creates it in Azure; connect never does
+    refs = CrossRefs.connect(settings, name)
     yield refs
     refs.table.delete_table()
 

@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import function_app
     from shared.platform.config import load_settings
-    from shared.platform.storage import blob_service, ensure_containers
+    from shared.platform.storage import blob_service
+    from shared.wiring import prepare_storage
 
     settings = load_settings()
     service = blob_service(settings)
-    ensure_containers(service, settings.containers)
+    prepare_storage(settings)  # containers and tables (in Azure infra/ creates them)
     functions = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
 
     files = args.file or sorted((ROOT / "samples").glob("*.csv"))

@@ -1,5 +1,6 @@
 """TimeBridge operator CLI: see and steer TimeBridge from a terminal, with the function app's settings.
 
+    python -m tools.timebridge init
     python -m tools.timebridge validate FILE [--offline] [--json]
     python -m tools.timebridge status [--json] [--limit N]
     python -m tools.timebridge export [--json]
@@ -62,6 +63,18 @@ def cli(ctx: click.Context, settings_path: Path | None) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@cli.command(help="Local set-up: create the containers and tables the app uses (Azurite; in Azure infra/ does).")
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    from shared.wiring import prepare_storage
+
+    settings = _settings(ctx)
+    created = prepare_storage(settings)
+    click.echo(f"containers: {', '.join(settings.containers)}")
+    click.echo(f"tables: {', '.join(settings.tables)} ({len(created)} created, the others were there or "
+               "may not be created with this identity)")
+
+
 @cli.command(help="Dry run of a local file: what it would do to the target, with reads only.")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--offline", is_flag=True, help="check the file only; do not ask the target")
@@ -97,7 +110,7 @@ def validate(ctx: click.Context, file: Path, offline: bool, as_json: bool) -> No
             report = offline_report(parsed, source=file.name, target=target)
         else:
             report = dry_run(parsed, connector, problem, source=file.name, target=target,
-                             concurrency=settings.write_concurrency)
+                             concurrency=settings.write_concurrency, send_cpr_number=settings.send_cpr_number)
     finally:
         if connector is not None:
             connector.close()

@@ -34,6 +34,9 @@ param deferralAlertHours int = 24
 @description('Prefix of the alert rule and workbook names.')
 param namePrefix string
 
+@description('Resource id of the Event Grid system topic of the storage account (its dead-lettered events are alerted).')
+param eventGridSystemTopicId string
+
 var scope = applicationInsights.id
 var actionGroups = [
   actionGroup.id
@@ -318,6 +321,45 @@ resource startupFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   }
 }
 
+// An event Event Grid could not deliver (after 24 hours of retries) is a file that was not imported:
+// it stays in the input container (the safety-net rule deletes it after inputRetentionDays) and the
+// event is written to the dead-letter container. A metric alert on the system topic says so at once.
+resource deadLettered 'Microsoft.Insights/metricAlerts@2018-03-01' = {
+  name: '${namePrefix}-event-dead-lettered'
+  location: 'global'
+  tags: tags
+  properties: {
+    description: 'Event Grid could not deliver a blob event to the function app and wrote it to the dead-letter container: a file in the input (or validate) container was not processed. Look at the JSON in the deadletter container for the file name and the reason, fix the cause (a stopped or failing function app) and upload the file again (docs/deploying.md "When something fails").'
+    severity: 1
+    enabled: true
+    scopes: [
+      eventGridSystemTopicId
+    ]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    autoMitigate: true
+    criteria: {
+      'odata.type': 'Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria'
+      allOf: [
+        {
+          criterionType: 'StaticThresholdCriterion'
+          name: 'dead-lettered'
+          metricNamespace: 'Microsoft.EventGrid/systemTopics'
+          metricName: 'DeadLetteredCount'
+          operator: 'GreaterThan'
+          threshold: 0
+          timeAggregation: 'Total'
+        }
+      ]
+    }
+    actions: [
+      {
+        actionGroupId: actionGroup.id
+      }
+    ]
+  }
+}
+
 // ---- the workbook ---------------------------------------------------------------------------------
 
 var filesPerDayQuery = '''
@@ -480,4 +522,5 @@ output alertRuleNames array = [
   exportIntent.name
   deferralTooOld.name
   startupFailed.name
+  deadLettered.name
 ]

@@ -15,7 +15,7 @@ param tags object
 @maxLength(24)
 param name string
 
-@description('Replication. The files are business records, so geo-redundant storage is the default.')
+@description('Replication, and so data residency. Standard_GRS (default) keeps a copy in the paired region (for West Europe: North Europe; both in the EU); Standard_ZRS or Standard_LRS keep every copy in the deployment region (ZRS across its availability zones) where the data must not leave it.')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -104,6 +104,14 @@ param errorRetentionDays int = 90
 @description('Days a previous blob version (overwritten or deleted data) and a snapshot are kept.')
 @minValue(1)
 param versionRetentionDays int = 30
+
+@description('Safety net: days after which a file still in the input container is deleted (an import removes it within minutes; one left by a refused configuration or a dead-lettered event would keep its CPR numbers for ever).')
+@minValue(7)
+param inputRetentionDays int = 30
+
+@description('Days a dead-lettered Event Grid event (it names the file) is kept in the dead-letter container.')
+@minValue(1)
+param deadLetterRetentionDays int = 30
 
 @description('Log Analytics workspace receiving the blob, queue and table resource logs.')
 param logAnalyticsWorkspaceId string
@@ -249,8 +257,8 @@ resource hostContainers 'Microsoft.Storage/storageAccounts/blobServices/containe
 // a base blob turns it into a previous version, which the version rule removes later; soft delete
 // then keeps it restorable for deleteRetentionDays. So the longest an archived file's bytes exist
 // is archiveRetentionDays + versionRetentionDays + deleteRetentionDays (docs/deploying.md).
-// Only the archive and error containers are aged out: the input container empties itself, the
-// output container belongs to the ERP (and holds the export's own bookkeeping under _state/).
+// The archive, error, validate and dead-letter containers are aged out; the input container has a
+// safety net only (an import empties it within minutes); the output container belongs to the ERP.
 resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -300,6 +308,51 @@ resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05
               baseBlob: {
                 delete: {
                   daysAfterModificationGreaterThan: errorRetentionDays
+                }
+              }
+            }
+          }
+        }
+        {
+          // a file the import never removed: its configuration was refused, its event dead-lettered
+          name: 'input-safety-net'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${inputContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: inputRetentionDays
+                }
+              }
+            }
+          }
+        }
+        {
+          name: 'deadletter-retention'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${deadLetterContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: deadLetterRetentionDays
                 }
               }
             }

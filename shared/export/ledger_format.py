@@ -7,10 +7,11 @@ SmartAPI object lacks (``TaskID``, ``Setup``, …) is written empty.
 Value formats: dates ``dd-mm-yyyy``; times of day and durations ``HH:MM``; hours as decimals with
 the configured decimal separator and no thousands separator; flags ``1``/``0``; empty for null.
 Text values that start with ``=``, ``+``, ``-``, ``@``, tab or carriage return get a leading ``'``
-(spreadsheet formula injection); a text value holding ``;``, ``"``, a line break or any other
-hidden character (control characters, NEL, U+2028/2029, bidi controls: see
-``shared/platform/safe_text.py``) is quoted with ``"`` and inner quotes doubled. Lines end with CRLF; there
-is no header line.
+(spreadsheet formula injection), and the run's receipt notes each entry and column that got it; with
+Windows-1252 the value is folded first (fullwidth ``＝`` → ``=``), then guarded. A text value
+holding ``;``, ``"``, a line break or any other hidden character (control characters, NEL,
+U+2028/2029, bidi controls: see ``shared/platform/safe_text.py``) is quoted with ``"`` and inner
+quotes doubled. Lines end with CRLF; there is no header line.
 
 Hidden characters are the target's data, so they are written unchanged (quoted, so a CSV reader
 keeps them inside their field) rather than altered silently; the run's receipt notes each entry
@@ -86,8 +87,13 @@ SEPARATOR = ";"
 NEWLINE = "\r\n"
 
 
-def text_field(value: str) -> str:
-    """A text value made safe for spreadsheets and for the ``;`` line format."""
+def text_field(value: str, encoding: ExportEncoding = ExportEncoding.UTF8_BOM) -> str:
+    """A text value made safe for spreadsheets and for the ``;`` line format.
+
+    With Windows-1252 the value is folded first (:func:`fold_text`), then guarded and quoted: a
+    fullwidth ``＝`` folds to a live ``=``, so the guard must see the folded text."""
+    if encoding is ExportEncoding.WINDOWS_1252:
+        value = fold_text(value)[0]
     if value.startswith(FORMULA_TRIGGERS):
         value = "'" + value
     if _NEEDS_QUOTES.search(value) or has_hidden(value):
@@ -99,13 +105,14 @@ def is_true(raw: Any) -> bool:
     return raw in (True, 1, "1") or (isinstance(raw, str) and raw.strip().lower() == "true")
 
 
-def format_value(kind: ColumnKind, raw: Any, decimal_separator: str) -> str | None:
+def format_value(kind: ColumnKind, raw: Any, decimal_separator: str,
+                 encoding: ExportEncoding = ExportEncoding.UTF8_BOM) -> str | None:
     """The field text, or None when ``raw`` does not fit ``kind`` (the caller writes it as text)."""
     if raw is None or (raw == "" and kind is not ColumnKind.TEXT):
         return ""
     match kind:
         case ColumnKind.TEXT:
-            return text_field(str(raw))
+            return text_field(str(raw), encoding)
         case ColumnKind.INTEGER:
             if isinstance(raw, bool):
                 return None
@@ -148,34 +155,49 @@ def format_value(kind: ColumnKind, raw: Any, decimal_separator: str) -> str | No
 
 
 def render_line(record: str, columns: Iterable[Column], row: dict[str, Any], decimal_separator: str,
-                notes: list[str]) -> str:
+                notes: list[str], *, encoding: ExportEncoding) -> str:
+    """One entry's line (text, before :func:`encode_line`); its notes are appended to ``notes``: a
+    value that is not of its column's kind, hidden characters, and each value given the formula guard."""
     fields = [record]
+    replaced = 0
     for column in columns:
-        raw = row.get(column.api_field)
-        text = format_value(column.kind, raw, decimal_separator)
+        raw = original = row.get(column.api_field)
+        if encoding is ExportEncoding.WINDOWS_1252 and isinstance(raw, str):
+            raw, count = fold_text(raw)  # fold first, then guard and quote the folded text
+            replaced += count
+        text = format_value(column.kind, raw, decimal_separator, encoding)
+        as_text = column.kind is ColumnKind.TEXT
         if text is None:
             notes.append(visible(f"{record} {row.get('ID')}: {column.name} value {raw!r} is not a {column.kind}; "
                                  "written as text"))
-            text = text_field(str(raw))
-        if isinstance(raw, str) and (hidden := hidden_characters(raw.replace("\r\n", "").replace("\n", ""))):
+            text, as_text = text_field(str(raw), encoding), True
+        if as_text and raw is not None and str(raw).startswith(FORMULA_TRIGGERS):
+            notes.append(visible(f"{record} {row.get('ID')}: {column.name} starts with {str(raw)[0]!r}; written "
+                                 "with a leading ' (spreadsheet formula guard)"))
+        if isinstance(original, str) and (hidden := hidden_characters(original.replace("\r\n", "").replace("\n", ""))):
             notes.append(visible(f"{record} {row.get('ID')}: {column.name} holds hidden characters "
                                  f"({', '.join(hidden)}); written unchanged, quoted"))
         fields.append(text)
+    if replaced:
+        notes.append(_replaced_note(f"{record} {row.get('ID')}", replaced))
     return SEPARATOR.join(fields) + NEWLINE
 
 
-def fold_to_cp1252(text: str) -> tuple[bytes, int]:
-    """Windows-1252 bytes of ``text``: a character it cannot hold becomes its base letter when it has
-    one (``Ł`` → ``L``, ``ő`` → ``o``), otherwise ``?``. Returns the bytes and the number replaced."""
+def fold_text(text: str) -> tuple[str, int]:
+    """``text`` with every character Windows-1252 cannot hold replaced by its base letter when it has
+    one (``Ł`` → ``L``, ``ő`` → ``o``, fullwidth ``＝`` → ``=``), otherwise ``?``. Returns the text
+    and the number replaced."""
     try:
-        return text.encode("cp1252"), 0
+        text.encode("cp1252")
+        return text, 0
     except UnicodeEncodeError:
         pass
-    out = bytearray()
+    out: list[str] = []
     replaced = 0
     for char in text:
         try:
-            out += char.encode("cp1252")
+            char.encode("cp1252")
+            out.append(char)
             continue
         except UnicodeEncodeError:
             replaced += 1
@@ -183,10 +205,17 @@ def fold_to_cp1252(text: str) -> tuple[bytes, int]:
             c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
         )
         try:
-            out += base.encode("cp1252") if base else b"?"
+            base.encode("cp1252")
+            out.append(base or "?")
         except UnicodeEncodeError:
-            out += b"?"
-    return bytes(out), replaced
+            out.append("?")
+    return "".join(out), replaced
+
+
+def fold_to_cp1252(text: str) -> tuple[bytes, int]:
+    """Windows-1252 bytes of ``text`` (:func:`fold_text`). Returns the bytes and the number replaced."""
+    folded, replaced = fold_text(text)
+    return folded.encode("cp1252"), replaced
 
 
 #: Letters with a stroke have no NFKD decomposition.
@@ -195,14 +224,18 @@ _STROKED = {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "�
 
 def encode_line(line: str, encoding: ExportEncoding, what: str, notes: list[str]) -> bytes:
     """The line's bytes in the file's encoding; characters Windows-1252 cannot hold are folded and
-    noted (``what`` names the entry, e.g. ``TimeLedgerEntry 7``)."""
+    noted (``what`` names the entry, e.g. ``TimeLedgerEntry 7``). :func:`render_line` has folded
+    the values already (and noted them), so this folds only what it did not render."""
     if encoding is ExportEncoding.UTF8_BOM:
         return line.encode("utf-8")
     data, replaced = fold_to_cp1252(line)
     if replaced:
-        notes.append(f"{what}: {replaced} character(s) that Windows-1252 cannot hold were replaced (by the base "
-                     "letter, or ?)")
+        notes.append(_replaced_note(what, replaced))
     return data
+
+
+def _replaced_note(what: str, replaced: int) -> str:
+    return f"{what}: {replaced} character(s) that Windows-1252 cannot hold were replaced (by the base letter, or ?)"
 
 
 @dataclass
@@ -229,7 +262,7 @@ def render(
         (JOB_LEDGER_RECORD, JOB_LEDGER_COLUMNS, job_entries),
     ):
         for row in sorted(entries, key=lambda r: int(r["ID"])):
-            line = render_line(record, columns, row, decimal_separator, notes)
+            line = render_line(record, columns, row, decimal_separator, notes, encoding=encoding)
             chunks.append(encode_line(line, encoding, f"{record} {row['ID']}", notes))
             ids[record].append(int(row["ID"]))
     return LedgerFile(b"".join(chunks), ids[TIME_LEDGER_RECORD], ids[JOB_LEDGER_RECORD], notes)

@@ -30,15 +30,15 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from urllib.parse import quote, unquote
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient, UpdateMode
 
 from shared.errors import ConfigurationError, ExportStateChanged
 from shared.platform.config import Settings
 from shared.platform.storage import credential
+from shared.platform.table_keys import decode_key, encode_key, legacy_key
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class ExportLedger:
 
     # --- the state row (intent) ----------------------------------------------------------------
     def read_state(self) -> StateSnapshot:
-        """The state row and its ETag (the table and the row are created on first use)."""
+        """The state row and its ETag (the row is created on first use; the table must exist)."""
         try:
             entity = self.table.get_entity(STATE_PARTITION, STATE_ROW)
         except ResourceNotFoundError:
@@ -169,14 +169,20 @@ class ExportLedger:
         return StateSnapshot(intent, etag, next_line_id)
 
     def _create_state(self) -> StateSnapshot:
-        with suppress(ResourceExistsError):
-            self.table.create_table()
+        """The state row on the first run. The table itself is never created here: infra/ creates it
+        (the app's role is scoped to it), locally ``python -m tools.timebridge init``."""
         try:
             created = self.table.create_entity(
                 {"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW, "OpenRunId": ""}
             )
         except ResourceExistsError:  # another run created it a moment ago
             return self.read_state()
+        except ResourceNotFoundError:
+            raise ConfigurationError(
+                f"The export ledger table '{self.table.table_name}' (EXPORT_LEDGER_TABLE) does not exist in the "
+                "storage account. infra/ creates it (azd provision); for local development run "
+                "'python -m tools.timebridge init'. Check that EXPORT_LEDGER_TABLE names the table infra/ created."
+            ) from None
         return StateSnapshot(None, created["etag"])
 
     def save_intent(self, intent: Intent, etag: str) -> str:
@@ -247,18 +253,22 @@ class ExportLedger:
         )
 
     # --- inactive employees (leavers) -----------------------------------------------------------
+    # Employee codes are keys in the ``inactive`` and ``through`` partitions, escaped without ``%``
+    # (shared/platform/table_keys.py); rows of earlier versions (``%``-escaped) are still read.
     def inactive_employees(self) -> dict[str, InactiveEmployee]:
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": INACTIVE_PARTITION})
-        return {
-            unquote(row["RowKey"]): InactiveEmployee(
-                since=_utc(row["InactiveSince"]),
-                last_new_entries=_utc(row["LastNewEntriesAt"]) if row.get("LastNewEntriesAt") else None,
-            )
-            for row in rows
-        }
+        found: dict[str, InactiveEmployee] = {}
+        for row in rows:
+            code = decode_key(row["RowKey"])
+            if "%" not in row["RowKey"] or code not in found:  # a current row wins over an earlier one
+                found[code] = InactiveEmployee(
+                    since=_utc(row["InactiveSince"]),
+                    last_new_entries=_utc(row["LastNewEntriesAt"]) if row.get("LastNewEntriesAt") else None,
+                )
+        return found
 
     def note_inactive(self, code: str, since: datetime, last_new_entries: datetime | None = None) -> None:
-        entity: dict[str, object] = {"PartitionKey": INACTIVE_PARTITION, "RowKey": quote(code, safe=""),
+        entity: dict[str, object] = {"PartitionKey": INACTIVE_PARTITION, "RowKey": encode_key(code),
                                      "InactiveSince": since.isoformat()}
         if last_new_entries is not None:
             entity["LastNewEntriesAt"] = last_new_entries.isoformat()
@@ -266,12 +276,30 @@ class ExportLedger:
 
     def forget_inactive(self, code: str) -> None:
         with suppress(ResourceNotFoundError):
-            self.table.delete_entity(INACTIVE_PARTITION, quote(code, safe=""))
+            self.table.delete_entity(INACTIVE_PARTITION, encode_key(code))
+        if (earlier := legacy_key(code)) is not None:
+            self._forget_legacy(INACTIVE_PARTITION, earlier)
+
+    def _forget_legacy(self, partition: str, key: str) -> None:
+        """Delete a row an earlier version keyed with ``%`` — if the service lets a point operation
+        reach it (the pitfall the new keys avoid); if not, it stays and a current row wins over it."""
+        try:
+            self.table.delete_entity(partition, key)
+        except ResourceNotFoundError:
+            pass
+        except HttpResponseError as exc:
+            log.warning("export ledger: an earlier row in partition %s could not be removed (%s); "
+                        "it is read as superseded", partition, exc.status_code)
 
     # --- how far each employee's time ledger was exported ----------------------------------------
     def time_marks(self) -> dict[str, int]:
+        """Each employee's mark (the highest, when an earlier version's row is also there)."""
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": THROUGH_PARTITION})
-        return {unquote(row["RowKey"]): int(row["EntryID"]) for row in rows}
+        marks: dict[str, int] = {}
+        for row in rows:
+            code = decode_key(row["RowKey"])
+            marks[code] = max(marks.get(code, -1), int(row["EntryID"]))
+        return marks
 
     def advance_time_marks(self, highest: dict[str, int]) -> None:
         """Raise each employee's mark to ``highest`` (never lower it; upserts in transactions)."""
@@ -279,7 +307,7 @@ class ExportLedger:
         changes = [(code, entry_id) for code, entry_id in highest.items() if entry_id > known.get(code, -1)]
         for start in range(0, len(changes), TRANSACTION_SIZE):
             self.table.submit_transaction(
-                [("upsert", {"PartitionKey": THROUGH_PARTITION, "RowKey": quote(code, safe=""), "EntryID": entry_id})
+                [("upsert", {"PartitionKey": THROUGH_PARTITION, "RowKey": encode_key(code), "EntryID": entry_id})
                  for code, entry_id in changes[start : start + TRANSACTION_SIZE]]
             )
 

@@ -53,6 +53,7 @@ from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
 from shared.platform.memory import release_freed_memory
+from shared.platform.safe_text import visible
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
@@ -500,7 +501,7 @@ class Exporter:
             try:
                 existing = connector.job_ledger_entry_ids(code)
             except (ApiRejected, ApiUnavailable) as exc:
-                log.warning("could not check employee %s's job ledger entries: %s", code, exc)
+                log.warning("could not check employee %s's job ledger entries: %s", visible(code), visible(str(exc)))
                 continue
             gone += [entry_id for entry_id in ids if entry_id not in existing]
         return sorted(gone)

@@ -2,7 +2,7 @@
 SmartTID's rows (``EXPORT_LEDGER_TABLE``) but in partitions of their own — SmartTID's ``time`` /
 ``job`` rows are never touched or re-keyed.
 
-Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text and percent-encoded):
+Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text, escaped without ``%``):
 
 * ``tictac|row`` / ``<rowid>`` — one per Tic-Tac row ever exported: ``Version`` (1, then +1 per
   repost), ``Fingerprint`` (of the source values that matter), ``Sent`` (JSON: the values of the
@@ -19,7 +19,15 @@ Rows (PartitionKey / RowKey; a Tic-Tac row id is a 13-digit string, kept as text
 * ``tictac|user`` / ``<userName>`` — what one Tic-Tac user list told (``EmployeeNumber``): the users
   made by hand, linked to the ERP by their employee number before any import linked them.
 * ``state`` / ``tictac`` — ``LastReadAt`` (start of the last read whose rows are recorded),
-  ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list).
+  ``LastReconcileAt`` (the last full-window read), ``CatalogueAt`` (the last project list),
+  ``PurgedBefore`` (rows dated before it were removed, see below).
+
+**Retention.** A row dated before the read window (``TICTAC_EXPORT_LOOKBACK_DAYS``) is final: Tic-Tac
+is never read for it again, so its ``Sent`` values (employee code, name, hours, remark) are not
+needed any more. :meth:`SourceLedger.purge_final_rows` deletes such rows at the daily reconcile and
+records the window's start in ``PurgedBefore`` (only when it deleted something); the export never
+reads before that date again (a later, longer look-back starts there), so a purged row can never
+be exported a second time.
 """
 
 from __future__ import annotations
@@ -29,13 +37,14 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote, unquote
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
+
+from shared.platform.table_keys import decode_key, encode_key, legacy_key
 
 ROW_PARTITION = "tictac|row"
 HELD_PARTITION = "tictac|held"
@@ -88,10 +97,18 @@ class SourceState:
     last_read_at: datetime | None = None
     last_reconcile_at: datetime | None = None
     catalogue_at: datetime | None = None
+    purged_before: date | None = None  # rows dated before it are gone: never read or exported again
 
 
 def _key(rowid: str) -> str:
-    return quote(rowid, safe="")
+    return encode_key(rowid)  # no ``%`` in a key (shared/platform/table_keys.py)
+
+
+def _final(day: str, before: date) -> bool:
+    try:
+        return date.fromisoformat(day[:10]) < before
+    except ValueError:
+        return False  # a date that cannot be read is never treated as final
 
 
 def _when(value: Any) -> datetime | None:
@@ -107,21 +124,28 @@ class SourceLedger:
         """The ledger rows of ``rowids`` (point reads, ``READERS`` at a time: a delta read returns few rows)."""
 
         def read(rowid: str) -> SourceRow | None:
-            try:
-                return self._row(self.table.get_entity(ROW_PARTITION, _key(rowid)))
-            except ResourceNotFoundError:
-                return None
+            for key in (_key(rowid), legacy_key(rowid)):  # the current key, then an earlier version's
+                if key is None:
+                    continue
+                with suppress(ResourceNotFoundError):
+                    return self._row(self.table.get_entity(ROW_PARTITION, key))
+            return None
 
         with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="ledger-read") as pool:
             return {row.rowid: row for row in pool.map(read, dict.fromkeys(rowids)) if row is not None}
 
     def all_rows(self) -> dict[str, SourceRow]:
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": ROW_PARTITION})
-        return {row.rowid: row for row in map(self._row, rows)}
+        found: dict[str, SourceRow] = {}
+        for entity in rows:
+            row = self._row(entity)
+            if "%" not in entity["RowKey"] or row.rowid not in found:  # a current row wins over an earlier one
+                found[row.rowid] = row
+        return found
 
     @staticmethod
     def _row(entity: Any) -> SourceRow:
-        return SourceRow(rowid=unquote(entity["RowKey"]), version=int(entity["Version"]),
+        return SourceRow(rowid=decode_key(entity["RowKey"]), version=int(entity["Version"]),
                          fingerprint=str(entity["Fingerprint"]), sent=json.loads(entity["Sent"]),
                          state=str(entity["State"]), date=str(entity["Date"]), missed=int(entity.get("Missed") or 0),
                          run_id=str(entity.get("RunId") or ""), file_name=str(entity.get("FileName") or ""))
@@ -145,7 +169,7 @@ class SourceLedger:
     # --- held rows ----------------------------------------------------------------------------
     def held(self) -> dict[str, tuple[dict[str, Any], str]]:
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": HELD_PARTITION})
-        return {unquote(row["RowKey"]): (json.loads(row["Row"]), str(row.get("Reason") or "")) for row in rows}
+        return {decode_key(row["RowKey"]): (json.loads(row["Row"]), str(row.get("Reason") or "")) for row in rows}
 
     def hold(self, rows: dict[str, tuple[dict[str, Any], str]]) -> None:
         self._upsert([{"PartitionKey": HELD_PARTITION, "RowKey": _key(rowid),
@@ -154,19 +178,21 @@ class SourceLedger:
 
     def release(self, rowids: Iterable[str]) -> None:
         for rowid in rowids:
-            with suppress(ResourceNotFoundError):
-                self.table.delete_entity(HELD_PARTITION, _key(rowid))
+            for key in (_key(rowid), legacy_key(rowid)):
+                if key is not None:
+                    with suppress(ResourceNotFoundError):
+                        self.table.delete_entity(HELD_PARTITION, key)
 
     # --- catalogue and state ------------------------------------------------------------------
     def catalogue(self) -> Catalogue:
         catalogue = Catalogue()
         for row in self.table.query_entities("PartitionKey eq @pk", parameters={"pk": PROJECT_PARTITION}):
-            projid = unquote(row["RowKey"])
+            projid = decode_key(row["RowKey"])
             catalogue.project_numbers[projid] = str(row.get("ProjectNumber") or "")
             catalogue.activity_types |= json.loads(row.get("ActivityTypes") or "{}")
             catalogue.activity_names |= json.loads(row.get("ActivityNames") or "{}")
         for row in self.table.query_entities("PartitionKey eq @pk", parameters={"pk": USER_PARTITION}):
-            catalogue.user_numbers[unquote(row["RowKey"])] = str(row.get("EmployeeNumber") or "")
+            catalogue.user_numbers[decode_key(row["RowKey"])] = str(row.get("EmployeeNumber") or "")
         return catalogue
 
     def save_catalogue(self, projects: dict[str, tuple[str, dict[str, str]]],
@@ -182,7 +208,7 @@ class SourceLedger:
     def save_users(self, numbers: dict[str, str]) -> None:
         """``userName (lower case) → employeeNumber`` as one user list told them; users no longer
         listed are forgotten."""
-        old = {unquote(row["RowKey"]) for row in
+        old = {decode_key(row["RowKey"]) for row in
                self.table.query_entities("PartitionKey eq @pk", parameters={"pk": USER_PARTITION}, select=["RowKey"])}
         self._upsert([{"PartitionKey": USER_PARTITION, "RowKey": _key(name), "EmployeeNumber": number}
                       for name, number in numbers.items()])
@@ -195,8 +221,28 @@ class SourceLedger:
             row = self.table.get_entity(STATE_PARTITION, STATE_ROW)
         except ResourceNotFoundError:
             return SourceState()
+        purged = row.get("PurgedBefore")
         return SourceState(_when(row.get("LastReadAt")), _when(row.get("LastReconcileAt")),
-                           _when(row.get("CatalogueAt")))
+                           _when(row.get("CatalogueAt")), date.fromisoformat(str(purged)) if purged else None)
+
+    def purge_final_rows(self, before: date) -> int:
+        """Delete the rows dated before ``before`` (the start of the read window: final rows, never
+        read again) and remember the date in ``PurgedBefore`` first (the export never reads before it
+        again). A row whose date cannot be read is kept. Returns how many rows were deleted."""
+        rows = self.table.query_entities("PartitionKey eq @pk and Date ge @lo and Date lt @hi",
+                                         parameters={"pk": ROW_PARTITION, "lo": "1000", "hi": before.isoformat()},
+                                         select=["PartitionKey", "RowKey", "Date"])
+        final = [{"PartitionKey": ROW_PARTITION, "RowKey": row["RowKey"]} for row in rows
+                 if _final(str(row.get("Date") or ""), before)]
+        if not final:
+            return 0  # nothing purged: a longer look-back later may still read these dates
+        previous = self.state().purged_before
+        if previous is None or previous < before:  # recorded first: a crash after it loses nothing
+            self.table.upsert_entity({"PartitionKey": STATE_PARTITION, "RowKey": STATE_ROW,
+                                      "PurgedBefore": before.isoformat()}, mode=UpdateMode.MERGE)
+        for start in range(0, len(final), TRANSACTION_SIZE):
+            self.table.submit_transaction([("delete", entity) for entity in final[start : start + TRANSACTION_SIZE]])
+        return len(final)
 
     def save_state(self, **moments: datetime) -> None:
         """Merge ``last_read_at`` / ``last_reconcile_at`` / ``catalogue_at`` into the state row."""

@@ -138,7 +138,7 @@ class LedgerSpool:
         record, columns = _RECORDS[kind]
         entry_id = int(row["ID"])
         notes: list[str] = []
-        line = render_line(record, columns, row, self.decimal_separator, notes)
+        line = render_line(record, columns, row, self.decimal_separator, notes, encoding=self.encoding)
         data = encode_line(line, self.encoding, f"{record} {entry_id}", notes)
         return PreparedLine(kind, entry_id, str(row.get("EmployeeCode") or ""), data, tuple(notes))
 

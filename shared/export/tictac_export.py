@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.errors import AllowanceExceeded, CallLimitReached, ConfigurationError
@@ -83,7 +83,9 @@ class TicTacExporter(Exporter):
                         f"{when:%Y-%m-%d %H:%M}" if when else "the budget is raised")
             return None
         try:
-            rules = self._rules(now)
+            rules = self._rules(now, state.purged_before)
+            if reconcile:  # retention: rows dated before the window are final (source_ledger.py)
+                source.purge_final_rows(rules.window[0])
             entries = connector.client.read_entries(*rules.window, days_changed_within=None if reconcile else days)
             read = [dict(entry.fields) for entry in entries]
             held = source.held()
@@ -170,14 +172,15 @@ class TicTacExporter(Exporter):
             moments["last_reconcile_at"] = moments["last_read_at"]
         ledger.save_state(**moments)
 
-    def _rules(self, now: datetime) -> Rules:
+    def _rules(self, now: datetime, purged_before: date | None = None) -> Rules:
         settings, today = self.settings, now.date()
+        start = today - timedelta(days=settings.tictac_export_lookback_days)
         return Rules(
             attested_only=settings.tictac_export_attested_only,
             absence_projects=settings.absence_projects,
             worktypes=settings.worktype_map,
             correction_date=today.isoformat() if settings.export_correction_date == CorrectionDate.RUN else None,
-            window=(today - timedelta(days=settings.tictac_export_lookback_days),
+            window=(max(start, purged_before or start),  # never before purged rows (source_ledger.py)
                     today + timedelta(days=settings.tictac_export_forward_days)),
             max_loss_percent=settings.tictac_reconcile_max_loss_percent,
         )

@@ -30,11 +30,12 @@ from shared.errors import UnreadableFile
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
 from shared.importing.parsing import ParsedFile, parse_file
+from shared.importing.personal_data import CPR_FIELD, WITHHELD, withhold_cpr_numbers
 from shared.importing.reports import describe_error
 from shared.importing.values import Value
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
-from shared.platform.safe_text import visible
+from shared.platform.safe_text import json_visible, visible
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ class DryRunReport:
     file_problem: str = ""  # the whole file cannot be imported (and why)
 
     def to_json(self) -> bytes:
-        return json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_plain).encode("utf-8")
+        """The report as JSON; hidden characters (of a blob name, a value, a target's answer) are written
+        as ``\\uXXXX`` escapes, as in the receipts, so the document cannot hide or forge text."""
+        return json_visible(json.dumps(self.__dict__, indent=2, ensure_ascii=False, default=_plain)).encode("utf-8")
 
     def to_text(self) -> bytes:
         counts = self.counts
@@ -109,7 +112,8 @@ def build_report(source: str, target: str, parsed: ParsedFile, result: ImportRes
             entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(),
                                      "action": actions[outcome.status]}
             if outcome.status is LineStatus.UPDATED:
-                entry["changes"] = [{"field": name, "from": outcome.before.get(name), "to": outcome.record.values[name]}
+                entry["changes"] = [{"field": name, "from": _reported(name, outcome.before.get(name)),
+                                     "to": _reported(name, outcome.record.values[name])}
                                     for name in outcome.changed]
             by_line[line] = entry
         if outcome.status in (LineStatus.CREATED, LineStatus.UPDATED):
@@ -126,13 +130,19 @@ def build_report(source: str, target: str, parsed: ParsedFile, result: ImportRes
 
 
 def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, source: str, target: str,
-            concurrency: int) -> DryRunReport:
-    """Plan ``parsed`` against the target with reads only (``connector`` None: it could not be built)."""
+            concurrency: int, send_cpr_number: bool) -> DryRunReport:
+    """Plan ``parsed`` against the target with reads only (``connector`` None: it could not be built).
+
+    The CPR rule of the real import applies first (``send_cpr_number``, the setting ``SEND_CPR_NUMBER``):
+    off, the CPR numbers are dropped before planning, so the plan is the import's plan."""
+    notes = withhold_cpr_numbers(parsed, send_cpr_number)
     if connector is None:
         result = reject_all(parsed, problem, "fix the configuration as described, then check the file again")
-        return build_report(source, target, parsed, result, 0)
-    result = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target).run(parsed)
-    return build_report(source, target, parsed, result, connector.calls.total)
+    else:
+        result = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target).run(parsed)
+    report = build_report(source, target, parsed, result, connector.calls.total if connector else 0)
+    report.notes[:0] = notes
+    return report
 
 
 def offline_report(parsed: ParsedFile, *, source: str, target: str) -> DryRunReport:
@@ -208,7 +218,8 @@ class DropZone:
             except UnreadableFile as exc:
                 return DryRunReport(run.name, target, now_iso(), file_problem=f"{exc.reason}. What to do: {exc.action}")
             report = dry_run(parsed, connector, problem, source=run.name, target=target,
-                             concurrency=self.settings.write_concurrency)
+                             concurrency=self.settings.write_concurrency,
+                             send_cpr_number=self.settings.send_cpr_number)
         finally:
             if connector is not None:
                 connector.close()
@@ -250,7 +261,14 @@ class DropZone:
         log.info("readiness of %s: %s", visible(run.name), "ready" if report.ready else "not ready")
 
 
+def _reported(name: str, value: Value | None) -> Value | None:
+    """A value as a report may show it: never a CPR number (``(withheld)`` instead)."""
+    return WITHHELD if name == CPR_FIELD and value not in (None, "") else value
+
+
 def _shown(value: Value | None) -> str:
+    if value == WITHHELD:
+        return WITHHELD
     return "(empty)" if value in (None, "") else f'"{visible(_plain(value))}"'
 
 

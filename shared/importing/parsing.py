@@ -264,6 +264,8 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
     sink = checked or parsed
     reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     first = True
+    first_text = ""  # the first line with data: named when no line has a ";"
+    separated = False  # a line with a ";" was read (a line without one is rejected alone)
     while True:
         start = feed.start_record()
         try:
@@ -272,6 +274,7 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
             break
         except csv.Error as exc:
             first = False
+            separated = separated or any(";" in text for text in feed.texts)
             parsed.lines_read += 1
             parsed.errors.append(_csv_error(start, feed, str(exc)))
             _remember_span(parsed, start, feed.last)
@@ -279,8 +282,8 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
         if feed.last == start and not feed.texts[0].strip(BLANK):
             continue  # a blank line: nothing but spaces, tabs and separators (any other character is reported)
         if first:
-            first = False
-            _check_separator(fields, feed.texts[0])
+            first, first_text = False, feed.texts[0]
+        separated = separated or len(fields) > 1
         parsed.lines_read += 1
         _remember_span(parsed, start, feed.last)
         if wanted is not None or keys_only:
@@ -300,6 +303,8 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
             "the file is empty (it has no lines with data)",
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
+    if not separated:
+        raise _unseparated_file(first_text)
     parsed.encoding = feed.encoding
 
 
@@ -344,15 +349,42 @@ def _csv_error(start: int, feed: _Feed, message: str) -> LineError:
     return LineError(start, record_type, "", "", reason, action)
 
 
-def _check_separator(fields: list[str], text: str) -> None:
-    if len(fields) > 1:
-        return
-    guess = "commas" if "," in text else "tabs" if "\t" in text else "no separator we recognise"
-    raise UnreadableFile(
-        f"the first line has no semicolons (it looks separated by {guess}), so the file is not "
-        "semicolon-separated",
+def _separator_guess(text: str) -> str:
+    return "commas" if "," in text else "tabs" if "\t" in text else "no separator we recognise"
+
+
+def _unseparated_file(first_text: str) -> UnreadableFile:
+    """No line of the file has a ``;``: the file cannot be read (each line alone would say the same)."""
+    looks = (f"the first holds nothing but the control character(s) {_control_names(first_text)}"
+             if _only_control(first_text) else f"the first looks separated by {_separator_guess(first_text)}")
+    return UnreadableFile(
+        f"no line has semicolons ({looks}), so the file is not semicolon-separated",
         "export the file with ';' as the field separator and upload it again",
     )
+
+
+def _unseparated_line(number: int, text: str) -> LineError:
+    """A line without ``;`` (rejected alone); a line of nothing but control characters names them."""
+    if _only_control(text):
+        return LineError(number, "", "", "",
+                         f"the line holds nothing but the control character(s) {_control_names(text)}",
+                         "remove the line (or the character) in the ERP, then upload the file again")
+    reason = f"the line has no semicolons (it looks separated by {_separator_guess(text)})"
+    if (control := _control_character(text)) is not None:
+        reason += f" and contains the control character {control.replace(' of the field', ' of the line')}"
+    return LineError(number, "", "", "", reason,
+                     "write the line with ';' between the fields (as the file's other lines), then upload it again")
+
+
+def _control_names(text: str) -> str:
+    """``"U+001C, U+0007"``: the control characters in ``text``, each once."""
+    return ", ".join(dict.fromkeys(f"U+{ord(char):04X}" for char in text if _CONTROL.match(char)))
+
+
+def _only_control(text: str) -> bool:
+    """True when ``text`` holds a control character and nothing else besides spaces and tabs."""
+    rest = text.strip(BLANK)
+    return bool(rest) and all(_CONTROL.match(char) for char in rest)
 
 
 def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFile,
@@ -366,6 +398,9 @@ def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFil
         for line, problem in feed.problems
     ]
     whole_line += _swallowed_record(number, feed, record_type)
+    if layout is None and len(fields) == 1:  # no ";" on this line: the other lines may well be fine
+        parsed.errors.extend([*whole_line, _unseparated_line(number, fields[0])])
+        return None
     if layout is None:
         parsed.errors.extend([*whole_line, LineError(
             number, record_type, "record type (position 0)", shown(visible(type_text)),

@@ -4,7 +4,8 @@ The Danish CPR number (Employee position 8, ``sCPRNo``) identifies a person for 
 does not need it to register time, so by default it is removed from every employee record before
 anything is planned or sent; an administrator who needs it in the target system sets the app
 setting ``SEND_CPR_NUMBER`` to ``true``. The archived copy of the input file still holds it (the
-original bytes); the archive's retention (``archiveRetentionDays``) bounds how long.
+original bytes); the archive's retention (``archiveRetentionDays``) bounds how long. No report
+(receipt, error report, dry-run report) ever shows a CPR value: :data:`WITHHELD` stands in its place.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from shared.importing.layouts import RecordType
 from shared.importing.parsing import ParsedFile, Record
 
 CPR_FIELD = "sCPRNo"
+#: What a report shows in place of a CPR number.
+WITHHELD = "(withheld)"
 
 
 class CprWithholding:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.importing.parsing import LineError
+from shared.importing.personal_data import CPR_FIELD, WITHHELD
 from shared.platform.clock import now_iso
 from shared.platform.safe_text import json_visible, visible
 
@@ -48,6 +49,8 @@ def describe_error(source: str, error: LineError) -> str:
         where += f" ({error.record_type})"
     if error.field:
         value = f' "{error.value}"' if error.value else ""
+        if error.value and error.field.startswith(CPR_FIELD + " "):
+            value = f" {WITHHELD}"  # a CPR number is never shown
         what = f"field {error.field}{value} {error.reason}"
     else:
         what = error.reason

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from urllib.parse import urlsplit
 
 from croniter import croniter
@@ -28,6 +29,17 @@ _NEVER_SHOWN = {"IntegrationStorage"}
 
 # Blob container names: 3-63 chars, lowercase letters, digits and single dashes.
 _CONTAINER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+
+#: host.json's ``functionTimeout`` (00:30:00); tests/test_settings.py keeps the two in step.
+FUNCTION_TIMEOUT_SECONDS = 30 * 60
+#: What an import needs after it stops writing: store the deferred lines, the reports and the receipt.
+IMPORT_WRAP_UP_SECONDS = 5 * 60
+#: The largest MAX_FILE_BYTES: what the largest Flex Consumption instance (4,096 MB, infra/main.bicep
+#: ``instanceMemoryMB``) allows by the README's rule (Large files: a file whose every line is rejected,
+#: 0.73 KiB a line, stays below half of the instance), 140 MiB; a larger file may not fit at all.
+MAX_FILE_BYTES_CAP = 140 * 1024 * 1024
+#: Key Vault DNS suffixes of the Azure clouds (https://<vault name>.<suffix>/).
+KEY_VAULT_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
 
 
 class TargetSystem(StrEnum):
@@ -105,6 +117,7 @@ class Settings(BaseSettings):
     )
     #: 64 MiB: a file whose every line is rejected (0.73 KiB a line, bench/scale_bench.py --rejected) then
     #: needs at most half of the 2,048 MB Flex Consumption instance infra/ provisions (README: Large files).
+    #: At most MAX_FILE_BYTES_CAP (the same rule for the largest instance, 4,096 MB).
     max_file_bytes: int = Field(default=64 * 1024 * 1024, alias="MAX_FILE_BYTES", gt=0)
     import_time_limit_seconds: int = Field(
         default=1500, alias="IMPORT_TIME_LIMIT_SECONDS", ge=1,
@@ -225,7 +238,38 @@ class Settings(BaseSettings):
     @field_validator("smarttid_base_url", "tictac_base_url")
     @classmethod
     def _https_outside_this_machine(cls, value: str, info: ValidationInfo) -> str:
-        return require_https(value, cls._setting_name(info))
+        name = cls._setting_name(info)
+        return require_https(value, name, default=str(cls.model_fields[str(info.field_name)].default))
+
+    @field_validator("key_vault_url")
+    @classmethod
+    def _key_vault_address(cls, value: str | None) -> str | None:
+        return None if value is None else require_key_vault_url(value)
+
+    @field_validator("max_file_bytes")
+    @classmethod
+    def _file_fits_an_instance(cls, value: int) -> int:
+        if value > MAX_FILE_BYTES_CAP:
+            raise ValueError(
+                f"MAX_FILE_BYTES is {value:,} bytes; at most {MAX_FILE_BYTES_CAP:,} (140 MiB) is accepted: a file "
+                "whose lines are all rejected needs up to half of the largest Flex Consumption instance (4,096 MB) "
+                "at that size (README: Large files). Split larger files in the ERP, or set MAX_FILE_BYTES to "
+                f"{MAX_FILE_BYTES_CAP:,} or less (default 67,108,864 = 64 MiB)"
+            )
+        return value
+
+    @field_validator("import_time_limit_seconds")
+    @classmethod
+    def _import_ends_before_the_host_stops_it(cls, value: int) -> int:
+        limit = FUNCTION_TIMEOUT_SECONDS - IMPORT_WRAP_UP_SECONDS
+        if value > limit:
+            raise ValueError(
+                f"IMPORT_TIME_LIMIT_SECONDS is {value:,}; at most {limit:,} is accepted: host.json stops a function "
+                f"after {FUNCTION_TIMEOUT_SECONDS // 60} minutes (functionTimeout), and an import needs "
+                f"{IMPORT_WRAP_UP_SECONDS // 60} minutes after it stops writing to store its deferred lines, "
+                f"reports and receipt. Set IMPORT_TIME_LIMIT_SECONDS to {limit:,} or less (default 1500)"
+            )
+        return value
 
     @field_validator("tictac_username_template")
     @classmethod
@@ -257,7 +301,8 @@ class Settings(BaseSettings):
     @field_validator("export_schedule", "resume_schedule")
     @classmethod
     def _ncrontab(cls, value: str, info: ValidationInfo) -> str:
-        return require_ncrontab(value, cls._setting_name(info))
+        name = cls._setting_name(info)
+        return require_schedule_floor(require_ncrontab(value, name), name)
 
     @classmethod
     def _setting_name(cls, info: ValidationInfo) -> str:
@@ -309,6 +354,31 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _containers_pairwise_distinct(self) -> Settings:
+        # Checked after the specific refusals above (they explain their own case better).
+        seen: dict[str, str] = {}
+        for name, field in type(self).model_fields.items():
+            if not name.endswith("_container"):
+                continue
+            container, setting = getattr(self, name), str(field.alias)
+            if container in seen:
+                raise ValueError(
+                    f"{seen[container]} and {setting} are both '{container}'. Each of the six containers needs "
+                    "its own: they differ in who may read them and how long files are kept (OUTPUT_CONTAINER is "
+                    "read by the ERP's identity, ARCHIVE_CONTAINER keeps the original files with their CPR numbers "
+                    "for archiveRetentionDays, ERROR_CONTAINER and EXPORT_STATE_CONTAINER have retention rules of "
+                    f"their own). Set {setting} to a container of its own (defaults: input, output, error, archive, "
+                    "validate, export-state)"
+                )
+            seen[container] = setting
+        return self
+
+    @cached_property
+    def tables(self) -> tuple[str, ...]:
+        """The tables the app uses (infra/ creates them; locally ``python -m tools.timebridge init``)."""
+        return (self.export_ledger_table, self.xref_table, self.budget_table)
+
     @cached_property
     def containers(self) -> tuple[str, ...]:
         return (self.input_container, self.output_container, self.error_container, self.archive_container,
@@ -336,8 +406,9 @@ def _shown_url(value: str) -> str:
     return visible(parts.geturl())
 
 
-def require_https(value: str, setting: str) -> str:
-    """The target's base URL: ``https://``, or ``http://`` to this machine only (local development)."""
+def require_https(value: str, setting: str, *, default: str = "https://smartapi.smarttid.dk") -> str:
+    """The target's base URL: ``https://``, or ``http://`` to this machine only (local development).
+    ``default``: the setting's default address, quoted in the refusal."""
     parts = urlsplit(value.strip())
     host = parts.hostname or ""
     shown = _shown_url(value)
@@ -349,13 +420,35 @@ def require_https(value: str, setting: str) -> str:
         raise ValueError(
             f"{setting} is '{shown}', a plain http:// address of another machine. TimeBridge sends the API "
             f"keys with every request, so they would travel unencrypted. Set {setting} to the https:// "
-            "address (default 'https://smartapi.smarttid.dk'); http:// is accepted only for localhost / "
+            f"address (default '{default}'); http:// is accepted only for localhost / "
             "127.0.0.1 (local development with the sandbox)"
         )
     raise ValueError(
         f"{setting} is '{shown}', which is not an https:// address. Set {setting} to the target's https:// "
-        "address, e.g. 'https://smartapi.smarttid.dk'"
+        f"address, e.g. '{default}'"
     )
+
+
+def require_key_vault_url(value: str) -> str:
+    """KEY_VAULT_URL: ``https://<vault name>.vault.azure.net/`` (or another Azure cloud's vault
+    suffix); a loopback host only for local development (a vault stub)."""
+    parts = urlsplit(value.strip())
+    host = (parts.hostname or "").lower()
+    shown = _shown_url(value)
+    problem = ""
+    if parts.scheme != "https" or not host:
+        problem = "not an https:// address"
+    elif parts.username or parts.password or parts.query or parts.fragment or parts.path not in ("", "/"):
+        problem = "more than the vault's address (a path, a query or a user name)"
+    elif not (host.endswith(KEY_VAULT_SUFFIXES) or _is_loopback(host)):
+        problem = "not a Key Vault address (the host should end in .vault.azure.net)"
+    if problem:
+        raise ValueError(
+            f"KEY_VAULT_URL is '{shown}', {problem}. Set KEY_VAULT_URL to the vault's URI as the portal shows it "
+            "(Key vault > Overview > Vault URI), e.g. 'https://kv-timebridge.vault.azure.net/'; with azd it is "
+            "set for you. Leave it empty only for local development (secrets from app settings)"
+        )
+    return value.strip()
 
 
 _NCRONTAB_FIELDS = "{second} {minute} {hour} {day} {month} {day-of-week}"
@@ -387,6 +480,53 @@ def require_ncrontab(value: str, setting: str) -> str:
             "(every 15 minutes) or '0 0 6 * * Mon-Fri' (06:00 UTC on weekdays)"
         )
     return text
+
+
+#: The shortest time between two runs of a timer (EXPORT_SCHEDULE, RESUME_SCHEDULE): every run reads
+#: the target (Tic-Tac allows 500 calls a day) and takes the export lock; a run may take minutes.
+SCHEDULE_FLOOR = timedelta(minutes=5)
+#: Where the floor is checked: the first fires from a fixed moment (no wall clock: the answer never
+#: changes), and the fires around each month's turn of one year (a day-of-month list can put two
+#: fires close together only there).
+_FLOOR_START = datetime(2026, 1, 1, tzinfo=UTC)
+_FLOOR_FIRES = 3000
+
+
+def require_schedule_floor(value: str, setting: str) -> str:
+    """A valid NCRONTAB ``value`` whose fire times are never closer than :data:`SCHEDULE_FLOOR`."""
+    closest = _closest_fires(value)
+    if closest is not None:
+        previous, moment = closest
+        gap = int((moment - previous).total_seconds())
+        raise ValueError(
+            f"{setting} is '{visible(value)}', which fires {gap} second(s) apart (at "
+            f"{previous:%Y-%m-%d %H:%M:%S} and {moment:%H:%M:%S} UTC); TimeBridge needs at least "
+            f"{SCHEDULE_FLOOR.seconds // 60} minutes between two runs (each run calls the target system, "
+            f"whose calls may be limited, and may take minutes). Set {setting} to e.g. '0 */15 * * * *' "
+            "(every 15 minutes) or '0 */5 * * * *' (every 5 minutes, the shortest accepted)"
+        )
+    return value
+
+
+@lru_cache(maxsize=16)
+def _closest_fires(value: str) -> tuple[datetime, datetime] | None:
+    """The first two fire times of ``value`` closer than the floor, or None (a tenth of a second for a
+    dense schedule: cached, as settings are read on every invocation)."""
+    windows = [(_FLOOR_START, _FLOOR_START + timedelta(days=400), _FLOOR_FIRES)]
+    for month in range(1, 14):
+        turn = datetime(2026 + (month - 1) // 12, (month - 1) % 12 + 1, 1, tzinfo=UTC)
+        windows.append((turn - timedelta(hours=1), turn + timedelta(hours=1), 40))
+    for start, end, most in windows:
+        fires = croniter(value, start - timedelta(seconds=1), ret_type=datetime, second_at_beginning=True)
+        previous: datetime | None = None
+        for _ in range(most):
+            moment = fires.get_next(datetime)
+            if moment > end:
+                break
+            if previous is not None and moment - previous < SCHEDULE_FLOOR:
+                return previous, moment
+            previous = moment
+    return None
 
 
 def setting_names() -> set[str]:

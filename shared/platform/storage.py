@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from shared.errors import ConfigurationError
 from shared.platform.config import Settings
 
 if TYPE_CHECKING:
+    from azure.data.tables import TableServiceClient
     from azure.identity import DefaultAzureCredential
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,26 @@ def ensure_containers(service: BlobServiceClient, names: tuple[str, ...]) -> Non
     for name in names:
         with suppress(ResourceExistsError):
             service.create_container(name)
+
+
+def ensure_tables(service: TableServiceClient, names: Iterable[str]) -> list[str]:
+    """Create the tables that do not exist yet — local set-up only (the CLI's ``init``, the demo, the
+    tests): in Azure, infra/ creates them and the app's identity may only use them (Storage Table
+    Data Contributor on each table), so the app itself never creates a table at run time. A create
+    the service refuses (403) counts as "exists". Returns the names created."""
+    created = []
+    for name in dict.fromkeys(names):
+        try:
+            service.create_table(name)
+        except ResourceExistsError:
+            continue
+        except HttpResponseError as exc:
+            if exc.status_code != 403:
+                raise
+            log.info("table %s: creating it was refused (HTTP 403); taken as existing", name)
+            continue
+        created.append(name)
+    return created
 
 
 @contextmanager

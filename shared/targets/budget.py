@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -167,9 +167,7 @@ class CallBudget:
     @classmethod
     def connect(cls, settings: Settings, budget_key: str, limit: int = DEFAULT_DAILY_CALL_BUDGET, *,
                 table_name: str = DEFAULT_TABLE, **options: Any) -> CallBudget:
-        table = table_service(settings).get_table_client(table_name)
-        with suppress(ResourceExistsError):
-            table.create_table()
+        table = table_service(settings).get_table_client(table_name)  # infra/ creates the table
         return cls(table, budget_key, limit, **options)
 
     # --- public ---------------------------------------------------------------------------------

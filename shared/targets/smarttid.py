@@ -37,6 +37,7 @@ from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, Cir
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
+from shared.platform.safe_text import visible
 from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -732,7 +733,7 @@ class SmartTidConnector(ConnectorDefaults):
                 else:
                     self._order_refused = True
                 log.warning("SmartTID refused the time-ledger read with %s (%s); reading without it",
-                            UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", exc.message)
+                            UNTRANSFERRED_FILTER if filtered else "OrderFieldName=ID", visible(exc.message))
 
     def _filtered_read(self, path: str, params: dict[str, Any],
                        keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
@@ -741,7 +742,7 @@ class SmartTidConnector(ConnectorDefaults):
         except ApiRejected as exc:
             self._filter_refused = True
             log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
-                        UNTRANSFERRED_FILTER, exc.message)
+                        UNTRANSFERRED_FILTER, visible(exc.message))
             return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"}, keep=keep)
 
     def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:

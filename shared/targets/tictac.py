@@ -31,6 +31,7 @@ from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.platform.safe_text import visible
 from shared.targets.base import CallCounter
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -664,7 +665,8 @@ class TicTacClient:
             raise ValueError("a Tic-Tac user needs a userName")
         response = self._write("POST", USERS_PATH, body, counted_as=USERS_PATH)
         del response  # holds {"userPassword": …}: never kept, logged or returned
-        log.info("%s user created (employee number %s)", TARGET_NAME, body.get("employeeNumber") or "none")
+        log.info("%s user created for employee %s", TARGET_NAME,  # the employee code: a userName is personal
+                 visible(str(body.get("employeeNumber") or "(no employee number)")))
         if not read_back:
             return CreatedUser(requested)
         try:

@@ -156,9 +156,7 @@ class CrossRefs:
 
     @classmethod
     def connect(cls, settings: Settings, table_name: str = DEFAULT_TABLE) -> CrossRefs:
-        refs = cls(table_service(settings).get_table_client(table_name))
-        refs.ensure_table()
-        return refs
+        return cls(table_service(settings).get_table_client(table_name))  # infra/ creates the table
 
     def ensure_table(self) -> None:
         with suppress(ResourceExistsError):
