@@ -248,7 +248,7 @@ def storage_error(exc: Exception, endpoint: str) -> CliError:
         cause = "connection refused" if "refused" in str(exc).lower() else visible(str(exc).splitlines()[0][:200])
         return CliError(
             f"The storage at {endpoint} cannot be reached ({cause}).",
-            "start Azurite (locally: npx azurite --skipApiVersionCheck --disableTelemetry, or ./scripts/demo), or "
+            "start Azurite (locally: npx azurite --skipApiVersionCheck --disableTelemetry in the project folder), or "
             "check IntegrationStorage / IntegrationStorage__blobServiceUri and the network, then run the command "
             "again", OPERATIONAL, "storage-unreachable")
     if isinstance(exc, ClientAuthenticationError) or (
@@ -320,12 +320,20 @@ def check_storage(settings: Settings, containers: Sequence[str] = (), tables: Se
 def require_storage(settings: Settings, containers: Sequence[str] = (), tables: Sequence[str] = ()) -> StorageCheck:
     """:func:`check_storage`, and a missing container or table is an error suggesting ``timebridge init``."""
     check = check_storage(settings, containers, tables)
-    missing = check.missing_containers + [f"table {name}" for name in check.missing_tables]
+    missing = [_listed("container", check.missing_containers), _listed("table", check.missing_tables)]
+    missing = [part for part in missing if part]
     if missing:
+        count = len(check.missing_containers) + len(check.missing_tables)
         raise CliError(
-            f"The storage at {check.endpoint} is not set up for TimeBridge: {', '.join(map(visible, missing))} "
-            f"{'does' if len(missing) == 1 else 'do'} not exist.",
+            f"The storage at {check.endpoint} is not set up for TimeBridge: {' and '.join(missing)} "
+            f"{'does' if count == 1 else 'do'} not exist.",
             "run `timebridge init` to create the containers and tables (local storage such as Azurite); in Azure, "
             "run azd provision, which creates them",
             CONFIGURATION, "storage-not-initialised")
     return check
+
+
+def _listed(kind: str, names: Sequence[str]) -> str:
+    if not names:
+        return ""
+    return f"the {kind}{'s' if len(names) > 1 else ''} {', '.join(visible(name) for name in names)}"
