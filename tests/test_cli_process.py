@@ -148,6 +148,8 @@ def test_storage_that_cannot_be_reached_fails_at_once_with_exit_4(tmp_path: Path
     assert debug.code == 4 and "Traceback" in debug.err and debug.err.rstrip().splitlines()[-1].startswith("Error: ")
     as_json = run("--json", "status", env=env, cwd=tmp_path)
     assert as_json.code == 4 and json.loads(as_json.out)["error"]["code"] == "storage-unreachable"
+    code, shown = run_in_terminal("resubmit", str(csv), env=env, cwd=tmp_path)
+    assert code == 4 and shown.count("\n") == 1 and "cannot be reached" in shown
 
 
 def test_fresh_storage_without_containers_suggests_init(app_env: dict[str, str], sandbox: Sandbox,
@@ -288,6 +290,27 @@ def test_validate_reports_a_missing_secret_once(app_env, tmp_path: Path, csv: Pa
     report = json.loads(result.out)
     assert report["file_problem"]["code"] == "configuration" and report["result"] == "not-checked"
     assert [problem["line"] for problem in report["problems"]] == [3]
+
+
+def test_validate_reports_refused_credentials_once(app_env, sandbox: Sandbox, tmp_path: Path, csv: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTTID_API_KEY", "not-the-key")
+
+    result = run("validate", str(csv), "--json", cwd=tmp_path)
+
+    assert result.code == 3
+    assert "SmartTID refused the login" in result.error_line() and "not-the-key" not in result.out + result.err
+    report = json.loads(result.out)
+    assert report["file_problem"]["code"] == "credentials-refused" and report["file_problem"]["lines_not_checked"] == 2
+
+
+def test_validate_for_tic_tac_fails_at_once_when_storage_cannot_be_reached(tmp_path: Path, csv: Path) -> None:
+    env = clean_env(TARGET_SYSTEM="tictac", TICTAC_API_CODE="code", IntegrationStorage=unreachable_storage())
+
+    result = run("validate", str(csv), env=env, cwd=tmp_path)
+
+    assert result.code == 4 and "cannot be reached (connection refused)" in result.error_line()
+    assert run("validate", str(csv), "--offline", env=env, cwd=tmp_path).code == 1  # offline needs no storage
 
 
 def test_validate_caps_the_report(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ already set in the environment win. Settings are read only when a command needs 
 
 A problem is one ``Error: … What to do: …`` line on stderr (with --json also a JSON object on
 stdout), the traceback only with --debug. Exit codes: 0 ok, 1 lines would be rejected, 2 usage,
-3 configuration, 4 storage or target unreachable or failed, 5 internal error.
+3 configuration, 4 storage or target unreachable or failed, 5 internal error (130: Ctrl+C).
 
 Installed as the ``timebridge`` command (scripts/bootstrap); ``python -m tools.timebridge`` works too.
 """
@@ -43,6 +43,8 @@ from tools.cli_support import (
 )
 
 PROG = "timebridge"
+#: Ctrl+C, as shells report it (128 + SIGINT)
+STOPPED = 130
 
 
 def version() -> str:
@@ -332,7 +334,7 @@ def _as_cli_error(exc: BaseException, args: list[str]) -> CliError:
         command = exc.ctx.command_path if exc.ctx else PROG
         return CliError(exc.format_message(), f"see `{command} --help`", USAGE, "usage")
     if isinstance(exc, click.Abort | KeyboardInterrupt):
-        return CliError("Stopped.", "run the command again to finish it", INTERNAL, "stopped")
+        return CliError("Stopped (Ctrl+C).", "run the command again to finish it", STOPPED, "stopped")
     if isinstance(exc, click.ClickException):
         return CliError(exc.format_message(), f"see `{PROG} --help`", USAGE, "usage")
     if isinstance(exc, ConfigurationError | MissingSecretError | SecretStoreUnavailableError):
