@@ -603,6 +603,10 @@ def case_members_writable(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
     return _switched(t, c, probe, members_writable=True)
 
 
+def case_booleans(t: TicTacSandbox, c: httpx.Client) -> tuple[Any, Any]:
+    return _switched(t, c, lambda t, c: c.get("/v1/users").json()[0]["isActive"], booleans="strings")
+
+
 EXPECTED: dict[str, tuple[Any, Any]] = {
     "max_rows": (5, 2),
     "inactive_in_lists": (True, False),
@@ -632,6 +636,7 @@ EXPECTED: dict[str, tuple[Any, Any]] = {
     "activities_query": (400, 14),
     "error_format": ("No user with id nobody", '{"message":"No user with id nobody"}'),
     "members_writable": ([], ["annatictacse"]),
+    "booleans": (True, "true"),
 }
 
 
