@@ -367,3 +367,26 @@ def test_doctor_for_tic_tac_says_hello_and_shows_the_budget(app_env, storage, ti
     assert "Tic-Tac /v1/hello at" in result.out and "calls left in the rolling 24 hours" in result.out
     assert tictac.api_code not in result.out
     assert sum(n for call, n in tictac.calls().items() if call.endswith("/v1/hello")) == 2  # one per run
+
+
+def test_doctor_probe_says_which_tic_tac_guesses_hold(app_env, storage, tictac: TicTacSandbox, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"TARGET_SYSTEM": "tictac", "TICTAC_BASE_URL": tictac.base_url,
+                        "TICTAC_API_CODE": tictac.api_code}.items():
+        monkeypatch.setenv(name, value)
+
+    def verdicts() -> dict[str, str]:
+        result = run("doctor", "--probe", "--json", cwd=tmp_path)
+        assert result.code == 0, result.out + result.err
+        return {finding["topic"]: finding["verdict"] for finding in json.loads(result.out)["probe"]}
+
+    found = verdicts()
+    assert found["list shape (GET /v1/projects)"] == found["projectNumber on projects"] == "holds"
+    assert found["activities in GET /v1/projects"] == found["booleans (isActive of users)"] == "holds"
+    assert found["activity types"] == "holds" and found["paging and caps"] == "cannot tell"
+    tictac.switch(project_number="absent", project_activities="none", booleans="strings", projects_json="wrapped")
+    found = verdicts()
+    assert found["projectNumber on projects"] == found["activities in GET /v1/projects"] == "differs"
+    assert found["list shape (GET /v1/projects)"] == found["booleans (isActive of users)"] == "holds"
+    reads = {call: n for call, n in tictac.calls().items() if call.endswith(("/v1/users", "/v1/projects"))}
+    assert sorted(reads.values()) == [2, 2] and not tictac.writes()  # two reads per probe, nothing written

@@ -57,7 +57,7 @@ def _error_check(name: str, error: CliError) -> Check:
     return Check(name, "problem", error.message, error.what_to_do, error.exit_code)
 
 
-def run_doctor(settings: Any) -> tuple[list[Check], dict[str, Any]]:
+def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[str, Any], list[Any]]:
     from shared.platform.storage import blob_service
     from tools.cli_support import check_storage, configuration_error, storage_errors
 
@@ -101,9 +101,12 @@ def run_doctor(settings: Any) -> tuple[list[Check], dict[str, Any]]:
             checks.append(_error_check("Target", configuration_error(exc)))  # type: ignore[arg-type]
     else:
         checks.append(Check("Target", "skipped", "not asked: fix the problems above first"))
+    findings: list[Any] = []
     try:
         if connector is not None:
             checks.append(_target_check(connector, settings, target))
+            if probe and checks[-1].status == "ok":
+                findings = _probe(settings, connector)
             remaining = connector.remaining_calls()
             checks.append(Check("Budget", "info", "not limited for this target" if remaining is None else
                                 f"{remaining} of {settings.tictac_daily_call_budget} calls left in the rolling 24 "
@@ -119,7 +122,25 @@ def run_doctor(settings: Any) -> tuple[list[Check], dict[str, Any]]:
                                 settings.target_system.value).entries()
         checks.append(Check("Deferrals", "info", "none pending" if not pending else
                             "; ".join(f"{visible(e.source)}: {e.waiting} lines wait" for e in pending)))
-    return checks, settings_in_effect(settings)
+    return checks, settings_in_effect(settings), findings
+
+
+def _probe(settings: Any, connector: Any) -> list[Any]:
+    from shared.errors import TimeBridgeError
+    from shared.platform.keyvault import secret_provider
+    from shared.platform.secrets import TICTAC_API_CODE
+    from tools.cli_probe import CANNOT_TELL, Finding, probe_tictac
+
+    if not settings.target_system.call_limited:
+        return [Finding("-", "probe", CANNOT_TELL, "the probe checks Tic-Tac's guesses; for SmartTID the login above "
+                        "is the check")]
+    import httpx
+
+    try:
+        code = secret_provider(settings).get(TICTAC_API_CODE).get_secret_value()
+        return probe_tictac(settings, connector, code)
+    except (httpx.HTTPError, TimeBridgeError) as exc:
+        return [Finding("-", "probe", CANNOT_TELL, f"stopped: {type(exc).__name__}")]
 
 
 def _secrets_check(settings: Any) -> Check:
@@ -170,15 +191,22 @@ def _target_check(connector: Any, settings: Any, target: str) -> Check:
                      "run timebridge doctor --debug and send the output to TimeBridge support", OPERATIONAL)
 
 
-def doctor_data(checks: list[Check], settings: dict[str, Any]) -> dict[str, Any]:
+def doctor_data(checks: list[Check], settings: dict[str, Any], findings: list[Any]) -> dict[str, Any]:
     worst = max((check.exit_code for check in checks), default=OK)
-    return {"ok": worst == OK, "exit_code": worst, "checks": [asdict(check) for check in checks],
+    data = {"ok": worst == OK, "exit_code": worst, "checks": [asdict(check) for check in checks],
             "settings": settings}
+    if findings:
+        data["probe"] = [asdict(finding) for finding in findings]
+    return data
 
 
-def doctor_text(checks: list[Check], settings: dict[str, Any], all_settings: bool) -> str:
+def doctor_text(checks: list[Check], settings: dict[str, Any], all_settings: bool, findings: list[Any]) -> str:
     lines = ["TimeBridge doctor", ""]
     lines += [check.text() for check in checks]
+    if findings:
+        lines += ["", "Probe (README: Every guess about the Tic-Tac API; reads only):"]
+        lines += [f"  {finding.verdict:<12} #{finding.guess:<6} {finding.topic}: {visible(finding.detail)}"
+                  for finding in findings]
     changed = {name: item for name, item in settings.items() if all_settings or not item["default"]}
     lines += ["", "Settings in effect" + ("" if all_settings else
                                           f" (not at their defaults; {len(settings) - len(changed)} others are; "

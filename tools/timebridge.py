@@ -4,7 +4,7 @@
     timebridge status [--limit N]
     timebridge export
     timebridge resubmit FILE [--name NAME]
-    timebridge doctor [--all-settings]
+    timebridge doctor [--all-settings] [--probe]
     timebridge init
 
 Every command takes --json. Settings are read exactly as the function app reads them (app settings
@@ -290,17 +290,20 @@ def resubmit(ctx: click.Context, file: Path, name: str | None, as_json: bool) ->
 
 
 @cli.command(help="Check the settings in effect, storage, the secrets, the target and its budget, and "
-                  "pending deferrals. Reads only; never prints a secret.")
+                  "pending deferrals. Writes no data (for Tic-Tac the first run creates the budget and "
+                  "cross-reference tables, as the first import would); never prints a secret.")
 @click.option("--all-settings", is_flag=True, help="list every setting, not only those changed from the default")
+@click.option("--probe", is_flag=True, help="also check Tic-Tac's API guesses against the live target "
+                                            "(2 more calls, reads only): holds / differs / cannot tell")
 @json_option
 @click.pass_context
-def doctor(ctx: click.Context, all_settings: bool, as_json: bool) -> int:
+def doctor(ctx: click.Context, all_settings: bool, probe: bool, as_json: bool) -> int:
     from tools.cli_doctor import doctor_data, doctor_text, run_doctor
 
     as_json = _json(ctx, as_json)
-    checks, settings = run_doctor(_app(ctx).settings())
-    data = doctor_data(checks, settings)
-    _emit(as_json, data, doctor_text(checks, settings, all_settings))
+    checks, settings, findings = run_doctor(_app(ctx).settings(), probe)
+    data = doctor_data(checks, settings, findings)
+    _emit(as_json, data, doctor_text(checks, settings, all_settings, findings))
     for check in checks:
         if check.status == "problem":
             click.echo(CliError(check.detail, check.what_to_do, check.exit_code, "doctor").line(), err=True)
