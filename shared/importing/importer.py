@@ -161,6 +161,8 @@ class Importer:
         self._limit_reached = False  # the target refused a call for its limit: the rest waits
         #: why every record not yet finished is rejected (a read the plan needs failed)
         self._stop: LineError | None = None
+        #: the exception behind ``_stop`` (a read the plan needed failed), for callers that report it once
+        self.stop_cause: Exception | None = None
         self._defer_rest = False  # the budget or the time is up: every record not yet finished waits
         self._done: set[int] = set()  # ids of the records of the current batch that have an outcome
         self._given: dict[RecordType, set[str]] = {}
@@ -228,8 +230,9 @@ class Importer:
             self._limit(exc)
             self._defer_rest = True
         except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
-            self._stop = _unavailable_error(exc, self.target)
+            self._stop, self.stop_cause = _unavailable_error(exc, self.target), exc
         except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
+            self.stop_cause = exc
             self._stop = LineError(
                 0, "", "", "", f"{self.target} refused to return the records needed to plan the import: {exc.message}",
                 f"nothing was changed for this line; fix the cause {self.target} names (or ask its support), then "
@@ -237,7 +240,7 @@ class Importer:
             )
         except Exception as exc:  # last resort: no line may end without an outcome
             log.exception("import stopped by an unexpected %s", type(exc).__name__)
-            self._stop = _internal_error(exc)
+            self._stop, self.stop_cause = _internal_error(exc), exc
         for record in records:
             if id(record) in self._done:
                 continue
@@ -245,6 +248,11 @@ class Importer:
                 self._reject(record, self._stop)
             else:
                 self._add(Outcome(record, LineStatus.DEFERRED))
+
+    @property
+    def stopped(self) -> LineError | None:
+        """Why every record not finished was rejected (``line`` 0: one error for all of them), if so."""
+        return self._stop
 
     def _out_of_time(self) -> bool:
         if self.deadline is None or time.monotonic() < self.deadline:

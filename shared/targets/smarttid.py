@@ -299,6 +299,10 @@ class SmartTidConnector(ConnectorDefaults):
     def close(self) -> None:
         self._client.close()
 
+    def check_login(self) -> None:
+        """Log in (once): proves the base URL and both keys; raises as any call would (``timebridge doctor``)."""
+        self._current_uid()
+
     def _headers(self) -> dict[str, str]:
         uid = self._current_uid()
         return {
