@@ -207,6 +207,17 @@ param secretCacheTtlSeconds int = 300
 ])
 param keyVaultPublicNetworkAccess string = 'Enabled'
 
+// ---- private network (infra/app/network.bicep; docs/deploying.md "Private network") -------------------
+@description('Put the function app in a virtual network and reach storage and Key Vault through private endpoints (as the Flex Consumption quickstarts offer). Off by default.')
+param vnetEnabled bool = false
+
+@description('Storage public network access. Keep Enabled without vnetEnabled; with it, Disabled closes the public endpoint (Event Grid and azd deployments then need the trusted-service bypass and a network path, see docs/deploying.md).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param storagePublicNetworkAccess string = 'Enabled'
+
 // ---- alerts and the dashboard (infra/app/alerts.bicep; README "Telemetry, alerts and the dashboard") ----
 @description('E-mail address of the administrator who receives TimeBridge alerts (azd: TIMEBRIDGE_ALERT_EMAIL).')
 @minLength(3)
@@ -274,6 +285,7 @@ module storage 'app/storage.bicep' = {
     tags: tags
     name: 'st${resourceToken}'
     skuName: storageSkuName
+    publicNetworkAccess: storagePublicNetworkAccess
     inputContainerName: inputContainerName
     outputContainerName: outputContainerName
     errorContainerName: errorContainerName
@@ -313,6 +325,17 @@ module eventGrid 'app/eventgrid.bicep' = {
     tags: tags
     name: 'evgt-${resourceToken}'
     storageAccountName: storage.outputs.name
+  }
+}
+
+module network 'app/network.bicep' = if (vnetEnabled) {
+  name: 'network'
+  params: {
+    location: location
+    tags: tags
+    name: 'vnet-${resourceToken}'
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
   }
 }
 
@@ -373,6 +396,7 @@ module functionApp 'app/function.bicep' = {
     deploymentIdentityId: deploymentIdentity.id
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     keyVaultUri: keyVault.outputs.uri
+    subnetId: vnetEnabled ? network.outputs.appSubnetId : ''
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     inputContainerName: storage.outputs.inputContainerName

@@ -33,6 +33,7 @@ RBAC = INFRA / "app" / "rbac.bicep"
 MONITORING = INFRA / "app" / "monitoring.bicep"
 EVENTGRID = INFRA / "app" / "eventgrid.bicep"
 ALERTS = INFRA / "app" / "alerts.bicep"
+NETWORK = INFRA / "app" / "network.bicep"
 SUBSCRIPTION = INFRA / "eventgrid-subscription.bicep"
 HOOK = INFRA / "hooks" / "postdeploy.sh"
 
@@ -184,6 +185,7 @@ def test_infra_has_the_expected_bicep_files() -> None:
         "app/rbac.bicep",
         "app/eventgrid.bicep",
         "app/alerts.bicep",
+        "app/network.bicep",
     } <= names
 
 
@@ -209,10 +211,11 @@ def test_module_wiring_matches_module_parameters() -> None:
         RBAC.resolve(),
         FUNCTION.resolve(),
         ALERTS.resolve(),
+        NETWORK.resolve(),
     }
     for name, module in modules.items():
         target = parse(module_file(module))["parameters"]
-        passed = set(module["config"]["params"])
+        passed = set(body(module)["params"])  # a conditional module (= if (...)) nests its body
         assert passed <= set(target), f"module {name} passes unknown params {passed - set(target)}"
         required = {p for p, spec in target.items() if "default" not in spec}
         assert required <= passed, f"module {name} misses required params {required - passed}"
@@ -435,7 +438,7 @@ def test_retention_parameters_are_documented() -> None:
 
 
 def test_resource_names_fit_azure_naming_rules() -> None:
-    params = {n: m["config"]["params"] for n, m in parse(MAIN)["modules"].items()}
+    params = {n: body(m)["params"] for n, m in parse(MAIN)["modules"].items()}
     storage_name = render(params["storage"]["name"], MAIN)
     vault_name = render(params["keyVault"]["name"], MAIN)
     app_name = render(parse(MAIN)["variables"]["functionAppName"]["value"], MAIN)
@@ -1098,3 +1101,45 @@ def test_deploying_doc_has_a_row_for_every_role_assignment() -> None:
         assert matching, f"docs/deploying.md has no row for {principal} / {role} / {scope}"
         assert ("opt-in" in matching[0][0]) is conditional, matching[0]
     assert "## Data protection" in text and "`SEND_CPR_NUMBER`" in text
+
+
+# ---- the private-network option -----------------------------------------------------------------
+
+
+def test_private_network_is_an_option_off_by_default_and_public_access_unchanged() -> None:
+    assert param_default(MAIN, "vnetEnabled") is False
+    assert param_default(MAIN, "storagePublicNetworkAccess") == "Enabled"
+    assert set(decorators(MAIN, "storagePublicNetworkAccess")["allowed"]) == {"Enabled", "Disabled"}
+    module = parse(MAIN)["modules"]["network"]
+    assert module["detail"]["path"] == "app/network.bicep" and module["config"]["condition"] == "vnetEnabled"
+    assert parse(MAIN)["modules"]["storage"]["config"]["params"]["publicNetworkAccess"] == "storagePublicNetworkAccess"
+    account = only(STORAGE, "Microsoft.Storage/storageAccounts")["properties"]
+    assert account["publicNetworkAccess"] == "publicNetworkAccess" and param_default(STORAGE, "publicNetworkAccess") == "Enabled"
+    assert account["networkAcls"]["bypass"] == "AzureServices"  # Event Grid dead-lettering as a trusted service
+    subnet = parse(MAIN)["modules"]["functionApp"]["config"]["params"]["subnetId"]["operator"]
+    assert subnet["type"] == "conditional" and subnet["operands"]["condition"] == "vnetEnabled"
+    assert subnet["operands"]["false_value"] == ""
+    site = only(FUNCTION, "Microsoft.Web/sites")["properties"]
+    assert site["virtualNetworkSubnetId"]["operator"]["operands"]["false_value"] == "subnetId"
+    assert param_default(FUNCTION, "subnetId") == ""
+
+
+def test_the_network_has_a_flex_subnet_and_private_endpoints_for_storage_and_the_vault() -> None:
+    vnet = only(NETWORK, "Microsoft.Network/virtualNetworks")
+    app, endpoints_subnet = vnet["properties"]["subnets"]
+    [delegation] = app["properties"]["delegations"]
+    assert delegation["properties"]["serviceName"] == "Microsoft.App/environments"  # Flex Consumption
+    assert endpoints_subnet["name"] == "private-endpoints"
+    endpoints = parse(NETWORK)["variables"]["endpoints"]["value"]
+    assert {(e["name"], e["groupId"]) for e in endpoints} == {("blob", "blob"), ("queue", "queue"),
+                                                             ("table", "table"), ("vault", "vault")}
+    assert {e["zone"].split(".")[1] for e in endpoints} == {"blob", "queue", "table", "vaultcore"}
+    found = resources(NETWORK)
+    for name, type_ in (("privateEndpoints", "Microsoft.Network/privateEndpoints"),
+                        ("zones", "Microsoft.Network/privateDnsZones"),
+                        ("zoneLinks", "Microsoft.Network/privateDnsZones/virtualNetworkLinks"),
+                        ("zoneGroups", "Microsoft.Network/privateEndpoints/privateDnsZoneGroups")):
+        assert found[name]["type"] == type_
+        assert found[name]["config"]["loop_type"]["detail"]["array_name"] == "endpoints", name
+    connection = body(found["privateEndpoints"])["properties"]["privateLinkServiceConnections"][0]["properties"]
+    assert connection["groupIds"][0]["operator"]["operands"] == {"operand_1": "endpoint", "operand_2": "groupId"}

@@ -62,6 +62,9 @@ param maximumInstanceCount int = 40
 @description('Zone-redundant Flex Consumption plan (only in regions that support it for Flex).')
 param zoneRedundant bool = false
 
+@description('Subnet the app integrates with (main.bicep vnetEnabled); empty: no virtual network.')
+param subnetId string = ''
+
 @description('Memory per instance in MB (Flex Consumption).')
 @allowed([
   512
@@ -151,6 +154,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // the private-network option: outbound traffic through the VNet (storage, Key Vault by private endpoint)
+    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       // App settings (environment variables). Names must match shared/platform/config.py;

@@ -13,9 +13,9 @@ param tags object
 @maxLength(24)
 param name string
 
-// Keep 'Enabled' for this deployment: the Flex Consumption app has no VNet integration, so it
-// reaches the vault over the public endpoint (protected by Entra ID + RBAC). 'Disabled' requires a
-// private endpoint and VNet integration, which this template does not create.
+// Keep 'Enabled' by default: without the private network (main.bicep vnetEnabled) the Flex
+// Consumption app reaches the vault over the public endpoint (protected by Entra ID + RBAC).
+// 'Disabled' requires vnetEnabled: infra/app/network.bicep then creates the private endpoint.
 @description('Public network access of the vault (Enabled or Disabled; see docs/deploying.md).')
 @allowed([
   'Enabled'

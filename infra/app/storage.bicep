@@ -26,6 +26,13 @@ param name string
 ])
 param skuName string = 'Standard_GRS'
 
+@description('Public network access (Enabled by default; Disabled only with the private network of main.bicep vnetEnabled).')
+@allowed([
+  'Enabled'
+  'Disabled'
+])
+param publicNetworkAccess string = 'Enabled'
+
 @description('Container the ERP drops CSV files into (the import function triggers on it).')
 @minLength(3)
 @maxLength(63)
@@ -134,10 +141,10 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     defaultToOAuthAuthentication: true
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: publicNetworkAccess
     networkAcls: {
       bypass: 'AzureServices'
-      defaultAction: 'Allow'
+      defaultAction: publicNetworkAccess == 'Enabled' ? 'Allow' : 'Deny'
     }
     encryption: {
       keySource: 'Microsoft.Storage'
