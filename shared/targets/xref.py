@@ -5,7 +5,7 @@ storage account of the export ledger, reached the same way (:func:`table_service
 Rows:
 
 * PartitionKey ``<target>|<entity>`` (``tictac|user``, ``tictac|project``, ``tictac|activity``,
-  ``tictac|template``); RowKey the ERP key, its parts encoded (:func:`encode_key`) and joined by
+  ``tictac|template``); RowKey the ERP key, its parts escaped without ``%`` (:func:`encode_key`) and joined by
   ``|`` (``1455|10`` for operation 10 of job 1455).
 * ``RemoteId`` (userName, projid, actid; empty for a template), ``LinkedBy`` (native, name,
   created, adopted), ``ErpKey`` (the key parts as JSON: the RowKey need not be decoded, and a
@@ -40,13 +40,13 @@ from shared.export.ledger_table import table_service
 from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.values import Value
 from shared.platform.config import Settings
+from shared.platform.table_keys import encode_key as table_key
 
 DEFAULT_TABLE = "crossref"
-#: Characters an encoded key part keeps as they are. Everything else — ``/ \\ # ?`` (forbidden in
-#: Table keys), control characters (U+0000-U+001F, U+007F-U+009F, forbidden too), ``%`` (the escape),
-#: ``|`` (the part separator), ``~`` (the empty-part and shortened-key marker) and every non-ASCII
-#: character — is percent-encoded as UTF-8.
-_SAFE = "-_. @:+=,;!$&'()*"
+#: What earlier versions kept as it was in a key part (the rest percent-encoded): their keys are
+#: still read (:func:`legacy_key`). A ``%`` in a key breaks point operations (Azure Tables decode it
+#: once more than they should), so keys are now escaped with ``!`` (``shared/platform/table_keys.py``).
+_LEGACY_SAFE = "-_. @:+=,;!$&'()*"
 #: A Table key may be up to 1 KiB; ours stay far below. A longer encoded key is shortened to a
 #: prefix plus the SHA-256 of the whole (the full key is in ``ErpKey``).
 MAX_KEY_LENGTH = 255
@@ -73,12 +73,23 @@ class LinkedBy(StrEnum):
 
 
 def encode_key(parts: Sequence[str]) -> str:
-    """A Table-safe key for ``parts``: each part percent-encoded (see ``_SAFE``), an empty part as
-    ``~``, joined by ``|``; longer than ``MAX_KEY_LENGTH`` → prefix + ``~`` + SHA-256. Distinct
+    """A Table-safe key for ``parts`` without ``%``: each part escaped with ``!`` (letters, digits and
+    ``- _ .`` stay; ``|``, ``~`` and everything else become ``!`` + hex per UTF-8 byte), an empty part
+    as ``~``, joined by ``|``; longer than ``MAX_KEY_LENGTH`` → prefix + ``~`` + SHA-256. Distinct
     part tuples give distinct keys (up to SHA-256 collisions for shortened ones)."""
     if not parts:
         raise ValueError("a cross-reference key needs at least one part")
-    encoded = "|".join(quote(part, safe=_SAFE).replace("~", "%7E") if part else "~" for part in parts)
+    return _shortened("|".join(table_key(part).replace("~", "!7E") if part else "~" for part in parts), parts)
+
+
+def legacy_key(parts: Sequence[str]) -> str | None:
+    """The key earlier versions wrote for ``parts`` (percent-encoded), when it differs from :func:`encode_key`'s."""
+    earlier = _shortened("|".join(quote(part, safe=_LEGACY_SAFE).replace("~", "%7E") if part else "~"
+                                  for part in parts), parts)
+    return earlier if earlier != encode_key(parts) else None
+
+
+def _shortened(encoded: str, parts: Sequence[str]) -> str:
     if len(encoded) <= MAX_KEY_LENGTH:
         return encoded
     digest = hashlib.sha256(json.dumps(list(parts)).encode()).hexdigest()
@@ -164,18 +175,32 @@ class CrossRefs:
 
     # --- read -----------------------------------------------------------------------------------
     def get(self, target: str, entity: Entity, key: Sequence[str]) -> CrossRef | None:
-        try:
-            row = self.table.get_entity(_partition(target, entity), encode_key(key))
-        except ResourceNotFoundError:
-            return None
-        ref = _from_entity(target, entity, row)
-        return ref if ref.erp_key == tuple(key) else None  # a shortened key whose hash collided
+        """The link of ``key`` (also one an earlier version stored under its percent-encoded key)."""
+        for row_key in (encode_key(key), legacy_key(key)):
+            if row_key is None:
+                continue
+            try:
+                row = self.table.get_entity(_partition(target, entity), row_key)
+            except ResourceNotFoundError:
+                continue
+            ref = _from_entity(target, entity, row)
+            if ref.erp_key == tuple(key):  # else a shortened key whose hash collided
+                return ref
+        return None
 
     def load(self, target: str, entity: Entity) -> dict[tuple[str, ...], CrossRef]:
         """Every link of one target and entity (one query; a few thousand rows at most)."""
         rows = self.table.query_entities("PartitionKey eq @pk", parameters={"pk": _partition(target, entity)})
-        refs = (_from_entity(target, entity, row) for row in rows)
-        return {ref.erp_key: ref for ref in refs}
+        found: dict[tuple[str, ...], CrossRef] = {}
+        current: set[tuple[str, ...]] = set()
+        for row in rows:  # an earlier version's row (a % in its key) never wins over the current one
+            ref = _from_entity(target, entity, row)
+            is_current = str(row["RowKey"]) == encode_key(ref.erp_key)
+            if is_current or ref.erp_key not in current:
+                found[ref.erp_key] = ref
+            if is_current:
+                current.add(ref.erp_key)
+        return found
 
     def by_remote_id(self, target: str, entity: Entity) -> dict[str, CrossRef]:
         """The same links keyed by remote id (the export's reverse lookup: actid → operation)."""
@@ -197,9 +222,17 @@ class CrossRefs:
                 self.table.submit_transaction(
                     [("upsert", entity, {"mode": UpdateMode.REPLACE})
                      for entity in unique[start : start + TRANSACTION_SIZE]])
+            for entity in unique:  # the same link under an earlier version's key: gone
+                earlier = legacy_key(tuple(json.loads(entity["ErpKey"])))
+                if earlier is not None:
+                    with suppress(ResourceNotFoundError):
+                        self.table.delete_entity(entity["PartitionKey"], earlier)
 
     def delete(self, target: str, entity: Entity, key: Sequence[str]) -> None:
-        self.table.delete_entity(_partition(target, entity), encode_key(key))
+        for row_key in (encode_key(key), legacy_key(key)):
+            if row_key is not None:
+                with suppress(ResourceNotFoundError):
+                    self.table.delete_entity(_partition(target, entity), row_key)
 
 
 def _to_entity(ref: CrossRef) -> dict[str, Any]:
