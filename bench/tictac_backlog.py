@@ -102,7 +102,7 @@ def main() -> None:
         moment[0] += STEP
         runs += 1
         before = api_calls()
-        resume_deferred(settings, service, factory, now=lambda: iso(moment[0]))
+        resume_deferred(settings, service, factory)
         made = api_calls() - before
         if made:
             calls.append((moment[0], made))

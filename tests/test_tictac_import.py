@@ -272,10 +272,10 @@ def test_a_file_beyond_the_budget_is_partly_deferred_and_completes_later_in_orde
     assert tictac.writes() == writes
 
     # before the budget frees up the timer does nothing; a day later it applies both, oldest first
-    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 0
+    assert resume_deferred(tt_settings, tt_storage, factory) == 0
     assert tictac.writes() == writes
     clock.offset = timedelta(hours=25)
-    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 2
+    assert resume_deferred(tt_settings, tt_storage, factory) == 2
     names = sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"]))
     assert names == sorted([f"Step {n}" for n in range(1, 10)] + ["New name"])  # new ERP data last
     assert Deferrals(tt_storage, tt_settings.archive_container, "tictac").entries() == []
@@ -308,13 +308,13 @@ def test_a_429_mid_import_blocks_the_budget_and_defers_the_rest(
     assert budget.remaining() == 0  # blocked until Tic-Tac's Retry-After, for every instance
     assert receipt.deferred["next_attempt_after"] > clock.iso()
     calls = sum(tictac.calls().values())
-    assert resume_deferred(settings, tt_storage, factory, now=clock.iso) == 0  # not before Retry-After
+    assert resume_deferred(settings, tt_storage, factory) == 0  # not before Retry-After
     assert sum(tictac.calls().values()) == calls  # not even a read was made
 
     tictac.limit(500)
     tictac.advance(hours=25)
     clock.offset = timedelta(hours=25)
-    assert resume_deferred(settings, tt_storage, factory, now=clock.iso) == 1
+    assert resume_deferred(settings, tt_storage, factory) == 1
     [project] = rows(tictac, "projects", projectNumber="P-600")
     assert sorted(a["name"] for a in rows(tictac, "activities", projid=project["projid"])) == [
         f"Step {n}" for n in range(1, 7)]
@@ -346,8 +346,7 @@ def test_deferred_lines_go_as_soon_as_the_budget_has_room_or_is_raised(
     assert receipt.counts["deferred"] == 10 and receipt.deferred["next_attempt_after"] > clock.iso()
     assert any("TimeBridge's share of Tic-Tac's daily calls" in note for note in receipt.notes), receipt.notes
     # the budget setting is raised: the next resume goes at once, not after the estimate a day later
-    assert resume_deferred(tt_settings, tt_storage, budgeted_factory(tt_settings, tictac, clock, limit=400),
-                           now=clock.iso) == 1
+    assert resume_deferred(tt_settings, tt_storage, budgeted_factory(tt_settings, tictac, clock, limit=400)) == 1
     assert len(rows(tictac, "activities", projid=projid)) == 20
 
 
@@ -364,7 +363,7 @@ def test_lines_rejected_when_resumed_keep_their_original_line_numbers(
     tictac.switch(activity_names="duplicates")
     tictac.insert("activities", [{"projid": projid, "name": "Step 10"}, {"projid": projid, "name": "step 10"}])
     clock.offset = timedelta(hours=25)
-    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 1
+    assert resume_deferred(tt_settings, tt_storage, factory) == 1
 
     report = errors_text(tt_storage, tt_settings)
     assert "seven.csv, line 11 (Operation)" in report and "more than one Tic-Tac activity" in report
@@ -578,7 +577,7 @@ def test_two_imports_at_once_never_exceed_the_budget_and_complete_later_in_order
         tictac.advance(hours=25)
         before = sum(tictac.calls().values())
         left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
-        resume_deferred(settings, tt_storage, factory, now=clock.iso)
+        resume_deferred(settings, tt_storage, factory)
         assert sum(tictac.calls().values()) - before <= 10 and tictac.limit()["used"] <= 10
         now_left = {entry.source for entry in Deferrals(tt_storage, settings.archive_container, "tictac").entries()}
         completed += [source for source in order if source in left - now_left]
@@ -604,7 +603,7 @@ def test_resumed_lines_keep_the_cpr_rule(tt_storage, tt_settings, tictac: TicTac
     assert receipt.counts["deferred"] == 1
 
     clock.offset = timedelta(hours=25)
-    assert resume_deferred(tt_settings, tt_storage, factory, now=clock.iso) == 1
+    assert resume_deferred(tt_settings, tt_storage, factory) == 1
 
     [user] = rows(tictac, "users", employeeNumber="7701")
     assert not user.get("nationalIDNumber")

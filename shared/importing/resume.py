@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import replace
 
 from azure.storage.blob import BlobServiceClient
@@ -34,8 +34,7 @@ from shared.targets.factory import ConnectorFactory
 log = logging.getLogger(__name__)
 
 
-def resume_deferred(settings: Settings, service: BlobServiceClient, connector_factory: ConnectorFactory,
-                    now: Callable[[], str] = now_iso) -> int:
+def resume_deferred(settings: Settings, service: BlobServiceClient, connector_factory: ConnectorFactory) -> int:
     """The timer's work: the pending entries of the target, oldest first, while the budget has room
     for their first calls (``next_attempt_after`` is an estimate, never a wait); returns how many
     were completed. Later entries wait while an older one still has lines."""
