@@ -120,6 +120,11 @@ param sendCprNumber bool = false
 @maxValue(146800640)
 param maxFileBytes int = 67108864
 
+@description('Seconds an import (or a resumption) writes before it defers the rest to the resume_deferred timer (IMPORT_TIME_LIMIT_SECONDS); at most 1500, within host.json\'s 30-minute functionTimeout.')
+@minValue(1)
+@maxValue(1500)
+param importTimeLimitSeconds int = 1500
+
 // ---- target system ------------------------------------------------------------------------------
 @description('Target system (TARGET_SYSTEM).')
 @allowed([
@@ -130,6 +135,39 @@ param targetSystem string = 'smarttid'
 
 @description('Tic-Tac Mobile API root (TICTAC_BASE_URL).')
 param tictacBaseUrl string = 'https://www.tictacmobile.com/api/rest'
+
+@description('Tic-Tac export: project numbers (comma-separated) whose time is absence — TimeLedgerEntry only, Type Absence (TICTAC_ABSENCE_PROJECTS).')
+@maxLength(2000)
+param tictacAbsenceProjects string = ''
+
+@description('Tic-Tac export: activity type → WorkTypeCode as TYPE=CODE pairs separated by commas (TICTAC_WORKTYPE_MAP).')
+@maxLength(2000)
+param tictacWorktypeMap string = 'WORKHOURS=NORMAL,OVERTIME=OVERTIME1'
+
+@description('Tic-Tac export: only attested registrations are exported (TICTAC_EXPORT_ATTESTED_ONLY).')
+param tictacExportAttestedOnly bool = true
+
+@description('Tic-Tac export: entry dates read this many days back (TICTAC_EXPORT_LOOKBACK_DAYS); older rows are final.')
+@minValue(1)
+@maxValue(3660)
+param tictacExportLookbackDays int = 400
+
+@description('Tic-Tac export: entry dates read this many days ahead (TICTAC_EXPORT_FORWARD_DAYS).')
+@minValue(0)
+@maxValue(366)
+param tictacExportForwardDays int = 31
+
+@description('Tic-Tac export: a daily reconcile missing more than this share (%) of the rows it knew makes no reversals (TICTAC_RECONCILE_MAX_LOSS_PERCENT).')
+@minValue(0)
+@maxValue(100)
+param tictacReconcileMaxLossPercent int = 20
+
+@description('Tic-Tac export: date of correction lines — the registration\'s own (original) or the run\'s (run) (EXPORT_CORRECTION_DATE).')
+@allowed([
+  'original'
+  'run'
+])
+param exportCorrectionDate string = 'original'
 
 @description('Tic-Tac calls TimeBridge allows itself per rolling 24 hours (TICTAC_DAILY_CALL_BUDGET; Tic-Tac allows 500).')
 @minValue(10)
@@ -194,6 +232,11 @@ param exportWriteEmptyFile bool = false
 @minValue(1)
 @maxValue(1000)
 param exportMarkBatchSize int = 100
+
+@description('Days an inactive employee\'s time ledger is still read by the SmartTID export (EXPORT_INACTIVE_GRACE_DAYS).')
+@minValue(0)
+@maxValue(3660)
+param exportInactiveGraceDays int = 62
 
 // ---- secrets ------------------------------------------------------------------------------------
 @description('Seconds a secret read from Key Vault is cached (SECRET_CACHE_TTL_SECONDS).')
@@ -426,6 +469,15 @@ module functionApp 'app/function.bicep' = {
     exportDecimalSeparator: exportDecimalSeparator
     exportWriteEmptyFile: exportWriteEmptyFile
     exportMarkBatchSize: exportMarkBatchSize
+    exportInactiveGraceDays: exportInactiveGraceDays
+    importTimeLimitSeconds: importTimeLimitSeconds
+    exportCorrectionDate: exportCorrectionDate
+    tictacExportAttestedOnly: tictacExportAttestedOnly
+    tictacAbsenceProjects: tictacAbsenceProjects
+    tictacWorktypeMap: tictacWorktypeMap
+    tictacExportLookbackDays: tictacExportLookbackDays
+    tictacExportForwardDays: tictacExportForwardDays
+    tictacReconcileMaxLossPercent: tictacReconcileMaxLossPercent
     secretCacheTtlSeconds: secretCacheTtlSeconds
     sendCprNumber: sendCprNumber
   }

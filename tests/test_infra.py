@@ -229,7 +229,17 @@ def test_azd_parameters_file_matches_main() -> None:
         "principalId": "${AZURE_PRINCIPAL_ID}",
         "deployerDataAccess": "${TIMEBRIDGE_DEPLOYER_DATA_ACCESS=false}",
         "alertEmailAddress": "${TIMEBRIDGE_ALERT_EMAIL}",
+        # the target and the Tic-Tac export's text settings, from `azd env set` (so azd provision keeps them)
+        "targetSystem": "${TIMEBRIDGE_TARGET_SYSTEM=smarttid}",
+        "tictacAbsenceProjects": "${TIMEBRIDGE_TICTAC_ABSENCE_PROJECTS=}",
+        "tictacWorktypeMap": "${TIMEBRIDGE_TICTAC_WORKTYPE_MAP=WORKHOURS=NORMAL,OVERTIME=OVERTIME1}",
+        "exportCorrectionDate": "${TIMEBRIDGE_EXPORT_CORRECTION_DATE=original}",
     }
+    for name, value in values.items():  # each default is main.bicep's own
+        if "=" in value["value"]:
+            default = param_default(MAIN, name)
+            shown = str(default).lower() if isinstance(default, bool) else str(default)
+            assert value["value"][2:-1].split("=", 1)[1] == shown, name
     params = parse(MAIN)["parameters"]
     assert set(values) <= set(params)
     assert {p for p, spec in params.items() if "default" not in spec} <= set(values)
@@ -925,6 +935,15 @@ def test_setting_defaults_match_the_code() -> None:
         "HTTP_TIMEOUT_SECONDS": "httpTimeoutSeconds",
         "HTTP_MAX_ATTEMPTS": "httpMaxAttempts",
         "MAX_ANSWER_BYTES": "maxAnswerBytes",
+        "IMPORT_TIME_LIMIT_SECONDS": "importTimeLimitSeconds",
+        "EXPORT_INACTIVE_GRACE_DAYS": "exportInactiveGraceDays",
+        "EXPORT_CORRECTION_DATE": "exportCorrectionDate",
+        "TICTAC_EXPORT_ATTESTED_ONLY": "tictacExportAttestedOnly",
+        "TICTAC_ABSENCE_PROJECTS": "tictacAbsenceProjects",
+        "TICTAC_WORKTYPE_MAP": "tictacWorktypeMap",
+        "TICTAC_EXPORT_LOOKBACK_DAYS": "tictacExportLookbackDays",
+        "TICTAC_EXPORT_FORWARD_DAYS": "tictacExportForwardDays",
+        "TICTAC_RECONCILE_MAX_LOSS_PERCENT": "tictacReconcileMaxLossPercent",
         "WRITE_CONCURRENCY": "writeConcurrency",
         "EXPORT_SCHEDULE": "exportSchedule",
         "RESUME_SCHEDULE": "resumeSchedule",

@@ -101,8 +101,15 @@ param exportEncoding string
 param exportDecimalSeparator string
 param exportWriteEmptyFile bool
 param exportMarkBatchSize int
-@description('Days an inactive employee\'s time ledger is still read (EXPORT_INACTIVE_GRACE_DAYS).')
-param exportInactiveGraceDays int = 62
+param exportInactiveGraceDays int
+param importTimeLimitSeconds int
+param exportCorrectionDate string
+param tictacExportAttestedOnly bool
+param tictacAbsenceProjects string
+param tictacWorktypeMap string
+param tictacExportLookbackDays int
+param tictacExportForwardDays int
+param tictacReconcileMaxLossPercent int
 param secretCacheTtlSeconds int
 param sendCprNumber bool
 
@@ -270,7 +277,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'IMPORT_TIME_LIMIT_SECONDS'
-          value: '1500'
+          value: string(importTimeLimitSeconds)
         }
         {
           name: 'TARGET_SYSTEM'
@@ -362,31 +369,31 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
         {
           name: 'EXPORT_CORRECTION_DATE'
-          value: 'original'
+          value: exportCorrectionDate
         }
         {
           name: 'TICTAC_EXPORT_ATTESTED_ONLY'
-          value: 'true'
+          value: string(tictacExportAttestedOnly)
         }
         {
           name: 'TICTAC_ABSENCE_PROJECTS'
-          value: ''
+          value: tictacAbsenceProjects
         }
         {
           name: 'TICTAC_WORKTYPE_MAP'
-          value: 'WORKHOURS=NORMAL,OVERTIME=OVERTIME1'
+          value: tictacWorktypeMap
         }
         {
           name: 'TICTAC_EXPORT_LOOKBACK_DAYS'
-          value: '400'
+          value: string(tictacExportLookbackDays)
         }
         {
           name: 'TICTAC_EXPORT_FORWARD_DAYS'
-          value: '31'
+          value: string(tictacExportForwardDays)
         }
         {
           name: 'TICTAC_RECONCILE_MAX_LOSS_PERCENT'
-          value: '20'
+          value: string(tictacReconcileMaxLossPercent)
         }
       ]
     }
