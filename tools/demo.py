@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     print([blob.name for blob in service.get_container_client(settings.input_container).list_blobs()])
     _heading("in short")
     print("\n".join(summary))
+    _dry_run(service, settings, functions, files[0])
 
     if target == "tictac":
         code = _tictac_epilogue(functions)
@@ -120,6 +121,24 @@ def main(argv: list[str] | None = None) -> int:
             print(data.decode("utf-8" if blob.name.endswith(".json") else encoding))
     _next_steps(args.keep, target)
     return 0
+
+
+def _dry_run(service: Any, settings: Any, functions: dict, sample: Path) -> None:  # type: ignore[type-arg]
+    """The same file once more, checked without writing: the validate drop zone, then the CLI."""
+    import subprocess
+
+    from shared.importing.intake import FileRun
+
+    _heading(f"the validate drop zone: {sample.name} checked again, nothing written")
+    client = service.get_blob_client(settings.validate_container, sample.name)
+    etag = client.upload_blob(sample.read_bytes(), overwrite=True)["etag"]
+    functions["validate_file"](client=client)
+    report = service.get_blob_client(settings.validate_container, f"{FileRun(sample.name, etag).folder}/report.txt")
+    print(report.download_blob().readall().decode("utf-8-sig"))
+    _heading(f"the operator CLI: timebridge validate {sample.name}")
+    command = Path(sys.executable).parent / "timebridge"
+    subprocess.run([str(command) if command.exists() else sys.executable, *([] if command.exists() else
+                   ["-m", "tools.timebridge"]), "validate", str(sample)], check=False)  # it says its exit code
 
 
 def _next_steps(keep: bool, target: str) -> None:
