@@ -70,7 +70,7 @@ param xrefTableName string = 'crossref'
 @maxLength(63)
 param budgetTableName string = 'callbudget'
 
-@description('Storage replication, and so data residency: Standard_GRS (default) copies every blob and table to the paired region (in the EU for EU regions); Standard_ZRS (zone-redundant) or Standard_LRS keep the data in the deployment region only (README "Personal data").')
+@description('Storage replication, and so data residency: Standard_GRS (default) copies every blob and table to the paired region (in the EU for EU regions); Standard_ZRS (zone-redundant) or Standard_LRS keep the data in the deployment region only (docs/administrator.md "Personal data").')
 @allowed([
   'Standard_LRS'
   'Standard_ZRS'
@@ -81,7 +81,7 @@ param budgetTableName string = 'callbudget'
 ])
 param storageSkuName string = 'Standard_GRS'
 
-// ---- retention of personal data (README "Personal data"; docs/deploying.md "Data protection") ----
+// ---- retention of personal data (docs/administrator.md "Personal data"; docs/deploying.md "Data protection") ----
 @description('Days an archived input file and its receipt are kept after their last change.')
 @minValue(1)
 param archiveRetentionDays int = 180
@@ -115,7 +115,7 @@ param logRetentionDays int = 30
 @description('Send the CPR number (Employee position 8) to the target system (SEND_CPR_NUMBER). Off by default.')
 param sendCprNumber bool = false
 
-@description('Largest accepted input file in bytes (MAX_FILE_BYTES). At most 140 MiB, what the largest instance (4,096 MB) allows (README: Large files); set it with instanceMemoryMB.')
+@description('Largest accepted input file in bytes (MAX_FILE_BYTES). At most 140 MiB, what the largest instance (4,096 MB) allows (docs/design.md: Large files); set it with instanceMemoryMB.')
 @minValue(1)
 @maxValue(146800640)
 param maxFileBytes int = 67108864
@@ -261,7 +261,7 @@ param vnetEnabled bool = false
 ])
 param storagePublicNetworkAccess string = 'Enabled'
 
-// ---- alerts and the dashboard (infra/app/alerts.bicep; README "Telemetry, alerts and the dashboard") ----
+// ---- alerts and the dashboard (infra/app/alerts.bicep; docs/administrator.md "Telemetry, alerts and the dashboard") ----
 @description('E-mail address of the administrator who receives TimeBridge alerts (azd: TIMEBRIDGE_ALERT_EMAIL).')
 @minLength(3)
 param alertEmailAddress string

@@ -34,7 +34,7 @@ def test_invalid_container_name_is_a_readable_configuration_error(monkeypatch, n
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "administrator.md").read_text()
     missing = [name for name in setting_names() if f"`{name}`" not in readme]
     assert missing == []
 

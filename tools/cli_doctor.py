@@ -204,7 +204,7 @@ def doctor_text(checks: list[Check], settings: dict[str, Any], all_settings: boo
     lines = ["TimeBridge doctor", ""]
     lines += [check.text() for check in checks]
     if findings:
-        lines += ["", "Probe (README: Every guess about the Tic-Tac API; reads only):"]
+        lines += ["", "Probe (docs/targets.md: Every guess about the Tic-Tac API; reads only):"]
         lines += [f"  {finding.verdict:<12} #{finding.guess:<6} {finding.topic}: {visible(finding.detail)}"
                   for finding in findings]
     changed = {name: item for name, item in settings.items() if all_settings or not item["default"]}

@@ -1,4 +1,4 @@
-"""``timebridge doctor --probe``: the guesses about Tic-Tac's API (README: Every guess about the
+"""``timebridge doctor --probe``: the guesses about Tic-Tac's API (docs/targets.md: Every guess about the
 Tic-Tac API) that a live target can answer with reads, checked against it: holds / differs /
 cannot tell. Two calls (``GET /v1/users``, ``GET /v1/projects``), taken from the shared call budget;
 nothing is written. A guess only a write could test is listed once as not probed.

@@ -1,7 +1,7 @@
 """What every ``timebridge`` command shares: exit codes, the one-line error, safe names, lazy
 settings and a storage check that fails in seconds instead of retrying for a minute and a half.
 
-Exit codes (README: the operator CLI):
+Exit codes (docs/administrator.md: the operator CLI):
 
 ====  ==========================================================================================
 0     done; ``validate``: no line would be rejected

@@ -1,6 +1,6 @@
 // What an administrator is told without reading code: an action group that e-mails them, log alert
 // rules on TimeBridge's summary events (customEvents written by the Python worker, see
-// shared/platform/telemetry.py and README "Telemetry, alerts and the dashboard") and on the Functions host's
+// shared/platform/telemetry.py and docs/administrator.md "Telemetry, alerts and the dashboard") and on the Functions host's
 // own records (requests, traces, exceptions), and an Azure Monitor workbook.
 //
 // Event names and dimension names in the queries below are the constants of shared/platform/telemetry.py;
@@ -166,7 +166,7 @@ resource exportFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'TimeBridge: an export run failed'
-    description: 'The export timer (export_ledger) failed. Nothing beyond a file already written was marked transferred, and the next run (EXPORT_SCHEDULE) completes an unfinished run first. Look at function app > Functions > export_ledger > Invocations for the error; a SmartTID outage or a refused setting is the usual cause. If it keeps failing, see README "The exactly-once protocol".'
+    description: 'The export timer (export_ledger) failed. Nothing beyond a file already written was marked transferred, and the next run (EXPORT_SCHEDULE) completes an unfinished run first. Look at function app > Functions > export_ledger > Invocations for the error; a SmartTID outage or a refused setting is the usual cause. If it keeps failing, see docs/export.md "The exactly-once protocol".'
     severity: 1
     enabled: true
     scopes: [
@@ -202,7 +202,7 @@ resource exportIntent 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   kind: 'LogAlert'
   properties: {
     displayName: 'TimeBridge: an export run has been unfinished for more than an hour'
-    description: 'An export run recorded its intent more than an hour ago and every run since has failed to complete it, so new ledger entries are not being exported. The alert names the run id; its staged file is output/_state/runs/<run id>/. Fix the cause shown under export_ledger > Invocations (SmartTID unreachable, storage, a refused setting); the next run then completes it. Do not delete the _state folder (README "The exactly-once protocol").'
+    description: 'An export run recorded its intent more than an hour ago and every run since has failed to complete it, so new ledger entries are not being exported. The alert names the run id; its staged file is output/_state/runs/<run id>/. Fix the cause shown under export_ledger > Invocations (SmartTID unreachable, storage, a refused setting); the next run then completes it. Do not delete the _state folder (docs/export.md "The exactly-once protocol").'
     severity: 1
     enabled: true
     scopes: [

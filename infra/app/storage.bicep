@@ -94,7 +94,7 @@ param hostContainerNames array = [
   'azure-webjobs-secrets'
 ]
 
-// ---- retention of personal data (README "Personal data"; docs/deploying.md "Data protection") ----
+// ---- retention of personal data (docs/administrator.md "Personal data"; docs/deploying.md "Data protection") ----
 @description('Days a deleted blob or container stays restorable (soft delete) before it is purged.')
 @minValue(1)
 @maxValue(365)

@@ -1,4 +1,4 @@
-"""The exactly-once export protocol (the README section "The exactly-once protocol" explains it step by step).
+"""The exactly-once export protocol (docs/export.md, "The exactly-once protocol", explains it step by step).
 
 One run, under the export lock (a lease on ``_state/export.lock`` in the output container):
 
@@ -379,7 +379,7 @@ class Exporter:
             if (size, md5) != (manifest.size, manifest.md5):
                 raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
                                    f"{intent.file_name} cannot be written again "
-                                   "(see the README, 'The exactly-once protocol')")
+                                   "(see docs/export.md, 'The exactly-once protocol')")
             staged.seek(0)
             self._create(blob, staged, size)
 
@@ -474,7 +474,7 @@ class Exporter:
             raise ExportFailed(
                 f"SmartTID refused to mark job ledger entries {batch[0]}…{batch[-1]} of {intent.file_name} "
                 f"(run {intent.run_id}) as transferred: {refused.message}. The entries still exist in SmartTID; "
-                "fix the cause in SmartTID, and the next run continues (see the README, 'Manual intervention')"
+                "fix the cause in SmartTID, and the next run continues (see docs/export.md, 'Manual intervention')"
             ) from None
         for entry_id in gone:
             log.warning("export run %s: job ledger entry %s in %s was %s", intent.run_id, entry_id,
@@ -548,7 +548,7 @@ class Exporter:
         if data is None:
             raise ExportFailed(
                 f"the manifest of interrupted run {intent.run_id} is missing; "
-                "see the README, 'The exactly-once protocol'"
+                "see docs/export.md, 'The exactly-once protocol'"
             )
         return Manifest.from_json(data)
 

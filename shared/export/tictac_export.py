@@ -2,8 +2,8 @@
 intent → staged file → verify → ledger → receipt → close) with Tic-Tac as the source.
 
 Tic-Tac has no "transferred" flag, its rows carry no change time and a deleted row disappears, so
-the export ledger remembers what it sent (``source_ledger.py``) and each run (README, "Tic-Tac
-export"):
+the export ledger remembers what it sent (``source_ledger.py``) and each run (docs/export.md, "Export from
+Tic-Tac"):
 
 1. completes an interrupted run first (from its manifest, no Tic-Tac call);
 2. reserves its calls from the shared call budget (one ``GET /v2/entries``, a project list when

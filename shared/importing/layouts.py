@@ -5,7 +5,7 @@ SmartTID's *Create employee / job / operation* web-service functions in document
 without ``sAPIKey`` (reference: ../shared/reference/smarttid-api.md §3.1-3.3).
 
 Only positions whose name and type are documented (or, where marked ``guess``, inferred from the
-SmartAPI object) are listed. Positions beyond a table are accepted and ignored; the README lists
+SmartAPI object) are listed. Positions beyond a table are accepted and ignored; docs/file-formats.md lists
 them as unknown.
 """
 
@@ -62,7 +62,7 @@ class Layout:
 
 #: GUESS: the documentation names DECIMAL parameters without precision or scale. We accept at most
 #: ``DECIMAL_SCALE`` digits after the separator and ``DECIMAL_PRECISION`` digits in all, so a value
-#: is never rounded silently by SmartTID (README, "Decisions where SmartTID's documentation has gaps").
+#: is never rounded silently by SmartTID (docs/targets.md, "Decisions where SmartTID's documentation has gaps").
 DECIMAL_PRECISION, DECIMAL_SCALE = 18, 4
 
 T, D, F, I, N, C = (FieldKind.TEXT, FieldKind.DATE, FieldKind.FLAG, FieldKind.INTEGER, FieldKind.DECIMAL,

@@ -1,6 +1,6 @@
 """Application settings, read from app settings / environment variables.
 
-Every name here is an Azure Functions app setting. The README, ``local.settings.json.example``
+Every name here is an Azure Functions app setting. docs/administrator.md ("Settings"), ``local.settings.json.example``
 and ``infra/app/function.bicep`` list the same names; ``tests/test_infra.py`` keeps them in step.
 """
 
@@ -35,7 +35,7 @@ FUNCTION_TIMEOUT_SECONDS = 30 * 60
 #: What an import needs after it stops writing: store the deferred lines, the reports and the receipt.
 IMPORT_WRAP_UP_SECONDS = 5 * 60
 #: The largest MAX_FILE_BYTES: what the largest Flex Consumption instance (4,096 MB, infra/main.bicep
-#: ``instanceMemoryMB``) allows by the README's rule (Large files: a file whose every line is rejected,
+#: ``instanceMemoryMB``) allows by the rule in docs/design.md (Large files: a file whose every line is rejected,
 #: 0.73 KiB a line, stays below half of the instance), 140 MiB; a larger file may not fit at all.
 MAX_FILE_BYTES_CAP = 140 * 1024 * 1024
 #: Key Vault DNS suffixes of the Azure clouds (https://<vault name>.<suffix>/).
@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         description="Dry-run drop zone: a file dropped here gets a report of what it would do, and is removed.",
     )
     #: 64 MiB: a file whose every line is rejected (0.73 KiB a line, bench/scale_bench.py --rejected) then
-    #: needs at most half of the 2,048 MB Flex Consumption instance infra/ provisions (README: Large files).
+    #: needs at most half of the 2,048 MB Flex Consumption instance infra/ provisions (docs/design.md: Large files).
     #: At most MAX_FILE_BYTES_CAP (the same rule for the largest instance, 4,096 MB).
     max_file_bytes: int = Field(default=64 * 1024 * 1024, alias="MAX_FILE_BYTES", gt=0)
     import_time_limit_seconds: int = Field(
@@ -253,7 +253,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MAX_FILE_BYTES is {value:,} bytes; at most {MAX_FILE_BYTES_CAP:,} (140 MiB) is accepted: a file "
                 "whose lines are all rejected needs up to half of the largest Flex Consumption instance (4,096 MB) "
-                "at that size (README: Large files). Split larger files in the ERP, or set MAX_FILE_BYTES to "
+                "at that size (docs/design.md: Large files). Split larger files in the ERP, or set MAX_FILE_BYTES to "
                 f"{MAX_FILE_BYTES_CAP:,} or less (default 67,108,864 = 64 MiB)"
             )
         return value

@@ -1,6 +1,6 @@
 """One summary event per import, export and deferral, with named dimensions for Application Insights.
 
-How the events reach Application Insights (README, "Telemetry, alerts and the dashboard"):
+How the events reach Application Insights (docs/administrator.md, "Telemetry, alerts and the dashboard"):
 
 * Each event is one ``logging`` record on the logger :data:`EVENT_LOGGER` (``timebridge.events``)
   whose ``extra`` fields are the event's dimensions, plus ``microsoft.custom_event.name``.

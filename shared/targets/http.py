@@ -3,7 +3,7 @@ within a depth limit, the target's error text with every secret redacted *before
 the ``Retry-After`` header, the signal for a response worth retrying, and a short description of
 a failed attempt for the logs (never request data).
 
-The rules both targets follow (README, "Answers TimeBridge accepts"):
+The rules both targets follow (docs/targets.md, "Answers TimeBridge accepts"):
 
 * a 2xx answer is success; ``204 No Content`` is the only empty answer a list may give (or an
   empty list); a ``200`` whose body is empty where data was expected is an unreadable answer;

@@ -1,7 +1,7 @@
 """SmartTID SmartAPI connector (httpx).
 
 Everything we had to *guess* about SmartAPI lives in the ``GUESSES`` section at the top of this
-module (reference ../shared/reference/smarttid-api.md marks these points GAP or INF); the README
+module (reference ../shared/reference/smarttid-api.md marks these points GAP or INF); docs/targets.md
 lists the same decisions. The rest follows the documented behaviour: ``POST /apilogin`` with the
 ``API-Key`` header and the multipart field ``sAPIKey`` returns a UID; every data call carries the
 ``API-Key``, ``UID`` and ``DEVICEID`` headers; lists page with ``offset``/``limit`` and report
