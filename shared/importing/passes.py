@@ -3,14 +3,16 @@
 The file lives in blob storage and can be read again, so instead of holding every record it is
 streamed more than once:
 
-1. **scan** (:func:`scan_file`): every line is read (the employees and jobs checked, the operations
-   keyed); the line errors and the facts about the file (lines read, encoding, spans, rejected
-   keys) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
+1. **scan** (:func:`scan_file`): every line is read (and keyed; the intake leaves every check to
+   the batches, so each line is checked once); the facts about the file (lines read, encoding,
+   spans) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
    occur on more than one line;
 2. **batches** (:meth:`ScannedFile.batches`): the file is read again for some record types
    (employees and jobs first, operations second), and the records come in batches of a bounded
-   size, in file order. A key that occurs on several lines is merged in file order, as
-   :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line.
+   size, in file order; the line errors and rejected keys of the lines the scan did not check join
+   the scan's facts. A key that occurs on several lines is merged in file order, as
+   :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line (at the end of
+   the pass when its last line is rejected).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ class ScannedFile:
                     yield batch
                     batch = []
                 batch.append(one)
-        for same in waiting.values():  # never left over (the scan saw the same lines), but never lost either
+        for same in waiting.values():  # keys whose last line was rejected here (not by the unchecking scan)
             batch.extend(same.values())
         if batch:
             yield batch
