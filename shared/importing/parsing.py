@@ -24,6 +24,8 @@ import csv
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from shared.errors import FieldValueError, UnreadableFile
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
@@ -378,13 +380,17 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
     reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
     checks = _Checks(checked or parsed, target, wanted, keys_only)
     kits, selective = checks.kits, wanted is not None or bool(keys_only)
+    unwanted = tuple(f"{name};" for name, kit in kits.items() if not kit.wanted)  # as the file usually spells them
     first = True
     for number, text, ending, problem in lines:
         quoted = problem is not None or '"' in text or len(text) > FIELD_LIMIT
         if not quoted:
+            if not first and text.startswith(unwanted):  # a line of a type not wanted is only counted
+                parsed.lines_read += 1
+                continue
             if not text.strip(BLANK):
                 continue  # a blank line: nothing but spaces, tabs and separators (any other character is reported)
-            if wanted is not None and not first:  # a line of a type not wanted is only counted
+            if wanted is not None and not first:
                 head = text.partition(";")[0]
                 kit = kits.get(head) or checks.kit_of(head)
                 if kit is None or not kit.wanted:
@@ -467,6 +473,8 @@ class _Kit:
     key_checks: list[_FieldCheck]
     wanted: bool
     keys_only: bool
+    key_of: Callable[[dict[str, Value]], Any]  # the key's value (one field) or values (more)
+    key_end: int  # the position after the last key field
 
 
 class _Checks:
@@ -484,7 +492,8 @@ class _Checks:
             assert [check[1] for check in checks] == list(range(1, len(checks) + 1))
             key_checks = [checks[layout.field(name).position - 1] for name in layout.key]
             self.kits[record_type.value] = _Kit(layout, checks, key_checks, wanted is None or record_type in wanted,
-                                                record_type in keys_only)
+                                                record_type in keys_only, itemgetter(*layout.key),
+                                                max(check[1] for check in key_checks) + 1)
         self._folded = {name.lower(): kit for name, kit in self.kits.items()}
 
     def kit_of(self, head: str) -> _Kit | None:
@@ -524,7 +533,7 @@ class _Checks:
         """The line checked: its record, or None and its errors in ``sink`` (``line``: the fields joined)."""
         layout = kit.layout
         errors = whole_line
-        if _CONTROL.search(line):
+        if not line.isprintable() and _CONTROL.search(line):  # printable: no control character (quick)
             for position, text in enumerate(fields):
                 control = _control_character(text)
                 if control is not None:
@@ -534,29 +543,28 @@ class _Checks:
                         "the line again"))
         values: dict[str, Value] = {}
         count = len(fields)
-        for check in kit.checks[: count - 1]:
-            name, position, text_kind, max_length, converted, _ = check
-            text = fields[position].strip()
+        key_names = layout.key
+        for check, raw in zip(kit.checks, fields[1:], strict=False):  # a field beyond the layout is not checked
+            text = raw.strip()
             if not text:
-                if name in layout.key:
+                if check[0] in key_names:
                     errors.append(_empty_key(number, layout, check[5]))
                 continue
-            # the usual values without a call: text within its length (ASCII), a value converted before
-            if text_kind:
-                if (max_length is None or len(text) <= max_length) and text.isascii():
-                    values[name] = text
+            # the usual values without a call: a text within its length (ASCII), a value converted before
+            if check[2]:
+                if (check[3] is None or len(text) <= check[3]) and text.isascii():
+                    values[check[0]] = text
                     continue
-            elif text in converted:
-                values[name] = converted[text]
+            elif text in check[4]:
+                values[check[0]] = check[4][text]
                 continue
             try:
-                values[name] = self.convert(check, text)
+                values[check[0]] = self.convert(check, text)
             except FieldValueError as exc:
-                errors.append(LineError(number, layout.record_type, f"{name} (position {position})",
+                errors.append(LineError(number, layout.record_type, f"{check[0]} (position {check[1]})",
                                         shown(text), exc.reason, exc.action))
-        for check in kit.key_checks:
-            if check[1] >= count:
-                errors.append(_empty_key(number, layout, check[5]))
+        if count <= kit.key_end:  # a key field beyond the line's last
+            errors += [_empty_key(number, layout, check[5]) for check in kit.key_checks if check[1] >= count]
         if count > len(kit.checks) + 1:
             extra = [pos for pos in range(len(kit.checks) + 1, count) if fields[pos].strip()]
             if extra:
@@ -568,8 +576,8 @@ class _Checks:
                 sink.rejected_keys.setdefault(sink.slot(layout.record_type, tuple(values[n] for n in layout.key)),
                                               number)
             return None
-        key = tuple([values[name] for name in layout.key])
-        return Record(layout.record_type, key, values, [number])
+        key = kit.key_of(values)
+        return Record(layout.record_type, key if len(layout.key) > 1 else (key,), values, [number])
 
 
 def _empty_key(number: int, layout: Layout, spec: FieldSpec) -> LineError:
