@@ -329,6 +329,12 @@ def encoding_of(encodings: set[str]) -> str:
 
 
 def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
+    if len(key) == 1:  # an employee's or a job's (the usual keys without a loop)
+        return (key[0].casefold(),) if isinstance(key[0], str) else key
+    if len(key) == 2:  # an operation's
+        first, second = key
+        return (first.casefold() if isinstance(first, str) else first,
+                second.casefold() if isinstance(second, str) else second)
     return tuple([value.casefold() if isinstance(value, str) else value for value in key])
 
 
@@ -522,10 +528,15 @@ class _Checks:
             text = fields[check[1]].strip() if check[1] < len(fields) else ""
             if not text:
                 return None
-            try:
-                values[check[0]] = self.convert(check, text)
-            except FieldValueError:
-                return None
+            if check[2] and (check[3] is None or len(text) <= check[3]) and text.isascii():
+                values[check[0]] = text
+            elif text in check[4]:
+                values[check[0]] = check[4][text]
+            else:
+                try:
+                    values[check[0]] = self.convert(check, text)
+                except FieldValueError:
+                    return None
         return Record(kit.layout.record_type, tuple(values.values()), values, [number])
 
     def record(self, number: int, kit: _Kit, fields: list[str], whole_line: list[LineError],
