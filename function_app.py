@@ -6,7 +6,13 @@ configuration error once at start-up (an ERROR in the log stream and Application
 every invocation then fails at once with the same message (``load_settings()`` raises
 ``ConfigurationError`` before anything is read or written), visible under the function's
 Invocations in the portal.
+
+Cold start: importing this module declares the bindings and nothing more (the functions import
+what they use when they first run). The start-up check reads and validates the settings in a
+thread of its own, so the host lists the functions without waiting for the settings' libraries.
 """
+
+import threading
 
 import azure.functions as func
 
@@ -14,7 +20,6 @@ from functions.export_ledger import bp as export_blueprint
 from functions.import_file import bp as import_blueprint
 from functions.resume_deferred import bp as resume_blueprint
 from functions.validate_file import bp as validate_blueprint
-from shared.platform.config import report_configuration_problems
 
 app = func.FunctionApp()
 app.register_functions(import_blueprint)
@@ -22,4 +27,19 @@ app.register_functions(export_blueprint)
 app.register_functions(validate_blueprint)
 app.register_functions(resume_blueprint)
 
-report_configuration_problems()
+
+def _check_configuration() -> None:
+    """The start-up check (never raises: an exception here would only be a thread's traceback)."""
+    try:
+        from shared.platform.config import report_configuration_problems
+
+        report_configuration_problems()
+    except Exception:  # pragma: no cover - report_configuration_problems itself never raises
+        import logging
+
+        logging.getLogger(__name__).exception("TimeBridge could not check its configuration at start-up")
+
+
+#: Not a daemon: a process that ends right after start-up still logs the check's outcome.
+startup_check = threading.Thread(target=_check_configuration, name="timebridge-startup-check")
+startup_check.start()

@@ -191,3 +191,12 @@ def test_validate_container_shared_with_another_container_is_refused(other: str,
     with pytest.raises(ConfigurationError) as caught:
         load_settings()
     assert f"VALIDATE_CONTAINER is 'shared-one', the same container as {other}" in str(caught.value)
+
+
+def test_the_default_tictac_username_template_is_valid_so_its_check_can_be_skipped() -> None:
+    # config.py accepts the default without loading the Tic-Tac target (cold start); it must be valid.
+    from shared.targets.tictac_mapping import UserNameRule
+
+    default = Settings.model_fields["tictac_username_template"].default
+    UserNameRule(default)  # raises ValueError for an invalid template
+    assert load_settings().tictac_username_template == default
