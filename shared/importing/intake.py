@@ -361,9 +361,10 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
     """Read the file for an import: its errors and facts, and how to read its records in batches.
 
     A file is scanned once (each line only keyed) and then read again in batches, each line checked
-    as its batch is read (:mod:`shared.importing.passes`), so memory does not grow with it. Only for a target whose job create carries the job's operations (Tic-Tac:
-    a project's POST carries its activities) the file is parsed whole; its daily call budget keeps
-    what one import can apply small.
+    as its batch is read (:mod:`shared.importing.passes`), so memory does not grow with it. Only for
+    a target whose job create carries the job's operations (Tic-Tac: a project's POST carries its
+    activities) the file is parsed whole; its daily call budget keeps what one import can apply
+    small.
     """
     fold = connector.codes_case_insensitive if connector else False
     target = settings.target_system.display_name
