@@ -58,22 +58,25 @@ class ScannedFile:
         checked = self.parsed if wanted & self.unchecked else scratch
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
+        fold, duplicates = scratch.fold_codes, self.duplicates
         for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
-            slot = scratch.slot(record.record_type, record.key)
+            slot = (record.record_type, fold_key(record.key) if fold else record.key)  # scratch.slot(), inlined
             digest = hash(slot)
-            last = self.duplicates.get(digest)
-            if last is None:
-                ready = [record]
+            last = duplicates.get(digest)
+            if last is None:  # the usual record: a key on one line only
+                if len(batch) >= size and (group is None or group(record) != group(batch[-1])):
+                    yield batch
+                    batch = []
+                batch.append(record)
+                continue
+            same = waiting.setdefault(digest, {})
+            if slot in same:
+                merge(same[slot], record)
             else:
-                same = waiting.setdefault(digest, {})
-                if slot in same:
-                    merge(same[slot], record)
-                else:
-                    same[slot] = record
-                if record.line != last:
-                    continue
-                ready = list(waiting.pop(digest).values())
-            for one in ready:
+                same[slot] = record
+            if record.line != last:
+                continue
+            for one in list(waiting.pop(digest).values()):
                 if len(batch) >= size and (group is None or group(one) != group(batch[-1])):
                     yield batch
                     batch = []
@@ -149,8 +152,9 @@ def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = 
     seen = bytearray(bits // 8)
     mask = bits - 1
     duplicates: dict[int, int] = {}
+    fold = parsed.fold_codes
     for record in read_records(open_stream(), parsed, target, keys_only=unchecked):
-        digest = hash(parsed.slot(record.record_type, record.key))
+        digest = hash((record.record_type, fold_key(record.key) if fold else record.key))  # parsed.slot(), inlined
         bit = digest & mask
         if seen[bit >> 3] & (1 << (bit & 7)):
             duplicates[digest] = record.line
