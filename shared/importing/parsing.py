@@ -216,11 +216,15 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
     Fast for the usual file: the complete lines of a window of the stream are decoded and split at
     once (a window that is not valid UTF-8 is decoded line by line)."""
     number = 0
-    carry = b""
+    carry: list[bytes] = []  # the unfinished line, in pieces (a long line in many chunks costs linear time)
     for chunk in chunks:
         if b"\x00" in chunk:
             raise _binary_file()
-        data = carry + chunk if carry else chunk
+        if b"\n" not in chunk and b"\r" not in chunk and not (carry and carry[-1].endswith(b"\r")):
+            if chunk:
+                carry.append(chunk)
+            continue
+        data = b"".join([*carry, chunk]) if carry else chunk
         start = 0
         while True:
             stop = min(len(data), start + WINDOW)
@@ -233,9 +237,10 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
                     break
             number = yield from _window_lines(data[start:end], number, parsed, encodings)
             start = end
-        carry = data[start:]
+        carry = [data[start:]] if start < len(data) else []
     if carry:
-        content, ending = (carry[:-1], "\r") if carry.endswith(b"\r") else (carry, "")
+        rest = b"".join(carry)
+        content, ending = (rest[:-1], "\r") if rest.endswith(b"\r") else (rest, "")
         if number == 0:
             content = content.removeprefix(BOM)
         text, problem = _decode_one(content, number + 1, parsed, encodings)
