@@ -59,3 +59,17 @@ def test_validate_function_is_an_event_grid_blob_trigger_on_the_validate_contain
 def test_resume_function_is_a_timer_on_the_resume_schedule() -> None:
     [binding] = json.loads(FUNCTIONS["resume_deferred"].get_function_json())["bindings"]
     assert (binding["type"], binding["schedule"], binding["useMonitor"]) == ("timerTrigger", "%RESUME_SCHEDULE%", True)
+
+
+def test_importing_the_app_declares_the_bindings_and_leaves_the_rest_to_first_use() -> None:
+    # Cold start (bench/cold_start.py): no pipeline, no target and no CLI at import; the start-up
+    # check (its own thread) reads the settings without loading the Tic-Tac target for SmartTID.
+    probe = ("import sys, function_app\n"
+             "function_app.startup_check.join()\n"
+             "print(sorted(m for m in ('shared.importing.intake', 'shared.targets.smarttid', 'shared.targets.tictac',"
+             " 'shared.targets.tictac_mapping', 'shared.export', 'tools.timebridge', 'defusedxml') if m in sys.modules))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={"PATH": os.environ.get("PATH", "")},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    assert "ERROR" not in result.stderr  # the default settings pass the start-up check

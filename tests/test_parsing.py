@@ -123,3 +123,14 @@ def test_a_one_digit_day_or_month_is_accepted_as_documented(text: str, day: date
     assert parsed.records[0].values["sPlannedStartDate"] == day
     sheet = (Path(__file__).resolve().parent.parent / "docs" / "file-formats.md").read_text(encoding="utf-8")
     assert "a day or month of one digit is\n    accepted too (`3-2-2026`" in sheet
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+def test_a_file_in_small_chunks_reads_as_it_does_whole(chunk: int) -> None:
+    # lone CRs at a chunk's end, lines spanning chunks without any line ending, a quoted field across lines
+    data = ("Employee;E1;Anne\r\nEmployee;E2;Bo\rJob;J1;Job one\nOperation;J1;1;OP;Step\r\r"
+            'Job;J2;"two\rlines"\rEmployee;E3;Søren\rEmployee;E4;no line ending').encode()
+    whole, pieces = parse(data, len(data)), parse(data, chunk)
+    assert [(r.key, r.values, r.lines) for r in pieces.records] == [(r.key, r.values, r.lines) for r in whole.records]
+    assert [r.lines for r in whole.records] == [[1], [2], [3], [4], [6], [8], [9]]
+    assert (pieces.errors, pieces.lines_read, pieces.spans) == (whole.errors, 7, {6: 7})

@@ -263,3 +263,12 @@ def test_schedules_closer_than_five_minutes_are_refused(monkeypatch, setting: st
 def test_schedules_five_minutes_apart_or_more_are_accepted(monkeypatch, schedule: str) -> None:
     monkeypatch.setenv("RESUME_SCHEDULE", schedule)
     assert load_settings().resume_schedule == schedule
+
+
+def test_the_default_tictac_username_template_is_valid_so_its_check_can_be_skipped() -> None:
+    # config.py accepts the default without loading the Tic-Tac target (cold start); it must be valid.
+    from shared.targets.tictac_mapping import UserNameRule
+
+    default = Settings.model_fields["tictac_username_template"].default
+    UserNameRule(default)  # raises ValueError for an invalid template
+    assert load_settings().tictac_username_template == default

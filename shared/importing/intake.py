@@ -32,7 +32,7 @@ from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
 from shared.importing.layouts import RecordType
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, Record, parse_file, physical_lines
-from shared.importing.passes import OPERATIONS, Batches, in_memory, scan_file
+from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
 from shared.importing.personal_data import CprWithholding
 from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
@@ -379,17 +379,19 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
               size: int = 0) -> tuple[ParsedFile, Batches]:
     """Read the file for an import: its errors and facts, and how to read its records in batches.
 
-    A file is scanned once and then read again in batches (:mod:`shared.importing.passes`), so memory
-    does not grow with it. Only for a target whose job create carries the job's operations (Tic-Tac:
-    a project's POST carries its activities) the file is parsed whole; its daily call budget keeps
-    what one import can apply small.
+    A file is scanned once (each line only keyed) and then read again in batches, each line checked
+    as its batch is read (:mod:`shared.importing.passes`), so memory does not grow with it. Only for
+    a target whose job create carries the job's operations (Tic-Tac: a project's POST carries its
+    activities) the file is parsed whole; its daily call budget keeps what one import can apply
+    small.
     """
     fold = connector.codes_case_insensitive if connector else False
     target = settings.target_system.display_name
     if connector is not None and connector.inline_children:
         parsed = parse_file(stream, fold_codes=fold, target=target)
         return parsed, in_memory(parsed)
-    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=OPERATIONS, size_hint=size)
+    # every line is checked once, while its batch is read; the scan only keys it
+    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS, size_hint=size)
     return scanned.parsed, scanned.for_import
 
 

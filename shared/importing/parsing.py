@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
 
 from shared.errors import FieldValueError, UnreadableFile
-from shared.importing.layouts import LAYOUTS, Layout, RecordType
+from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
 from shared.importing.values import Value, convert
 from shared.platform.safe_text import visible
 
@@ -126,10 +128,7 @@ def physical_lines(chunks: Iterable[bytes]) -> Iterator[PhysicalLine]:
     cr_pending = False  # the previous chunk ended in CR: its LF may start this chunk
     for chunk in chunks:
         if b"\x00" in chunk:
-            raise UnreadableFile(
-                "the file contains binary data (NUL bytes), so it is not a CSV text file",
-                "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
-            )
+            raise _binary_file()
         start = 0
         if cr_pending and chunk:
             cr_pending = False
@@ -183,44 +182,165 @@ def decode_line(content: bytes) -> tuple[str, str, str | None]:
         return content.decode("cp1252", errors="replace"), WINDOWS_1252, problem
 
 
-class _Feed:
-    """Decoded physical lines for the ``csv`` reader, remembering which lines the current record used."""
+#: The decoded text of a stream is split in windows of about this many bytes (whole lines), so a large
+#: chunk (a blob download's are 4 MiB) is never held as one string and one list of lines.
+WINDOW = 256 * 1024
+_LINE_END_TEXT = re.compile(r"(\r\n|\r|\n)")
 
-    def __init__(self, chunks: Iterable[bytes], parsed: ParsedFile) -> None:
-        self._lines = physical_lines(chunks)
-        self._parsed = parsed
+#: A decoded physical line: ``(number, text, ending, problem)`` (``problem``: an undecodable byte).
+DecodedLine = tuple[int, str, str, str | None]
+
+
+def _binary_file() -> UnreadableFile:
+    return UnreadableFile(
+        "the file contains binary data (NUL bytes), so it is not a CSV text file",
+        "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
+    )
+
+
+def _complete(data: bytes, start: int, stop: int) -> int:
+    """Where the complete lines of ``data[start:stop]`` end: after its last line ending, but before a
+    CR at ``stop`` (its LF may follow); ``start`` when no line is complete."""
+    last = max(data.rfind(b"\n", start, stop), data.rfind(b"\r", start, stop))
+    if last == stop - 1 and data[last] == 13:  # CR
+        last = max(data.rfind(b"\n", start, last), data.rfind(b"\r", start, last))
+    return last + 1 if last >= start else start
+
+
+def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[str]) -> Iterator[DecodedLine]:
+    """The physical lines of a byte stream, decoded: what :func:`physical_lines` and
+    :func:`decode_line` give line by line (the BOM skipped, a NUL byte makes the file unreadable),
+    the Windows-1252 lines listed in ``parsed.fallback_lines`` and the encodings of the non-ASCII
+    lines added to ``encodings``.
+
+    Fast for the usual file: the complete lines of a window of the stream are decoded and split at
+    once (a window that is not valid UTF-8 is decoded line by line)."""
+    number = 0
+    carry: list[bytes] = []  # the unfinished line, in pieces (a long line in many chunks costs linear time)
+    for chunk in chunks:
+        if b"\x00" in chunk:
+            raise _binary_file()
+        if b"\n" not in chunk and b"\r" not in chunk and not (carry and carry[-1].endswith(b"\r")):
+            if chunk:
+                carry.append(chunk)
+            continue
+        data = b"".join([*carry, chunk]) if carry else chunk
+        start = 0
+        while True:
+            stop = min(len(data), start + WINDOW)
+            end = _complete(data, start, stop)
+            if end == start:
+                if stop == len(data):
+                    break
+                end = _complete(data, start, len(data))  # a line longer than a window
+                if end == start:
+                    break
+            number = yield from _window_lines(data[start:end], number, parsed, encodings)
+            start = end
+        carry = [data[start:]] if start < len(data) else []
+    if carry:
+        rest = b"".join(carry)
+        content, ending = (rest[:-1], "\r") if rest.endswith(b"\r") else (rest, "")
+        if number == 0:
+            content = content.removeprefix(BOM)
+        text, problem = _decode_one(content, number + 1, parsed, encodings)
+        yield number + 1, text, ending, problem
+
+
+def _window_lines(window: bytes, number: int, parsed: ParsedFile,
+                  encodings: set[str]) -> Generator[DecodedLine, None, int]:
+    """The lines of ``window`` (whole lines, each with its ending), numbered after ``number``;
+    returns the last line's number."""
+    if number == 0:
+        window = window.removeprefix(BOM)
+    try:
+        text = window.decode(UTF8)
+    except UnicodeDecodeError:
+        start = 0
+        for match in _LINE_END.finditer(window):
+            number += 1
+            decoded, problem = _decode_one(window[start : match.start()], number, parsed, encodings)
+            start = match.end()
+            yield number, decoded, match.group().decode("ascii"), problem
+        return number
+    if not text.isascii():
+        encodings.add(UTF8)
+    if "\r" not in text:
+        ending = "\n"
+    elif "\n" not in text:
+        ending = "\r"
+    elif text.count("\r") == text.count("\r\n") == text.count("\n"):
+        ending = "\r\n"
+    else:  # line endings of more than one kind
+        pieces = _LINE_END_TEXT.split(text)
+        for line, ending in zip(pieces[0::2], pieces[1::2], strict=False):
+            number += 1
+            yield number, line, ending, None
+        return number
+    lines = text.split(ending)
+    lines.pop()  # the empty rest after the last line ending
+    for line in lines:
+        number += 1
+        yield number, line, ending, None
+    return number
+
+
+def _decode_one(content: bytes, number: int, parsed: ParsedFile, encodings: set[str]) -> tuple[str, str | None]:
+    text, encoding, problem = decode_line(content)
+    if problem is None and not content.isascii():
+        encodings.add(encoding)
+        if encoding == WINDOWS_1252:
+            parsed.fallback_lines.append(number)
+    return text, problem
+
+
+class _Feed:
+    """The lines the ``csv`` reader reads for one record: its first line, handed over (:meth:`start`),
+    then as many more of the stream's lines as a quoted field spans; remembers the lines it used."""
+
+    def __init__(self, lines: Iterator[DecodedLine]) -> None:
+        self._lines = lines
+        self._first: str | None = None
         self.last = 0  # the last physical line handed to the reader
         self.texts: list[str] = []  # the decoded lines of the current record
         self.problems: list[tuple[int, str]] = []  # undecodable lines of the current record
-        self._encodings: set[str] = set()
 
-    def start_record(self) -> int:
-        self.texts.clear()
-        self.problems.clear()
-        return self.last + 1
+    def start(self, number: int, text: str, ending: str, problem: str | None) -> None:
+        self._first = text + ending
+        self.last = number
+        self.texts = [text]
+        self.problems = [(number, problem)] if problem else []
 
     def __iter__(self) -> Iterator[str]:
-        for line in self._lines:
-            text, encoding, problem = decode_line(line.content)
-            self.last = line.number
-            if problem:
-                self.problems.append((line.number, problem))
-            elif not line.content.isascii():
-                self._encodings.add(encoding)
-                if encoding == WINDOWS_1252:
-                    self._parsed.fallback_lines.append(line.number)
-            self.texts.append(text)
-            yield text + line.ending.decode("ascii")
+        return self
 
-    @property
-    def encoding(self) -> str:
-        if self._encodings == {WINDOWS_1252}:
-            return WINDOWS_1252
-        return MIXED if len(self._encodings) > 1 else UTF8
+    def __next__(self) -> str:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        number, text, ending, problem = next(self._lines)
+        self.last = number
+        self.texts.append(text)
+        if problem:
+            self.problems.append((number, problem))
+        return text + ending
+
+
+def encoding_of(encodings: set[str]) -> str:
+    """The file's encoding, from the encodings of its non-ASCII lines."""
+    if encodings == {WINDOWS_1252}:
+        return WINDOWS_1252
+    return MIXED if len(encodings) > 1 else UTF8
 
 
 def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
-    return tuple(value.casefold() if isinstance(value, str) else value for value in key)
+    if len(key) == 1:  # an employee's or a job's (the usual keys without a loop)
+        return (key[0].casefold(),) if isinstance(key[0], str) else key
+    if len(key) == 2:  # an operation's
+        first, second = key
+        return (first.casefold() if isinstance(first, str) else first,
+                second.casefold() if isinstance(second, str) else second)
+    return tuple([value.casefold() if isinstance(value, str) else value for value in key])
 
 
 def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,
@@ -259,43 +379,92 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
     ``wanted``: only lines of these record types are read into records (the others are only split).
     ``keys_only``: lines of these types are not checked; a record with only its key comes for each
     line whose key can be read (a later pass checks them). ``checked``: where the errors, rejected
-    keys and ignored positions of the lines read into records go (default ``parsed``)."""
-    feed = _Feed(chunks, parsed)
-    sink = checked or parsed
+    keys and ignored positions of the lines read into records go (default ``parsed``).
+
+    A line without a quote (most lines) is one record, split at its semicolons exactly as the
+    ``csv`` reader would split it; a line with a quote, an undecodable byte or more characters than
+    a field may hold goes through the ``csv`` reader, which reads as many lines as its quoted fields
+    span."""
+    encodings: set[str] = set()
+    lines = decoded_lines(chunks, parsed, encodings)
+    feed = _Feed(lines)
     reader = csv.reader(feed, delimiter=";", quotechar='"', strict=True)
+    checks = _Checks(checked or parsed, target, wanted, keys_only)
+    kits, selective = checks.kits, wanted is not None or bool(keys_only)
+    unwanted = tuple(f"{name};" for name, kit in kits.items() if not kit.wanted)  # as the file usually spells them
     first = True
     first_text = ""  # the first line with data: named when no line has a ";"
     separated = False  # a line with a ";" was read (a line without one is rejected alone)
-    while True:
-        start = feed.start_record()
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            first = False
-            separated = separated or any(";" in text for text in feed.texts)
-            parsed.lines_read += 1
-            parsed.errors.append(_csv_error(start, feed, str(exc)))
-            _remember_span(parsed, start, feed.last)
-            continue
-        if feed.last == start and not feed.texts[0].strip(BLANK):
-            continue  # a blank line: nothing but spaces, tabs and separators (any other character is reported)
+    for number, text, ending, problem in lines:
+        quoted = problem is not None or '"' in text or len(text) > FIELD_LIMIT
+        if not quoted:
+            if not first and text.startswith(unwanted):  # a line of a type not wanted is only counted
+                parsed.lines_read += 1
+                separated = True  # it starts with "Type;"
+                continue
+            if not text.strip(BLANK):
+                continue  # a blank line: nothing but spaces, tabs and separators (any other character is reported)
+            if wanted is not None and not first:
+                head, semicolon, _ = text.partition(";")
+                kit = kits.get(head) or checks.kit_of(head)
+                if kit is None or not kit.wanted:
+                    parsed.lines_read += 1
+                    separated = separated or bool(semicolon)
+                    continue
+            fields = text.split(";")
+            last = number
+        else:
+            feed.start(number, text, ending, problem)
+            try:
+                fields = next(reader)
+            except StopIteration:  # never: the reader was handed a line
+                break
+            except csv.Error as exc:
+                first = False
+                separated = separated or ";" in text
+                parsed.lines_read += 1
+                parsed.errors.append(_csv_error(number, feed, str(exc)))
+                _remember_span(parsed, number, feed.last)
+                continue
+            last = feed.last
+            if last == number and not text.strip(BLANK):
+                continue
         if first:
-            first, first_text = False, feed.texts[0]
+            first, first_text = False, text
         separated = separated or len(fields) > 1
         parsed.lines_read += 1
-        _remember_span(parsed, start, feed.last)
-        if wanted is not None or keys_only:
-            layout = _layout_for(fields[0].strip())
-            if wanted is not None and (layout is None or layout.record_type not in wanted):
+        if last > number:
+            parsed.spans[number] = last
+        head = fields[0]
+        kit = kits.get(head) or checks.kit_of(head)
+        if selective:
+            if wanted is not None and (kit is None or not kit.wanted):
                 continue
-            if layout is not None and layout.record_type in keys_only:
-                keyed = _key_record(start, layout, fields, target)
+            if kit is not None and kit.keys_only:
+                keyed = checks.key(number, kit, fields)
                 if keyed is not None:
                     yield keyed
                 continue
-        record = _parse_record(start, feed, fields, sink, target)
+        whole_line: list[LineError] = []
+        if quoted:
+            record_type = kit.layout.record_type if kit else shown(head.strip())
+            whole_line = [
+                LineError(number, record_type, "", "", trouble if line == number else f"line {line}: {trouble}",
+                          "save the file as UTF-8 (or remove the character) in the ERP, then upload the line again")
+                for line, trouble in feed.problems
+            ]
+            whole_line += _swallowed_record(number, feed, record_type)
+        if kit is None and len(fields) == 1:  # no ";" on this line: the other lines may well be fine
+            checks.sink.errors.extend([*whole_line, _unseparated_line(number, fields[0])])
+            continue
+        if kit is None:
+            type_text = head.strip()
+            checks.sink.errors.extend([*whole_line, LineError(
+                number, shown(type_text), "record type (position 0)", shown(visible(type_text)),
+                "is not a known record type",
+                "start the line with Employee, Job or Operation")])
+            continue
+        record = checks.record(number, kit, fields, whole_line, ";".join(fields) if quoted else text)
         if record is not None:
             yield record
     if first:
@@ -305,22 +474,142 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
         )
     if not separated:
         raise _unseparated_file(first_text)
-    parsed.encoding = feed.encoding
+    parsed.encoding = encoding_of(encodings)
 
 
-def _key_record(number: int, layout: Layout, fields: list[str], target: str) -> Record | None:
-    """The line's key only, unchecked otherwise (None when a key field is empty or not valid)."""
-    values: dict[str, Value] = {}
-    for name in layout.key:
-        spec = layout.field(name)
-        text = fields[spec.position].strip() if spec.position < len(fields) else ""
-        if not text:
+#: How a field is checked: ``(name, position, text_kind, max_length, converted, spec)``; ``converted``
+#: holds the values of this read already converted, by their text (a conversion depends on the text
+#: only, so a text seen before is not converted again; values are immutable).
+_FieldCheck = tuple[str, int, bool, int | None, dict[str, Value], FieldSpec]
+#: Values converted per field at most: a cache, bounded.
+CONVERTED_LIMIT = 4096
+
+
+@dataclass
+class _Kit:
+    """A layout as one read checks it."""
+
+    layout: Layout
+    checks: list[_FieldCheck]  # in position order: the field at position p is checks[p - 1]
+    key_checks: list[_FieldCheck]
+    wanted: bool
+    keys_only: bool
+    key_of: Callable[[dict[str, Value]], Any]  # the key's value (one field) or values (more)
+    key_end: int  # the position after the last key field
+
+
+class _Checks:
+    """The checks of one read (:func:`read_records`): values converted and checked, errors into ``sink``."""
+
+    def __init__(self, sink: ParsedFile, target: str, wanted: frozenset[RecordType] | None,
+                 keys_only: frozenset[RecordType]) -> None:
+        self.sink = sink
+        self.target = target
+        self.kits: dict[str, _Kit] = {}
+        for record_type, layout in LAYOUTS.items():
+            checks: list[_FieldCheck] = [
+                (spec.name, spec.position, spec.kind is FieldKind.TEXT, spec.max_length, {}, spec)
+                for spec in layout.fields]
+            assert [check[1] for check in checks] == list(range(1, len(checks) + 1))
+            key_checks = [checks[layout.field(name).position - 1] for name in layout.key]
+            self.kits[record_type.value] = _Kit(layout, checks, key_checks, wanted is None or record_type in wanted,
+                                                record_type in keys_only, itemgetter(*layout.key),
+                                                max(check[1] for check in key_checks) + 1)
+        self._folded = {name.lower(): kit for name, kit in self.kits.items()}
+
+    def kit_of(self, head: str) -> _Kit | None:
+        """The layout of a line whose first field is ``head`` (its case and surrounding spaces ignored)."""
+        return self._folded.get(head.strip().lower())
+
+    def convert(self, check: _FieldCheck, text: str) -> Value:
+        """``text`` (stripped, not empty) as the field's value; raises :class:`FieldValueError`."""
+        _, _, text_kind, max_length, converted, spec = check
+        if text_kind:
+            if (max_length is None or len(text) <= max_length) and (text.isascii() or max(text) <= "\uffff"):
+                return text  # as convert() returns it: within its length (no character counts two)
+        else:
+            value = converted.get(text)
+            if value is not None:
+                return value
+        value = convert(spec, text, self.target)
+        if not text_kind and len(converted) < CONVERTED_LIMIT:
+            converted[text] = value
+        return value
+
+    def key(self, number: int, kit: _Kit, fields: list[str]) -> Record | None:
+        """The line's key only, unchecked otherwise (None when a key field is empty or not valid)."""
+        values: dict[str, Value] = {}
+        for check in kit.key_checks:
+            text = fields[check[1]].strip() if check[1] < len(fields) else ""
+            if not text:
+                return None
+            if check[2] and (check[3] is None or len(text) <= check[3]) and text.isascii():
+                values[check[0]] = text
+            elif text in check[4]:
+                values[check[0]] = check[4][text]
+            else:
+                try:
+                    values[check[0]] = self.convert(check, text)
+                except FieldValueError:
+                    return None
+        return Record(kit.layout.record_type, tuple(values.values()), values, [number])
+
+    def record(self, number: int, kit: _Kit, fields: list[str], whole_line: list[LineError],
+               line: str) -> Record | None:
+        """The line checked: its record, or None and its errors in ``sink`` (``line``: the fields joined)."""
+        layout = kit.layout
+        errors = whole_line
+        if not line.isprintable() and _CONTROL.search(line):  # printable: no control character (quick)
+            for position, text in enumerate(fields):
+                control = _control_character(text)
+                if control is not None:
+                    errors.append(LineError(
+                        number, layout.record_type, _label(layout, position), shown(visible(text)),
+                        f"contains the control character {control}", "remove the character in the ERP and upload "
+                        "the line again"))
+        values: dict[str, Value] = {}
+        count = len(fields)
+        key_names = layout.key
+        for check, raw in zip(kit.checks, fields[1:], strict=False):  # a field beyond the layout is not checked
+            text = raw.strip()
+            if not text:
+                if check[0] in key_names:
+                    errors.append(_empty_key(number, layout, check[5]))
+                continue
+            # the usual values without a call: a text within its length (ASCII), a value converted before
+            if check[2]:
+                if (check[3] is None or len(text) <= check[3]) and text.isascii():
+                    values[check[0]] = text
+                    continue
+            elif text in check[4]:
+                values[check[0]] = check[4][text]
+                continue
+            try:
+                values[check[0]] = self.convert(check, text)
+            except FieldValueError as exc:
+                errors.append(LineError(number, layout.record_type, f"{check[0]} (position {check[1]})",
+                                        shown(text), exc.reason, exc.action))
+        if count <= kit.key_end:  # a key field beyond the line's last
+            errors += [_empty_key(number, layout, check[5]) for check in kit.key_checks if check[1] >= count]
+        if count > len(kit.checks) + 1:
+            extra = [pos for pos in range(len(kit.checks) + 1, count) if fields[pos].strip()]
+            if extra:
+                self.sink.ignored_positions.setdefault(layout.record_type, set()).update(extra)
+        if errors:
+            sink = self.sink
+            sink.errors.extend(errors)
+            if all(name in values for name in layout.key):
+                sink.rejected_keys.setdefault(sink.slot(layout.record_type, tuple(values[n] for n in layout.key)),
+                                              number)
             return None
-        try:
-            values[name] = convert(spec, text, target)
-        except FieldValueError:
-            return None
-    return Record(layout.record_type, tuple(values[name] for name in layout.key), values, [number])
+        key = kit.key_of(values)
+        return Record(layout.record_type, key if len(layout.key) > 1 else (key,), values, [number])
+
+
+def _empty_key(number: int, layout: Layout, spec: FieldSpec) -> LineError:
+    return LineError(number, layout.record_type, f"{spec.name} (position {spec.position})", "",
+                     "is empty, but it identifies the record", f"fill in {spec.name}; every {layout.record_type} "
+                     "line needs it")
 
 
 def _remember_span(parsed: ParsedFile, start: int, last: int) -> None:
@@ -387,67 +676,6 @@ def _only_control(text: str) -> bool:
     return bool(rest) and all(_CONTROL.match(char) for char in rest)
 
 
-def _parse_record(number: int, feed: _Feed, fields: list[str], parsed: ParsedFile,
-                  target: str = "SmartTID") -> Record | None:
-    type_text = fields[0].strip()
-    layout = _layout_for(type_text)
-    record_type = layout.record_type if layout else shown(type_text)
-    whole_line = [
-        LineError(number, record_type, "", "", problem if line == number else f"line {line}: {problem}",
-                  "save the file as UTF-8 (or remove the character) in the ERP, then upload the line again")
-        for line, problem in feed.problems
-    ]
-    whole_line += _swallowed_record(number, feed, record_type)
-    if layout is None and len(fields) == 1:  # no ";" on this line: the other lines may well be fine
-        parsed.errors.extend([*whole_line, _unseparated_line(number, fields[0])])
-        return None
-    if layout is None:
-        parsed.errors.extend([*whole_line, LineError(
-            number, record_type, "record type (position 0)", shown(visible(type_text)),
-            "is not a known record type",
-            "start the line with Employee, Job or Operation")])
-        return None
-    values: dict[str, Value] = {}
-    errors: list[LineError] = list(whole_line)
-    for position, text in enumerate(fields):
-        control = _control_character(text)
-        if control is not None:
-            errors.append(LineError(
-                number, layout.record_type, _label(layout, position), shown(visible(text)),
-                f"contains the control character {control}", "remove the character in the ERP and upload the "
-                "line again"))
-    for spec in layout.fields:
-        text = fields[spec.position].strip() if spec.position < len(fields) else ""
-        if not text:
-            if spec.name in layout.key:
-                errors.append(
-                    LineError(
-                        number,
-                        layout.record_type,
-                        f"{spec.name} (position {spec.position})",
-                        "",
-                        "is empty, but it identifies the record",
-                        f"fill in {spec.name}; every {layout.record_type} line needs it"
-                    )
-                )
-            continue
-        try:
-            values[spec.name] = convert(spec, text, target)
-        except FieldValueError as exc:
-            errors.append(LineError(number, layout.record_type, f"{spec.name} (position {spec.position})",
-                                    shown(text), exc.reason, exc.action))
-    extra = [pos for pos in range(len(layout.fields) + 1, len(fields)) if fields[pos].strip()]
-    if extra:
-        parsed.ignored_positions.setdefault(layout.record_type, set()).update(extra)
-    if errors:
-        parsed.errors.extend(errors)
-        if all(name in values for name in layout.key):
-            parsed.rejected_keys.setdefault(parsed.slot(layout.record_type, tuple(values[n] for n in layout.key)),
-                                            number)
-        return None
-    key = tuple(values[name] for name in layout.key)
-    return Record(layout.record_type, key, values, [number])
-
 
 def _label(layout: Layout, position: int) -> str:
     if position == 0:
@@ -482,10 +710,3 @@ def _control_character(text: str) -> str | None:
 def shown(text: str, limit: int = 120) -> str:
     """A value as a report shows it: long values are cut, with their length."""
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
-
-
-_LAYOUT_OF = {record_type.value.lower(): layout for record_type, layout in LAYOUTS.items()}
-
-
-def _layout_for(type_text: str) -> Layout | None:
-    return _LAYOUT_OF.get(type_text.lower())

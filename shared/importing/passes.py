@@ -3,14 +3,16 @@
 The file lives in blob storage and can be read again, so instead of holding every record it is
 streamed more than once:
 
-1. **scan** (:func:`scan_file`): every line is read (the employees and jobs checked, the operations
-   keyed); the line errors and the facts about the file (lines read, encoding, spans, rejected
-   keys) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
+1. **scan** (:func:`scan_file`): every line is read (and keyed; the intake leaves every check to
+   the batches, so each line is checked once); the facts about the file (lines read, encoding,
+   spans) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
    occur on more than one line;
 2. **batches** (:meth:`ScannedFile.batches`): the file is read again for some record types
    (employees and jobs first, operations second), and the records come in batches of a bounded
-   size, in file order. A key that occurs on several lines is merged in file order, as
-   :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line.
+   size, in file order; the line errors and rejected keys of the lines the scan did not check join
+   the scan's facts. A key that occurs on several lines is merged in file order, as
+   :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line (at the end of
+   the pass when its last line is rejected).
 """
 
 from __future__ import annotations
@@ -56,27 +58,30 @@ class ScannedFile:
         checked = self.parsed if wanted & self.unchecked else scratch
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
+        fold, duplicates = scratch.fold_codes, self.duplicates
         for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
-            slot = scratch.slot(record.record_type, record.key)
+            slot = (record.record_type, fold_key(record.key) if fold else record.key)  # scratch.slot(), inlined
             digest = hash(slot)
-            last = self.duplicates.get(digest)
-            if last is None:
-                ready = [record]
+            last = duplicates.get(digest)
+            if last is None:  # the usual record: a key on one line only
+                if len(batch) >= size and (group is None or group(record) != group(batch[-1])):
+                    yield batch
+                    batch = []
+                batch.append(record)
+                continue
+            same = waiting.setdefault(digest, {})
+            if slot in same:
+                merge(same[slot], record)
             else:
-                same = waiting.setdefault(digest, {})
-                if slot in same:
-                    merge(same[slot], record)
-                else:
-                    same[slot] = record
-                if record.line != last:
-                    continue
-                ready = list(waiting.pop(digest).values())
-            for one in ready:
+                same[slot] = record
+            if record.line != last:
+                continue
+            for one in list(waiting.pop(digest).values()):
                 if len(batch) >= size and (group is None or group(one) != group(batch[-1])):
                     yield batch
                     batch = []
                 batch.append(one)
-        for same in waiting.values():  # never left over (the scan saw the same lines), but never lost either
+        for same in waiting.values():  # keys whose last line was rejected here (not by the unchecking scan)
             batch.extend(same.values())
         if batch:
             yield batch
@@ -147,8 +152,9 @@ def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = 
     seen = bytearray(bits // 8)
     mask = bits - 1
     duplicates: dict[int, int] = {}
+    fold = parsed.fold_codes
     for record in read_records(open_stream(), parsed, target, keys_only=unchecked):
-        digest = hash(parsed.slot(record.record_type, record.key))
+        digest = hash((record.record_type, fold_key(record.key) if fold else record.key))  # parsed.slot(), inlined
         bit = digest & mask
         if seen[bit >> 3] & (1 << (bit & 7)):
             duplicates[digest] = record.line
