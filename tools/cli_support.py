@@ -205,39 +205,37 @@ def fast_blob_service(settings: Settings) -> BlobServiceClient:
     """A blob client that tries once, with short timeouts (the check; not for transfers)."""
     from azure.storage.blob import BlobServiceClient
 
-    from shared.platform.storage import credential
-
-    try:
-        if settings.storage_connection_string:
-            return BlobServiceClient.from_connection_string(settings.storage_connection_string, **_fast_options())
-        if settings.storage_blob_service_uri:
-            return BlobServiceClient(settings.storage_blob_service_uri, credential=credential(settings),
-                                     **_fast_options())
-    except ValueError as exc:
-        raise CliError(f"The storage setting IntegrationStorage is not a usable connection string ({visible(exc)}).",
-                       "copy the connection string again (for Azurite: the one in local.settings.json.example)",
-                       CONFIGURATION, "bad-storage-setting") from None
-    raise _no_storage()
+    client: BlobServiceClient = _fast_client(settings, BlobServiceClient, settings.storage_blob_service_uri,
+                                             _no_storage())
+    return client
 
 
 def fast_table_service(settings: Settings) -> TableServiceClient:
+    """A table client that tries once, with short timeouts."""
     from azure.data.tables import TableServiceClient
 
+    missing = CliError(
+        "No table storage is configured: IntegrationStorage__tableServiceUri is not set.",
+        "set IntegrationStorage__tableServiceUri (Azure) or IntegrationStorage (local), then run the command again",
+        CONFIGURATION, "no-storage-setting")
+    client: TableServiceClient = _fast_client(settings, TableServiceClient, settings.storage_table_service_uri, missing)
+    return client
+
+
+def _fast_client(settings: Settings, client_class: Any, uri: str | None, missing: CliError) -> Any:
+    """``client_class`` from the connection string (local) or ``uri`` with the app's credential (Azure)."""
     from shared.platform.storage import credential
 
     try:
         if settings.storage_connection_string:
-            return TableServiceClient.from_connection_string(settings.storage_connection_string, **_fast_options())
-        if settings.storage_table_service_uri:
-            return TableServiceClient(settings.storage_table_service_uri, credential=credential(settings),
-                                      **_fast_options())
+            return client_class.from_connection_string(settings.storage_connection_string, **_fast_options())
+        if uri:
+            return client_class(uri, credential=credential(settings), **_fast_options())
     except ValueError as exc:
         raise CliError(f"The storage setting IntegrationStorage is not a usable connection string ({visible(exc)}).",
                        "copy the connection string again (for Azurite: the one in local.settings.json.example)",
                        CONFIGURATION, "bad-storage-setting") from None
-    raise CliError("No table storage is configured: IntegrationStorage__tableServiceUri is not set.",
-                   "set IntegrationStorage__tableServiceUri (Azure) or IntegrationStorage (local), then run the "
-                   "command again", CONFIGURATION, "no-storage-setting")
+    raise missing
 
 
 def storage_error(exc: Exception, endpoint: str) -> CliError:
