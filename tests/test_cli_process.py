@@ -253,7 +253,7 @@ def test_validate_exit_codes_and_structured_problems(app_env, sandbox: Sandbox, 
     [problem] = report["problems"]
     assert problem | {"message": ""} == {
         "line": 3, "record": "Jobb", "field": "record type", "position": 0, "value": "Jobb",
-        "code": "unknown-record-type", "reason": "is not a known record type",
+        "code": "unknown-record-type", "reason": "is not a known record type (did you mean Job?)",
         "what_to_do": "start the line with Employee, Job or Operation", "message": ""}
     assert "lines" not in report and sandbox.writes() == {}
 

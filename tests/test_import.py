@@ -125,7 +125,7 @@ def test_bad_lines_are_reported_with_line_field_value_reason(storage, settings, 
         'bad.csv, line 2 (Job): field sPlannedStartDate (position 4) "31-02-2026" is not a valid date',
         'bad.csv, line 3 (Employee): field sName (position 2) "' + "x" * 51 + '" is 51 characters long; SmartTID allows at most 50',
         'bad.csv, line 4 (Job): field nPlannedNumber (position 9) "many" is not a whole number',
-        'bad.csv, line 5 (Jobb): field record type (position 0) "Jobb" is not a known record type',
+        'bad.csv, line 5 (Jobb): field record type (position 0) "Jobb" is not a known record type (did you mean Job?)',
         "bad.csv, line 6 (Operation): field sJobCode (position 1) \"3002\" names the operation's job, and the operation cannot be imported: its job 3002 on line 2 was rejected",
         "bad.csv, line 7 (Operation): field sJobCode (position 1) \"9999\" names the operation's job, and the operation cannot be imported: job 9999 does not exist in SmartTID",
         'bad.csv, line 8 (Job): field sStatus (position 6) "Done" is not an allowed value',
@@ -218,7 +218,8 @@ def test_leftover_input_after_stored_outcome_is_removed_without_reimport(storage
     [
         (b"", "the file is empty"),
         (b"\n\r\n  \n", "the file is empty"),
-        (b"PK\x03\x04\x00\x00binary", "binary data"),
+        (b"PK\x03\x04\x00\x00binary", "an Excel workbook (.xlsx) or another ZIP archive"),
+        (b"\x01\x02\x00\x00binary", "binary data"),
         (b"Employee,8001,Comma Person\n", "looks separated by commas"),
     ],
 )

@@ -53,7 +53,7 @@ def test_duplicate_keys_in_one_file_merge_in_file_order() -> None:
 def test_record_type_is_case_insensitive_but_must_be_known() -> None:
     parsed = parse(b"employee;1;A\nEmploye;2;B")
     assert [r.key for r in parsed.records] == [("1",)]
-    assert [(e.line, e.reason) for e in parsed.errors] == [(2, "is not a known record type")]
+    assert [(e.line, e.reason) for e in parsed.errors] == [(2, "is not a known record type (did you mean Employee?)")]
 
 
 def test_every_bad_field_on_a_line_is_reported() -> None:
@@ -134,3 +134,22 @@ def test_a_file_in_small_chunks_reads_as_it_does_whole(chunk: int) -> None:
     assert [(r.key, r.values, r.lines) for r in pieces.records] == [(r.key, r.values, r.lines) for r in whole.records]
     assert [r.lines for r in whole.records] == [[1], [2], [3], [4], [6], [8], [9]]
     assert (pieces.errors, pieces.lines_read, pieces.spans) == (whole.errors, 7, {6: 7})
+
+
+@pytest.mark.parametrize(("data", "said"), [
+    (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20, "an Excel workbook (.xlsx)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "an Excel 97-2003 workbook (.xls)"),
+    (b'[{"employee": "1001", "name": "Jens"}]\n', "looks like JSON"),
+    (b'{\n  "employees": []\n}\n', "looks like JSON"),
+])
+def test_a_workbook_or_json_file_is_named_as_what_it_is(data: bytes, said: str) -> None:
+    with pytest.raises(UnreadableFile) as caught:
+        parse(data)
+    assert said in caught.value.reason
+
+
+def test_a_misspelt_record_type_gets_a_suggestion() -> None:
+    parsed = parse(b"Employees;1;A\nOperations;1;10;X;Y\nXYZ;1")
+    assert [e.reason for e in parsed.errors] == ["is not a known record type (did you mean Employee?)",
+                                                 "is not a known record type (did you mean Operation?)",
+                                                 "is not a known record type"]

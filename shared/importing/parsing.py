@@ -21,6 +21,7 @@ Reading, in one streaming pass with constant memory besides the parsed records:
 from __future__ import annotations
 
 import csv
+import difflib
 import re
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ from shared.errors import FieldValueError, UnreadableFile
 from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
 from shared.importing.values import Value, convert
 from shared.platform.safe_text import visible
+
+#: The record types a line may start with, as the messages name them.
+RECORD_TYPE_NAMES = ("Employee", "Job", "Operation")
 
 UTF8 = "utf-8"
 WINDOWS_1252 = "windows-1252"
@@ -128,7 +132,7 @@ def physical_lines(chunks: Iterable[bytes]) -> Iterator[PhysicalLine]:
     cr_pending = False  # the previous chunk ended in CR: its LF may start this chunk
     for chunk in chunks:
         if b"\x00" in chunk:
-            raise _binary_file()
+            raise _binary_file(b"".join(carry) + chunk if number == 0 else b"")
         start = 0
         if cr_pending and chunk:
             cr_pending = False
@@ -191,7 +195,21 @@ _LINE_END_TEXT = re.compile(r"(\r\n|\r|\n)")
 DecodedLine = tuple[int, str, str, str | None]
 
 
-def _binary_file() -> UnreadableFile:
+#: What a binary file that is not CSV usually is, by its first bytes.
+_SIGNATURES = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP archive"),
+               (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel 97-2003 workbook (.xls)"),
+               (b"%PDF", "a PDF document"))
+
+
+def _binary_file(head: bytes = b"") -> UnreadableFile:
+    """``head``: the file's first bytes, when the NUL byte is in them (a workbook is named as one)."""
+    what = next((name for signature, name in _SIGNATURES if head.startswith(signature)), "")
+    if what:
+        return UnreadableFile(
+            f"the file is {what}, not semicolon-separated text (CSV)",
+            "save it as CSV with ';' between the fields (in Excel: Save As > CSV UTF-8, with ';' as the list "
+            "separator) or export the CSV from the ERP directly, then upload it again",
+        )
     return UnreadableFile(
         "the file contains binary data (NUL bytes), so it is not a CSV text file",
         "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
@@ -219,7 +237,7 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
     carry: list[bytes] = []  # the unfinished line, in pieces (a long line in many chunks costs linear time)
     for chunk in chunks:
         if b"\x00" in chunk:
-            raise _binary_file()
+            raise _binary_file(b"".join(carry) + chunk if number == 0 else b"")
         if b"\n" not in chunk and b"\r" not in chunk and not (carry and carry[-1].endswith(b"\r")):
             if chunk:
                 carry.append(chunk)
@@ -459,9 +477,10 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
             continue
         if kit is None:
             type_text = head.strip()
+            guess = difflib.get_close_matches(type_text.capitalize(), RECORD_TYPE_NAMES, n=1, cutoff=0.6)
             checks.sink.errors.extend([*whole_line, LineError(
                 number, shown(type_text), "record type (position 0)", shown(visible(type_text)),
-                "is not a known record type",
+                f"is not a known record type{f' (did you mean {guess[0]}?)' if guess else ''}",
                 "start the line with Employee, Job or Operation")])
             continue
         record = checks.record(number, kit, fields, whole_line, ";".join(fields) if quoted else text)
@@ -646,6 +665,9 @@ def _unseparated_file(first_text: str) -> UnreadableFile:
     """No line of the file has a ``;``: the file cannot be read (each line alone would say the same)."""
     looks = (f"the first holds nothing but the control character(s) {_control_names(first_text)}"
              if _only_control(first_text) else f"the first looks separated by {_separator_guess(first_text)}")
+    if first_text.lstrip().startswith(("{", "[")):
+        return UnreadableFile("the file looks like JSON, not semicolon-separated text (CSV)",
+                              "export the file from the ERP as CSV with ';' between the fields and upload it again")
     return UnreadableFile(
         f"no line has semicolons ({looks}), so the file is not semicolon-separated",
         "export the file with ';' as the field separator and upload it again",
