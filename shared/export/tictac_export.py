@@ -34,7 +34,7 @@ from shared.export.protocol import Exporter, Manifest
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, row_to_json
 from shared.export.spool import SpooledFile
-from shared.export.tictac_source import JOB, TIME, TIME_ROW, ErpCodes, Plan, Rules, link_by_number, plan
+from shared.export.tictac_source import JOB, TIME, TIME_ROW, Links, Plan, Rules, link_by_number, plan
 from shared.platform.clock import iso
 from shared.platform.config import CorrectionDate
 from shared.targets.base import Connector
@@ -91,11 +91,13 @@ class TicTacExporter(Exporter):
             held = source.held()
             known = source.all_rows() if reconcile else source.rows([str(r.get("rowid") or "") for r in read]
                                                                     + list(held))
-            codes = self._codes(connector, source.catalogue())
+            linked = self._cross_references(connector)  # read once; completed by the lists below
+            codes, links = link_by_number(*linked, catalogue=source.catalogue())
             time_rows = [r for r in read if r.get("type") == TIME_ROW] + [row for row, _ in held.values()]
             stale = state.catalogue_at is None or now - state.catalogue_at >= CATALOGUE_EVERY
             if reconcile or (stale and any(codes.needs_catalogue(r) for r in time_rows)):
-                codes = self._codes(connector, self._refresh_catalogue(connector, source, now))
+                codes, links = link_by_number(*linked, catalogue=self._refresh_catalogue(connector, source, now))
+            self._record_links(connector, links)
         except CallLimitReached as exc:
             connector.block_until(exc.until)
             log.warning("export: skipped — %s; it runs again at the next schedule after that", exc)
@@ -186,27 +188,29 @@ class TicTacExporter(Exporter):
         )
 
     @staticmethod
-    def _codes(connector: TicTacConnector, catalogue: Catalogue) -> ErpCodes:
-        """The cross-references, completed by the numbers in the lists (users and projects made by hand);
-        the links made by number are recorded in the cross-reference table at once."""
+    def _cross_references(connector: TicTacConnector) -> tuple[dict[str, str], dict[str, str],
+                                                                 dict[str, dict[str, str]]]:
+        """The cross-references as the export maps by them: userName (folded) → employee code, projid →
+        job code, actid → the operation's ERP values."""
         xrefs = connector.xrefs
         users = xrefs.load(TARGET, Entity.USER).values() if xrefs else ()
         projects = xrefs.load(TARGET, Entity.PROJECT).values() if xrefs else ()
         activities = xrefs.load(TARGET, Entity.ACTIVITY).values() if xrefs else ()
-        codes, links = link_by_number(
-            employees={ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
-            jobs={ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
-            operations={ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
-                        for ref in activities if ref.remote_id and len(ref.erp_key) == 2},
-            catalogue=catalogue,
-        )
-        if xrefs is not None and (links.users or links.projects):
-            xrefs.put_many([CrossRef(TARGET, Entity.USER, (code,), name, LinkedBy.NATIVE)
-                            for code, name in links.users.items()]
-                           + [CrossRef(TARGET, Entity.PROJECT, (code,), projid, LinkedBy.NATIVE)
-                              for code, projid in links.projects.items()])
-            log.info("export: linked %d users and %d projects by their numbers", len(links.users), len(links.projects))
-        return codes
+        return ({ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
+                {ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
+                {ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
+                 for ref in activities if ref.remote_id and len(ref.erp_key) == 2})
+
+    @staticmethod
+    def _record_links(connector: TicTacConnector, links: Links) -> None:
+        """The links made by number (users and projects made by hand), into the cross-reference table."""
+        if connector.xrefs is None or not (links.users or links.projects):
+            return
+        connector.xrefs.put_many([CrossRef(TARGET, Entity.USER, (code,), name, LinkedBy.NATIVE)
+                                  for code, name in links.users.items()]
+                                 + [CrossRef(TARGET, Entity.PROJECT, (code,), projid, LinkedBy.NATIVE)
+                                    for code, projid in links.projects.items()])
+        log.info("export: linked %d users and %d projects by their numbers", len(links.users), len(links.projects))
 
     @staticmethod
     def _refresh_catalogue(connector: TicTacConnector, source: SourceLedger, now: datetime) -> Catalogue:

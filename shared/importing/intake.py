@@ -369,8 +369,8 @@ def deferral_note(settings: Settings, result: ImportResult, count: int, waiting_
     if result.stopped_by == "retries":
         return (f"{target} kept failing and the retries used up the calls reserved for this import (no call is "
                 f"made beyond a reservation): {tail}")
-    budget = getattr(settings, "tictac_daily_call_budget", None)
-    share = f" (TICTAC_DAILY_CALL_BUDGET = {budget})" if settings.target_system.call_limited and budget else ""
+    share = (f" (TICTAC_DAILY_CALL_BUDGET = {settings.tictac_daily_call_budget})"
+             if settings.target_system.call_limited else "")
     return (f"TimeBridge's share of {target}'s daily calls{share} has no room for more calls now — the calls of "
             f"the last 24 hours use it: {tail}")
 

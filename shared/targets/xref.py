@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.export.ledger_table import table_service
@@ -168,10 +168,6 @@ class CrossRefs:
     @classmethod
     def connect(cls, settings: Settings, table_name: str = DEFAULT_TABLE) -> CrossRefs:
         return cls(table_service(settings).get_table_client(table_name))  # infra/ creates the table
-
-    def ensure_table(self) -> None:
-        with suppress(ResourceExistsError):
-            self.table.create_table()
 
     # --- read -----------------------------------------------------------------------------------
     def get(self, target: str, entity: Entity, key: Sequence[str]) -> CrossRef | None:
