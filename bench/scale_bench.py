@@ -46,10 +46,10 @@ from typing import Any
 import httpx
 
 from bench.memory import peak_rss_mib
-from shared.importing.layouts import LAYOUTS, RecordType
 from shared.importing.parsing import parse_file
 from shared.platform.config import load_settings
 from shared.platform.storage import blob_service
+from shared.records.layouts import LAYOUTS, RecordType
 from shared.targets.smarttid import RESOURCE_PATH, body_value
 from shared.wiring import prepare_storage
 

@@ -22,13 +22,12 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from shared.export.ledger_table import table_service
 from shared.importing.deferral import Deferrals
 from shared.importing.intake import Intake
 from shared.importing.resume import resume_deferred
 from shared.platform.clock import iso
 from shared.platform.config import Settings, TargetSystem
-from shared.platform.storage import blob_service, ensure_containers, ensure_tables
+from shared.platform.storage import blob_service, ensure_containers, ensure_tables, table_service
 from shared.targets.base import Connector
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.tictac import TicTacClient

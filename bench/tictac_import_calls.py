@@ -22,11 +22,10 @@ import uuid
 import httpx
 from pydantic import SecretStr
 
-from shared.export.ledger_table import table_service
 from shared.importing.importer import Importer
 from shared.importing.parsing import parse_file
 from shared.platform.config import Settings
-from shared.platform.storage import ensure_tables
+from shared.platform.storage import ensure_tables, table_service
 from shared.targets.budget import CallBudget
 from shared.targets.tictac import TicTacClient
 from shared.targets.tictac_connector import TicTacConnector

@@ -4,7 +4,7 @@ Overlapping runs (scale-out, a manual trigger) are harmless: :func:`shared.expor
 takes a lease on a lock blob, and the export state is only changed by conditional writes.
 
 A run that raises logs its summary event (``TimeBridgeExport`` with status ``failed``, see
-:mod:`shared.platform.telemetry`) and then fails the invocation as before.
+:mod:`shared.export.events`) and then fails the invocation as before.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 @bp.timer_trigger(arg_name="timer", schedule="%EXPORT_SCHEDULE%", use_monitor=True, run_on_startup=False)
 def export_ledger(timer: func.TimerRequest) -> None:
     from shared.export import run_export
+    from shared.export.events import report_export_failure
     from shared.platform.config import load_settings
-    from shared.platform.telemetry import report_export_failure
 
     settings = load_settings()  # first: a refused configuration fails the run before anything else
     if timer.past_due:

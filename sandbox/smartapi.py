@@ -37,7 +37,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import seed
-from shared.importing.layouts import LAYOUTS, FieldKind, RecordType
+from shared.records.layouts import LAYOUTS, FieldKind, RecordType
 from shared.targets.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from shared.export.ledger_table import table_service
 from shared.importing.dry_run import DropZone
 from shared.importing.intake import Intake
 from shared.platform.config import Settings
-from shared.platform.storage import blob_service, ensure_containers, ensure_tables
+from shared.platform.storage import blob_service, ensure_containers, ensure_tables, table_service
 from shared.targets.factory import connector_factory
 
 

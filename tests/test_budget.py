@@ -12,9 +12,8 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared.export.ledger_table import table_service
 from shared.platform.config import Settings
-from shared.platform.storage import ensure_tables
+from shared.platform.storage import ensure_tables, table_service
 from shared.targets.budget import PARTITION, CallBudget, budget_id
 
 START = datetime(2026, 11, 23, 6, 0, 30, tzinfo=UTC)

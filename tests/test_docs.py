@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from shared.export.ledger_format import FORMULA_TRIGGERS, JOB_LEDGER_COLUMNS, TIME_LEDGER_COLUMNS
-from shared.importing.layouts import LAYOUTS
 from shared.importing.parsing import parse_file
+from shared.records.layouts import LAYOUTS
 
 SHEET = (Path(__file__).resolve().parent.parent / "docs" / "file-formats.md").read_text(encoding="utf-8")
 

@@ -341,8 +341,9 @@ def test_receipt_stored_but_input_still_leased_by_its_importer(storage, settings
 def test_receipt_notes_read_as_sentences() -> None:
     """One Windows-1252 file has no "other lines"; one position is singular; no doubled full stop."""
     from shared.importing.intake import _notes
-    from shared.importing.parsing import LineError, parse_file
+    from shared.importing.parsing import parse_file
     from shared.importing.reports import describe_error
+    from shared.records.record import LineError
 
     whole = parse_file(lambda: ["Employee;1001;Søren".encode("cp1252")])
     assert _notes(whole) == ["The file is not valid UTF-8, so it was read as Windows-1252."]

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from shared.errors import UnreadableFile
-from shared.importing.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
 from shared.importing.parsing import parse_file, split_lines
+from shared.records.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
 
 
 def parse(data: bytes, chunk: int = 7):

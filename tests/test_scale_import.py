@@ -12,11 +12,11 @@ from azure.storage.blob import BlobServiceClient
 
 import shared.importing.passes
 from shared.importing.deferral import Deferrals
-from shared.importing.layouts import RecordType
 from shared.importing.parsing import parse_file
 from shared.importing.passes import MASTERS, OPERATIONS, read_ahead, scan_file
 from shared.importing.resume import resume_deferred
 from shared.platform.config import Settings
+from shared.records.layouts import RecordType
 from shared.targets.factory import connector_factory
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import

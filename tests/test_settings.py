@@ -265,10 +265,18 @@ def test_schedules_five_minutes_apart_or_more_are_accepted(monkeypatch, schedule
     assert load_settings().resume_schedule == schedule
 
 
-def test_the_default_tictac_username_template_is_valid_so_its_check_can_be_skipped() -> None:
-    # config.py accepts the default without loading the Tic-Tac target (cold start); it must be valid.
+def test_the_username_template_is_checked_by_the_same_rule_the_tictac_mapping_uses(monkeypatch) -> None:
+    # config.py (the platform layer) checks the template itself; the Tic-Tac mapping uses that rule.
     from shared.targets.tictac_mapping import UserNameRule
 
     default = Settings.model_fields["tictac_username_template"].default
     UserNameRule(default)  # raises ValueError for an invalid template
     assert load_settings().tictac_username_template == default
+    for bad in ("{name}", "plain", "{email"):
+        with pytest.raises(ValueError, match="userName template"):
+            UserNameRule(bad)
+        monkeypatch.setenv("TICTAC_USERNAME_TEMPLATE", bad)
+        with pytest.raises(ConfigurationError, match="TICTAC_USERNAME_TEMPLATE"):
+            load_settings()
+
+

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.export.ledger_table import INACTIVE_PARTITION, THROUGH_PARTITION, ExportLedger, table_service
+from shared.export.ledger_table import INACTIVE_PARTITION, THROUGH_PARTITION, ExportLedger
 from shared.export.source_ledger import HELD_PARTITION, ROW_PARTITION, SourceLedger
 from shared.platform.config import Settings
+from shared.platform.storage import table_service
 from shared.platform.table_keys import decode_key, encode_key, legacy_key
 
 #: Characters a table key may not hold (besides ``%``, which breaks point operations).

@@ -13,9 +13,8 @@ from click.testing import CliRunner
 
 from shared.errors import ConfigurationError
 from shared.export import run_export
-from shared.export.ledger_table import table_service
 from shared.platform.config import Settings
-from shared.platform.storage import ensure_tables
+from shared.platform.storage import ensure_tables, table_service
 from shared.targets.budget import CallBudget
 from shared.targets.xref import CrossRefs
 from tests.conftest import Sandbox

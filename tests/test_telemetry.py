@@ -18,10 +18,11 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from shared.export.protocol import Exporter, receipt_name_for
+from shared.importing import events as import_events
 from shared.importing.intake import FileRun
-from shared.importing.parsing import LineError
 from shared.platform import telemetry
 from shared.platform.config import report_configuration_problems
+from shared.records.record import LineError
 from tests.conftest import Sandbox, read_blob
 from tests.functions_host import registered, trigger_import
 
@@ -189,7 +190,7 @@ def test_deferral_event_carries_its_dimensions_and_refuses_free_text() -> None:
 
 def test_reason_codes_name_the_field_never_the_value_or_text_from_the_file() -> None:
     def code(record_type: str, field: str, value: str = "Anne Jensen") -> str:
-        return telemetry.reason_code(LineError(3, record_type, field, value, f"{value} is wrong", "fix it"))
+        return import_events.reason_code(LineError(3, record_type, field, value, f"{value} is wrong", "fix it"))
 
     assert code("Employee", "sName (position 2)") == "Employee sName (position 2)"
     assert code("employee", "record type (position 0)") == "Employee record type (position 0)"
@@ -199,7 +200,7 @@ def test_reason_codes_name_the_field_never_the_value_or_text_from_the_file() -> 
     assert code("", "") == "file line"
     errors = [LineError(3, "Job", "", "", "SmartTID said Anne Jensen", "x"), LineError(3, "Job", "", "", "again", "x"),
               LineError(4, "Job", "", "", "y", "x")]
-    assert telemetry.rejected_by_reason(errors) == {"Job line": 2}  # lines, not errors
+    assert import_events.rejected_by_reason(errors) == {"Job line": 2}  # lines, not errors
 
 
 def test_startup_refusal_is_the_line_the_startup_alert_matches(app_env, monkeypatch: pytest.MonkeyPatch,
@@ -281,14 +282,15 @@ configure_azure_monitor(
     enable_live_metrics=False,
     disable_offline_storage=True,
 )
+from shared.importing import events
 from shared.platform import telemetry
-from shared.importing.parsing import LineError
+from shared.records.record import LineError
 from shared.importing.reports import Receipt
 
 receipt = Receipt(source="staff.csv", etag="0x8DC1", status="imported-with-errors", received_at="", lines=4,
                   counts={"created": 2, "updated": 0, "unchanged": 0, "rejected": 2},
                   api_calls={"total": 9, "writes": 2}, duration_seconds=1.25)
-telemetry.import_finished(receipt, target="smarttid",
+events.import_finished(receipt, target="smarttid",
                           errors=[LineError(3, "Employee", "sName (position 2)", "Anne Jensen", "x", "y")])
 logging.getLogger("shared.importing.intake").warning("an ordinary log line")
 get_logger_provider().force_flush()

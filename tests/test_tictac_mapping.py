@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from shared.errors import AmbiguousMatch
-from shared.importing.layouts import RecordType
+from shared.records.layouts import RecordType
 from shared.targets.tictac import Activity, Project, RetryPolicy, TicTacClient, User
 from shared.targets.tictac_mapping import (
     UNHELD_FIELDS,

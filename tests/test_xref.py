@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from shared.export.ledger_table import table_service
-from shared.importing.layouts import RecordType
 from shared.platform.config import Settings
-from shared.platform.storage import ensure_tables
+from shared.platform.storage import ensure_tables, table_service
+from shared.records.layouts import RecordType
 from shared.targets.xref import (
     MAX_KEY_LENGTH,
     CrossRef,

@@ -219,8 +219,7 @@ def run_init(settings: Any) -> dict[str, Any]:
     """Create every container and table TimeBridge uses; an existing one is fine."""
     from azure.core.exceptions import ResourceExistsError
 
-    from shared.export.ledger_table import table_service
-    from shared.platform.storage import blob_service, ensure_containers
+    from shared.platform.storage import blob_service, ensure_containers, table_service
     from tools.cli_support import check_storage, storage_errors
 
     found = check_storage(settings, settings.containers, [settings.export_ledger_table, settings.xref_table,

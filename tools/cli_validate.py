@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, UnreadableFile
-from shared.importing.parsing import LineError
 from shared.platform.safe_text import visible
+from shared.records.record import LineError
 from tools.cli_support import CONFIGURATION, INTERNAL, OK, OPERATIONAL, REJECTED, CliError
 
 CHUNK = 256 * 1024

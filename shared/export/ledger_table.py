@@ -33,11 +33,11 @@ from enum import StrEnum
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableServiceClient, UpdateMode
+from azure.data.tables import TableClient, UpdateMode
 
 from shared.errors import ConfigurationError, ExportStateChanged
 from shared.platform.config import Settings
-from shared.platform.storage import credential
+from shared.platform.storage import table_service
 from shared.platform.table_keys import decode_key, encode_key, legacy_key
 
 log = logging.getLogger(__name__)
@@ -124,18 +124,6 @@ class StateSnapshot:
 
 def _row_key(entry_id: int) -> str:
     return f"{entry_id:010d}"
-
-
-def table_service(settings: Settings) -> TableServiceClient:
-    """Connection string locally (Azurite); managed identity against ``__tableServiceUri`` in Azure."""
-    if settings.storage_connection_string:
-        return TableServiceClient.from_connection_string(settings.storage_connection_string)
-    if settings.storage_table_service_uri:
-        return TableServiceClient(settings.storage_table_service_uri, credential=credential(settings))
-    raise ConfigurationError(
-        "No table storage is configured for the export ledger: set IntegrationStorage__tableServiceUri "
-        "(Azure) or IntegrationStorage (a connection string, local development only)."
-    )
 
 
 class ExportLedger:

@@ -45,11 +45,11 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
 from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
+from shared.export import events
 from shared.export.ledger_format import is_true
 from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
 from shared.export.receipt import ExportReceipt, id_range
 from shared.export.spool import LedgerSpool, PreparedLine, SpooledFile, md5_of, packed_ids, unpacked_ids
-from shared.platform import telemetry
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
 from shared.platform.memory import release_freed_memory
@@ -459,7 +459,7 @@ class Exporter:
         self._next_line_id = max(self._next_line_id, intent.next_line_id)
         self._drop_staging(intent.run_id)
         log.info("export run %s: %s", intent.run_id, receipt.summary())
-        telemetry.export_finished(receipt, target=self.settings.target_system)
+        events.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
     def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:

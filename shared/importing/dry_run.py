@@ -32,10 +32,10 @@ from shared.importing.intake import FileRun, connect
 from shared.importing.parsing import ParsedFile, parse_file
 from shared.importing.personal_data import CPR_FIELD, WITHHELD, withhold_cpr_numbers
 from shared.importing.reports import describe_error
-from shared.importing.values import Value
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import json_visible, visible
+from shared.records.values import Value
 from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)

@@ -28,10 +28,11 @@ from shared.errors import (
     AuthenticationFailed,
     CallLimitReached,
 )
-from shared.importing.layouts import LAYOUTS, RecordType
-from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
+from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
-from shared.importing.values import Value
+from shared.records.layouts import LAYOUTS, RecordType
+from shared.records.record import LineError, Record, fold_key
+from shared.records.values import Value
 from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
 
 log = logging.getLogger(__name__)

@@ -27,11 +27,11 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifie
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
 from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFile
+from shared.importing import events
 from shared.importing.deferral import REASONS, Deferrals, PendingEntry, calls_to_start
 from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import WINDOWS_1252, ParsedFile, Record, parse_file, physical_lines
+from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
 from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
 from shared.importing.personal_data import CprWithholding
 from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
@@ -40,6 +40,8 @@ from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import formula_line, visible
 from shared.platform.storage import held_lease
+from shared.records.layouts import RecordType
+from shared.records.record import Record
 from shared.targets.base import Connector
 from shared.targets.factory import ConnectorFactory
 
@@ -239,7 +241,7 @@ class Intake:
         log.info(
             "imported %s: %s (API calls: %s)", visible(run.name), receipt.counts, receipt.api_calls.get("total", 0)
         )
-        telemetry.import_finished(receipt, target=self.settings.target_system, errors=result.errors)
+        events.import_finished(receipt, target=self.settings.target_system, errors=result.errors)
         return receipt
 
     # --- a target with a daily call limit: one import at a time, deferred lines in order -----------
@@ -325,7 +327,7 @@ class Intake:
         receipt.outputs["moved_to"] = f"{error}/{run.original}"
         receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)
-        telemetry.import_finished(receipt, target=self.settings.target_system)
+        events.import_finished(receipt, target=self.settings.target_system)
         return receipt
 
     def _write_receipt(self, run: FileRun, receipt: Receipt) -> None:

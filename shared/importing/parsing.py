@@ -14,7 +14,7 @@ Reading, in one streaming pass with constant memory besides the parsed records:
   error rejects that record; an unterminated quote is one error for the lines it swallowed.
 * **Values**: control characters other than tab (and line breaks inside quoted fields) are
   rejected with their position; every value is checked against its parameter's SQL type
-  (:mod:`shared.importing.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
+  (:mod:`shared.records.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
   the whole file unreadable.
 """
 
@@ -29,9 +29,10 @@ from operator import itemgetter
 from typing import Any
 
 from shared.errors import FieldValueError, UnreadableFile
-from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
-from shared.importing.values import Value, convert
 from shared.platform.safe_text import visible
+from shared.records.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
+from shared.records.record import LineError, Record, fold_key
+from shared.records.values import Value, convert
 
 #: The record types a line may start with, as the messages name them.
 RECORD_TYPE_NAMES = ("Employee", "Job", "Operation")
@@ -52,37 +53,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _STARTS_RECORD = re.compile(r"^\s*(?:employee|job|operation)\s*;", re.IGNORECASE)
 
 csv.field_size_limit(FIELD_LIMIT)
-
-
-@dataclass(frozen=True)
-class LineError:
-    """One reason a line was rejected, in the administrator's terms."""
-
-    line: int
-    record_type: str
-    field: str  # "sJobCode (position 1)", or "" when the problem is the whole line
-    value: str
-    reason: str
-    action: str
-
-
-@dataclass
-class Record:
-    """One employee / job / operation as the file asks it to be (only supplied fields)."""
-
-    record_type: RecordType
-    key: tuple[Value, ...]
-    values: dict[str, Value]
-    lines: list[int]
-
-    @property
-    def line(self) -> int:
-        return self.lines[0]
-
-    def describe(self) -> str:
-        layout = LAYOUTS[self.record_type]
-        key = ", ".join(f"{name} {self.values[name]}" for name in layout.key)
-        return f"{self.record_type} {key}"
 
 
 @dataclass
@@ -349,16 +319,6 @@ def encoding_of(encodings: set[str]) -> str:
     if encodings == {WINDOWS_1252}:
         return WINDOWS_1252
     return MIXED if len(encodings) > 1 else UTF8
-
-
-def fold_key(key: tuple[Value, ...]) -> tuple[Value, ...]:
-    if len(key) == 1:  # an employee's or a job's (the usual keys without a loop)
-        return (key[0].casefold(),) if isinstance(key[0], str) else key
-    if len(key) == 2:  # an operation's
-        first, second = key
-        return (first.casefold() if isinstance(first, str) else first,
-                second.casefold() if isinstance(second, str) else second)
-    return tuple([value.casefold() if isinstance(value, str) else value for value in key])
 
 
 def parse_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = False,

@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import ParsedFile, Record, fold_key, merge, read_records
+from shared.importing.parsing import ParsedFile, merge, read_records
+from shared.records.layouts import RecordType
+from shared.records.record import Record, fold_key
 
 #: Records per batch: enough for the writes of one batch to keep every worker busy, small enough
 #: that a batch's records, plans and outcomes are a few MB at most.

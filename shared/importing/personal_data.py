@@ -10,8 +10,9 @@ original bytes); the archive's retention (``archiveRetentionDays``) bounds how l
 
 from __future__ import annotations
 
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import ParsedFile, Record
+from shared.importing.parsing import ParsedFile
+from shared.records.layouts import RecordType
+from shared.records.record import Record
 
 CPR_FIELD = "sCPRNo"
 #: What a report shows in place of a CPR number.

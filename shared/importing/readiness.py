@@ -26,10 +26,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shared.importing.importer import Importer, LineStatus
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import ParsedFile, Record
+from shared.importing.parsing import ParsedFile
 from shared.importing.reports import describe_error
 from shared.platform.safe_text import visible
+from shared.records.layouts import RecordType
+from shared.records.record import Record
 from shared.targets.base import Connector, RemoteRecord
 
 #: What a record of each kind is called in the target's words, and its code field there.

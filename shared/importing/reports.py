@@ -7,10 +7,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.importing.parsing import LineError
 from shared.importing.personal_data import CPR_FIELD, WITHHELD
 from shared.platform.clock import now_iso
 from shared.platform.safe_text import json_visible, visible
+from shared.records.record import LineError
 
 ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
                   "mixed": "UTF-8, some lines Windows-1252 (see the receipt)"}

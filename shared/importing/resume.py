@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from azure.storage.blob import BlobServiceClient
 
+from shared.importing import events
 from shared.importing.deferral import REASONS, Deferrals, PendingEntry, room_to_start
 from shared.importing.intake import (
     CSV,
@@ -122,7 +123,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
     intake._upload(archive, f"{entry.folder}/resumed-{tag}.json", receipt.to_json(), JSON)
     log.info("resumed %s: %s", visible(entry.source), receipt.counts)
     target = intake.settings.target_system
-    telemetry.import_finished(receipt, target=target, errors=result.errors)
+    events.import_finished(receipt, target=target, errors=result.errors)
     telemetry.deferral(file=entry.source, etag=receipt.etag, target=target,
                        status="resumed" if left else "completed", records_pending=entry.waiting if left else 0,
                        deferred_since=entry.deferred_since or stamp, reason=entry.reason or "call-budget")

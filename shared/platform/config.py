@@ -274,12 +274,8 @@ class Settings(BaseSettings):
     @field_validator("tictac_username_template")
     @classmethod
     def _username_template(cls, value: str) -> str:
-        if value == cls.model_fields["tictac_username_template"].default:
-            return value  # valid (tests/test_settings.py): the start-up check needs no Tic-Tac module for it
-        from shared.targets.tictac_mapping import UserNameRule
-
         try:
-            UserNameRule(value)
+            check_user_name_template(value)
         except ValueError as exc:
             raise ValueError(f"TICTAC_USERNAME_TEMPLATE: {exc}") from None
         return value
@@ -540,6 +536,23 @@ def setting_names() -> set[str]:
         if isinstance(field.validation_alias, AliasChoices):
             names.update(str(choice) for choice in field.validation_alias.choices)
     return names
+
+
+#: The placeholders a TICTAC_USERNAME_TEMPLATE may use.
+USER_NAME_PLACEHOLDERS = frozenset({"email", "code", "prefix"})
+
+
+def check_user_name_template(template: str) -> None:
+    """Raise ValueError unless ``template`` is a :meth:`str.format` pattern over at least one of
+    :data:`USER_NAME_PLACEHOLDERS` and nothing else (the Tic-Tac mapping's rule for new userNames)."""
+    import string
+
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError:
+        names = set()
+    if not names or names - USER_NAME_PLACEHOLDERS:
+        raise ValueError(f"the userName template may use {{email}}, {{code}} and {{prefix}}, not {template!r}")
 
 
 def load_settings() -> Settings:

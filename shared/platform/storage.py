@@ -49,6 +49,20 @@ def blob_service(settings: Settings) -> BlobServiceClient:
     )
 
 
+def table_service(settings: Settings) -> TableServiceClient:
+    """Connection string locally (Azurite); managed identity against ``__tableServiceUri`` in Azure."""
+    from azure.data.tables import TableServiceClient
+
+    if settings.storage_connection_string:
+        return TableServiceClient.from_connection_string(settings.storage_connection_string)
+    if settings.storage_table_service_uri:
+        return TableServiceClient(settings.storage_table_service_uri, credential=credential(settings))
+    raise ConfigurationError(
+        "No table storage is configured: set IntegrationStorage__tableServiceUri "
+        "(Azure) or IntegrationStorage (a connection string, local development only)."
+    )
+
+
 def ensure_containers(service: BlobServiceClient, names: tuple[str, ...]) -> None:
     for name in names:
         with suppress(ResourceExistsError):

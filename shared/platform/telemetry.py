@@ -25,18 +25,10 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Mapping
+from typing import Any, Final
 
-from shared.importing.layouts import LAYOUTS
-from shared.importing.parsing import LineError
-from shared.importing.reports import Receipt
-from shared.platform.config import Settings
 from shared.platform.safe_text import visible
-
-if TYPE_CHECKING:  # shared.export imports this module
-    from shared.export.receipt import ExportReceipt
 
 #: The logger the worker exports (app setting ``PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME``).
 EVENT_LOGGER: Final = "timebridge.events"
@@ -97,66 +89,59 @@ EXPORT_DIMENSIONS: Final = (FILE, RUN_ID, TARGET, STATUS, TIME_ENTRIES, JOB_ENTR
                             DURATION, INTENT_CREATED_AT, ERROR_TYPE, OPEN_INTENT_SINCE)
 DEFERRAL_DIMENSIONS: Final = (FILE, ETAG, TARGET, STATUS, RECORDS_PENDING, DEFERRED_SINCE, REASON)
 
-#: The field labels a reason code may name: the layouts' own (shared/importing/layouts.py), never text from the file.
-_FIELDS: Final = frozenset(
-    {"record type (position 0)"}
-    | {f"{spec.name} (position {spec.position})" for layout in LAYOUTS.values() for spec in layout.fields}
-)
-_UNKNOWN_POSITION = re.compile(r"^position \d{1,4}$")
 _CODE = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
-#: Record types a reason code may name (anything else in the first column is the file's text).
-_RECORD_TYPES: Final = tuple(str(record_type) for record_type in LAYOUTS)
-
 log = logging.getLogger(EVENT_LOGGER)
 #: The events are INFO records and are always emitted, whatever level the root logger has.
 log.setLevel(logging.INFO)
 
 
-def import_finished(receipt: Receipt, *, target: str, errors: Iterable[LineError] = ()) -> None:
-    """The summary event of one import (every outcome: imported, with errors, rejected, rejected file)."""
-    counts = receipt.counts
+def import_finished(*, file: str, etag: str, target: str, status: str, lines: int, counts: Mapping[str, int],
+                    api_calls: int, api_writes: int, duration_seconds: float,
+                    rejected_by_reason: Mapping[str, int]) -> None:
+    """The summary event of one import (every outcome: imported, with errors, rejected, rejected file).
+    ``rejected_by_reason``: rejected lines per reason code (``shared/importing/events.py`` builds it
+    from the layouts' names only)."""
     dimensions: dict[str, Any] = {
-        FILE: receipt.source,
-        ETAG: receipt.etag,
+        FILE: file,
+        ETAG: etag,
         TARGET: str(target),
-        STATUS: receipt.status,
-        LINES_READ: receipt.lines,
+        STATUS: status,
+        LINES_READ: lines,
         LINES_CREATED: counts.get("created", 0),
         LINES_UPDATED: counts.get("updated", 0),
         LINES_UNCHANGED: counts.get("unchanged", 0),
         LINES_REJECTED: counts.get("rejected", 0),
-        REJECTED_BY_REASON: json.dumps(rejected_by_reason(errors), sort_keys=True),
-        API_CALLS: int(receipt.api_calls.get("total", 0)),
-        API_WRITES: int(receipt.api_calls.get("writes", 0)),
-        DURATION: receipt.duration_seconds,
+        REJECTED_BY_REASON: json.dumps(dict(rejected_by_reason), sort_keys=True),
+        API_CALLS: api_calls,
+        API_WRITES: api_writes,
+        DURATION: duration_seconds,
     }
     _emit(IMPORT_EVENT, dimensions,
-          f"{visible(receipt.source)} (ETag {receipt.etag}): {receipt.status}; lines created "
+          f"{visible(file)} (ETag {etag}): {status}; lines created "
           f"{dimensions[LINES_CREATED]}, updated {dimensions[LINES_UPDATED]}, unchanged {dimensions[LINES_UNCHANGED]}, "
-          f"rejected {dimensions[LINES_REJECTED]}; {dimensions[API_CALLS]} API calls in {receipt.duration_seconds} s")
+          f"rejected {dimensions[LINES_REJECTED]}; {api_calls} API calls in {duration_seconds} s")
 
 
-def export_finished(receipt: ExportReceipt, *, target: str) -> None:
+def export_finished(*, file: str, run_id: str, target: str, status: str, time_entries: int, job_entries: int,
+                    marked_transferred: int, api_calls: int, duration_seconds: float, started_at: str) -> None:
     """The summary event of one completed export run."""
-    counts: Mapping[str, int] = receipt.counts
     dimensions: dict[str, Any] = {
-        FILE: receipt.file,
-        RUN_ID: receipt.run_id,
+        FILE: file,
+        RUN_ID: run_id,
         TARGET: str(target),
-        STATUS: receipt.status,
-        TIME_ENTRIES: counts.get("time_ledger_entries", 0),
-        JOB_ENTRIES: counts.get("job_ledger_entries", 0),
-        MARKED_TRANSFERRED: receipt.marked_transferred,
-        API_CALLS: int(receipt.api_calls.get("total", 0)),
-        DURATION: receipt.duration_seconds,
-        INTENT_CREATED_AT: receipt.started_at,
+        STATUS: status,
+        TIME_ENTRIES: time_entries,
+        JOB_ENTRIES: job_entries,
+        MARKED_TRANSFERRED: marked_transferred,
+        API_CALLS: api_calls,
+        DURATION: duration_seconds,
+        INTENT_CREATED_AT: started_at,
         ERROR_TYPE: "",
         OPEN_INTENT_SINCE: "",
     }
     _emit(EXPORT_EVENT, dimensions,
-          f"export run {receipt.run_id}: {receipt.status}; {receipt.file}, {dimensions[TIME_ENTRIES]} time and "
-          f"{dimensions[JOB_ENTRIES]} job ledger entries; {dimensions[API_CALLS]} API calls in "
-          f"{receipt.duration_seconds} s")
+          f"export run {run_id}: {status}; {file}, {time_entries} time and {job_entries} job ledger entries; "
+          f"{api_calls} API calls in {duration_seconds} s")
 
 
 def export_failed(error: BaseException, *, target: str, open_intent_run_id: str = "", open_intent_since: str = "",
@@ -183,23 +168,6 @@ def export_failed(error: BaseException, *, target: str, open_intent_run_id: str 
           level=logging.ERROR)
 
 
-def report_export_failure(settings: Settings, error: BaseException, duration_seconds: float) -> None:
-    """:func:`export_failed` for the timer function, with the unfinished run the export state still
-    holds (best effort: when storage itself is what failed, the state cannot be read either)."""
-    run_id = since = ""
-    try:
-        from shared.export.ledger_table import ExportLedger
-
-        intent = ExportLedger.connect(settings).read_state().intent
-        if intent is not None:
-            run_id, since = intent.run_id, intent.created_at
-    except Exception as exc:  # never hide the run's own error behind this one
-        logging.getLogger(__name__).warning("the export state could not be read for the failure event (%s)",
-                                            type(exc).__name__)
-    export_failed(error, target=settings.target_system, open_intent_run_id=run_id, open_intent_since=since,
-                  duration_seconds=duration_seconds)
-
-
 def deferral(*, file: str, etag: str, target: str, status: str, records_pending: int, deferred_since: str,
              reason: str) -> None:
     """The summary event of a deferral (records of a file that wait, e.g. for the target's daily call
@@ -222,23 +190,6 @@ def deferral(*, file: str, etag: str, target: str, status: str, records_pending:
     _emit(DEFERRAL_EVENT, dimensions,
           f"{visible(file)} (ETag {etag}): {status}, {records_pending} records waiting since {deferred_since} "
           f"({reason})")
-
-
-def rejected_by_reason(errors: Iterable[LineError]) -> dict[str, int]:
-    """Rejected lines per reason code (a line counts once per code)."""
-    lines: dict[str, set[int]] = {}
-    for error in errors:
-        lines.setdefault(reason_code(error), set()).add(error.line)
-    return dict(Counter({code: len(numbers) for code, numbers in lines.items()}).most_common())
-
-
-def reason_code(error: LineError) -> str:
-    """``"Employee sName (position 2)"`` for a field, ``"Employee line"`` for a whole line,
-    ``"file line"`` when the line's record type is unknown. Built from the layouts' names only:
-    never a value, a message of the target system, or text from the file."""
-    record_type = next((known for known in _RECORD_TYPES if known.lower() == error.record_type.lower()), "file")
-    field = error.field if error.field in _FIELDS or _UNKNOWN_POSITION.match(error.field) else "line"
-    return f"{record_type} {field}"
 
 
 def _emit(event: str, dimensions: dict[str, Any], message: str, level: int = logging.INFO) -> None:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, quote_plus
 
 from shared.errors import CircuitOpen
-from shared.importing.layouts import RecordType
-from shared.importing.values import Value, same_value
+from shared.records.layouts import RecordType
+from shared.records.values import Value, same_value
 
 if TYPE_CHECKING:
-    from shared.importing.parsing import LineError, Record
+    from shared.records.record import LineError, Record
 
 
 @dataclass(frozen=True)

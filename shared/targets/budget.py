@@ -51,8 +51,8 @@ from azure.data.tables import TableClient, UpdateMode
 from pydantic import SecretStr
 
 from shared.errors import AllowanceExceeded, BudgetBusy, CallLimitReached
-from shared.export.ledger_table import table_service
 from shared.platform.config import Settings
+from shared.platform.storage import table_service
 
 log = logging.getLogger(__name__)
 

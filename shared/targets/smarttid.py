@@ -34,10 +34,10 @@ import tenacity
 from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, CircuitOpen
-from shared.importing.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
-from shared.importing.values import Value, parse_date, same_value
 from shared.platform.clock import parse_timestamp
 from shared.platform.safe_text import visible
+from shared.records.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
+from shared.records.values import Value, parse_date, same_value
 from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,

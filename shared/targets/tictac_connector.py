@@ -42,9 +42,9 @@ from shared.errors import (
     CallLimitReached,
     ConfigurationError,
 )
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import LineError, Record
-from shared.importing.values import Value, same_value
+from shared.records.layouts import RecordType
+from shared.records.record import LineError, Record
+from shared.records.values import Value, same_value
 from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
 from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User, boolean

@@ -1,6 +1,6 @@
 """ERP records in the SmartTID layout ↔ Tic-Tac Mobile users, projects and activities (pure functions).
 
-Input records are ``dict[str, Value]`` keyed by the layout's parameter names (``shared/importing/layouts.py``;
+Input records are ``dict[str, Value]`` keyed by the layout's parameter names (``shared/records/layouts.py``;
 only the fields the file supplied are present). Output bodies use Tic-Tac's field names and go to
 :class:`shared.targets.tictac.TicTacClient`. The mapping (issue 8 item 2, design note §1.2):
 
@@ -40,8 +40,9 @@ from decimal import Decimal
 from typing import Any
 
 from shared.errors import AmbiguousMatch
-from shared.importing.layouts import LAYOUTS, RecordType
-from shared.importing.values import Value
+from shared.platform.config import check_user_name_template
+from shared.records.layouts import LAYOUTS, RecordType
+from shared.records.values import Value
 from shared.targets.tictac import Activity, Project, User
 
 #: ERP fields that have a Tic-Tac home (the key fields included).
@@ -139,10 +140,7 @@ class UserNameRule:
     company_prefix: str = ""
 
     def __post_init__(self) -> None:
-        names = {name for _, name, _, _ in string.Formatter().parse(self.template) if name is not None}
-        unknown = names - {"email", "code", "prefix"}
-        if unknown or not names:
-            raise ValueError(f"the userName template may use {{email}}, {{code}} and {{prefix}}, not {self.template!r}")
+        check_user_name_template(self.template)
 
     def user_name(self, values: Mapping[str, Value], taken: Callable[[str], bool] | None = None) -> str:
         code = str(values["sEmployeeCode"])

@@ -36,11 +36,11 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.export.ledger_table import table_service
-from shared.importing.layouts import LAYOUTS, RecordType
-from shared.importing.values import Value
 from shared.platform.config import Settings
+from shared.platform.storage import table_service
 from shared.platform.table_keys import encode_key as table_key
+from shared.records.layouts import LAYOUTS, RecordType
+from shared.records.values import Value
 
 DEFAULT_TABLE = "crossref"
 #: What earlier versions kept as it was in a key part (the rest percent-encoded): their keys are

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import assert_never
 
 from shared.errors import FieldValueError
-from shared.importing.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldKind, FieldSpec
+from shared.records.layouts import DECIMAL_PRECISION, DECIMAL_SCALE, FieldKind, FieldSpec
 
 Value = str | date | bool | int | Decimal
 

@@ -1,0 +1,1 @@
+"""The ERP record model: record types, field tables, values, records and line errors."""
