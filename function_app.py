@@ -38,8 +38,9 @@ def _check_configuration() -> None:
     """The start-up check (never raises: an exception here would only be a thread's traceback)."""
     try:
         from shared.platform.config import report_configuration_problems
+        from shared.targets.registry import check_target
 
-        report_configuration_problems()
+        report_configuration_problems(check_target)
     except Exception:  # pragma: no cover - report_configuration_problems itself never raises
         import logging
 

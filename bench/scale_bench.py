@@ -50,7 +50,7 @@ from shared.importing.parsing import parse_file
 from shared.platform.config import load_settings
 from shared.platform.storage import blob_service
 from shared.records.layouts import LAYOUTS, RecordType
-from shared.targets.smarttid import RESOURCE_PATH, body_value
+from shared.targets.smarttid.connector import RESOURCE_PATH, body_value
 from shared.wiring import prepare_storage
 
 GROUP = 10  # lines per employee + job + its operations

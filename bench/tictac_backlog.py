@@ -26,13 +26,13 @@ from shared.importing.deferral import Deferrals
 from shared.importing.intake import Intake
 from shared.importing.resume import resume_deferred
 from shared.platform.clock import iso
-from shared.platform.config import Settings, TargetSystem
+from shared.platform.config import Settings
 from shared.platform.storage import blob_service, ensure_containers, ensure_tables, table_service
 from shared.targets.base import Connector
 from shared.targets.budget import CallBudget, budget_id
-from shared.targets.tictac import TicTacClient
-from shared.targets.tictac_connector import TicTacConnector
-from shared.targets.xref import CrossRefs
+from shared.targets.tictac.client import TicTacClient
+from shared.targets.tictac.connector import TicTacConnector
+from shared.targets.tictac.xref import CrossRefs
 
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)  # RESUME_SCHEDULE every 15 minutes
@@ -70,7 +70,7 @@ def main() -> None:
         "input_container": f"bench-in-{suffix}", "archive_container": f"bench-archive-{suffix}",
         "error_container": f"bench-error-{suffix}", "xref_table": f"benchxref{suffix}",
         "budget_table": f"benchbudget{suffix}", "tictac_daily_call_budget": args.budget,
-        "target_system": TargetSystem.TICTAC, "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
+        "target_system": "tictac", "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
     service = blob_service(settings)
     ensure_containers(service, (settings.input_container, settings.archive_container, settings.error_container))
     ensure_tables(table_service(settings), (settings.xref_table, settings.budget_table))  # infra/'s, in Azure

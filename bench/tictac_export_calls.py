@@ -24,10 +24,10 @@ import httpx
 
 from shared.export.ledger_table import ExportLedger
 from shared.export.tictac_export import TicTacExporter
-from shared.platform.config import Settings, TargetSystem
+from shared.platform.config import Settings
 from shared.platform.storage import blob_service
 from shared.targets.factory import connector_factory
-from shared.targets.xref import CrossRef, CrossRefs, Entity
+from shared.targets.tictac.xref import CrossRef, CrossRefs, Entity
 from shared.wiring import prepare_storage
 
 USERS, PROJECTS, ACTIVITIES = 50, 200, 4
@@ -87,7 +87,7 @@ def main() -> None:
         "output_container": f"bench-output-{suffix}", "export_state_container": f"bench-state-{suffix}",
         "export_ledger_table": f"benchledger{suffix}", "xref_table": f"benchxref{suffix}",
         "budget_table": f"benchbudget{suffix}", "tictac_daily_call_budget": 100_000,
-        "target_system": TargetSystem.TICTAC, "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
+        "target_system": "tictac", "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
     service = blob_service(settings)
     prepare_storage(settings)
     rng = random.Random(10)

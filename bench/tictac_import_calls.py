@@ -27,9 +27,9 @@ from shared.importing.parsing import parse_file
 from shared.platform.config import Settings
 from shared.platform.storage import ensure_tables, table_service
 from shared.targets.budget import CallBudget
-from shared.targets.tictac import TicTacClient
-from shared.targets.tictac_connector import TicTacConnector
-from shared.targets.xref import CrossRefs
+from shared.targets.tictac.client import TicTacClient
+from shared.targets.tictac.connector import TicTacConnector
+from shared.targets.tictac.xref import CrossRefs
 
 EMPLOYEES, JOBS, OPS_PER_JOB = 50, 200, 4
 

@@ -7,7 +7,7 @@ messages echoing the request headers, paging of ``/getjobledgerentries``, ``Filt
 Served on loopback by ``python -m sandbox.smartapi``; tests and the demo drive it over HTTP, the
 control endpoints live under ``/_sandbox``.
 
-The write endpoints follow the decisions in ``shared/targets/smarttid.py`` (POST creates,
+The write endpoints follow the decisions in ``shared/targets/smarttid/connector.py`` (POST creates,
 PUT /{ID} updates, bodies keyed by Create-function parameter names); the job-ledger endpoints
 accept exactly the methods decided there.
 """
@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import seed
 from shared.records.layouts import LAYOUTS, FieldKind, RecordType
-from shared.targets.smarttid import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
+from shared.targets.smarttid.connector import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"
 DEFAULT_CUSTOMER_KEY = "sandbox-customer-key"

@@ -66,8 +66,8 @@ def test_importing_the_app_declares_the_bindings_and_leaves_the_rest_to_first_us
     # check (its own thread) reads the settings without loading the Tic-Tac target for SmartTID.
     probe = ("import sys, function_app\n"
              "function_app.startup_check.join()\n"
-             "print(sorted(m for m in ('shared.importing.intake', 'shared.targets.smarttid', 'shared.targets.tictac',"
-             " 'shared.targets.tictac_mapping', 'shared.export', 'tools.timebridge', 'defusedxml') if m in sys.modules))\n")
+             "print(sorted(m for m in ('shared.importing.intake', 'shared.targets.smarttid.connector', 'shared.targets.tictac.client',"
+             " 'shared.targets.tictac.mapping', 'shared.export', 'tools.timebridge', 'defusedxml') if m in sys.modules))\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env={"PATH": os.environ.get("PATH", "")},
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

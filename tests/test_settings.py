@@ -267,7 +267,7 @@ def test_schedules_five_minutes_apart_or_more_are_accepted(monkeypatch, schedule
 
 def test_the_username_template_is_checked_by_the_same_rule_the_tictac_mapping_uses(monkeypatch) -> None:
     # config.py (the platform layer) checks the template itself; the Tic-Tac mapping uses that rule.
-    from shared.targets.tictac_mapping import UserNameRule
+    from shared.targets.tictac.mapping import UserNameRule
 
     default = Settings.model_fields["tictac_username_template"].default
     UserNameRule(default)  # raises ValueError for an invalid template

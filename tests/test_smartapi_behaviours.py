@@ -25,7 +25,7 @@ from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import DELETED_NOTE, FULL_READ_EVERY, Exporter, utc_now
 from shared.platform.config import Settings
 from shared.platform.storage import blob_service
-from shared.targets.smarttid import UID_REJECTED_MESSAGE
+from shared.targets.smarttid.connector import UID_REJECTED_MESSAGE
 from shared.wiring import connector_factory
 from tests.conftest import Sandbox, blob_names, read_blob
 from tests.functions_host import trigger_import

@@ -16,7 +16,7 @@ from shared.export import run_export
 from shared.platform.config import Settings
 from shared.platform.storage import ensure_tables, table_service
 from shared.targets.budget import CallBudget
-from shared.targets.xref import CrossRefs
+from shared.targets.tictac.xref import CrossRefs
 from tests.conftest import Sandbox
 from tools.timebridge import cli
 

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from shared.errors import AllowanceExceeded, ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
 from shared.targets.budget import CallBudget, budget_id
-from shared.targets.tictac import (
+from shared.targets.tictac.client import (
     CALL_COSTS,
     RetryPolicy,
     TicTacClient,

@@ -38,7 +38,7 @@ from shared.platform.config import CorrectionDate, Settings, load_settings
 from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.factory import connector_factory
-from shared.targets.xref import CrossRef, CrossRefs, Entity
+from shared.targets.tictac.xref import CrossRef, CrossRefs, Entity
 from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 from tests.functions_host import registered

@@ -40,9 +40,9 @@ from shared.platform.storage import blob_service
 from shared.targets.base import Connector
 from shared.targets.factory import connector_factory
 from shared.targets.http import AnswerTooLarge, error_text
-from shared.targets.tictac import RetryPolicy, TicTacClient
-from shared.targets.tictac_connector import TicTacConnector
-from shared.targets.xref import CrossRefs, Entity
+from shared.targets.tictac.client import RetryPolicy, TicTacClient
+from shared.targets.tictac.connector import TicTacConnector
+from shared.targets.tictac.xref import CrossRefs, Entity
 from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 

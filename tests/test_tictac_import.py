@@ -22,10 +22,11 @@ from shared.platform.clock import iso
 from shared.platform.config import Settings
 from shared.targets.base import Connector
 from shared.targets.budget import CallBudget, budget_id
-from shared.targets.tictac import RetryPolicy, TicTacClient
-from shared.targets.tictac_connector import TicTacConnector
-from shared.targets.tictac_mapping import UserNameRule
-from shared.targets.xref import CrossRefs, Entity
+from shared.targets.registry import target_spec
+from shared.targets.tictac.client import RetryPolicy, TicTacClient
+from shared.targets.tictac.connector import TicTacConnector
+from shared.targets.tictac.mapping import UserNameRule
+from shared.targets.tictac.xref import CrossRefs, Entity
 from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
 from tests.functions_host import trigger_import
@@ -203,7 +204,7 @@ def test_bad_input_keeps_its_line_numbered_errors(tt_storage, tt_settings, ticta
 def test_a_missing_api_code_rejects_every_line_naming_the_secret(
         tt_storage, tt_settings, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TICTAC_API_CODE")
-    assert tt_settings.target_system.display_name == "Tic-Tac"
+    assert target_spec(tt_settings.target_system).display_name == "Tic-Tac"
     receipt = drop(tt_storage, tt_settings, "emp.csv", "Employee;1;Anders Alm")
 
     assert receipt["counts"]["rejected"] == 1

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from shared.errors import AmbiguousMatch
 from shared.records.layouts import RecordType
-from shared.targets.tictac import Activity, Project, RetryPolicy, TicTacClient, User
-from shared.targets.tictac_mapping import (
+from shared.targets.tictac.client import Activity, Project, RetryPolicy, TicTacClient, User
+from shared.targets.tictac.mapping import (
     UNHELD_FIELDS,
     UserNameRule,
     activity_body,

@@ -12,7 +12,7 @@ import pytest
 from shared.platform.config import Settings
 from shared.platform.storage import ensure_tables, table_service
 from shared.records.layouts import RecordType
-from shared.targets.xref import (
+from shared.targets.tictac.xref import (
     MAX_KEY_LENGTH,
     CrossRef,
     CrossRefs,
@@ -128,7 +128,7 @@ def test_a_bad_target_name_is_refused(xrefs: CrossRefs) -> None:
 def test_keys_hold_no_percent_and_an_earlier_versions_row_is_read_and_replaced(xrefs: CrossRefs) -> None:
     """A % in a Table key breaks point operations; rows an earlier version wrote with percent-encoded
     keys are still found, never win over the current row, and go when the link is written again."""
-    from shared.targets.xref import legacy_key
+    from shared.targets.tictac.xref import legacy_key
 
     key = ("K 1/Æ", "10")
     assert "%" not in encode_key(key) and legacy_key(key) is not None and "%" in str(legacy_key(key))

@@ -59,12 +59,12 @@ def _error_check(name: str, error: CliError) -> Check:
 
 def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[str, Any], list[Any]]:
     from shared.platform.storage import blob_service
+    from shared.targets.registry import target_spec
     from tools.cli_support import check_storage, configuration_error, storage_errors
 
-    target = settings.target_system.display_name
-    checks: list[Check] = [Check("Settings", "ok", f"valid; target {target}")]
-    tables = [settings.export_ledger_table] + (
-        [settings.xref_table, settings.budget_table] if settings.target_system.call_limited else [])
+    spec = target_spec(settings.target_system)
+    checks: list[Check] = [Check("Settings", "ok", f"valid; target {spec.display_name}")]
+    tables = [settings.export_ledger_table, *spec.tables(settings)]
     storage_ok = False
     try:
         found = check_storage(settings, settings.containers, tables)
@@ -84,7 +84,7 @@ def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[st
                                 f"containers and {len(tables)} tables are there"))
     checks.append(_secrets_check(settings))
     connector = None
-    if checks[-1].status == "ok" and (storage_ok or not settings.target_system.call_limited):
+    if checks[-1].status == "ok" and (storage_ok or not spec.tables(settings)):
         from shared.targets.factory import connector_factory
 
         quick = settings.model_copy(update={"http_max_attempts": 1})
@@ -104,7 +104,7 @@ def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[st
     findings: list[Any] = []
     try:
         if connector is not None:
-            checks.append(_target_check(connector, settings, target))
+            checks.append(_target_check(connector, settings, spec.display_name))
             if probe and checks[-1].status == "ok":
                 findings = _probe(settings, connector)
             remaining = connector.remaining_calls()
@@ -119,7 +119,7 @@ def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[st
 
         with storage_errors(settings):
             pending = Deferrals(blob_service(settings), settings.archive_container,
-                                settings.target_system.value).entries()
+                                settings.target_system).entries()
         checks.append(Check("Deferrals", "info", "none pending" if not pending else
                             "; ".join(f"{visible(e.source)}: {e.waiting} lines wait" for e in pending)))
     return checks, settings_in_effect(settings), findings
@@ -131,7 +131,7 @@ def _probe(settings: Any, connector: Any) -> list[Any]:
     from shared.platform.secrets import TICTAC_API_CODE
     from tools.cli_probe import CANNOT_TELL, Finding, probe_tictac
 
-    if not settings.target_system.call_limited:
+    if settings.target_system != "tictac":
         return [Finding("-", "probe", CANNOT_TELL, "the probe checks Tic-Tac's guesses; for SmartTID the login above "
                         "is the check")]
     import httpx
@@ -146,10 +146,10 @@ def _probe(settings: Any, connector: Any) -> list[Any]:
 def _secrets_check(settings: Any) -> Check:
     from shared.errors import MissingSecretError, SecretStoreUnavailableError
     from shared.platform.keyvault import secret_provider
-    from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, TICTAC_API_CODE
+    from shared.targets.registry import target_spec
     from tools.cli_support import configuration_error
 
-    specs = [TICTAC_API_CODE] if settings.target_system.call_limited else [SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY]
+    specs = target_spec(settings.target_system).secrets
     where = f"Key Vault {settings.key_vault_url}" if settings.key_vault_url else "the environment / local.settings.json"
     provider = secret_provider(settings)
     for spec in specs:
@@ -164,7 +164,7 @@ def _secrets_check(settings: Any) -> Check:
 
 def _target_check(connector: Any, settings: Any, target: str) -> Check:
     from shared.errors import ApiUnavailable, AuthenticationFailed, TimeBridgeError
-    from shared.targets.smarttid import SmartTidConnector
+    from shared.targets.smarttid.connector import SmartTidConnector
 
     try:
         if isinstance(connector, SmartTidConnector):

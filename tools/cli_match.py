@@ -33,11 +33,12 @@ def run_match(file: Path) -> MatchOutcome:
     from shared.importing.parsing import parse_file
     from shared.importing.passes import in_memory
     from shared.importing.readiness import readiness
+    from shared.targets.registry import target_spec
     from tools.cli_support import CONFIGURATION, load_settings
     from tools.cli_validate import _connect
 
     settings = load_settings()
-    target = settings.target_system.display_name
+    target = target_spec(settings.target_system).display_name
     if file.stat().st_size > settings.max_file_bytes:
         raise CliError(f"{visible(file.name)} is {file.stat().st_size:,} bytes; the limit is "
                        f"{settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)", "split the file into parts below the "

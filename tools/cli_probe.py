@@ -47,7 +47,7 @@ def _rows(response: Any) -> tuple[list[Any] | None, str]:
 
 
 def _booleans(rows: list[Any], name: str, of: str) -> Finding:
-    from shared.targets.tictac import boolean
+    from shared.targets.tictac.client import boolean
 
     topic = f"booleans ({name} of {of})"
     values = [row.get(name) for row in rows if isinstance(row, dict) and name in row]
@@ -128,7 +128,7 @@ def probe_tictac(settings: Any, connector: Any, api_code: str) -> list[Finding]:
     import httpx
 
     from shared.targets.http import send_limited
-    from shared.targets.tictac import PROJECTS_PATH, TARGET_NAME, USERS_PATH
+    from shared.targets.tictac.client import PROJECTS_PATH, TARGET_NAME, USERS_PATH
 
     budget = connector.budget
     reservation = budget.reserve(PROBE_CALLS) if budget is not None else None

@@ -19,6 +19,7 @@ from typing import Any
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, UnreadableFile
 from shared.platform.safe_text import visible
 from shared.records.record import LineError
+from shared.targets.registry import target_spec
 from tools.cli_support import CONFIGURATION, INTERNAL, OK, OPERATIONAL, REJECTED, CliError
 
 CHUNK = 256 * 1024
@@ -120,7 +121,7 @@ def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
     from tools.cli_support import load_settings, load_some_settings
 
     settings: Any = load_some_settings("target_system", "max_file_bytes") if offline else load_settings()
-    target = settings.target_system.display_name
+    target = target_spec(settings.target_system).display_name
     source = file.name
     size = file.stat().st_size
 
@@ -182,7 +183,7 @@ def _connect(settings: Any, source: str) -> tuple[Any, FileProblem | None]:
     from shared.targets.factory import connector_factory
     from tools.cli_support import configuration_error, require_storage, storage_errors
 
-    if settings.target_system.call_limited:  # its budget and cross-references live in table storage
+    if target_spec(settings.target_system).call_limited:  # its budget and cross-references live in table storage
         require_storage(settings)
     with storage_errors(settings):
         connector, reason = connect(connector_factory(settings), source)

@@ -179,7 +179,7 @@ def _tictac_export(functions: dict) -> None:  # type: ignore[type-arg]
 
     from shared.platform.config import load_settings
     from shared.platform.storage import blob_service
-    from shared.targets.xref import CrossRefs, Entity
+    from shared.targets.tictac.xref import CrossRefs, Entity
 
     settings = load_settings()
     service = blob_service(settings)

@@ -183,6 +183,7 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> int:
     from shared.platform.safe_text import visible
     from shared.platform.storage import blob_service
     from shared.targets.factory import connector_factory
+    from shared.targets.registry import target_spec
     from tools.cli_support import require_storage, storage_errors
 
     as_json = _json(ctx, as_json)
@@ -198,7 +199,7 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> int:
             receipt = json.loads(archive.download_blob(blob.name).readall())
             imports.append({key: receipt.get(key) for key in ("source", "status", "counts", "finished_at", "folder")})
         intent = ExportLedger.connect(settings).read_state().intent
-        pending = Deferrals(service, settings.archive_container, settings.target_system.value).entries()
+        pending = Deferrals(service, settings.archive_container, settings.target_system).entries()
         connector, problem = connect(connector_factory(settings), "status")
         try:
             remaining = connector.remaining_calls() if connector else None
@@ -209,7 +210,7 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> int:
                 "next_attempt_after": entry.next_attempt_after or "the next run",
                 "queued_behind": entry.queued_behind} for entry in pending]
     data: dict[str, Any] = {
-        "target": settings.target_system.display_name,
+        "target": target_spec(settings.target_system).display_name,
         "recent_imports": imports,
         "open_export_intent": None if intent is None else {
             "run_id": intent.run_id, "file": intent.file_name, "since": intent.created_at,

@@ -12,9 +12,10 @@ from shared.errors import ExportStateChanged
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import LEGACY_PREFIXES, LOCK_BLOB, Exporter
 from shared.export.receipt import ExportReceipt
-from shared.platform.config import Settings, TargetSystem
+from shared.platform.config import Settings
 from shared.platform.storage import blob_service, held_lease
 from shared.targets.base import Connector
+from shared.targets.registry import LedgerKind, target_spec
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def run_export(
             return None
         move_legacy_bookkeeping(service, settings)
         exporter = Exporter
-        if settings.target_system is TargetSystem.TICTAC:
+        if target_spec(settings.target_system).ledger is LedgerKind.SENT_LEDGER:
             from shared.export.tictac_export import TicTacExporter
 
             exporter = TicTacExporter

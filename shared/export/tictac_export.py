@@ -38,9 +38,9 @@ from shared.export.tictac_source import JOB, TIME, TIME_ROW, Links, Plan, Rules,
 from shared.platform.clock import iso
 from shared.platform.config import CorrectionDate
 from shared.targets.base import Connector
-from shared.targets.tictac import days_changed_within
-from shared.targets.tictac_connector import TARGET, TicTacConnector
-from shared.targets.xref import CrossRef, Entity, LinkedBy
+from shared.targets.tictac.client import days_changed_within
+from shared.targets.tictac.connector import TARGET, TicTacConnector
+from shared.targets.tictac.xref import CrossRef, Entity, LinkedBy
 
 log = logging.getLogger(__name__)
 

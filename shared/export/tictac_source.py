@@ -35,7 +35,7 @@ from typing import Any
 
 from shared.export.source_ledger import Catalogue, RowState, SourceRow
 from shared.platform.safe_text import visible
-from shared.targets.tictac import boolean
+from shared.targets.tictac.client import boolean
 
 TIME_ROW = "TicTacTime"
 TIME, JOB = "time", "job"

@@ -37,6 +37,7 @@ from shared.platform.config import Settings
 from shared.platform.safe_text import json_visible, visible
 from shared.records.values import Value
 from shared.targets.base import Connector
+from shared.targets.registry import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +202,7 @@ class DropZone:
         return report
 
     def _check(self, source: BlobClient, run: FileRun, size: int) -> DryRunReport:
-        target = self.settings.target_system.display_name
+        target = target_spec(self.settings.target_system).display_name
         started = time.monotonic()
 
         def stream() -> Iterable[bytes]:
@@ -232,7 +233,7 @@ class DropZone:
         from shared.importing.passes import in_memory
         from shared.importing.readiness import Item, Readiness, readiness
 
-        target = self.settings.target_system.display_name
+        target = target_spec(self.settings.target_system).display_name
         done = self._blob(f"{run.folder}/readiness.json")
         if done.exists():
             return

@@ -139,7 +139,7 @@ class Importer:
         self.connector = connector
         #: told of every record matched to a stored one (the matching readiness report)
         self.on_match = on_match
-        #: the target's name in every message (``settings.target_system.display_name``)
+        #: the target's name in every message (the registry's ``display_name``)
         self.target = target_name
         self.concurrency = concurrency
         #: plan only: read the target, decide every line, write nothing (the validate drop zone)

@@ -44,6 +44,7 @@ from shared.records.layouts import RecordType
 from shared.records.record import Record
 from shared.targets.base import Connector
 from shared.targets.factory import ConnectorFactory
+from shared.targets.registry import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -246,13 +247,13 @@ class Intake:
 
     # --- a target with a daily call limit: one import at a time, deferred lines in order -----------
     def _deferrals(self) -> Deferrals:
-        return Deferrals(self.service, self.settings.archive_container, self.settings.target_system.value)
+        return Deferrals(self.service, self.settings.archive_container, self.settings.target_system)
 
     def _import_in_turn(self, source: BlobClient, run: FileRun, size: int) -> Receipt:
         """Import now, or — while older lines of this target wait, or another import of it runs —
         queue the whole file behind them (old ERP data must never overwrite new)."""
         deferrals = self._deferrals()
-        if not self.settings.target_system.call_limited and not deferrals.entries():
+        if not target_spec(self.settings.target_system).call_limited and not deferrals.entries():
             return self._import(source, run, size)  # nothing waits: imports of SmartTID run side by side
         with deferrals.turn() as turn:
             pending = deferrals.entries() if turn is not None else []
@@ -270,7 +271,7 @@ class Intake:
         lines = sum(1 for line in physical_lines(stream()) if line.content.strip(b" \t;"))
         self._upload(self.settings.archive_container, run.original, stream(), CSV, size)
         self._upload(self.settings.archive_container, run.deferred_lines, stream(), CSV, size)
-        target = self.settings.target_system.display_name
+        target = target_spec(self.settings.target_system).display_name
         receipt.lines = lines
         receipt.counts = {"deferred": lines}
         receipt.outputs["archived_copy"] = f"{self.settings.archive_container}/{run.original}"
@@ -322,8 +323,9 @@ class Intake:
         receipt.duration_seconds = round(time.monotonic() - started, 3)
         error = self.settings.error_container
         self._upload(error, run.original, stream(), CSV)
+        target = target_spec(self.settings.target_system).display_name
         self._upload(error, run.reason, file_rejection_report(run.name, receipt.received_at, exc.reason, exc.action,
-                                                             self.settings.target_system.display_name), TEXT)
+                                                             target), TEXT)
         receipt.outputs["moved_to"] = f"{error}/{run.original}"
         receipt.outputs["error_report"] = f"{error}/{run.reason}"
         self._write_receipt(run, receipt)
@@ -359,7 +361,7 @@ class Intake:
 
 def deferral_note(settings: Settings, result: ImportResult, count: int, waiting_until: str) -> str:
     """The receipt's sentence on lines that wait, naming what actually stopped the import."""
-    target = settings.target_system.display_name
+    target = target_spec(settings.target_system).display_name
     when = (f"as soon as the budget has room (the first of them are expected to fit after {waiting_until})"
             if waiting_until else "at the next run of the resume_deferred timer (RESUME_SCHEDULE)")
     tail = f"{count} lines wait and are applied automatically {when}, in file order; nothing to do."
@@ -372,7 +374,7 @@ def deferral_note(settings: Settings, result: ImportResult, count: int, waiting_
         return (f"{target} kept failing and the retries used up the calls reserved for this import (no call is "
                 f"made beyond a reservation): {tail}")
     share = (f" (TICTAC_DAILY_CALL_BUDGET = {settings.tictac_daily_call_budget})"
-             if settings.target_system.call_limited else "")
+             if target_spec(settings.target_system).call_limited else "")
     return (f"TimeBridge's share of {target}'s daily calls{share} has no room for more calls now — the calls of "
             f"the last 24 hours use it: {tail}")
 
@@ -388,7 +390,7 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
     small.
     """
     fold = connector.codes_case_insensitive if connector else False
-    target = settings.target_system.display_name
+    target = target_spec(settings.target_system).display_name
     if connector is not None and connector.inline_children:
         parsed = parse_file(stream, fold_codes=fold, target=target)
         return parsed, in_memory(parsed)
@@ -421,7 +423,7 @@ def apply_parsed(settings: Settings, connector: Connector | None, problem: str, 
         receipt.notes[notes_at:notes_at] = withholding.notes()
         return result, ""
     result = Importer(connector, concurrency=settings.write_concurrency, deadline=deadline,
-                      target_name=settings.target_system.display_name).run_batches(parsed, prepared)
+                      target_name=target_spec(settings.target_system).display_name).run_batches(parsed, prepared)
     receipt.notes[notes_at:notes_at] = withholding.notes()
     receipt.api_calls = {
         "total": connector.calls.total,

@@ -31,6 +31,7 @@ from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import visible
 from shared.targets.factory import ConnectorFactory
+from shared.targets.registry import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def resume_deferred(settings: Settings, service: BlobServiceClient, connector_fa
     with deferrals.turn() as turn:
         if turn is None:
             log.info("another import of %s runs; the deferred lines wait for the next run",
-                     settings.target_system.display_name)
+                     target_spec(settings.target_system).display_name)
             return 0
         for entry in deferrals.entries():
             if not resume(intake, entry, deferrals):

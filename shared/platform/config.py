@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
@@ -40,21 +41,6 @@ IMPORT_WRAP_UP_SECONDS = 5 * 60
 MAX_FILE_BYTES_CAP = 140 * 1024 * 1024
 #: Key Vault DNS suffixes of the Azure clouds (https://<vault name>.<suffix>/).
 KEY_VAULT_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
-
-
-class TargetSystem(StrEnum):
-    SMARTTID = "smarttid"
-    TICTAC = "tictac"
-
-    @property
-    def display_name(self) -> str:
-        """The target's name as administrators know it (in reports and messages)."""
-        return {"smarttid": "SmartTID", "tictac": "Tic-Tac"}[self.value]
-
-    @property
-    def call_limited(self) -> bool:
-        """The target allows a number of API calls per day: lines that do not fit are deferred."""
-        return self is TargetSystem.TICTAC
 
 
 def parse_pairs(text: str, setting: str) -> dict[str, str]:
@@ -125,7 +111,7 @@ class Settings(BaseSettings):
     )
 
     # --- target system -------------------------------------------------------------------
-    target_system: TargetSystem = Field(default=TargetSystem.SMARTTID, alias="TARGET_SYSTEM")
+    target_system: str = Field(default="smarttid", alias="TARGET_SYSTEM", pattern=r"^[a-z][a-z0-9_]{0,39}$")
     smarttid_base_url: str = Field(default="https://smartapi.smarttid.dk", alias="SMARTTID_BASE_URL")
     smarttid_device_id: str | None = Field(
         default=None,
@@ -581,7 +567,7 @@ def _describe(error: ErrorDetails) -> str:
     return f"app setting {location} = {visible(repr(error.get('input')))}: {message}"
 
 
-def report_configuration_problems() -> ConfigurationError | None:
+def report_configuration_problems(check: Callable[[Settings], None] | None = None) -> ConfigurationError | None:
     """At start-up (function_app.py): log the configuration error, if any, without raising.
 
     An exception while the host indexes the functions would hide every function in the portal, so
@@ -589,7 +575,9 @@ def report_configuration_problems() -> ConfigurationError | None:
     every invocation then fails at once with the same :class:`ConfigurationError`.
     """
     try:
-        load_settings()
+        settings = load_settings()
+        if check is not None:  # what the layers above check (the target named by TARGET_SYSTEM)
+            check(settings)
     except ConfigurationError as exc:
         log.error("TimeBridge refuses to run until the configuration is fixed: %s", exc)
         return exc

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from shared.errors import UnreadableFile
 from shared.importing.parsing import BOM, ParsedFile, parse_file, physical_lines
 from shared.records.layouts import LAYOUTS
-from shared.targets.smarttid import body_value
+from shared.targets.smarttid.connector import body_value
 
 #: Pieces hostile or careless ERPs produce; a fuzzed file is a random sequence of them.
 FRAGMENTS: tuple[bytes, ...] = (

@@ -13,7 +13,7 @@ API), the ERP ↔ Tic-Tac mapping (``tictac_mapping.py``) and the cross-referenc
 * **Diff** only over the fields Tic-Tac holds and can be read back (:meth:`held_fields`), compared
   as Tic-Tac sees them (:meth:`differs`: the joined name, e-mail without case, status as isActive).
 * **Writes** return the new remote id; the password in the answer of ``POST /v1/users`` is dropped
-  inside :class:`~shared.targets.tictac.TicTacClient` and never reaches this module. A write whose
+  inside :class:`~shared.targets.tictac.client.TicTacClient` and never reaches this module. A write whose
   answer was lost or unreadable (``maybe_applied``) is looked up before it is reported
   (:meth:`_looked_up`, one or two calls added to the plan's reservation): found → done; certainly
   absent → "nothing was changed"; otherwise "may or may not have been applied".
@@ -47,8 +47,8 @@ from shared.records.record import LineError, Record
 from shared.records.values import Value, same_value
 from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
-from shared.targets.tictac import CALL_COSTS, Activity, Project, TicTacClient, User, boolean
-from shared.targets.tictac_mapping import (
+from shared.targets.tictac.client import CALL_COSTS, Activity, Project, TicTacClient, User, boolean
+from shared.targets.tictac.mapping import (
     HELD_FIELDS,
     UNHELD_FIELDS,
     UserNameRule,
@@ -70,7 +70,7 @@ from shared.targets.tictac_mapping import (
     user_create_body,
     user_values,
 )
-from shared.targets.xref import (
+from shared.targets.tictac.xref import (
     CrossRef,
     CrossRefs,
     Entity,

@@ -8,7 +8,7 @@ with ``Content-Type: application/json`` (TT:44-51); errors are a non-2xx status 
 message (TT:74-78); "The number of calls is limited to 500 per 24 hours" (TT:71).
 
 This module is the transport only: it knows Tic-Tac's resources and answers, not the ERP file.
-``shared.targets.tictac_mapping`` turns ERP records into the bodies sent here and back.
+``shared.targets.tictac.mapping`` turns ERP records into the bodies sent here and back.
 
 Secrets: the API code is a :class:`pydantic.SecretStr` that is read only to build the header. The
 answer of ``POST /v1/users`` holds the new user's password (TT:212); it is dropped the moment the

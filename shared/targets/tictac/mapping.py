@@ -2,7 +2,7 @@
 
 Input records are ``dict[str, Value]`` keyed by the layout's parameter names (``shared/records/layouts.py``;
 only the fields the file supplied are present). Output bodies use Tic-Tac's field names and go to
-:class:`shared.targets.tictac.TicTacClient`. The mapping (issue 8 item 2, design note §1.2):
+:class:`shared.targets.tictac.client.TicTacClient`. The mapping (issue 8 item 2, design note §1.2):
 
 =====================  ==============================  ===========================================
 ERP (file)             Tic-Tac                         rule
@@ -43,7 +43,7 @@ from shared.errors import AmbiguousMatch
 from shared.platform.config import check_user_name_template
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.values import Value
-from shared.targets.tictac import Activity, Project, User
+from shared.targets.tictac.client import Activity, Project, User
 
 #: ERP fields that have a Tic-Tac home (the key fields included).
 HELD_FIELDS: dict[RecordType, tuple[str, ...]] = {

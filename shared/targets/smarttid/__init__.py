@@ -1,0 +1,39 @@
+"""SmartTID through SmartAPI: the ERP's codes are the records' own fields; the export flags what it
+transferred (``Transfered``). The connector is in :mod:`.connector`, loaded when first built."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY
+from shared.targets.registry import LedgerKind, TargetSpec, register
+
+if TYPE_CHECKING:
+    from shared.platform.config import Settings
+    from shared.platform.secrets import SecretProvider
+    from shared.targets.base import Connector
+
+
+def build(settings: Settings, provider: SecretProvider) -> Connector:
+    from shared.targets.smarttid.connector import RetryPolicy, SmartTidConnector
+
+    api_key = provider.get(SMARTTID_API_KEY)
+    customer_key = provider.get(SMARTTID_CUSTOMER_KEY)
+    return SmartTidConnector(
+        settings.smarttid_base_url,
+        api_key,
+        customer_key,
+        device_id=settings.smarttid_device_id,
+        timeout=settings.http_timeout_seconds,
+        retry=RetryPolicy(attempts=settings.http_max_attempts),
+        max_answer_bytes=settings.max_answer_bytes,
+    )
+
+
+SPEC = register(TargetSpec(
+    name="smarttid",
+    display_name="SmartTID",
+    secrets=(SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY),
+    build=build,
+    ledger=LedgerKind.TRANSFERRED_FLAG,
+))
