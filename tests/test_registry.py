@@ -27,7 +27,7 @@ def test_an_unknown_target_is_refused_naming_the_known_ones(monkeypatch: pytest.
                                                           caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setenv("TARGET_SYSTEM", "visma")
     settings = load_settings()  # a well-formed name: the registry decides whether it exists
-    with pytest.raises(ConfigurationError, match="TARGET_SYSTEM = 'visma'.*smarttid, tictac"):
+    with pytest.raises(ConfigurationError, match=r"TARGET_SYSTEM = 'visma'.*smarttid, tictac"):
         connector_factory(settings)
     with caplog.at_level(logging.ERROR):
         refusal = report_configuration_problems(check_target)

@@ -53,7 +53,8 @@ def test_connector_repr_and_errors_hide_secrets(app_env) -> None:
     from shared.errors import ApiUnavailable
     from shared.platform.secrets import SMARTTID_API_KEY, EnvironmentSecrets
     from shared.records.layouts import RecordType
-    from shared.targets.smarttid.connector import RetryPolicy, SmartTidConnector
+    from shared.targets.http import RetryPolicy
+    from shared.targets.smarttid.connector import SmartTidConnector
 
     secret = EnvironmentSecrets().get(SMARTTID_API_KEY)
     assert app_env["SMARTTID_API_KEY"] not in repr(secret)

@@ -6,18 +6,14 @@ which is also the vocabulary of the incoming file; each connector translates to 
 
 from __future__ import annotations
 
-import re
-import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote, quote_plus
 
-from shared.errors import CircuitOpen
 from shared.records.layouts import RecordType
 from shared.records.values import Value, same_value
+from shared.targets.http import CallCounter
 
 if TYPE_CHECKING:
     from shared.records.record import LineError, Record
@@ -35,102 +31,6 @@ class RemoteRecord:
     #: and project numbers), "cross-reference" (a link TimeBridge recorded), "name" (linked by name),
     #: or "ambiguous" (listed without a key because several records carry its code)
     matched_by: str = ""
-
-
-class CircuitBreaker:
-    """Stops calling a target that is clearly unavailable (thread-safe; one per connector, i.e. per run).
-
-    Every attempt that fails for availability reasons (5xx, 429, timeout, connection error) counts;
-    any answer from the target resets the count of its route, and of the whole target. After
-    ``threshold`` failures in a row on one route (e.g. every ``POST /employees`` fails while reads
-    work) that route is open; after ``threshold`` in a row on the whole target, everything is. An
-    open breaker stays open for the rest of the run: the remaining work is reported at once
-    instead of each record waiting out its retries.
-    """
-
-    def __init__(self, threshold: int, target: str = "SmartTID") -> None:
-        self.threshold = threshold
-        self.target = target
-        self._lock = threading.Lock()
-        self._in_a_row = 0
-        self._route_in_a_row: Counter[str] = Counter()
-        self._open_routes: set[str] = set()
-        self._open_all = False
-        self._last_failure = ""
-        self.opened = threading.Event()  # set when the whole target is open (ends retry sleeps early)
-
-    def check(self, route: str) -> None:
-        if self._open_all or route in self._open_routes:
-            scope = "" if self._open_all else f" for {route}"
-            raise CircuitOpen(
-                f"{self.target} was unavailable{scope} ({self.threshold} requests in a row failed, the last "
-                f"with {self._last_failure}); TimeBridge stopped calling it for the rest of this run"
-            )
-
-    def success(self, route: str) -> None:
-        with self._lock:
-            self._in_a_row = 0
-            self._route_in_a_row[route] = 0
-
-    def failure(self, route: str, what: str) -> None:
-        with self._lock:
-            self._last_failure = what
-            self._in_a_row += 1
-            self._route_in_a_row[route] += 1
-            if self._route_in_a_row[route] >= self.threshold:
-                self._open_routes.add(route)  # its sleeping retries fail at their next check
-            if self._in_a_row >= self.threshold:
-                self._open_all = True
-                self.opened.set()
-
-    def sleep(self, seconds: float) -> None:
-        """A retry's wait, ended early when the whole target opens (tenacity's ``sleep``)."""
-        self.opened.wait(seconds)
-
-    @property
-    def is_open(self) -> bool:
-        return self._open_all
-
-
-_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
-
-
-def route_of(path: str) -> str:
-    """``/employees/103`` → ``/employees/{ID}``: one counter per route, not per record."""
-    return _NUMERIC_SEGMENT.sub("/{ID}", path)
-
-
-REDACTED = "[redacted]"
-
-
-def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` (from the target) with every secret value replaced, plain or URL-encoded."""
-    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
-        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-@dataclass
-class CallCounter:
-    """Counts HTTP requests by ``METHOD /path`` (thread-safe); reported in receipts."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, method: str, path: str) -> None:
-        """Count one request, grouped by route (``PUT /employees/{ID}``) so receipts stay small."""
-        with self._lock:
-            self.counts[f"{method} {route_of(path)}"] += 1
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def writes(self) -> int:
-        return sum(n for key, n in self.counts.items() if key.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")
-                   and not key.endswith("/apilogin"))
 
 
 class Connector(Protocol):

@@ -17,15 +17,23 @@ The rules both targets follow (docs/targets.md, "Answers TimeBridge accepts"):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import httpx
+import tenacity
 
-from shared.errors import ApiUnavailable
-from shared.targets.base import redact
+from shared.errors import ApiUnavailable, CircuitOpen
+
+log = logging.getLogger(__name__)
 
 #: The largest answer read by default: a few MiB above the largest realistic list (Tic-Tac: 2,000
 #: users ≈ 1.4 MiB, 2,000 projects with 10 activities each ≈ 6 MiB; a year of entries for 200 users
@@ -51,6 +59,102 @@ class AnswerTooLarge(ApiUnavailable):
     """The answer was longer than the limit: refused while it streamed in (nothing of it is used)."""
 
 
+class CircuitBreaker:
+    """Stops calling a target that is clearly unavailable (thread-safe; one per connector, i.e. per run).
+
+    Every attempt that fails for availability reasons (5xx, 429, timeout, connection error) counts;
+    any answer from the target resets the count of its route, and of the whole target. After
+    ``threshold`` failures in a row on one route (e.g. every ``POST /employees`` fails while reads
+    work) that route is open; after ``threshold`` in a row on the whole target, everything is. An
+    open breaker stays open for the rest of the run: the remaining work is reported at once
+    instead of each record waiting out its retries.
+    """
+
+    def __init__(self, threshold: int, target: str = "SmartTID") -> None:
+        self.threshold = threshold
+        self.target = target
+        self._lock = threading.Lock()
+        self._in_a_row = 0
+        self._route_in_a_row: Counter[str] = Counter()
+        self._open_routes: set[str] = set()
+        self._open_all = False
+        self._last_failure = ""
+        self.opened = threading.Event()  # set when the whole target is open (ends retry sleeps early)
+
+    def check(self, route: str) -> None:
+        if self._open_all or route in self._open_routes:
+            scope = "" if self._open_all else f" for {route}"
+            raise CircuitOpen(
+                f"{self.target} was unavailable{scope} ({self.threshold} requests in a row failed, the last "
+                f"with {self._last_failure}); TimeBridge stopped calling it for the rest of this run"
+            )
+
+    def success(self, route: str) -> None:
+        with self._lock:
+            self._in_a_row = 0
+            self._route_in_a_row[route] = 0
+
+    def failure(self, route: str, what: str) -> None:
+        with self._lock:
+            self._last_failure = what
+            self._in_a_row += 1
+            self._route_in_a_row[route] += 1
+            if self._route_in_a_row[route] >= self.threshold:
+                self._open_routes.add(route)  # its sleeping retries fail at their next check
+            if self._in_a_row >= self.threshold:
+                self._open_all = True
+                self.opened.set()
+
+    def sleep(self, seconds: float) -> None:
+        """A retry's wait, ended early when the whole target opens (tenacity's ``sleep``)."""
+        self.opened.wait(seconds)
+
+    @property
+    def is_open(self) -> bool:
+        return self._open_all
+
+
+_NUMERIC_SEGMENT = re.compile(r"/\d+(?=/|$)")
+
+
+def route_of(path: str) -> str:
+    """``/employees/103`` → ``/employees/{ID}``: one counter per route, not per record."""
+    return _NUMERIC_SEGMENT.sub("/{ID}", path)
+
+
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` (from the target) with every secret value replaced, plain or URL-encoded."""
+    for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+@dataclass
+class CallCounter:
+    """Counts HTTP requests by ``METHOD /path`` (thread-safe); reported in receipts."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, method: str, path: str) -> None:
+        """Count one request, grouped by route (``PUT /employees/{ID}``) so receipts stay small."""
+        with self._lock:
+            self.counts[f"{method} {route_of(path)}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def writes(self) -> int:
+        return sum(n for key, n in self.counts.items() if key.split(" ", 1)[0] in ("POST", "PUT", "PATCH", "DELETE")
+                   and not key.endswith("/apilogin"))
+
+
 def describe_failure(exc: BaseException | None) -> str:
     """``HTTP 503``, ``ReadTimeout``, … for a log line about a failed attempt."""
     if isinstance(exc, RetryableResponse):
@@ -60,14 +164,15 @@ def describe_failure(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-def send_limited(client: httpx.Client, request: httpx.Request, max_bytes: int, target: str) -> httpx.Response:
+def send_limited(client: httpx.Client, request: httpx.Request, max_bytes: int, target: str,
+                 auth: httpx.Auth | None = None) -> httpx.Response:
     """Send ``request`` and read its answer, refusing it once more than ``max_bytes`` (decoded) came in.
 
     The answer returned is read and holds no stream that points back at it: httpx ties every
     streamed answer to its stream in a reference cycle, which only the cyclic garbage collector
     frees (one export run once held 21 answers, 4.6 MB); a fresh answer built from the bytes has none.
     """
-    response = client.send(request, stream=True)
+    response = client.send(request, stream=True, auth=auth)
     try:
         chunks: list[bytes] = []
         size = 0
@@ -172,3 +277,237 @@ def redirect_text(response: httpx.Response) -> str:
 def is_redirect(response: httpx.Response) -> bool:
     return response.status_code in REDIRECT_STATUSES
 
+
+
+# --- the one request loop every target uses -------------------------------------------------------
+#: Transport errors raised before the request left: it certainly was not processed.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of one request, keyed by whether repeating it is safe.
+
+    Every attempt that fails for availability reasons is retried with exponential backoff and jitter
+    (waits of ``initial_wait`` × 2ⁿ plus up to ``initial_wait`` at random, at most ``max_wait``; a
+    ``Retry-After`` is honoured up to ``max_retry_after`` seconds), at most ``attempts`` in all.
+    Which answers are worth retrying is the target's to say (:class:`ApiClient`'s ``retry_statuses``);
+    these are the numbers an operator may tune. ``breaker_threshold``: failed attempts in a row after
+    which the target counts as unavailable for the rest of the run (:class:`CircuitBreaker`).
+    """
+
+    attempts: int = 5
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+    max_retry_after: float = 60.0
+    breaker_threshold: int = 12
+
+
+class _LimitedStream(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, max_bytes: int, target: str, what: str) -> None:
+        self._inner, self._max, self._target, self._what = inner, max_bytes, target, what
+
+    def __iter__(self) -> Iterator[bytes]:
+        size = 0
+        for chunk in self._inner:
+            size += len(chunk)
+            if size > self._max:
+                raise AnswerTooLarge(
+                    f"{self._target}'s answer to {self._what} was larger than {self._max:,} bytes "
+                    "(MAX_ANSWER_BYTES) and was not read; if such a list is real, raise MAX_ANSWER_BYTES "
+                    "in the app settings")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class LimitedTransport(httpx.BaseTransport):
+    """Every answer's bytes as they arrive, refused beyond ``max_bytes`` — also the answers httpx reads
+    itself (an authentication flow's rejected answer); :func:`send_limited` bounds the decoded size."""
+
+    def __init__(self, inner: httpx.BaseTransport, max_bytes: int, target: str) -> None:
+        self._inner, self._max, self._target = inner, max_bytes, target
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        headers = response.headers
+        stream = response.stream
+        if response.is_stream_consumed:  # an inner transport read it (already decoded)
+            stream = httpx.ByteStream(response.content)
+            headers = httpx.Headers([(k, v) for k, v in headers.multi_items() if k.lower() != "content-encoding"])
+        if not isinstance(stream, httpx.SyncByteStream):  # pragma: no cover - every sync transport's is
+            return response
+        what = f"{request.method} {request.url.path}"
+        return httpx.Response(response.status_code, headers=headers,
+                              stream=_LimitedStream(stream, self._max, self._target, what),
+                              extensions=response.extensions)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def backoff_wait(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
+    """The policy's exponential backoff with jitter (tenacity's wait)."""
+    return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
+                                            jitter=policy.initial_wait)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """The last answer to a request, and whether any attempt may have been processed without one."""
+
+    response: httpx.Response
+    ambiguous: bool
+    attempts: int
+    #: Every attempt ended in a status worth retrying (the client's ``retry_statuses``).
+    kept_failing: bool = False
+
+
+_LABEL = "timebridge.label"
+
+
+class ApiClient:
+    """One target's HTTP client: an ``httpx.Client`` plus everything above the transport that every
+    target shares — the call counter (every request sent, retries and re-sent requests of an
+    authentication flow included, grouped by route), the budget hook (``before_call``, called before
+    every request and allowed to refuse it), the circuit breaker, the retry policy, answers read
+    within ``max_answer_bytes``, and the target's error text with its secrets redacted.
+
+    Retries follow ``retry`` (:class:`RetryPolicy`) and the target's statuses:
+
+    * an answer with a status in ``retry_statuses``, a timeout or a dropped connection is retried
+      for a request that is safe to repeat (reads, PUTs);
+    * for one that is not (a POST that creates) only failures after which the request certainly was
+      not processed are: the connection was refused, or a status in ``unprocessed_statuses``.
+
+    Any attempt that may have been processed without a usable answer (a timeout or a dropped
+    connection after sending, a retried status not in ``unprocessed_statuses``, an answer too large
+    to read) makes a write *ambiguous*, whatever a later attempt answers.
+
+    ``send`` returns the last answer (:class:`Sent`) or raises :class:`ApiUnavailable` (unreachable
+    after the retries, with ``maybe_applied`` for a write that may have been processed),
+    :class:`AnswerTooLarge` or :class:`shared.errors.CircuitOpen`; what an answer *means* (success,
+    empty, a refusal, a rejected session) is the target's to say with the helpers above.
+    """
+
+    def __init__(self, target: str, base_url: str, *, timeout: float, retry: RetryPolicy,
+                 secrets: Callable[[], Iterable[str | None]], retry_statuses: frozenset[int],
+                 unprocessed_statuses: frozenset[int], transport: httpx.BaseTransport | None = None,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+                 before_call: Callable[[str, str], None] | None = None) -> None:
+        self.target = target
+        self.retry = retry
+        self.retry_statuses = retry_statuses
+        self.unprocessed_statuses = unprocessed_statuses
+        self.max_answer_bytes = max_answer_bytes
+        self.calls = CallCounter()
+        self.breaker = CircuitBreaker(retry.breaker_threshold, target)
+        #: Called with (method, label) before every request is sent; may raise to stop it (a budget).
+        self.before_call = before_call
+        self._secrets = secrets
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout),
+            headers={"Accept": "application/json", "User-Agent": "TimeBridge"},
+            transport=LimitedTransport(transport or httpx.HTTPTransport(), max_answer_bytes, target),
+            event_hooks={"request": [self._count]},
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def message(self, response: httpx.Response) -> str:
+        """The target's error text, every secret redacted before it is shortened."""
+        return error_text(response, self._secrets())
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secrets())
+
+    def _count(self, request: httpx.Request) -> None:
+        label = str(request.extensions.get(_LABEL) or request.url.path)
+        if self.before_call is not None:
+            self.before_call(request.method, label)
+        self.calls.add(request.method, label)
+
+    def send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json_body: Any = None,
+             files: Any = None, headers: Mapping[str, str] | None = None, auth: httpx.Auth | None = None,
+             label: str | None = None, safe_to_repeat: bool | None = None, attempts: int | None = None) -> Sent:
+        """Send one request under the retry policy. ``label``: how the call is counted and named
+        (``/v1/users/{userName}``; default the path). ``safe_to_repeat``: default every method but
+        POST. ``auth``: an ``httpx.Auth`` flow for this request (a session that may be renewed)."""
+        policy = self.retry
+        attempts = attempts or policy.attempts
+        label = label or path
+        route = f"{method} {route_of(label)}"
+        repeat = method != "POST" if safe_to_repeat is None else safe_to_repeat
+        write = method != "GET"
+        breaker = self.breaker
+        ambiguous = False
+        made = 0
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, RetryableResponse):
+                return repeat or exc.response.status_code in self.unprocessed_statuses
+            if isinstance(exc, NOT_SENT):
+                return True
+            return repeat and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
+
+        backoff = backoff_wait(policy)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, RetryableResponse):
+                seconds = retry_after_seconds(exc.response)
+                if seconds is not None:
+                    return min(seconds, policy.max_retry_after)
+            return float(backoff(state))
+
+        def attempt() -> httpx.Response:
+            nonlocal ambiguous, made
+            breaker.check(route)
+            made += 1
+            request = self._client.build_request(method, path, params=params, json=json_body, files=files,
+                                                 headers=headers, extensions={_LABEL: label})
+            try:
+                response = send_limited(self._client, request, self.max_answer_bytes, self.target, auth)
+            except AnswerTooLarge:
+                breaker.success(route)  # the target answered
+                ambiguous = True
+                raise
+            except httpx.HTTPError as exc:
+                breaker.failure(route, describe_failure(exc))
+                if not isinstance(exc, NOT_SENT):
+                    ambiguous = True  # sent: it may have been processed
+                raise
+            if response.status_code in self.retry_statuses:
+                breaker.failure(route, f"HTTP {response.status_code}")
+                ambiguous = ambiguous or response.status_code not in self.unprocessed_statuses
+                raise RetryableResponse(response)
+            breaker.success(route)
+            return response
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=wait,
+            sleep=breaker.sleep,  # an opening breaker ends the wait
+            retry=tenacity.retry_if_exception(retryable),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "%s %s %s failed (%s); retrying (attempt %d of %d)", self.target, method, route_of(label),
+                describe_failure(state.outcome.exception() if state.outcome else None), state.attempt_number + 1,
+                attempts),
+        )
+        try:
+            return Sent(retrying(attempt), ambiguous, made)
+        except RetryableResponse as exc:
+            return Sent(exc.response, ambiguous, made, kept_failing=True)
+        except CircuitOpen as exc:
+            raise CircuitOpen(str(exc), maybe_applied=ambiguous and write) from None
+        except AnswerTooLarge as exc:
+            raise AnswerTooLarge(str(exc), maybe_applied=write) from None
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(
+                f"{self.target} could not be reached ({describe_failure(exc)}) after {made} attempt(s)",
+                maybe_applied=ambiguous and write,
+            ) from None

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def build(settings: Settings, provider: SecretProvider) -> Connector:
-    from shared.targets.smarttid.connector import RetryPolicy, SmartTidConnector
+    from shared.targets.http import RetryPolicy
+    from shared.targets.smarttid.connector import SmartTidConnector
 
     api_key = provider.get(SMARTTID_API_KEY)
     customer_key = provider.get(SMARTTID_CUSTOMER_KEY)

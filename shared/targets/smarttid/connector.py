@@ -21,8 +21,7 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -38,18 +37,18 @@ from shared.platform.clock import parse_timestamp
 from shared.platform.safe_text import visible
 from shared.records.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
 from shared.records.values import Value, parse_date, same_value
-from shared.targets.base import CallCounter, CircuitBreaker, ConnectorDefaults, RemoteRecord, redact, route_of
+from shared.targets.base import ConnectorDefaults, RemoteRecord
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
-    AnswerTooLarge,
-    RetryableResponse,
-    describe_failure,
+    ApiClient,
+    RetryPolicy,
+    backoff_wait,
     error_text,
     is_redirect,
     load_json,
     redirect_text,
     retry_after_seconds,
-    send_limited,
+    route_of,
 )
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,11 @@ BODY_DATE_FORMAT = "%d-%m-%Y"
 #: documented error style, HTTP 400 with a text message that names the UID ("UID not valid",
 #: "Invalid or expired UID", or the Danish error language's "UID er ikke gyldig" / "ugyldig UID").
 #: Either way we log in again and repeat the request.
+TARGET_NAME = "SmartTID"
+#: Answers worth retrying: 429 (SmartAPI's rate limit, with Retry-After) and every 5xx.
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+#: Answers after which the request certainly was not processed (a POST is repeated after them).
+UNPROCESSED_STATUSES = frozenset({429})
 UID_REJECTED_STATUSES = frozenset({401, 403})
 UID_REJECTED_MESSAGE = re.compile(
     r"\bUID\b.{0,40}\b(not valid|invalid|expired|unknown|ikke gyldig|ugyldig|udløbet)"
@@ -198,22 +202,6 @@ CROSSWALK: dict[RecordType, dict[str, str | None]] = {
 # ======================================================================================
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries for timeouts, connection errors, 429 and 5xx, with exponential backoff + jitter
-    (waits of ``initial_wait`` × 2ⁿ plus up to ``initial_wait`` at random, at most ``max_wait``).
-
-    ``breaker_threshold``: failed attempts in a row after which SmartTID counts as unavailable for
-    the rest of the run (see ``CircuitBreaker``).
-    """
-
-    attempts: int = 5
-    initial_wait: float = 0.5
-    max_wait: float = 20.0
-    max_retry_after: float = 60.0
-    breaker_threshold: int = 12
-
-
 def body_value(spec: FieldSpec, value: Value) -> Any:
     """Value for a write body, typed by the Create-function parameter (see GUESSES)."""
     if isinstance(value, bool):
@@ -250,6 +238,26 @@ def remote_value(spec: FieldSpec, raw: Any) -> Value | None:
             return str(raw)
 
 
+class _Session(httpx.Auth):
+    """SmartAPI's session as an ``httpx.Auth`` flow: the headers of the current UID (logging in
+    first when there is none); when SmartAPI rejects the UID, log in again and send the request once
+    more — at most :data:`MAX_LOGINS_PER_REQUEST` times (the re-sent request is counted as a call)."""
+
+    def __init__(self, connector: SmartTidConnector) -> None:
+        self._connector = connector
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        connector = self._connector
+        for logins_left in range(MAX_LOGINS_PER_REQUEST, -1, -1):
+            uid = connector._current_uid()
+            request.headers.update(connector._session_headers(uid))
+            response = yield request
+            if not logins_left or not connector._uid_rejected(response):
+                return
+            log.info("SmartTID rejected the session (HTTP %d); logging in again", response.status_code)
+            connector._relogin(uid)
+
+
 class SmartTidConnector(ConnectorDefaults):
     """SmartAPI client. Thread-safe: the import writes (and the export reads) with bounded concurrency.
 
@@ -274,37 +282,39 @@ class SmartTidConnector(ConnectorDefaults):
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._api_key = api_key
-        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
-        self.max_answer_bytes = max_answer_bytes
         self._customer_key = customer_key
         self._device_id = device_id
         self._retry = retry or RetryPolicy()
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout),
-            headers={"Accept": "application/json", "User-Agent": "TimeBridge"},
-            transport=transport,
-        )
-        self._uid: str | None = None
         self._issued_uids: list[str] = []
+        self.api = ApiClient(TARGET_NAME, base_url, timeout=timeout, retry=self._retry, secrets=self._secrets,
+                             retry_statuses=RETRY_STATUSES, unprocessed_statuses=UNPROCESSED_STATUSES,
+                             transport=transport, max_answer_bytes=max_answer_bytes)
+        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
+        self.max_answer_bytes = max_answer_bytes
+        self._uid: str | None = None
         self._login_lock = threading.Lock()
+        self._session = _Session(self)
         self._filter_refused = False
         self._order_refused = False
-        self.breaker = CircuitBreaker(self._retry.breaker_threshold)
-        self.calls = CallCounter()
+        self.breaker = self.api.breaker
+        self.calls = self.api.calls
         self.job_ledger_read_complete = True
         self._field_names: dict[frozenset[str], frozenset[str]] = {}
 
     # --- plumbing -------------------------------------------------------------------------
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
     def check_login(self) -> None:
         """Log in (once): proves the base URL and both keys; raises as any call would (``timebridge doctor``)."""
         self._current_uid()
 
-    def _headers(self) -> dict[str, str]:
-        uid = self._current_uid()
+    def _secrets(self) -> list[str | None]:
+        """Every configured secret (API-Key, customer key, DEVICEID) and every UID issued."""
+        return [self._api_key.get_secret_value(), self._customer_key.get_secret_value(), self._device_id,
+                *self._issued_uids]
+
+    def _session_headers(self, uid: str) -> dict[str, str]:
         return {
             "API-Key": self._api_key.get_secret_value(),
             "UID": uid,
@@ -313,13 +323,11 @@ class SmartTidConnector(ConnectorDefaults):
 
     def redact(self, text: str) -> str:
         """``text`` without any configured secret (API-Key, customer key, DEVICEID) or issued UID."""
-        return redact(text, [self._api_key.get_secret_value(), self._customer_key.get_secret_value(),
-                             self._device_id, *self._issued_uids])
+        return self.api.redact(text)
 
     def _message(self, response: httpx.Response) -> str:
         """SmartAPI's error text, every secret redacted before it is shortened."""
-        return error_text(response, [self._api_key.get_secret_value(), self._customer_key.get_secret_value(),
-                                     self._device_id, *self._issued_uids])
+        return self.api.message(response)
 
     def _current_uid(self) -> str:
         with self._login_lock:
@@ -333,15 +341,11 @@ class SmartTidConnector(ConnectorDefaults):
                 self._uid = self._login()
 
     def _login(self) -> str:
-        response, _ = self._send_with_retry(
-            "POST",
-            "/apilogin",
-            lambda: {
-                "headers": {"API-Key": self._api_key.get_secret_value()},
-                "files": {"sAPIKey": (None, self._customer_key.get_secret_value())},
-            },
-        )
-        if response.status_code == 429 or response.status_code >= 500:
+        response = self.api.send(
+            "POST", "/apilogin", headers={"API-Key": self._api_key.get_secret_value()},
+            files={"sAPIKey": (None, self._customer_key.get_secret_value())}, safe_to_repeat=True,
+        ).response
+        if response.status_code in RETRY_STATUSES:
             raise ApiUnavailable(
                 f"SmartTID's login kept failing (HTTP {response.status_code}) after {self._retry.attempts} attempts"
             )
@@ -359,102 +363,14 @@ class SmartTidConnector(ConnectorDefaults):
         return uid
 
     def _uid_rejected(self, response: httpx.Response) -> bool:
+        """The session (UID) was refused: 401/403, or 400 with SmartAPI's "UID not valid" text. Reads
+        the answer's body for such a status (within MAX_ANSWER_BYTES)."""
         if response.status_code in UID_REJECTED_STATUSES:
             return True
-        return response.status_code == 400 and UID_REJECTED_MESSAGE.search(error_text(response)) is not None
-
-    def _send_with_retry(
-        self,
-        method: str,
-        path: str,
-        build: Callable[[], dict[str, Any]],
-        *,
-        retry_on_ambiguous: bool = True,
-        attempts: int | None = None,
-    ) -> tuple[httpx.Response, bool]:
-        """Send, retrying timeouts, connection errors, 429 and 5xx with backoff and jitter; returns the
-        last answer and whether any attempt may have been processed without a usable answer (a
-        timeout or dropped connection after sending, a 5xx): the write's outcome is then unknown,
-        whatever the last attempt answered (a 429 after a lost answer included).
-
-        ``retry_on_ambiguous=False`` (non-idempotent POSTs) retries only failures where the
-        request certainly was not processed: connection refused and 429. Every attempt passes
-        the circuit breaker first; an open breaker raises ``CircuitOpen`` without a request.
-        """
-        policy = self._retry
-        attempts = attempts or policy.attempts
-        route = f"{method} {route_of(path)}"
-        breaker = self.breaker
-        ambiguous_seen = False
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, RetryableResponse):
-                return retry_on_ambiguous or exc.response.status_code == 429
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                return True
-            return retry_on_ambiguous and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
-
-        backoff = _backoff(policy)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RetryableResponse):
-                seconds = retry_after_seconds(exc.response)
-                if seconds is not None:
-                    return min(seconds, policy.max_retry_after)
-            return backoff(state)
-
-        def attempt() -> httpx.Response:
-            nonlocal ambiguous_seen
-            breaker.check(route)
-            self.calls.add(method, path)
-            try:
-                response = send_limited(self._client, self._client.build_request(method, path, **build()),
-                                        self.max_answer_bytes, "SmartTID")
-            except AnswerTooLarge:
-                breaker.success(route)  # SmartTID answered
-                ambiguous_seen = True
-                raise
-            except httpx.HTTPError as exc:
-                breaker.failure(route, describe_failure(exc))
-                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                    ambiguous_seen = True
-                raise
-            if response.status_code == 429 or response.status_code >= 500:
-                breaker.failure(route, f"HTTP {response.status_code}")
-                ambiguous_seen = ambiguous_seen or response.status_code >= 500
-                raise RetryableResponse(response)
-            breaker.success(route)
-            return response
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(attempts),
-            wait=wait,
-            sleep=breaker.sleep,  # an opening breaker ends the wait
-            retry=tenacity.retry_if_exception(retryable),
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "SmartTID %s %s failed (%s); retrying (attempt %d of %d)",
-                method,
-                route_of(path),
-                describe_failure(state.outcome.exception() if state.outcome else None),
-                state.attempt_number + 1,
-                attempts,
-            ),
-        )
-        try:
-            return retrying(attempt), ambiguous_seen
-        except RetryableResponse as exc:
-            return exc.response, ambiguous_seen
-        except CircuitOpen as exc:
-            raise CircuitOpen(str(exc), maybe_applied=ambiguous_seen and method != "GET") from None
-        except AnswerTooLarge as exc:
-            raise AnswerTooLarge(str(exc), maybe_applied=method != "GET") from None
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(
-                f"SmartTID could not be reached ({describe_failure(exc)}) after {attempts} attempts",
-                maybe_applied=ambiguous_seen and method != "GET",
-            ) from None
+        if response.status_code != 400:
+            return False
+        response.read()
+        return UID_REJECTED_MESSAGE.search(error_text(response)) is not None
 
     def _call(
         self,
@@ -466,28 +382,16 @@ class SmartTidConnector(ConnectorDefaults):
         retry_on_ambiguous: bool = True,
         attempts: int | None = None,
     ) -> httpx.Response:
-        """A data call with the auth headers; logs in again when the session (UID) is rejected."""
-        unknown = False
-        for logins_left in range(MAX_LOGINS_PER_REQUEST, -1, -1):
-            headers = self._headers()
-
-            def build(headers: dict[str, str] = headers) -> dict[str, Any]:
-                return {"headers": headers, "params": params, "json": json_body}
-
-            response, ambiguous = self._send_with_retry(method, path, build, retry_on_ambiguous=retry_on_ambiguous,
-                                                        attempts=attempts)
-            unknown = unknown or ambiguous
-            if logins_left and self._uid_rejected(response):
-                log.info("SmartTID rejected the session (HTTP %d); logging in again", response.status_code)
-                self._relogin(headers["UID"])
-                continue
-            break
+        """A data call in the session (:class:`_Session` logs in again when the UID is rejected)."""
+        sent = self.api.send(method, path, params=params, json_body=json_body, auth=self._session,
+                             safe_to_repeat=retry_on_ambiguous, attempts=attempts)
+        response = sent.response
         write = method != "GET"
-        if response.status_code == 429 or response.status_code >= 500:
+        if sent.kept_failing:
             raise ApiUnavailable(
                 f"SmartTID kept failing (HTTP {response.status_code}: {self._message(response)}) "
-                f"after {attempts or self._retry.attempts} attempts",
-                maybe_applied=write and (unknown or response.status_code >= 500),
+                f"after {sent.attempts} attempts",
+                maybe_applied=write and (sent.ambiguous or response.status_code >= 500),
                 retry_after=retry_after_seconds(response),
             )
         if is_redirect(response):  # never followed and never success
@@ -505,6 +409,9 @@ class SmartTidConnector(ConnectorDefaults):
             )
         if response.status_code >= 400:
             raise ApiRejected(self._message(response), response.status_code)
+        if response.status_code < 200:
+            raise ApiUnavailable(f"SmartTID answered {method} {route_of(path)} with HTTP {response.status_code}, "
+                                 "which is no answer", maybe_applied=write)
         return response
 
     def _rows(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:
@@ -610,7 +517,7 @@ class SmartTidConnector(ConnectorDefaults):
         def retryable(exc: BaseException) -> bool:
             return isinstance(exc, ApiUnavailable) and not isinstance(exc, AuthenticationFailed | CircuitOpen)
 
-        backoff = _backoff(policy)
+        backoff = backoff_wait(policy)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -774,11 +681,6 @@ class SmartTidConnector(ConnectorDefaults):
         rows = self._get_all(RESOURCE_PATH[RecordType.EMPLOYEE])
         return {str(row["EmployeeCode"]): row.get(EMPLOYEE_ACTIVE_FIELD) not in (False, 0, "0", "false", "False")
                 for row in rows}
-
-
-def _backoff(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
-    return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, jitter=policy.initial_wait,
-                                            max=policy.max_wait)
 
 
 def _identity(row: dict[str, Any]) -> int | str:

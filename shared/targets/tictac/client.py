@@ -19,31 +19,26 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-import tenacity
 from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
 from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
 from shared.platform.safe_text import visible
-from shared.targets.base import CallCounter
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
-    AnswerTooLarge,
-    RetryableResponse,
-    describe_failure,
-    error_text,
+    ApiClient,
+    RetryPolicy,
     is_redirect,
     load_json,
     redirect_text,
     retry_after_seconds,
-    send_limited,
 )
 
 log = logging.getLogger(__name__)
@@ -177,15 +172,20 @@ CALL_COSTS: dict[str, int] = {
 # ======================================================================================
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of 503/502/504 and connection errors. Few attempts: each one may count against the
-    daily limit. A 503's ``Retry-After`` is honoured up to ``max_retry_after`` seconds."""
+#: Tic-Tac's retry numbers: few attempts, since each one may count against the daily limit; a
+#: 503's ``Retry-After`` is honoured up to 30 seconds.
+DEFAULT_RETRY = RetryPolicy(attempts=3, initial_wait=0.5, max_wait=10.0, max_retry_after=30.0)
 
-    attempts: int = 3
-    initial_wait: float = 0.5
-    max_wait: float = 10.0
-    max_retry_after: float = 30.0
+
+class BearerCode(httpx.Auth):
+    """Tic-Tac's API code, sent as ``Authorization: Bearer <code>`` on every request."""
+
+    def __init__(self, api_code: SecretStr) -> None:
+        self._api_code = api_code
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self._api_code.get_secret_value()}"
+        yield request
 
 
 # --- what the client returns ------------------------------------------------------------------
@@ -450,20 +450,16 @@ class TicTacClient:
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._api_code = api_code
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or DEFAULT_RETRY
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout),
-            headers={"Accept": "application/json", "User-Agent": "TimeBridge"},
-            transport=transport,
-        )
-        self.calls = CallCounter()
+        self._auth = BearerCode(api_code)
+        self.api = ApiClient(TARGET_NAME, base_url, timeout=timeout, retry=self._retry,
+                             secrets=lambda: [api_code.get_secret_value()], retry_statuses=RETRY_STATUSES,
+                             unprocessed_statuses=frozenset({SAFE_TO_REPEAT_STATUS}), transport=transport,
+                             max_answer_bytes=max_answer_bytes, before_call=before_call)
+        self.calls = self.api.calls
         #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
         self.max_answer_bytes = max_answer_bytes
-        #: Called with (method, path) before every HTTP attempt, retries included; may raise to stop
-        #: the call before it is sent (``budget.Allowance.take``). Settable per plan.
-        self.before_call = before_call
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
@@ -471,8 +467,18 @@ class TicTacClient:
         """HTTP attempts one call may take (each may count against Tic-Tac's limit)."""
         return self._retry.attempts
 
+    @property
+    def before_call(self) -> Callable[[str, str], None] | None:
+        """Called with (method, path) before every HTTP request, retries included; may raise to stop
+        the call before it is sent (``budget.Allowance.take``). Settable per plan."""
+        return self.api.before_call
+
+    @before_call.setter
+    def before_call(self, hook: Callable[[str, str], None] | None) -> None:
+        self.api.before_call = hook
+
     def close(self) -> None:
-        self._client.close()
+        self.api.close()
 
     def __enter__(self) -> TicTacClient:
         return self
@@ -483,7 +489,7 @@ class TicTacClient:
     def _message(self, response: httpx.Response) -> str:
         """Tic-Tac's error text with the API code (plain, URL-encoded or as ``Bearer <code>``) redacted
         before it is shortened: an error body that echoes the request never carries the code on."""
-        return error_text(response, [self._api_code.get_secret_value()])
+        return self.api.message(response)
 
     def _request(
         self,
@@ -505,77 +511,16 @@ class TicTacClient:
         set when any attempt may have been processed (GUESSES), whatever the last attempt answered.
         ``may_have_applied_retry=False`` (POST): such an attempt is not repeated.
         """
-        policy = self._retry
-        headers = {"Authorization": f"Bearer {self._api_code.get_secret_value()}", "Accept": accept}
         label = counted_as or path
         write = method != "GET"
-        ambiguous = False
-
-        def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, RetryableResponse):
-                return may_have_applied_retry or exc.response.status_code == SAFE_TO_REPEAT_STATUS
-            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                return True
-            return may_have_applied_retry and isinstance(exc, httpx.TimeoutException | httpx.TransportError)
-
-        backoff = tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
-                                                 jitter=policy.initial_wait)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RetryableResponse):
-                seconds = retry_after_seconds(exc.response)
-                if seconds is not None:
-                    return min(seconds, policy.max_retry_after)
-            return float(backoff(state))
-
-        made = [0]
-
-        def attempt() -> httpx.Response:
-            nonlocal ambiguous
-            if self.before_call is not None:
-                self.before_call(method, label)
-            self.calls.add(method, label)
-            made[0] += 1
-            request = self._client.build_request(method, path, params=params, json=json_body, headers=headers)
-            try:
-                response = send_limited(self._client, request, self.max_answer_bytes, TARGET_NAME)
-            except AnswerTooLarge:
-                ambiguous = True
-                raise
-            except httpx.HTTPError as exc:
-                if not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-                    ambiguous = True  # sent: it may have been processed
-                raise
-            if response.status_code in RETRY_STATUSES:
-                ambiguous = ambiguous or response.status_code != SAFE_TO_REPEAT_STATUS
-                raise RetryableResponse(response)
-            return response
-
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.attempts),
-            wait=wait,
-            retry=tenacity.retry_if_exception(retryable),
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "%s %s %s failed (%s); retrying (attempt %d of %d)", TARGET_NAME, method, label,
-                describe_failure(state.outcome.exception() if state.outcome else None), state.attempt_number + 1,
-                policy.attempts),
-        )
-        try:
-            response = retrying(attempt)
-        except RetryableResponse as exc:
+        sent = self.api.send(method, path, params=params, json_body=json_body, headers={"Accept": accept},
+                             auth=self._auth, label=label, safe_to_repeat=may_have_applied_retry)
+        response, ambiguous = sent.response, sent.ambiguous
+        if sent.kept_failing:
             raise ApiUnavailable(
-                f"{TARGET_NAME} kept failing (HTTP {exc.response.status_code}: {self._message(exc.response)}) "
-                f"after {made[0]} attempt(s)", maybe_applied=write and ambiguous,
-            ) from None
-        except AnswerTooLarge as exc:
-            raise AnswerTooLarge(str(exc), maybe_applied=write) from None
-        except httpx.HTTPError as exc:
-            raise ApiUnavailable(
-                f"{TARGET_NAME} could not be reached ({describe_failure(exc)}) after {made[0]} attempt(s)",
-                maybe_applied=write and ambiguous,
-            ) from None
+                f"{TARGET_NAME} kept failing (HTTP {response.status_code}: {self._message(response)}) "
+                f"after {sent.attempts} attempt(s)", maybe_applied=write and ambiguous,
+            )
         status = response.status_code
         if status == 429:
             seconds = _retry_after(response)

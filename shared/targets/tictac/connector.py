@@ -45,8 +45,9 @@ from shared.errors import (
 from shared.records.layouts import RecordType
 from shared.records.record import LineError, Record
 from shared.records.values import Value, same_value
-from shared.targets.base import CallCounter, ConnectorDefaults, RemoteRecord
+from shared.targets.base import ConnectorDefaults, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
+from shared.targets.http import CallCounter
 from shared.targets.tictac.client import CALL_COSTS, Activity, Project, TicTacClient, User, boolean
 from shared.targets.tictac.mapping import (
     HELD_FIELDS,
