@@ -39,12 +39,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
-from shared.errors import ApiRejected, ApiUnavailable, ExportFailed
+from shared.errors import ApiRejected, ApiUnavailable, ConfigurationError, ExportFailed
 from shared.export import events
 from shared.export.ledger_format import is_true
 from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
@@ -54,7 +54,7 @@ from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
 from shared.platform.memory import release_freed_memory
 from shared.platform.safe_text import visible
-from shared.targets.base import Connector
+from shared.targets.base import Connector, FlaggedConnector, TransferredFlagLedger
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,12 @@ class Exporter:
 
         Returns the receipt of the first file written (or of the completed interrupted run).
         """
-        connector = self.connector_factory()
+        built = self.connector_factory()
+        if not isinstance(built, TransferredFlagLedger):
+            built.close()
+            raise ConfigurationError("this target's connector has no ledger with a transferred flag; its "
+                                     "export is chosen by its registry entry (shared/targets/registry.py)")
+        connector = cast(FlaggedConnector, built)
         try:
             recovered, etag = self._recover(connector)
             first: ExportReceipt | None = None
@@ -198,7 +203,7 @@ class Exporter:
                 receipt, etag = self._cycle(connector, etag, with_time=cycle == 0,
                                             recovered_runs=[recovered.run_id] if recovered and cycle == 0 else [])
                 first = first or receipt
-                if receipt is None or getattr(connector, "job_ledger_read_complete", True):
+                if receipt is None or connector.job_ledger_read_complete:
                     break
                 log.info("export: SmartTID's job-ledger answer may have been capped; reading it again")
             if self._full_read:
@@ -219,7 +224,7 @@ class Exporter:
                     state.intent.run_id, state.intent.status)
         return self._complete(state.intent, etag, connector, None, None)
 
-    def _cycle(self, connector: Connector, etag: str, *, with_time: bool,
+    def _cycle(self, connector: FlaggedConnector, etag: str, *, with_time: bool,
                recovered_runs: list[str]) -> tuple[ExportReceipt | None, str]:
         """Read, stage, commit and complete one file (steps 2-9)."""
         started, calls_before = time.monotonic(), Counter(connector.calls.counts)
@@ -241,7 +246,7 @@ class Exporter:
                                   started=started, calls_before=calls_before, recovered_runs=recovered_runs)
 
     # --- steps (each a method, so tests can interrupt the run between them) --------------------
-    def _read_new(self, connector: Connector, *, with_time: bool = True) -> NewEntries:
+    def _read_new(self, connector: FlaggedConnector, *, with_time: bool = True) -> NewEntries:
         """Read the entries, each rendered to disk as it comes (memory stays flat), and find those
         already in the export ledger."""
         spool = LedgerSpool(encoding=self.settings.export_encoding,
@@ -268,7 +273,7 @@ class Exporter:
         return NewEntries(spool, {kind: len(ids) for kind, ids in read.items()},
                           {EntryKind.TIME: done_time, EntryKind.JOB: done_job}, sorted(done_job))
 
-    def _read_time_ledgers(self, connector: Connector, spool: LedgerSpool,
+    def _read_time_ledgers(self, connector: FlaggedConnector, spool: LedgerSpool,
                            leavers: dict[str, set[int]]) -> dict[str, InactiveEmployee]:
         """Every employee's time ledger to read (see ``_employees_to_read``) into ``spool``; a few
         employees are read at a time, so only their answers are in memory at once."""
@@ -299,7 +304,7 @@ class Exporter:
         return leaver_codes
 
     def _employees_to_read(
-        self, connector: Connector, *, first_run: bool = False
+        self, connector: FlaggedConnector, *, first_run: bool = False
     ) -> tuple[list[str], dict[str, InactiveEmployee]]:
         """Employees whose time ledger this run reads, and which of them are leavers.
 
@@ -408,7 +413,7 @@ class Exporter:
         """The ids step 7 marks transferred in the target (SmartTID: the job-ledger ids)."""
         return manifest.job_ids
 
-    def _mark_batch(self, connector: Connector, ids: Sequence[int]) -> None:
+    def _mark_batch(self, connector: FlaggedConnector, ids: Sequence[int]) -> None:
         connector.mark_job_ledger_entries_transferred(ids)
 
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
@@ -444,7 +449,8 @@ class Exporter:
             ids, size = self._ids_to_mark(manifest), self.settings.export_mark_batch_size
             while intent.marked_through < len(ids):
                 batch = ids[intent.marked_through : intent.marked_through + size]
-                self._mark_checked(connector, intent, manifest, batch)
+                # only a flagged ledger has ids to mark (a sent ledger's _ids_to_mark is empty)
+                self._mark_checked(cast(FlaggedConnector, connector), intent, manifest, batch)
                 intent.marked_through += len(batch)
                 etag = self.ledger.save_intent(intent, etag)
             intent.status = RunStatus.MARKED
@@ -462,7 +468,8 @@ class Exporter:
         events.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
 
-    def _mark_checked(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
+    def _mark_checked(self, connector: FlaggedConnector, intent: Intent, manifest: Manifest,
+                      batch: Sequence[int]) -> None:
         """Mark a batch; when SmartTID refuses, leave out the entries deleted in SmartTID meanwhile."""
         try:
             self._mark_batch(connector, batch)
@@ -491,7 +498,7 @@ class Exporter:
                     "next run continues"
                 ) from None
 
-    def _deleted(self, connector: Connector, manifest: Manifest, batch: Sequence[int]) -> list[int]:
+    def _deleted(self, connector: FlaggedConnector, manifest: Manifest, batch: Sequence[int]) -> list[int]:
         """The ids of ``batch`` that no longer exist in SmartTID (checked per employee)."""
         by_employee: dict[str, list[int]] = {}
         for entry_id, code in sorted(manifest.employee_of_job_entry(set(batch)).items()):
@@ -538,7 +545,7 @@ class Exporter:
         )
 
     # --- helpers ------------------------------------------------------------------------------
-    def _mark_stale(self, connector: Connector, ids: list[int]) -> None:
+    def _mark_stale(self, connector: FlaggedConnector, ids: list[int]) -> None:
         size = self.settings.export_mark_batch_size
         for start in range(0, len(ids), size):
             self._mark_batch(connector, ids[start : start + size])

@@ -1,4 +1,6 @@
-"""The connector interface the import and export pipelines talk to.
+"""The contract every target meets, split by purpose: :class:`MasterData`, :class:`Matching`,
+:class:`Budget` (together the :class:`Connector` the import talks to) and a ledger source for the
+export (:class:`TransferredFlagLedger`; the sent-ledger export reads Tic-Tac's entries itself).
 
 Records are described with SmartTID's Create-function parameter names (``sEmployeeCode``, …),
 which is also the vocabulary of the incoming file; each connector translates to its own API.
@@ -9,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.records.layouts import RecordType
 from shared.records.values import Value, same_value
@@ -33,13 +35,16 @@ class RemoteRecord:
     matched_by: str = ""
 
 
-class Connector(Protocol):
-    """What the pipelines need from a time-registration system."""
+class MasterData(Protocol):
+    """The target's employees, jobs and operations: read them, create and update them."""
 
     calls: CallCounter
     #: True when the target compares codes (employee number, job number, …) without regard to case,
     #: as SmartTID does: the file's ``a360`` then is the stored ``A360``.
     codes_case_insensitive: bool
+    #: True when a new job is created with its operations in the same call (Tic-Tac: a project POST
+    #: carries its activities); the importer then passes them to :meth:`create_with_children`.
+    inline_children: bool
 
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         """Every employee / job, or the operations of one job (``job_code``)."""
@@ -53,7 +58,22 @@ class Connector(Protocol):
         """Write ``values`` (the key fields plus the changed fields) to an existing record."""
         ...
 
-    # --- matching, diff and cost (defaults in :class:`ConnectorDefaults`) -----------------------
+    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
+                             children: list[dict[str, Value]]) -> int | str | None:
+        """Create the record and its children (operations of a new job) in one call."""
+        ...
+
+    def finish(self) -> None:
+        """After the writes of a real (not dry) run: persist what the import learned (links)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Matching(Protocol):
+    """The planning rules of a target, as data the importer asks for (defaults: SmartTID's — the
+    records carry the ERP's keys and every field)."""
+
     def held_fields(self, record_type: RecordType) -> frozenset[str] | None:
         """The fields of the file the diff compares (None: every field). A field the target cannot
         hold (or cannot read back) is not among them, so it never causes a write."""
@@ -73,21 +93,34 @@ class Connector(Protocol):
         :class:`shared.errors.AmbiguousMatch` when several are."""
         ...
 
-    def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
-        """API calls one create / update of this record type takes at most (of a record with these
-        ``values``, when given: some calls are needed only for some values)."""
-        ...
-
     def matched(self, record: Record, remote: RemoteRecord) -> None:
         """``record`` is the stored ``remote`` (matched by its key, a cross-reference or by name), in
-        a real import or a dry run: a target that keeps links records this one (at :meth:`finish`)."""
+        a real import or a dry run: a target that keeps links records this one (at ``finish``)."""
         ...
+
+    def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
+        """Why ``record`` cannot be created (None: it can), decided while planning; ``planned`` are
+        the records of its type in the same file (e.g. a Template job another job refers to)."""
+        ...
+
+    def write_first(self, record: Record) -> bool:
+        """Whether ``record`` is written before the other writes of its phase (e.g. a Template job
+        the new jobs of the same file are expanded from)."""
+        ...
+
+
+class Budget(Protocol):
+    """A daily call limit (defaults: none, every call costs 1)."""
 
     def read_cost(self, record_type: RecordType, *, job_code: str | None = None) -> int:
         """API calls the next ``list_records`` of this type takes at most (0 once read)."""
         ...
 
-    # --- a daily call limit (defaults: none) --------------------------------------------------
+    def write_cost(self, record_type: RecordType, *, create: bool, values: Mapping[str, Value] | None = None) -> int:
+        """API calls one create / update of this record type takes at most (of a record with these
+        ``values``, when given: some calls are needed only for some values)."""
+        ...
+
     def remaining_calls(self) -> int | None:
         """Calls that could be reserved now; None when the target has no call limit."""
         ...
@@ -109,30 +142,18 @@ class Connector(Protocol):
         """When ``calls`` calls (at most the whole budget) fit; None when there is no limit."""
         ...
 
-    #: True when a new job is created with its operations in the same call (Tic-Tac: a project POST
-    #: carries its activities); the importer then passes them to :meth:`create_with_children`.
-    inline_children: bool
 
-    def create_with_children(self, record_type: RecordType, values: dict[str, Value],
-                             children: list[dict[str, Value]]) -> int | str | None:
-        """Create the record and its children (operations of a new job) in one call."""
-        ...
+class Connector(MasterData, Matching, Budget, Protocol):
+    """What the import (and the dry run, the readiness report) needs from a target: its master data,
+    its planning rules and its call budget. A target implements :class:`MasterData` and inherits
+    :class:`ConnectorDefaults` for whatever of the rest it has no rule of its own for."""
 
-    def refuse_create(self, record: Record, planned: Sequence[Record]) -> LineError | None:
-        """Why ``record`` cannot be created (None: it can), decided while planning; ``planned`` are
-        the records of its type in the same file (e.g. a Template job another job refers to)."""
-        ...
 
-    def write_first(self, record: Record) -> bool:
-        """Whether ``record`` is written before the other writes of its phase (e.g. a Template job
-        the new jobs of the same file are expanded from)."""
-        ...
+@runtime_checkable
+class TransferredFlagLedger(Protocol):
+    """A ledger source whose entries carry a "transferred" flag the export sets (SmartTID's
+    ``Transfered``): what the export of :class:`LedgerKind.TRANSFERRED_FLAG` reads and marks."""
 
-    def finish(self) -> None:
-        """After the writes of a real (not dry) run: persist what the import learned (links)."""
-        ...
-
-    # --- export -----------------------------------------------------------------------------
     #: False after a read of the untransferred job-ledger entries that may have been cut short
     #: (an answer without paging information that repeats itself): mark what was read, read again.
     job_ledger_read_complete: bool
@@ -158,7 +179,9 @@ class Connector(Protocol):
         """Every employee's code → whether the employee is active."""
         ...
 
-    def close(self) -> None: ...
+
+class FlaggedConnector(Connector, TransferredFlagLedger, Protocol):
+    """A connector that is also a :class:`TransferredFlagLedger` (SmartTID)."""
 
 
 class ConnectorDefaults:

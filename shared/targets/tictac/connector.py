@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from shared.errors import (
     AllowanceExceeded,
@@ -40,7 +40,6 @@ from shared.errors import (
     ApiUnavailable,
     AuthenticationFailed,
     CallLimitReached,
-    ConfigurationError,
 )
 from shared.records.layouts import RecordType
 from shared.records.record import LineError, Record
@@ -621,31 +620,6 @@ class TicTacConnector(ConnectorDefaults):
         if refs and self.xrefs is not None:
             self.xrefs.put_many(refs)
         self._pending.clear()
-
-    # --- export: SmartTID's ledger endpoints have no Tic-Tac counterpart ---------------------------
-    # The Tic-Tac export reads ``GET /v2/entries`` itself (``shared/export/tictac_export.py``, chosen
-    # by ``run_export`` for TARGET_SYSTEM=tictac); these SmartTID-shaped methods are never its way.
-    job_ledger_read_complete = True
-
-    def _no_export(self) -> NoReturn:
-        raise ConfigurationError("Tic-Tac has no SmartTID ledger endpoints: the Tic-Tac export reads its entries "
-                                 "through shared.export.run_export (TARGET_SYSTEM=tictac)")
-
-    def untransferred_job_ledger_entries(self) -> list[dict[str, Any]]:
-        self._no_export()
-
-    def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
-        self._no_export()
-
-    def time_ledger_entries(self, employee_code: str, newer_than: int | None = None, *,
-                            keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
-        self._no_export()
-
-    def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
-        self._no_export()
-
-    def employee_codes(self) -> dict[str, bool]:
-        self._no_export()
 
     def close(self) -> None:
         self.settle()
