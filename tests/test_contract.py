@@ -1,0 +1,186 @@
+"""The contract suite: every target — both sandboxes and the in-memory reference target — held to
+the same rules, through the real import (plan, diff, writes) and its connector.
+
+A new target is done when it passes this suite: add its package under shared/targets/ and one
+``Harness`` below (how to make a record by hand in it, read what it stores, and lose a write's answer).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from shared.importing.intake import apply_parsed
+from shared.importing.parsing import parse_file
+from shared.importing.reports import Receipt
+from shared.platform.config import Settings
+from shared.records.layouts import RecordType
+from shared.targets.base import Connector
+from shared.targets.factory import connector_factory
+from shared.targets.registry import target_spec
+from shared.wiring import prepare_storage
+from tests.conftest import Sandbox, TicTacSandbox
+from tests.support import reference_target
+
+
+@dataclass
+class Harness:
+    """One target under test, seen from outside its connector."""
+
+    name: str
+    settings: Settings
+    #: make an employee by hand in the target (the customer's first day)
+    make_employee: Callable[[str, str], None]
+    #: the names of the employees the target stores with this code (read from the target itself)
+    stored_names: Callable[[str], list[str]]
+    #: the next create of an employee is applied and its answer lost
+    lose_next_create_answer: Callable[[], None]
+
+    def connector(self) -> Connector:
+        return connector_factory(self.settings)()
+
+    def run(self, text: str) -> tuple[dict[str, int], int, list[str]]:
+        """Import ``text``: the lines per status, the writes made, and the rejections' reasons."""
+        connector = self.connector()
+        try:
+            spec = target_spec(self.settings.target_system)
+            parsed = parse_file(lambda: [text.encode()], fold_codes=connector.codes_case_insensitive,
+                                target=spec.display_name)
+            receipt = Receipt(source="contract.csv", etag="0x1", status="", received_at="")
+            result, _ = apply_parsed(self.settings, connector, "", parsed, receipt)
+            return result.line_counts(), connector.calls.writes, [e.reason for e in result.errors]
+        finally:
+            connector.close()
+
+
+def _env(monkeypatch: pytest.MonkeyPatch, values: dict[str, str]) -> Settings:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def smarttid_harness(app_env: dict[str, str], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    settings = _env(monkeypatch, {"TARGET_SYSTEM": "smarttid"})
+
+    def make(code: str, name: str) -> None:
+        sandbox.insert("employees", [{"EmployeeCode": code, "Name": name, "Active": True}])
+
+    def names(code: str) -> list[str]:
+        return [row["Name"] for row in sandbox.find("employees", EmployeeCode=code)]
+
+    def lose() -> None:
+        sandbox.fault("POST", "/employees", drop=True, after_apply=True, times=1)
+
+    return Harness("smarttid", settings, make, names, lose)
+
+
+def tictac_harness(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    suffix = uuid.uuid4().hex[:8]
+    settings = _env(monkeypatch, {"TARGET_SYSTEM": "tictac", "TICTAC_BASE_URL": tictac.base_url,
+                                  "TICTAC_API_CODE": tictac.api_code, "XREF_TABLE": f"xref{suffix}",
+                                  "BUDGET_TABLE": f"budget{suffix}"})
+    prepare_storage(settings)
+
+    def make(code: str, name: str) -> None:
+        first, _, last = name.partition(" ")
+        tictac.insert("users", [{"userName": f"hand{uuid.uuid4().hex[:6]}", "firstName": first, "lastName": last,
+                                 "employeeNumber": code}])
+
+    def names(code: str) -> list[str]:
+        return [f"{row['firstName']} {row['lastName']}".strip() for row in tictac.state()["users"]
+                if row.get("employeeNumber") == code]
+
+    def lose() -> None:
+        tictac.fault("POST", "/api/rest/v1/users", drop=True, after_apply=True, times=1)
+
+    return Harness("tictac", settings, make, names, lose)
+
+
+def reference_harness(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Harness:
+    settings = _env(monkeypatch, {"TARGET_SYSTEM": reference_target.NAME})
+    store = reference_target.MemoryTarget()
+    monkeypatch.setattr(reference_target, "STORE", store)
+
+    def make(code: str, name: str) -> None:
+        store.add(RecordType.EMPLOYEE, {"sEmployeeCode": code, "sName": name})
+
+    def names(code: str) -> list[str]:
+        return [str(store.rows[RecordType.EMPLOYEE][i]["sName"]) for i in store.with_key(RecordType.EMPLOYEE, (code,))]
+
+    def lose() -> None:
+        store.lose_answers = 1
+
+    return Harness("reference", settings, make, names, lose)
+
+
+@pytest.fixture(params=["reference", "smarttid", "tictac"])
+def target(request: pytest.FixtureRequest, app_env: dict[str, str],
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    if request.param == "reference":
+        yield reference_harness(app_env, monkeypatch)
+    elif request.param == "smarttid":
+        yield smarttid_harness(app_env, request.getfixturevalue("sandbox"), monkeypatch)
+    else:
+        box: TicTacSandbox = request.getfixturevalue("tictac")
+        box.reset(seeded=False)
+        yield tictac_harness(app_env, box, monkeypatch)
+
+
+def test_a_record_made_by_hand_is_matched_by_its_code_and_left_alone(target: Harness) -> None:
+    target.make_employee("H-1", "Hanne Hand")
+    counts, writes, errors = target.run("Employee;H-1;Hanne Hand\n")
+    assert (counts["unchanged"], counts["created"], writes, errors) == (1, 0, 0, [])
+    assert target.stored_names("H-1") == ["Hanne Hand"]
+
+
+def test_a_changed_field_is_one_update_of_the_stored_record(target: Harness) -> None:
+    target.make_employee("H-2", "Hanne Hand")
+    counts, writes, errors = target.run("Employee;H-2;Hanne Handberg\n")
+    assert (counts["updated"], writes, errors) == (1, 1, [])
+    assert target.stored_names("H-2") == ["Hanne Handberg"]
+
+
+def test_a_new_record_is_created_once_and_a_second_import_writes_nothing(target: Harness) -> None:
+    counts, writes, errors = target.run("Employee;N-1;Nils Ny\n")
+    assert (counts["created"], errors) == (1, [])
+    assert writes >= 1
+    assert target.stored_names("N-1") == ["Nils Ny"]
+    counts, writes, errors = target.run("Employee;N-1;Nils Ny\n")
+    assert (counts["unchanged"], counts["created"], writes, errors) == (1, 0, 0, [])
+
+
+def test_a_create_whose_answer_is_lost_is_looked_up_not_made_twice(target: Harness) -> None:
+    target.lose_next_create_answer()
+    counts, _, errors = target.run("Employee;L-1;Lise Lost\n")
+    assert (counts["created"], errors) == (1, [])
+    assert target.stored_names("L-1") == ["Lise Lost"]
+
+
+def test_every_record_of_a_long_list_is_read(target: Harness) -> None:
+    for n in range(520):  # beyond SmartAPI's page size (500)
+        target.make_employee(f"M-{n:04d}", f"Mass {n}")
+    connector = target.connector()
+    try:  # a call is made only within a reservation (a target without a limit grants every one)
+        assert connector.reserve(connector.read_cost(RecordType.EMPLOYEE)) is True
+        listed = connector.list_records(RecordType.EMPLOYEE)
+    finally:
+        connector.close()
+    codes = {str(record.values.get("sEmployeeCode")) for record in listed}
+    assert {f"M-{n:04d}" for n in range(520)} <= codes
+
+
+def test_the_budget_keeps_its_word(target: Harness) -> None:
+    connector = target.connector()
+    try:
+        remaining = connector.remaining_calls()
+        if remaining is None:  # no call limit: everything fits, and nothing ever waits
+            assert connector.reserve(10**6) is True
+            assert connector.next_free_at(10**6) is None
+        else:
+            assert connector.reserve(remaining + 1) is False
+            assert connector.reserve(1) is True
+    finally:
+        connector.close()
