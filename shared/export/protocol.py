@@ -1,13 +1,14 @@
 """The exactly-once export protocol (docs/export.md, "The exactly-once protocol", explains it step by step).
 
-One run, under the export lock (a lease on ``_state/export.lock`` in the output container):
+One run, under the export lock (a lease on ``export.lock`` in the export's own container,
+EXPORT_STATE_CONTAINER; the ERP sees only its files in the output container):
 
 1. read the state row; if it holds an unfinished intent, *complete* that run first (steps 6-9);
 2. read the new entries: untransferred job-ledger entries, and the time-ledger entries with
    ``Transfered = false`` of each active employee and of each recent leaver (see
    ``_employees_to_read``); leave out every entry already in the export ledger;
 3. render the file (bytes) and *stage* it: the bytes and a manifest (run id, file name, entry ids,
-   MD5) under ``_state/runs/<run id>/`` — invisible to the ERP;
+   MD5) under ``runs/<run id>/`` in EXPORT_STATE_CONTAINER — invisible to the ERP;
 4. record the *intent* in the state row (conditional on the ETag read in step 1: a second run
    that got this far at the same time fails here and stops);
 5. (from here on a crash is completed by the next run, never started over)
@@ -16,7 +17,8 @@ One run, under the export lock (a lease on ``_state/export.lock`` in the output 
    size and MD5 → state ``written``;
 7. mark the job-ledger ids transferred in SmartTID in batches, saving progress after each batch
    (an entry deleted in SmartTID after the file was written is recorded, not marked)
-   → state ``marked``;
+   → state ``marked`` (a target without a transferred flag — Tic-Tac, ``tictac_export.py`` — has
+   nothing to mark: what it sent is recorded in step 8);
 8. record every entry (time and job) in the export ledger, then the run row and the receipt;
 9. close the intent (state row, conditional) and delete the staging blobs.
 

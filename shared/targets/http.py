@@ -347,6 +347,11 @@ class LimitedTransport(httpx.BaseTransport):
         self._inner.close()
 
 
+def attempts_text(count: int) -> str:
+    """``1 attempt``, ``5 attempts``."""
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
 def backoff_wait(policy: RetryPolicy) -> tenacity.wait_exponential_jitter:
     """The policy's exponential backoff with jitter (tenacity's wait)."""
     return tenacity.wait_exponential_jitter(multiplier=policy.initial_wait, max=policy.max_wait,
@@ -508,6 +513,6 @@ class ApiClient:
             raise AnswerTooLarge(str(exc), maybe_applied=write) from None
         except httpx.HTTPError as exc:
             raise ApiUnavailable(
-                f"{self.target} could not be reached ({describe_failure(exc)}) after {made} attempt(s)",
+                f"{self.target} could not be reached ({describe_failure(exc)}) after {attempts_text(made)}",
                 maybe_applied=ambiguous and write,
             ) from None

@@ -42,6 +42,7 @@ from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
     ApiClient,
     RetryPolicy,
+    attempts_text,
     backoff_wait,
     error_text,
     is_redirect,
@@ -390,7 +391,7 @@ class SmartTidConnector(ConnectorDefaults):
         if sent.kept_failing:
             raise ApiUnavailable(
                 f"SmartTID kept failing (HTTP {response.status_code}: {self._message(response)}) "
-                f"after {sent.attempts} attempts",
+                f"after {attempts_text(sent.attempts)}",
                 maybe_applied=write and (sent.ambiguous or response.status_code >= 500),
                 retry_after=retry_after_seconds(response),
             )

@@ -35,6 +35,7 @@ from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
     ApiClient,
     RetryPolicy,
+    attempts_text,
     is_redirect,
     load_json,
     redirect_text,
@@ -519,7 +520,7 @@ class TicTacClient:
         if sent.kept_failing:
             raise ApiUnavailable(
                 f"{TARGET_NAME} kept failing (HTTP {response.status_code}: {self._message(response)}) "
-                f"after {sent.attempts} attempt(s)", maybe_applied=write and ambiguous,
+                f"after {attempts_text(sent.attempts)}", maybe_applied=write and ambiguous,
             )
         status = response.status_code
         if status == 429:

@@ -1,7 +1,7 @@
 """Tic-Tac Mobile as an import target: the :class:`~shared.targets.base.Connector` the importer uses.
 
-Built from the pieces that know Tic-Tac (``tictac.py``, the transport and every GUESS about the
-API), the ERP ↔ Tic-Tac mapping (``tictac_mapping.py``) and the cross-references (``xref.py``):
+Built from the pieces that know Tic-Tac (``client.py``, the transport and every GUESS about the
+API), the ERP ↔ Tic-Tac mapping (``mapping.py``) and the cross-references (``xref.py``):
 
 * **One snapshot per import**: ``GET /v1/users`` and ``GET /v1/projects`` (with their activities),
   read on the first ``list_records`` and kept for the run; activities are read per project only
