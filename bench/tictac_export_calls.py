@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from shared.export.ledger_table import ExportLedger
-from shared.export.tictac_export import TicTacExporter
+from shared.export.protocol import Exporter
+from shared.export.tictac_export import SentLedgerSource
 from shared.platform.config import Settings
 from shared.platform.storage import blob_service
 from shared.targets.factory import connector_factory
@@ -104,7 +105,8 @@ def main() -> None:
     def now() -> datetime:
         return datetime.fromisoformat(control("POST", "clock", {})["now"])
 
-    exporter = TicTacExporter(settings, service, ExportLedger.connect(settings), connector_factory(settings), clock=now)
+    exporter = Exporter(settings, service, ExportLedger.connect(settings), connector_factory(settings), clock=now,
+                        source=SentLedgerSource)
     before, started = entries_calls(), time.monotonic()
     receipt = exporter.run()
     print(f"first run (whole window): {entries_calls() - before} calls, "

@@ -18,6 +18,7 @@ from azure.storage.blob import BlobServiceClient
 
 from shared.errors import ApiUnavailable
 from shared.export import run_export
+from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_format import (
     JOB_LEDGER_COLUMNS,
     TIME_LEDGER_COLUMNS,
@@ -181,15 +182,15 @@ def test_no_file_when_nothing_new_unless_configured(storage, settings, sandbox: 
 
 # --- crashes at every step -------------------------------------------------------------------------
 def _crash_on_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    original, calls = Exporter._mark_batch, []
+    original, calls = FlaggedSource._mark_batch, []
 
-    def mark(self: Exporter, connector: Any, ids: list[int]) -> None:
+    def mark(self: FlaggedSource, connector: Any, ids: list[int]) -> None:
         calls.append(ids)
         if len(calls) == 2:
             raise Crash("between mark batches")
         original(self, connector, ids)
 
-    monkeypatch.setattr(Exporter, "_mark_batch", mark)
+    monkeypatch.setattr(FlaggedSource, "_mark_batch", mark)
 
 
 def _raise(step: str):  # type: ignore[no-untyped-def]

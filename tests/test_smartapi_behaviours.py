@@ -21,6 +21,7 @@ from azure.storage.blob import BlobServiceClient
 from sandbox.smartapi import DEFAULT_API_KEY, DEFAULT_CUSTOMER_KEY
 from shared.errors import ExportFailed
 from shared.export import run_export
+from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import DELETED_NOTE, FULL_READ_EVERY, Exporter, utc_now
 from shared.platform.config import Settings
@@ -358,7 +359,7 @@ def test_an_entry_breaking_the_id_order_is_exported_by_the_daily_full_read(stora
     assert run_export(settings) is None  # newest first: stops at the newest exported entry
 
     tomorrow = Exporter(settings, blob_service(settings), ExportLedger.connect(settings), connector_factory(settings),
-                        clock=lambda: utc_now() + FULL_READ_EVERY + timedelta(minutes=1))
+                        clock=lambda: utc_now() + FULL_READ_EVERY + timedelta(minutes=1), source=FlaggedSource)
     receipt = tomorrow.run()
 
     assert receipt is not None and receipt.ids["time_ledger"] == {"first": 3, "last": 3}

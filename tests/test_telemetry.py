@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from azure.functions.timer import TimerRequest
 
-from shared.export.protocol import Exporter, receipt_name_for
+from shared.export.flagged_source import FlaggedSource
+from shared.export.protocol import receipt_name_for
 from shared.importing import events as import_events
 from shared.importing.intake import FileRun
 from shared.platform import telemetry
@@ -153,10 +154,10 @@ def test_a_failed_export_run_emits_one_failed_event_naming_the_open_intent(
     caplog.set_level(logging.INFO)
     leak = f"failure quoting https://smartapi/?sAPIKey={app_env['SMARTTID_CUSTOMER_KEY']}"
 
-    def fail(self: Exporter, connector: Any, ids: list[int]) -> None:
+    def fail(self: FlaggedSource, connector: Any, ids: list[int]) -> None:
         raise RuntimeError(leak)
 
-    monkeypatch.setattr(Exporter, "_mark_batch", fail)  # after the file is written: the intent stays open
+    monkeypatch.setattr(FlaggedSource, "_mark_batch", fail)  # after the file is written: the intent stays open
 
     with pytest.raises(RuntimeError):
         registered("export_ledger").get_user_function()(TimerRequest(past_due=False))

@@ -33,7 +33,7 @@ from shared.export.ledger_table import ExportLedger, RunStatus
 from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import ROW_PARTITION, RowState, SourceLedger
-from shared.export.tictac_export import TicTacExporter
+from shared.export.tictac_export import SentLedgerSource
 from shared.platform.config import CorrectionDate, Settings, load_settings
 from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id
@@ -105,8 +105,8 @@ def sandbox_clock(tictac: TicTacSandbox) -> datetime:
 def export(settings: Settings, tictac: TicTacSandbox, **changes: Any) -> ExportReceipt | None:
     """One export run, on the sandbox's clock (so days and windows agree with Tic-Tac's)."""
     settings = settings.model_copy(update=changes) if changes else settings
-    return TicTacExporter(settings, blob_service(settings), ExportLedger.connect(settings),
-                          connector_factory(settings), clock=lambda: sandbox_clock(tictac)).run()
+    return Exporter(settings, blob_service(settings), ExportLedger.connect(settings), connector_factory(settings),
+                    clock=lambda: sandbox_clock(tictac), source=SentLedgerSource).run()
 
 
 def files(storage: BlobServiceClient, settings: Settings) -> dict[str, bytes]:
@@ -424,7 +424,7 @@ CRASH_POINTS = {
     "after_read": (Exporter, "_commit_intent", None),
     "after_intent": (Exporter, "_write_file", RunStatus.INTENT),
     "after_write": (Exporter, "_verify_file", RunStatus.INTENT),
-    "before_ledger_record": (TicTacExporter, "_record_ledger", RunStatus.MARKED),
+    "before_ledger_record": (SentLedgerSource, "record_ledger", RunStatus.MARKED),
     "before_close": (ExportLedger, "close_intent", RunStatus.MARKED),
 }
 

@@ -31,8 +31,9 @@ from shared.export.ledger_format import (
     TIME_LEDGER_RECORD,
 )
 from shared.export.ledger_table import ExportLedger
+from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
-from shared.export.tictac_export import TicTacExporter
+from shared.export.tictac_export import SentLedgerSource
 from shared.importing.intake import Intake
 from shared.importing.reports import Receipt
 from shared.platform.config import Settings
@@ -101,8 +102,8 @@ def report(storage: BlobServiceClient, settings: Settings, receipt: Receipt) -> 
 
 
 def export(settings: Settings) -> ExportReceipt | None:
-    return TicTacExporter(settings, blob_service(settings), ExportLedger.connect(settings),
-                          connector_factory(settings)).run()
+    return Exporter(settings, blob_service(settings), ExportLedger.connect(settings),
+                    connector_factory(settings), source=SentLedgerSource).run()
 
 
 def exported_lines(storage: BlobServiceClient, settings: Settings) -> list[dict[str, str]]:

@@ -22,8 +22,11 @@ EXPORT_STATE_CONTAINER; the ERP sees only its files in the output container):
 8. record every entry (time and job) in the export ledger, then the run row and the receipt;
 9. close the intent (state row, conditional) and delete the staging blobs.
 
-When the job-ledger answer may have been cut short (capped, not paged), steps 2-9 repeat for the
-job ledger in the same run until an answer brings nothing new (at most ``MAX_CYCLES`` files).
+The protocol is neutral: steps 2 and 7 (and what step 8 records) are its :class:`LedgerSource`'s —
+``flagged_source.FlaggedSource`` for entries with a transferred flag (SmartTID: the steps as written
+above; when the job-ledger answer may have been cut short, steps 2-9 repeat in the same run, at most
+``MAX_CYCLES`` files) and ``tictac_export.SentLedgerSource`` for a target without one (Tic-Tac:
+TimeBridge's own ledger of what it sent, reversal lines for corrections, nothing marked).
 """
 
 from __future__ import annotations
@@ -37,26 +40,22 @@ import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import IO, Any, cast
+from typing import IO, Any, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
-from shared.errors import ApiRejected, ApiUnavailable, ConfigurationError, ExportFailed
+from shared.errors import ExportFailed
 from shared.export import events
-from shared.export.ledger_format import is_true
-from shared.export.ledger_table import EntryKind, ExportLedger, InactiveEmployee, Intent, RunStatus, SortedIds
+from shared.export.ledger_table import ExportLedger, Intent, RunStatus
 from shared.export.receipt import ExportReceipt, id_range
-from shared.export.spool import LedgerSpool, PreparedLine, SpooledFile, md5_of, packed_ids, unpacked_ids
+from shared.export.spool import SpooledFile, md5_of, packed_ids, unpacked_ids
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
-from shared.platform.memory import release_freed_memory
-from shared.platform.safe_text import visible
-from shared.targets.base import Connector, FlaggedConnector, TransferredFlagLedger
+from shared.targets.base import Connector
 
 log = logging.getLogger(__name__)
 
@@ -151,23 +150,35 @@ class Manifest:
                 if entry_id in entry_ids}
 
 
-@dataclass
-class NewEntries:
-    """What a run read that is not in the export ledger yet, spooled to disk (see ``spool.py``)."""
+class LedgerSource(Protocol):
+    """What the exactly-once protocol asks of a ledger source (``flagged_source.py``: entries with a
+    transferred flag, SmartTID; ``tictac_export.py``: TimeBridge's own ledger of what it sent)."""
 
-    spool: LedgerSpool
-    #: How many different entries of each kind were read.
-    read: dict[EntryKind, int]
-    leave_out: dict[EntryKind, SortedIds | set[int]]
-    #: Job-ledger entries in the export ledger that SmartTID still returns as untransferred.
-    stale_job_ids: list[int]
+    def export(self, connector: Connector, etag: str, recovered: ExportReceipt | None) -> ExportReceipt | None:
+        """Read what is new and export it through the exporter's steps (stage, commit, complete);
+        the receipt of the first file written, else ``recovered``."""
+        ...
 
-    @property
-    def empty(self) -> bool:
-        return all(self.read[kind] == len(self.leave_out[kind]) for kind in EntryKind)
+    def ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
+        """The ids step 7 marks in the target (none for a source without a flag)."""
+        ...
+
+    def mark(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
+        """Step 7 for one batch of :meth:`ids_to_mark`."""
+        ...
+
+    def record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
+        """Step 8: record what the run exported."""
+        ...
+
+    def complete_receipt(self, receipt: ExportReceipt, manifest: Manifest) -> None:
+        """Add what the source knows to the run's receipt."""
+        ...
 
 
 class Exporter:
+    """The exactly-once protocol over a :class:`LedgerSource` (see the module docstring)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -175,6 +186,8 @@ class Exporter:
         ledger: ExportLedger,
         connector_factory: Callable[[], Connector],
         clock: Callable[[], datetime] = utc_now,
+        *,
+        source: Callable[[Exporter], LedgerSource],
     ) -> None:
         self.settings = settings
         self.output = service.get_container_client(settings.output_container)
@@ -182,35 +195,20 @@ class Exporter:
         self.ledger = ledger
         self.connector_factory = connector_factory
         self.clock = clock
-        self._full_read = False  # whether this run read every time ledger in full
         self._next_line_id = 1  # TimeBridge's line sequence (state row), carried by every intent
+        #: where the entries come from and how the target learns they were exported
+        self.source: LedgerSource = source(self)
 
     # --- the run ------------------------------------------------------------------------------
     def run(self) -> ExportReceipt | None:
-        """Complete an interrupted run if there is one, then export what is new.
+        """Complete an interrupted run if there is one, then export what is new from the source.
 
         Returns the receipt of the first file written (or of the completed interrupted run).
         """
-        built = self.connector_factory()
-        if not isinstance(built, TransferredFlagLedger):
-            built.close()
-            raise ConfigurationError("this target's connector has no ledger with a transferred flag; its "
-                                     "export is chosen by its registry entry (shared/targets/registry.py)")
-        connector = cast(FlaggedConnector, built)
+        connector = self.connector_factory()
         try:
             recovered, etag = self._recover(connector)
-            first: ExportReceipt | None = None
-            self._full_read = False
-            for cycle in range(MAX_CYCLES):
-                receipt, etag = self._cycle(connector, etag, with_time=cycle == 0,
-                                            recovered_runs=[recovered.run_id] if recovered and cycle == 0 else [])
-                first = first or receipt
-                if receipt is None or connector.job_ledger_read_complete:
-                    break
-                log.info("export: SmartTID's job-ledger answer may have been capped; reading it again")
-            if self._full_read:
-                self.ledger.note_full_read(self.clock())
-            return first or recovered
+            return self.source.export(connector, etag, recovered)
         finally:
             connector.close()
 
@@ -225,118 +223,6 @@ class Exporter:
         log.warning("export run %s was interrupted (%s); completing it first",
                     state.intent.run_id, state.intent.status)
         return self._complete(state.intent, etag, connector, None, None)
-
-    def _cycle(self, connector: FlaggedConnector, etag: str, *, with_time: bool,
-               recovered_runs: list[str]) -> tuple[ExportReceipt | None, str]:
-        """Read, stage, commit and complete one file (steps 2-9)."""
-        started, calls_before = time.monotonic(), Counter(connector.calls.counts)
-        entries = self._read_new(connector, with_time=with_time)
-        with entries.spool:
-            notes: list[str] = []
-            if entries.stale_job_ids:
-                self._mark_stale(connector, entries.stale_job_ids)
-                notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
-                             f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
-            if entries.empty and not (with_time and self.settings.export_write_empty_file):
-                log.info("export: nothing new")
-                return None, etag
-            spooled = entries.spool.write(entries.leave_out)
-        with spooled:
-            intent, manifest = self._stage(spooled, spooled.notes + notes)
-            etag = self._commit_intent(intent, etag)
-            return self._complete(intent, etag, connector, manifest, spooled,
-                                  started=started, calls_before=calls_before, recovered_runs=recovered_runs)
-
-    # --- steps (each a method, so tests can interrupt the run between them) --------------------
-    def _read_new(self, connector: FlaggedConnector, *, with_time: bool = True) -> NewEntries:
-        """Read the entries, each rendered to disk as it comes (memory stays flat), and find those
-        already in the export ledger."""
-        spool = LedgerSpool(encoding=self.settings.export_encoding,
-                            decimal_separator=self.settings.export_decimal_separator)
-        try:
-            for count, row in enumerate(connector.untransferred_job_ledger_entries(), start=1):
-                if not is_true(row.get("Transfered")):
-                    spool.add(EntryKind.JOB, row)
-                if count % TRIM_EVERY == 0:
-                    release_freed_memory()
-            leavers: dict[str, set[int]] = {}
-            leaver_codes: dict[str, InactiveEmployee] = {}
-            if with_time:
-                leaver_codes = self._read_time_ledgers(connector, spool, leavers)
-            read = {kind: spool.ids(kind) for kind in EntryKind}
-            done_time = self.ledger.exported_ids(EntryKind.TIME, read[EntryKind.TIME])
-            done_job = self.ledger.exported_ids(EntryKind.JOB, read[EntryKind.JOB])
-        except BaseException:
-            spool.close()
-            raise
-        for code, ids in leavers.items():
-            if ids - done_time:  # a leaver's entries still unexported: keep reading for another grace period
-                self.ledger.note_inactive(code, leaver_codes[code].since, last_new_entries=self.clock())
-        return NewEntries(spool, {kind: len(ids) for kind, ids in read.items()},
-                          {EntryKind.TIME: done_time, EntryKind.JOB: done_job}, sorted(done_job))
-
-    def _read_time_ledgers(self, connector: FlaggedConnector, spool: LedgerSpool,
-                           leavers: dict[str, set[int]]) -> dict[str, InactiveEmployee]:
-        """Every employee's time ledger to read (see ``_employees_to_read``) into ``spool``; a few
-        employees are read at a time, so only their answers are in memory at once."""
-        last_full = self.ledger.last_full_read()
-        codes, leaver_codes = self._employees_to_read(connector, first_run=last_full is None)
-        self._full_read = last_full is None or self.clock() - last_full >= FULL_READ_EVERY
-        marks = {} if self._full_read else self.ledger.time_marks()
-
-        def prepare(row: dict[str, Any]) -> PreparedLine | None:
-            return None if is_true(row.get("Transfered")) else spool.prepare(EntryKind.TIME, row)
-
-        def read(code: str) -> list[PreparedLine | None]:
-            if code in marks:
-                return connector.time_ledger_entries(code, newer_than=marks[code], keep=prepare)
-            return connector.time_ledger_entries(code, keep=prepare)
-
-        workers = self.settings.write_concurrency
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export-read") as pool:
-            for start in range(0, len(codes), workers):
-                window = codes[start : start + workers]
-                for code, lines in zip(window, pool.map(read, window), strict=True):
-                    for line in lines:
-                        if line is not None:
-                            spool.append(line)
-                            if code in leaver_codes:
-                                leavers.setdefault(code, set()).add(line.entry_id)
-                release_freed_memory()
-        return leaver_codes
-
-    def _employees_to_read(
-        self, connector: FlaggedConnector, *, first_run: bool = False
-    ) -> tuple[list[str], dict[str, InactiveEmployee]]:
-        """Employees whose time ledger this run reads, and which of them are leavers.
-
-        Every active employee; and an inactive one (a leaver) from the first run that sees it
-        inactive until ``EXPORT_INACTIVE_GRACE_DAYS`` after that — or after the last run that
-        still found unexported entries of it, whichever is later. The hours a leaver posted just
-        before being deactivated are exported, and late corrections too. On the ``first_run``
-        (no full read recorded yet) the employees already inactive are read once and then only
-        while entries of theirs turn up: they left before TimeBridge knew them, and reading every
-        one of them for a whole grace period would cost one call each, every run.
-        """
-        now = self.clock()
-        grace = timedelta(days=self.settings.export_inactive_grace_days)
-        known = self.ledger.inactive_employees()
-        codes: list[str] = []
-        leavers: dict[str, InactiveEmployee] = {}
-        for code, active in connector.employee_codes().items():
-            if active:
-                if code in known:
-                    self.ledger.forget_inactive(code)
-                codes.append(code)
-                continue
-            seen = known.get(code)
-            if seen is None:
-                seen = InactiveEmployee(since=now - grace if first_run else now, last_new_entries=None)
-                self.ledger.note_inactive(code, seen.since)
-            if now - seen.watched_from <= grace:
-                codes.append(code)
-                leavers[code] = seen
-        return codes, leavers
 
     def _stage(self, spooled: SpooledFile, notes: list[str], *, lines: list[dict[str, Any]] | None = None,
                source: dict[str, Any] | None = None, next_line_id: int | None = None) -> tuple[Intent, Manifest]:
@@ -411,19 +297,9 @@ class Exporter:
                 "nothing was marked transferred"
             )
 
-    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
-        """The ids step 7 marks transferred in the target (SmartTID: the job-ledger ids)."""
-        return manifest.job_ids
-
-    def _mark_batch(self, connector: FlaggedConnector, ids: Sequence[int]) -> None:
-        connector.mark_job_ledger_entries_transferred(ids)
-
     def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
-        self.ledger.record(EntryKind.TIME, manifest.time_ids, intent.run_id, intent.file_name, finished_at)
-        self.ledger.record(EntryKind.JOB, manifest.job_ids, intent.run_id, intent.file_name, finished_at)
-        self.ledger.advance_time_marks(manifest.time_marks)
-        self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
-                               finished_at)
+        """Step 8: what the run exported, into the export ledger (the source says how)."""
+        self.source.record_ledger(intent, manifest, finished_at)
 
     # --- completing a run (the first time, or after an interruption) ---------------------------
     def _complete(
@@ -448,18 +324,18 @@ class Exporter:
             intent.status = RunStatus.WRITTEN
             etag = self.ledger.save_intent(intent, etag)
         if intent.status is RunStatus.WRITTEN:
-            ids, size = self._ids_to_mark(manifest), self.settings.export_mark_batch_size
+            ids, size = self.source.ids_to_mark(manifest), self.settings.export_mark_batch_size
             while intent.marked_through < len(ids):
                 batch = ids[intent.marked_through : intent.marked_through + size]
-                # only a flagged ledger has ids to mark (a sent ledger's _ids_to_mark is empty)
-                self._mark_checked(cast(FlaggedConnector, connector), intent, manifest, batch)
+                self.source.mark(connector, intent, manifest, batch)
                 intent.marked_through += len(batch)
                 etag = self.ledger.save_intent(intent, etag)
             intent.status = RunStatus.MARKED
             etag = self.ledger.save_intent(intent, etag)
         finished = self.clock()
         self._record_ledger(intent, manifest, iso(finished))
-        receipt = self._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
+        receipt = self._receipt_with_source(intent, manifest, connector, started, calls_before, finished,
+                                            interrupted)
         receipt.recovered_runs = recovered_runs or []
         self.bookkeeping.upload_blob(receipt_name_for(intent.file_name), receipt.to_json(), overwrite=True,
                                 content_settings=JSON)
@@ -469,51 +345,6 @@ class Exporter:
         log.info("export run %s: %s", intent.run_id, receipt.summary())
         events.export_finished(receipt, target=self.settings.target_system)
         return receipt, etag
-
-    def _mark_checked(self, connector: FlaggedConnector, intent: Intent, manifest: Manifest,
-                      batch: Sequence[int]) -> None:
-        """Mark a batch; when SmartTID refuses, leave out the entries deleted in SmartTID meanwhile."""
-        try:
-            self._mark_batch(connector, batch)
-            return
-        except ApiRejected as exc:
-            refused = exc
-        gone = self._deleted(connector, manifest, batch)
-        if not gone:
-            raise ExportFailed(
-                f"SmartTID refused to mark job ledger entries {batch[0]}…{batch[-1]} of {intent.file_name} "
-                f"(run {intent.run_id}) as transferred: {refused.message}. The entries still exist in SmartTID; "
-                "fix the cause in SmartTID, and the next run continues (see docs/export.md, 'Manual intervention')"
-            ) from None
-        for entry_id in gone:
-            log.warning("export run %s: job ledger entry %s in %s was %s", intent.run_id, entry_id,
-                        intent.file_name, DELETED_NOTE)
-        intent.vanished = sorted(set(intent.vanished) | set(gone))
-        rest = [entry_id for entry_id in batch if entry_id not in gone]
-        if rest:
-            try:
-                self._mark_batch(connector, rest)
-            except ApiRejected as exc:
-                raise ExportFailed(
-                    f"SmartTID refused to mark job ledger entries {rest[0]}…{rest[-1]} of {intent.file_name} "
-                    f"(run {intent.run_id}) as transferred: {exc.message}. Fix the cause in SmartTID, and the "
-                    "next run continues"
-                ) from None
-
-    def _deleted(self, connector: FlaggedConnector, manifest: Manifest, batch: Sequence[int]) -> list[int]:
-        """The ids of ``batch`` that no longer exist in SmartTID (checked per employee)."""
-        by_employee: dict[str, list[int]] = {}
-        for entry_id, code in sorted(manifest.employee_of_job_entry(set(batch)).items()):
-            by_employee.setdefault(code, []).append(entry_id)
-        gone: list[int] = []
-        for code, ids in by_employee.items():
-            try:
-                existing = connector.job_ledger_entry_ids(code)
-            except (ApiRejected, ApiUnavailable) as exc:
-                log.warning("could not check employee %s's job ledger entries: %s", visible(code), visible(str(exc)))
-                continue
-            gone += [entry_id for entry_id in ids if entry_id not in existing]
-        return sorted(gone)
 
     def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
                  calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
@@ -546,12 +377,13 @@ class Exporter:
                                           if intent.vanished else []),
         )
 
-    # --- helpers ------------------------------------------------------------------------------
-    def _mark_stale(self, connector: FlaggedConnector, ids: list[int]) -> None:
-        size = self.settings.export_mark_batch_size
-        for start in range(0, len(ids), size):
-            self._mark_batch(connector, ids[start : start + size])
+    def _receipt_with_source(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
+                             calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
+        receipt = self._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
+        self.source.complete_receipt(receipt, manifest)
+        return receipt
 
+    # --- helpers ------------------------------------------------------------------------------
     def _load_manifest(self, intent: Intent) -> Manifest:
         data = self._download(self.bookkeeping, f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
         if data is None:

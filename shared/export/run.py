@@ -9,8 +9,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.blob import BlobClient, BlobServiceClient
 
 from shared.errors import ExportStateChanged
+from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_table import ExportLedger
-from shared.export.protocol import LEGACY_PREFIXES, LOCK_BLOB, Exporter
+from shared.export.protocol import LEGACY_PREFIXES, LOCK_BLOB, Exporter, LedgerSource
 from shared.export.receipt import ExportReceipt
 from shared.platform.config import Settings
 from shared.platform.storage import blob_service, held_lease
@@ -41,13 +42,13 @@ def run_export(
             log.info("export: another run holds the export lock; this run does nothing")
             return None
         move_legacy_bookkeeping(service, settings)
-        exporter = Exporter
+        source: Callable[[Exporter], LedgerSource] = FlaggedSource
         if target_spec(settings.target_system).ledger is LedgerKind.SENT_LEDGER:
-            from shared.export.tictac_export import TicTacExporter
+            from shared.export.tictac_export import SentLedgerSource
 
-            exporter = TicTacExporter
+            source = SentLedgerSource
         try:
-            return exporter(settings, service, ledger, connector_factory).run()
+            return Exporter(settings, service, ledger, connector_factory, source=source).run()
         except ExportStateChanged as exc:
             log.warning("export: %s", exc)
             return None

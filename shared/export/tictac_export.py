@@ -1,5 +1,5 @@
-"""The ledger export from Tic-Tac: the SmartTID export's exactly-once protocol (``protocol.py``,
-intent → staged file → verify → ledger → receipt → close) with Tic-Tac as the source.
+"""The ledger export from Tic-Tac: a ledger source (:class:`SentLedgerSource`) for the exactly-once
+protocol (``protocol.py``: intent → staged file → verify → ledger → receipt → close).
 
 Tic-Tac has no "transferred" flag, its rows carry no change time and a deleted row disappears, so
 the export ledger remembers what it sent (``source_ledger.py``) and each run (docs/export.md, "Export from
@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.errors import AllowanceExceeded, CallLimitReached, ConfigurationError
+from shared.errors import AllowanceExceeded, CallLimitReached, ConfigurationError, ExportFailed
 from shared.export.ledger_format import render
 from shared.export.ledger_table import Intent
 from shared.export.protocol import Exporter, Manifest
@@ -52,19 +52,21 @@ CATALOGUE_EVERY = timedelta(hours=6)
 CALLS_PER_RUN = 3
 
 
-class TicTacExporter(Exporter):
-    """The exactly-once protocol with Tic-Tac as the source (see the module docstring)."""
+class SentLedgerSource:
+    """Tic-Tac as the exactly-once protocol's source: its entries, and TimeBridge's own ledger of
+    what it sent (see the module docstring). Nothing is marked in Tic-Tac."""
 
-    def run(self) -> ExportReceipt | None:
-        connector = self.connector_factory()
-        try:
-            if not isinstance(connector, TicTacConnector):
-                raise ConfigurationError("the Tic-Tac export needs the Tic-Tac connector (TARGET_SYSTEM=tictac)")
-            recovered, etag = self._recover(connector)
-            receipt = self._export(connector, etag, [recovered.run_id] if recovered else [])
-            return receipt or recovered
-        finally:
-            connector.close()
+    def __init__(self, exporter: Exporter) -> None:
+        self.exporter = exporter
+        self.settings = exporter.settings
+        self.ledger = exporter.ledger
+        self.clock = exporter.clock
+
+    def export(self, connector: Connector, etag: str, recovered: ExportReceipt | None) -> ExportReceipt | None:
+        if not isinstance(connector, TicTacConnector):
+            raise ConfigurationError("the Tic-Tac export needs the Tic-Tac connector (TARGET_SYSTEM=tictac)")
+        receipt = self._export(connector, etag, [recovered.run_id] if recovered else [])
+        return receipt or recovered
 
     # --- one run --------------------------------------------------------------------------------
     def _export(self, connector: TicTacConnector, etag: str, recovered_runs: list[str]) -> ExportReceipt | None:
@@ -124,7 +126,7 @@ class TicTacExporter(Exporter):
                summary: dict[str, Any], **complete: Any) -> ExportReceipt:
         rows: dict[str, list[dict[str, Any]]] = {TIME: [], JOB: []}
         lines: list[dict[str, Any]] = []
-        next_id = self._next_line_id
+        next_id = self.exporter._next_line_id
         for record in (TIME, JOB):  # time lines first, then job lines, each in plan order
             for line in outcome.lines:
                 if line.record == record:
@@ -136,28 +138,28 @@ class TicTacExporter(Exporter):
                           decimal_separator=self.settings.export_decimal_separator)
         notes = rendered.notes + outcome.notes + ([f"reconcile stopped: {outcome.guard}"] if outcome.guard else [])
         with SpooledFile.of(rendered) as spooled:
-            intent, manifest = self._stage(spooled, notes, lines=lines,
+            intent, manifest = self.exporter._stage(spooled, notes, lines=lines,
                                            source=manifest_source(outcome, now, reconcile, summary),
                                            next_line_id=next_id)
-            etag = self._commit_intent(intent, etag)
-            receipt, _ = self._complete(intent, etag, connector, manifest, spooled, **complete)
+            etag = self.exporter._commit_intent(intent, etag)
+            receipt, _ = self.exporter._complete(intent, etag, connector, manifest, spooled, **complete)
         return receipt
 
     # --- what the protocol asks of a source -------------------------------------------------------
-    def _ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
+    def ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
         return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
 
-    def _record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
+    def mark(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
+        raise ExportFailed("Tic-Tac has nothing to mark")  # pragma: no cover - ids_to_mark is empty
+
+    def record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self._apply(manifest.source, intent.run_id, intent.file_name, finished_at)
         self.ledger.record_run(intent.run_id, intent.file_name, len(manifest.time_ids), len(manifest.job_ids),
                                finished_at)
 
-    def _receipt(self, intent: Intent, manifest: Manifest, connector: Connector, started: float,
-                 calls_before: Counter[str], finished: datetime, interrupted: bool) -> ExportReceipt:
-        receipt = super()._receipt(intent, manifest, connector, started, calls_before, finished, interrupted)
+    def complete_receipt(self, receipt: ExportReceipt, manifest: Manifest) -> None:
         receipt.lines = list(manifest.lines)
         receipt.source = dict(manifest.source.get("summary", {}))
-        return receipt
 
     # --- helpers --------------------------------------------------------------------------------
     def _apply(self, source: dict[str, Any], run_id: str, file_name: str, finished_at: str) -> None:
