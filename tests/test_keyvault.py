@@ -16,7 +16,7 @@ import trustme
 from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError
 from shared.platform.config import Settings
 from shared.platform.keyvault import KeyVaultSecrets, secret_provider
-from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY
+from shared.targets.smarttid import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY
 from tests.support.keyvault_stub import KeyVaultStub, loopback_getaddrinfo
 
 CLIENT_ID = "0f5c2f4e-1d2b-4b8e-9a51-7f0d2c3b4a5e"

@@ -9,9 +9,10 @@ import pytest
 from shared.errors import ConfigurationError
 from shared.platform import telemetry
 from shared.platform.config import load_settings, report_configuration_problems
-from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY, TICTAC_API_CODE
 from shared.targets.factory import connector_factory
 from shared.targets.registry import LedgerKind, check_target, known_targets, target_spec
+from shared.targets.smarttid import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY
+from shared.targets.tictac import TICTAC_API_CODE
 
 
 def test_every_target_package_is_found_and_says_what_it_needs() -> None:

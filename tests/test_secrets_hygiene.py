@@ -51,9 +51,10 @@ def test_refused_credentials_name_the_secrets_but_never_show_them(storage, setti
 
 def test_connector_repr_and_errors_hide_secrets(app_env) -> None:
     from shared.errors import ApiUnavailable
-    from shared.platform.secrets import SMARTTID_API_KEY, EnvironmentSecrets
+    from shared.platform.secrets import EnvironmentSecrets
     from shared.records.layouts import RecordType
     from shared.targets.http import RetryPolicy
+    from shared.targets.smarttid import SMARTTID_API_KEY
     from shared.targets.smarttid.connector import SmartTidConnector
 
     secret = EnvironmentSecrets().get(SMARTTID_API_KEY)

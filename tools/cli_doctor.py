@@ -128,7 +128,7 @@ def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[st
 def _probe(settings: Any, connector: Any) -> list[Any]:
     from shared.errors import TimeBridgeError
     from shared.platform.keyvault import secret_provider
-    from shared.platform.secrets import TICTAC_API_CODE
+    from shared.targets.tictac import TICTAC_API_CODE
     from tools.cli_probe import CANNOT_TELL, Finding, probe_tictac
 
     if settings.target_system != "tictac":

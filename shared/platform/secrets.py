@@ -1,4 +1,5 @@
-"""API secrets: one small module every connector asks for its credentials.
+"""API secrets: one small module every connector asks for its credentials. Each target package names
+its own secrets (``SecretSpec``s in ``shared/targets/<target>/__init__.py``).
 
 Locally (and in tests) secrets come from environment variables / local.settings.json. In Azure,
 when ``KEY_VAULT_URL`` is set, they come from Key Vault through the managed identity
@@ -24,24 +25,6 @@ class SecretSpec:
     env_var: str
     vault_name: str
     description: str
-
-
-SMARTTID_API_KEY = SecretSpec(
-    env_var="SMARTTID_API_KEY",
-    vault_name="smarttid-api-key",
-    description="SmartAPI authorization token (sent as the API-Key header)",
-)
-SMARTTID_CUSTOMER_KEY = SecretSpec(
-    env_var="SMARTTID_CUSTOMER_KEY",
-    vault_name="smarttid-customer-key",
-    description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
-)
-
-TICTAC_API_CODE = SecretSpec(
-    env_var="TICTAC_API_CODE",
-    vault_name="tictac-api-code",
-    description="Tic-Tac Mobile API code (sent as Authorization: Bearer)",
-)
 
 
 class SecretProvider(Protocol):

@@ -5,8 +5,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.platform.secrets import SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY
+from shared.platform.secrets import SecretSpec
 from shared.targets.registry import LedgerKind, TargetSpec, register
+
+SMARTTID_API_KEY = SecretSpec(
+    env_var="SMARTTID_API_KEY",
+    vault_name="smarttid-api-key",
+    description="SmartAPI authorization token (sent as the API-Key header)",
+)
+SMARTTID_CUSTOMER_KEY = SecretSpec(
+    env_var="SMARTTID_CUSTOMER_KEY",
+    vault_name="smarttid-customer-key",
+    description="SmartTID customer API key (sAPIKey, from SmartTID > IT setup > API access)",
+)
 
 if TYPE_CHECKING:
     from shared.platform.config import Settings

@@ -6,8 +6,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.platform.secrets import TICTAC_API_CODE
+from shared.platform.secrets import SecretSpec
 from shared.targets.registry import LedgerKind, TargetSpec, register
+
+TICTAC_API_CODE = SecretSpec(
+    env_var="TICTAC_API_CODE",
+    vault_name="tictac-api-code",
+    description="Tic-Tac Mobile API code (sent as Authorization: Bearer)",
+)
 
 if TYPE_CHECKING:
     from shared.platform.config import Settings
