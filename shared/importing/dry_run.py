@@ -8,6 +8,11 @@ import then does — except where the target itself decides on a write (it may s
 A report per file, human-readable text plus the same as JSON:
 per line ``create`` / ``update`` (each changed field old → new) / ``unchanged`` / ``reject`` (with
 the reason and what to do), and the counts, the reads made and the writes the import would need.
+
+The file is read in passes like the import's (:mod:`shared.importing.passes`) and the report is
+gathered outcome by outcome (:class:`ReportLines`): it lists the first :data:`REPORT_LIMIT` rejected
+lines and as many of the others in full and counts the rest, so neither the check's memory nor the
+report grows with the file.
 """
 
 from __future__ import annotations
