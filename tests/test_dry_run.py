@@ -178,3 +178,17 @@ def test_the_report_keeps_the_first_lines_whatever_order_their_outcomes_come_in(
         (1, "create"), (2, "reject"), (3, "create"), (7, "reject"), (8, "reject")]
     assert report.counts == {"create": 4_996, "reject": 4}  # line 2 had an outcome, then an error: rejected once
     assert (report.rejected_left_off, report.others_left_off) == (1, 4_994)
+
+
+def test_a_report_with_a_cap_of_nothing_lists_nothing_and_counts_every_line() -> None:
+    from shared.importing.dry_run import ReportLines
+    from shared.importing.importer import ImportResult, LineStatus, Outcome
+    from shared.importing.layouts import RecordType
+    from shared.importing.parsing import ParsedFile, Record
+
+    lines = ReportLines(limit=0)
+    lines.add(Outcome(Record(RecordType.JOB, ("J1",), {"sJobCode": "J1"}, [1, 2]), LineStatus.UPDATED, ()))
+    report = lines.report("f.csv", "SmartTID", ParsedFile(), ImportResult(), 0)
+
+    assert report.lines == [] and report.counts == {"update": 2} and report.others_left_off == 2
+    assert report.writes_needed == 1

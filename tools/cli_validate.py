@@ -128,8 +128,12 @@ def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
             while chunk := handle.read(CHUNK):
                 yield chunk
 
-    def chunks() -> Iterator[bytes]:
-        return progress(raw_chunks) if progress else raw_chunks()
+    reads = 0
+
+    def chunks() -> Iterator[bytes]:  # read in passes: the progress is shown for the first (the scan)
+        nonlocal reads
+        reads += 1
+        return progress(raw_chunks) if progress and reads == 1 else raw_chunks()
 
     problem: FileProblem | None = None
     if size > settings.max_file_bytes:

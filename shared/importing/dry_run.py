@@ -158,7 +158,8 @@ class ReportLines:
             self.writes_needed += 1
         for line in outcome.record.lines:
             self._mark(line, action)
-            if self.limit is not None and len(self._kept) >= self.limit and line > -self._kept[0][0]:
+            if self.limit is not None and len(self._kept) >= self.limit and (
+                    not self._kept or line > -self._kept[0][0]):
                 continue  # later than every line kept: counted only
             entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(), "action": action}
             if outcome.status is LineStatus.UPDATED:
