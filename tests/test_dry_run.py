@@ -140,3 +140,55 @@ def test_the_json_report_escapes_hidden_characters_of_the_blob_name_like_the_tex
         assert hidden not in raw and hidden not in text
     assert "\\u202e" in raw and "\\u202e" in text  # named, as an escape, in both
     assert json.loads(raw)["source"] == name  # the JSON stays exact for a program
+
+
+def test_the_drop_zone_report_lists_at_most_the_cap_of_each_kind_and_counts_the_rest(storage, settings,
+                                                                                    sandbox: Sandbox) -> None:
+    from shared.importing.dry_run import REPORT_LIMIT
+
+    creates = [f"Employee;K{i:05d};Capped Person {i}" for i in range(REPORT_LIMIT + 3)]
+    rejects = [f"Employee;R{i:05d};" + "x" * 51 for i in range(REPORT_LIMIT + 5)]  # the name is too long
+    report, text = validate(storage, settings, "capped.csv", "\r\n".join(rejects + creates).encode())
+
+    assert report["counts"] == {"reject": REPORT_LIMIT + 5, "create": REPORT_LIMIT + 3}
+    listed = [entry["action"] for entry in report["lines"]]
+    assert listed.count("reject") == REPORT_LIMIT and listed.count("create") == REPORT_LIMIT
+    assert report["rejected_left_off"] == 5 and report["others_left_off"] == 3 and report["limit"] == REPORT_LIMIT
+    assert [entry["line"] for entry in report["lines"]][:2] == [1, 2]  # the first lines, in file order
+    assert f"… and 5 more rejected lines, not listed: a report lists the first {REPORT_LIMIT:,}" in text
+    assert "timebridge validate FILE --limit 0" in text
+    assert "… and 3 more lines that would be created, updated or left unchanged, not listed" in text
+    assert f"line {REPORT_LIMIT + 1} " not in text.lower()  # the first rejected line not listed is not described
+
+
+def test_the_report_keeps_the_first_lines_whatever_order_their_outcomes_come_in() -> None:
+    from shared.importing.dry_run import ReportLines
+    from shared.importing.importer import ImportResult, LineStatus, Outcome
+    from shared.importing.layouts import RecordType
+    from shared.importing.parsing import LineError, ParsedFile, Record
+
+    lines = ReportLines(limit=3)
+    for line in range(5_000, 0, -1):  # operations' outcomes can come before their jobs': later lines first
+        lines.add(Outcome(Record(RecordType.JOB, (f"J{line}",), {"sJobCode": f"J{line}"}, [line]), LineStatus.CREATED))
+        assert len(lines._kept) <= 3  # memory: only the lines it can show
+    errors = [LineError(line, "Job", "", "", "is wrong", "fix it") for line in (2, 7, 8, 9)]
+    report = lines.report("f.csv", "SmartTID", ParsedFile(), ImportResult(errors=errors), 0)
+
+    assert [(entry["line"], entry["action"]) for entry in report.lines] == [
+        (1, "create"), (2, "reject"), (3, "create"), (7, "reject"), (8, "reject")]
+    assert report.counts == {"create": 4_996, "reject": 4}  # line 2 had an outcome, then an error: rejected once
+    assert (report.rejected_left_off, report.others_left_off) == (1, 4_994)
+
+
+def test_a_report_with_a_cap_of_nothing_lists_nothing_and_counts_every_line() -> None:
+    from shared.importing.dry_run import ReportLines
+    from shared.importing.importer import ImportResult, LineStatus, Outcome
+    from shared.importing.layouts import RecordType
+    from shared.importing.parsing import ParsedFile, Record
+
+    lines = ReportLines(limit=0)
+    lines.add(Outcome(Record(RecordType.JOB, ("J1",), {"sJobCode": "J1"}, [1, 2]), LineStatus.UPDATED, ()))
+    report = lines.report("f.csv", "SmartTID", ParsedFile(), ImportResult(), 0)
+
+    assert report.lines == [] and report.counts == {"update": 2} and report.others_left_off == 2
+    assert report.writes_needed == 1

@@ -114,9 +114,8 @@ def _stop_problem(cause: Exception | None, stop: LineError, target: str, count: 
 
 def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
                  progress: Callable[[Callable[[], Iterator[bytes]]], Iterator[bytes]] | None = None) -> Outcome:
-    from shared.importing.dry_run import ACTIONS, DryRunReport, build_report, offline_report
-    from shared.importing.importer import Importer, LineStatus
-    from shared.importing.parsing import parse_file
+    from shared.importing.dry_run import ACTIONS, DryRunReport, offline_plan, plan_file
+    from shared.importing.importer import Importer, ImportResult, LineStatus
     from shared.platform.clock import now_iso
     from tools.cli_support import load_settings, load_some_settings
 
@@ -130,8 +129,12 @@ def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
             while chunk := handle.read(CHUNK):
                 yield chunk
 
-    def chunks() -> Iterator[bytes]:
-        return progress(raw_chunks) if progress else raw_chunks()
+    reads = 0
+
+    def chunks() -> Iterator[bytes]:  # read in passes: the progress is shown for the first (the scan)
+        nonlocal reads
+        reads += 1
+        return progress(raw_chunks) if progress and reads == 1 else raw_chunks()
 
     problem: FileProblem | None = None
     if size > settings.max_file_bytes:
@@ -144,35 +147,41 @@ def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
     connector = None
     if not offline:
         connector, problem = _connect(settings, source)
+    kept = limit if limit > 0 else None  # the report keeps no more than it can show
     try:
         try:
-            parsed = parse_file(chunks, fold_codes=connector.codes_case_insensitive if connector else True,
-                                target=target)
+            if connector is None:
+                plan = offline_plan(chunks, source=source, target=target, size=size, limit=kept)
+            else:
+                def one_problem(importer: Importer, result: ImportResult) -> None:
+                    nonlocal problem
+                    stop = importer.stopped
+                    if stop is not None:  # one reason for every line not finished: reported once
+                        alike = [e for e in result.errors
+                                 if not e.field and e.reason == stop.reason and e.action == stop.action]
+                        result.errors = [e for e in result.errors if e not in alike]
+                        problem = _stop_problem(importer.stop_cause, stop, target, len({e.line for e in alike}))
+
+                plan = plan_file(chunks, connector, "", source=source, target=target,
+                                 concurrency=settings.write_concurrency, send_cpr_number=settings.send_cpr_number,
+                                 size=size, fold=connector.codes_case_insensitive, limit=kept,
+                                 actions={**ACTIONS, LineStatus.DEFERRED: "not-checked"}, before_report=one_problem)
         except UnreadableFile as exc:
             report = DryRunReport(source, target, now_iso())
             problem = FileProblem("file-unreadable", f"{visible(source)} cannot be imported: {exc.reason}",
                                   exc.action, REJECTED)
             return _outcome(report, [], problem, offline=offline, all_lines=all_lines, limit=limit)
+        report = plan.report
         if connector is None:
-            report = offline_report(parsed, source=source, target=target)
             if problem is not None:  # the target could not be asked: the file's own check, and the reason once
                 problem.lines_not_checked = report.counts.get("readable", 0)
-            return _outcome(report, list(parsed.errors), problem, offline=True, all_lines=all_lines, limit=limit)
-        importer = Importer(connector, concurrency=settings.write_concurrency, dry_run=True, target_name=target)
-        result = importer.run(parsed)
-        stop = importer.stopped
-        if stop is not None:  # one reason for every line not finished: reported once
-            alike = [e for e in result.errors if not e.field and e.reason == stop.reason and e.action == stop.action]
-            result.errors = [e for e in result.errors if e not in alike]
-            problem = _stop_problem(importer.stop_cause, stop, target, len({e.line for e in alike}))
-        report = build_report(source, target, parsed, result, connector.calls.total,
-                              actions={**ACTIONS, LineStatus.DEFERRED: "not-checked"})
+            return _outcome(report, plan.result.errors, problem, offline=True, all_lines=all_lines, limit=limit)
         if report.counts.get("not-checked") and problem is None:
             problem = FileProblem(
                 "budget", f"{target}'s call budget has no room now for the reads this check needs",
                 "run timebridge validate again later (timebridge status shows the budget)", OPERATIONAL,
                 report.counts["not-checked"])
-        return _outcome(report, result.errors, problem, offline=False, all_lines=all_lines, limit=limit)
+        return _outcome(report, plan.result.errors, problem, offline=False, all_lines=all_lines, limit=limit)
     finally:
         if connector is not None:
             connector.close()
@@ -198,12 +207,14 @@ def _connect(settings: Any, source: str) -> tuple[Any, FileProblem | None]:
 def _outcome(report: Any, errors: list[LineError], problem: FileProblem | None, *, offline: bool, all_lines: bool,
              limit: int) -> Outcome:
     source = report.source
-    problems = [problem_entry(source, error) for error in errors]
     rejected_lines = len({error.line for error in errors})
     chosen = report.lines if all_lines else [entry for entry in report.lines if entry["action"] == "reject"]
     cap = limit if limit > 0 else len(chosen)
-    shown_lines, left_off = chosen[:cap], max(0, len(chosen) - cap)
-    shown_problems = problems[:cap] if limit > 0 else problems
+    # the report kept only the first lines of each kind; how many there are in all is in its counts
+    total = sum(report.counts.values()) if all_lines else report.counts.get("reject", 0)
+    shown_lines = chosen[:cap]
+    left_off = max(0, total - len(shown_lines))
+    shown_problems = [problem_entry(source, error) for error in (errors[:cap] if limit > 0 else errors)]
     exit_code = problem.exit_code if problem is not None else REJECTED if rejected_lines else OK
     summary = dict(report.counts)
     summary["lines"] = sum(report.counts.values()) + (problem.lines_not_checked if problem else 0)
@@ -223,12 +234,13 @@ def _outcome(report: Any, errors: list[LineError], problem: FileProblem | None, 
         "notes": report.notes,
         "file_problem": problem.as_json() if problem else None,
         "problems": shown_problems,
-        "problems_left_off": len(problems) - len(shown_problems),
+        "problems_left_off": len(errors) - len(shown_problems),
     }
     if all_lines:
         data["lines"] = shown_lines
         data["lines_left_off"] = left_off
     report.lines = shown_lines
+    report.rejected_left_off = report.others_left_off = 0  # said below, with this command's options
     text = report.to_text().decode("utf-8-sig").rstrip("\n")
     tail: list[str] = []
     if left_off:

@@ -8,14 +8,20 @@ import then does — except where the target itself decides on a write (it may s
 A report per file, human-readable text plus the same as JSON:
 per line ``create`` / ``update`` (each changed field old → new) / ``unchanged`` / ``reject`` (with
 the reason and what to do), and the counts, the reads made and the writes the import would need.
+
+The file is read in passes like the import's (:mod:`shared.importing.passes`) and the report is
+gathered outcome by outcome (:class:`ReportLines`): it lists the first :data:`REPORT_LIMIT` rejected
+lines and as many of the others in full and counts the rest, so neither the check's memory nor the
+report grows with the file.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -29,8 +35,10 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 from shared.errors import UnreadableFile
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
-from shared.importing.parsing import ParsedFile, parse_file
-from shared.importing.personal_data import CPR_FIELD, WITHHELD, withhold_cpr_numbers
+from shared.importing.layouts import RecordType
+from shared.importing.parsing import ParsedFile, Record, parse_file
+from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
+from shared.importing.personal_data import CPR_FIELD, WITHHELD, CprWithholding
 from shared.importing.reports import describe_error
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
@@ -62,6 +70,10 @@ class DryRunReport:
     writes_needed: int = 0
     notes: list[str] = field(default_factory=list)
     file_problem: str = ""  # the whole file cannot be imported (and why)
+    #: lines of each kind listed in full at most (0: no cap), and how many more were only counted
+    limit: int = 0
+    rejected_left_off: int = 0
+    others_left_off: int = 0
 
     def to_json(self) -> bytes:
         """The report as JSON; hidden characters (of a blob name, a value, a target's answer) are written
@@ -98,60 +110,178 @@ class DryRunReport:
                                           for change in entry["changes"])
             out.append(head)
             out += [f"    {reason}" for reason in entry.get("reasons", [])]
+        if self.rejected_left_off:
+            out += ["", f"… and {self.rejected_left_off:,} more rejected lines, not listed: a report lists the first "
+                    f"{self.limit:,}. To see every one, fix these and check the file again, or run "
+                    "timebridge validate FILE --limit 0; an import lists every rejected line in its error report "
+                    "and rejected-lines file."]
+        if self.others_left_off:
+            out += [*([] if self.rejected_left_off else [""]),
+                    f"… and {self.others_left_off:,} more lines that would be created, updated or left unchanged, "
+                    f"not listed (a report lists the first {self.limit:,}; the counts above include them)."]
         return ("\n".join(out) + "\n").encode("utf-8-sig")
 
 
-def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int,
-                 actions: dict[LineStatus, str] = ACTIONS) -> DryRunReport:
-    report = DryRunReport(source=source, target=target, checked_at=now_iso(), encoding=parsed.encoding,
-                          reads=reads, notes=list(result.notes))
-    by_line: dict[int, dict[str, Any]] = {}
-    for outcome in result.outcomes:
+#: Rejected lines a dry-run report lists in full (and at most as many of the other lines): beyond
+#: them it counts, and says how to see every one — the report never grows without bound.
+REPORT_LIMIT = 1_000
+
+
+class ReportLines:
+    """The lines of a dry-run report, gathered outcome by outcome while the plan goes batch by batch.
+
+    Every line is counted (its action, one byte per line number, so a line rejected after an outcome
+    counts as rejected once); only the first ``limit`` lines of each kind (rejected, other) are kept
+    in full (``None``: every line)."""
+
+    def __init__(self, actions: dict[LineStatus, str] = ACTIONS, limit: int | None = REPORT_LIMIT) -> None:
+        self.actions = actions
+        self.limit = limit
+        self.writes_needed = 0
+        names = sorted({*actions.values(), "reject"})
+        self._code = {name: code for code, name in enumerate(names, start=1)}
+        self._name = dict(enumerate(names, start=1))
+        self._actions = bytearray()  # line number → action code (0: no outcome)
+        self._kept: list[tuple[int, int, dict[str, Any]]] = []  # a heap of (-line, order, entry): the first lines
+        self._order = 0
+
+    def _mark(self, line: int, action: str) -> None:
+        if line >= len(self._actions):
+            self._actions.extend(bytes(max(line + 1, 2 * len(self._actions)) - len(self._actions)))
+        self._actions[line] = self._code[action]
+
+    def add(self, outcome: Outcome) -> None:
+        """One record's outcome (a rejected one is counted from its errors, in :meth:`report`)."""
         if outcome.status is LineStatus.REJECTED:
-            continue  # the errors below say why
+            return
+        action = self.actions[outcome.status]
+        if outcome.status in (LineStatus.CREATED, LineStatus.UPDATED):
+            self.writes_needed += 1
         for line in outcome.record.lines:
-            entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(),
-                                     "action": actions[outcome.status]}
+            self._mark(line, action)
+            if self.limit is not None and len(self._kept) >= self.limit and (
+                    not self._kept or line > -self._kept[0][0]):
+                continue  # later than every line kept: counted only
+            entry: dict[str, Any] = {"line": line, "record": outcome.record.describe(), "action": action}
             if outcome.status is LineStatus.UPDATED:
                 entry["changes"] = [{"field": name, "from": _reported(name, outcome.before.get(name)),
                                      "to": _reported(name, outcome.record.values[name])}
                                     for name in outcome.changed]
-            by_line[line] = entry
-        if outcome.status in (LineStatus.CREATED, LineStatus.UPDATED):
-            report.writes_needed += 1
-    for error in result.errors:
-        entry = by_line.setdefault(error.line, {"line": error.line, "record": str(error.record_type),
-                                                "action": "reject", "reasons": []})
-        entry["action"], entry["changes"] = "reject", []
-        entry.setdefault("reasons", []).append(describe_error(source, error))
-    report.lines = [by_line[line] for line in sorted(by_line)]
-    for entry in report.lines:
-        report.counts[entry["action"]] = report.counts.get(entry["action"], 0) + 1
-    return report
+            self._order += 1
+            heapq.heappush(self._kept, (-line, self._order, entry))
+            if self.limit is not None and len(self._kept) > self.limit:
+                heapq.heappop(self._kept)
+
+    def report(self, source: str, target: str, parsed: ParsedFile, result: ImportResult,
+               reads: int) -> DryRunReport:
+        """The report, once every outcome is in; ``result.errors`` sorted by line."""
+        report = DryRunReport(source=source, target=target, checked_at=now_iso(), encoding=parsed.encoding,
+                              reads=reads, notes=list(result.notes), writes_needed=self.writes_needed,
+                              limit=self.limit or 0)
+        by_line = {entry["line"]: entry for _, _, entry in self._kept}
+        others_shown = len(by_line)
+        rejected: dict[int, dict[str, Any]] = {}
+        for error in result.errors:
+            self._mark(error.line, "reject")
+            entry = rejected.get(error.line)
+            if entry is None:
+                if self.limit is not None and len(rejected) >= self.limit:
+                    continue  # counted only
+                entry = by_line.pop(error.line, None) or {"line": error.line, "record": str(error.record_type)}
+                if entry.get("action", "reject") != "reject":
+                    others_shown -= 1
+                entry.update(action="reject", changes=[], reasons=entry.get("reasons", []))
+                rejected[error.line] = entry
+            entry["reasons"].append(describe_error(source, error))
+        report.lines = sorted([*by_line.values(), *rejected.values()], key=lambda entry: entry["line"])
+        for code, name in self._name.items():
+            if count := self._actions.count(code):
+                report.counts[name] = count
+        report.rejected_left_off = report.counts.get("reject", 0) - len(rejected)
+        report.others_left_off = sum(report.counts.values()) - report.counts.get("reject", 0) - others_shown
+        return report
 
 
-def dry_run(parsed: ParsedFile, connector: Connector | None, problem: str, *, source: str, target: str,
-            concurrency: int, send_cpr_number: bool) -> DryRunReport:
-    """Plan ``parsed`` against the target with reads only (``connector`` None: it could not be built).
+def build_report(source: str, target: str, parsed: ParsedFile, result: ImportResult, reads: int,
+                 actions: dict[LineStatus, str] = ACTIONS, limit: int | None = None) -> DryRunReport:
+    """The report of a plan whose outcomes were kept (``result.outcomes``)."""
+    lines = ReportLines(actions, limit)
+    for outcome in result.outcomes:
+        lines.add(outcome)
+    return lines.report(source, target, parsed, result, reads)
+
+
+def read_in_passes(stream: Callable[[], Iterable[bytes]], *, fold: bool, target: str, size: int = 0,
+                   whole: bool = False) -> tuple[ParsedFile, Batches]:
+    """The file read as the import reads it: scanned once, then its records in batches
+    (:mod:`shared.importing.passes`), so memory does not grow with it; ``whole``: parsed whole (a
+    target whose job create carries the job's operations, as the import does for it)."""
+    if whole:
+        parsed = parse_file(stream, fold_codes=fold, target=target)
+        return parsed, in_memory(parsed)
+    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS, size_hint=size)
+    return scanned.parsed, scanned.for_import
+
+
+@dataclass
+class Plan:
+    """What a dry run found: the report, and the plan's errors and stop (for the CLI's summary)."""
+
+    report: DryRunReport
+    result: ImportResult
+    importer: Importer | None = None
+
+
+def plan_file(stream: Callable[[], Iterable[bytes]], connector: Connector | None, problem: str, *, source: str,
+              target: str, concurrency: int, send_cpr_number: bool, size: int = 0, fold: bool | None = None,
+              limit: int | None = REPORT_LIMIT, actions: dict[LineStatus, str] = ACTIONS,
+              before_report: Callable[[Importer, ImportResult], None] | None = None) -> Plan:
+    """Plan the file against the target with reads only (``connector`` None: it could not be built,
+    every line is rejected with ``problem``), reading it in passes like the import.
 
     The CPR rule of the real import applies first (``send_cpr_number``, the setting ``SEND_CPR_NUMBER``):
-    off, the CPR numbers are dropped before planning, so the plan is the import's plan."""
-    notes = withhold_cpr_numbers(parsed, send_cpr_number)
+    off, the CPR numbers are dropped before planning, so the plan is the import's plan.
+    ``before_report``: may change the result's errors before the report is made of them.
+    Raises :class:`UnreadableFile` when the file cannot be read at all."""
+    fold = (connector.codes_case_insensitive if connector else False) if fold is None else fold
+    whole = connector is not None and connector.inline_children
+    parsed, read = read_in_passes(stream, fold=fold, target=target, size=size, whole=whole)
+    withholding = CprWithholding(send_cpr_number)
+
+    def prepared(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
+        for batch in read(wanted):
+            for record in batch:
+                withholding(record)
+            yield batch
+
+    lines = ReportLines(actions, limit)
+    importer = None
     if connector is None:
-        result = reject_all(parsed, problem, "fix the configuration as described, then check the file again")
+        result = reject_all(parsed, problem, "fix the configuration as described, then check the file again",
+                            prepared)
     else:
-        result = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target).run(parsed)
-    report = build_report(source, target, parsed, result, connector.calls.total if connector else 0)
-    report.notes[:0] = notes
-    return report
+        importer = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target,
+                            on_outcome=lines.add)
+        result = importer.run_batches(parsed, prepared)
+        if before_report is not None:
+            before_report(importer, result)
+    report = lines.report(source, target, parsed, result, connector.calls.total if connector else 0)
+    report.notes[:0] = withholding.notes()
+    return Plan(report, result, importer)
 
 
-def offline_report(parsed: ParsedFile, *, source: str, target: str) -> DryRunReport:
-    """The file checked on its own: every line readable or rejected, the target not asked."""
-    result = ImportResult(outcomes=[Outcome(record, LineStatus.UNCHANGED) for record in parsed.records],
-                          errors=list(parsed.errors))
-    return build_report(source, f"{target} (not asked: offline check)", parsed, result, 0,
-                        actions={**ACTIONS, LineStatus.UNCHANGED: "readable"})
+def offline_plan(stream: Callable[[], Iterable[bytes]], *, source: str, target: str, size: int = 0,
+                 fold: bool = True, limit: int | None = REPORT_LIMIT) -> Plan:
+    """The file checked on its own, read in passes: every line readable or rejected, the target not asked."""
+    parsed, read = read_in_passes(stream, fold=fold, target=target, size=size)
+    lines = ReportLines({**ACTIONS, LineStatus.UNCHANGED: "readable"}, limit)
+    for wanted in (MASTERS, OPERATIONS):
+        for batch in read(wanted):
+            for record in batch:
+                lines.add(Outcome(record, LineStatus.UNCHANGED))
+    result = ImportResult(errors=sorted(parsed.errors, key=lambda error: (error.line, error.field)))
+    report = lines.report(source, f"{target} (not asked: offline check)", parsed, result, 0)
+    return Plan(report, result)
 
 
 #: A file dropped under this folder of the validate container gets the matching readiness report
@@ -214,13 +344,11 @@ class DropZone:
         connector, problem = connect(self.connector_factory, run.name)
         try:
             try:
-                parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive if connector else False,
-                                    target=target)
+                report = plan_file(stream, connector, problem, source=run.name, target=target,
+                                   concurrency=self.settings.write_concurrency,
+                                   send_cpr_number=self.settings.send_cpr_number, size=size).report
             except UnreadableFile as exc:
                 return DryRunReport(run.name, target, now_iso(), file_problem=f"{exc.reason}. What to do: {exc.action}")
-            report = dry_run(parsed, connector, problem, source=run.name, target=target,
-                             concurrency=self.settings.write_concurrency,
-                             send_cpr_number=self.settings.send_cpr_number)
         finally:
             if connector is not None:
                 connector.close()
@@ -230,7 +358,6 @@ class DropZone:
 
     def _match(self, source: BlobClient, run: FileRun, size: int) -> None:
         """The readiness report of a file under ``match/``, beside where its dry-run report would be."""
-        from shared.importing.passes import in_memory
         from shared.importing.readiness import Item, Readiness, readiness
 
         target = target_spec(self.settings.target_system).display_name
@@ -283,4 +410,5 @@ def _plain(value: object) -> str:
     return str(value)
 
 
-__all__ = ["REPORT_MARKER", "DropZone", "DryRunReport", "build_report", "dry_run", "offline_report"]
+__all__ = ["REPORT_LIMIT", "REPORT_MARKER", "DropZone", "DryRunReport", "Plan", "ReportLines", "build_report",
+           "offline_plan", "plan_file", "read_in_passes"]

@@ -135,8 +135,12 @@ class Importer:
     def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
                  target_name: str = "SmartTID", deadline: float | None = None,
                  keep_outcomes: bool = False,
-                 on_match: Callable[[Record, RemoteRecord], None] | None = None) -> None:
+                 on_match: Callable[[Record, RemoteRecord], None] | None = None,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> None:
         self.connector = connector
+        #: given every outcome as it is decided, instead of keeping them (a dry run of a file read in
+        #: passes: its report takes what it needs of each, so memory does not grow with the file)
+        self.on_outcome = on_outcome
         #: told of every record matched to a stored one (the matching readiness report)
         self.on_match = on_match
         #: the target's name in every message (the registry's ``display_name``)
@@ -566,7 +570,9 @@ class Importer:
         record, status = outcome.record, outcome.status
         with self._lock:
             self._done.add(id(record))
-            if self.keep_outcomes:
+            if self.on_outcome is not None:
+                self.on_outcome(outcome)
+            elif self.keep_outcomes:
                 self.result.outcomes.append(outcome)
             if status is not LineStatus.REJECTED:
                 self.result.counts[status.value] += len(record.lines)
