@@ -164,8 +164,9 @@ def test_the_drop_zone_report_lists_at_most_the_cap_of_each_kind_and_counts_the_
 def test_the_report_keeps_the_first_lines_whatever_order_their_outcomes_come_in() -> None:
     from shared.importing.dry_run import ReportLines
     from shared.importing.importer import ImportResult, LineStatus, Outcome
-    from shared.importing.layouts import RecordType
-    from shared.importing.parsing import LineError, ParsedFile, Record
+    from shared.importing.parsing import ParsedFile
+    from shared.records.layouts import RecordType
+    from shared.records.record import LineError, Record
 
     lines = ReportLines(limit=3)
     for line in range(5_000, 0, -1):  # operations' outcomes can come before their jobs': later lines first
@@ -183,8 +184,9 @@ def test_the_report_keeps_the_first_lines_whatever_order_their_outcomes_come_in(
 def test_a_report_with_a_cap_of_nothing_lists_nothing_and_counts_every_line() -> None:
     from shared.importing.dry_run import ReportLines
     from shared.importing.importer import ImportResult, LineStatus, Outcome
-    from shared.importing.layouts import RecordType
-    from shared.importing.parsing import ParsedFile, Record
+    from shared.importing.parsing import ParsedFile
+    from shared.records.layouts import RecordType
+    from shared.records.record import Record
 
     lines = ReportLines(limit=0)
     lines.add(Outcome(Record(RecordType.JOB, ("J1",), {"sJobCode": "J1"}, [1, 2]), LineStatus.UPDATED, ()))

@@ -35,14 +35,15 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 from shared.errors import UnreadableFile
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
-from shared.importing.layouts import RecordType
-from shared.importing.parsing import ParsedFile, Record, parse_file
+from shared.importing.parsing import ParsedFile, parse_file
 from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
 from shared.importing.personal_data import CPR_FIELD, WITHHELD, CprWithholding
 from shared.importing.reports import describe_error
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import json_visible, visible
+from shared.records.layouts import RecordType
+from shared.records.record import Record
 from shared.records.values import Value
 from shared.targets.base import Connector
 from shared.targets.registry import target_spec
