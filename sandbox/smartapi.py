@@ -460,7 +460,7 @@ def _create(state: SandboxState, record_type: RecordType, body: dict[str, Any]) 
     resource = RESOURCES[record_type]
     for name in resource.key:
         if body.get(name) in (None, ""):
-            raise _Reject(400, f"{name} is required to create a {record_type}")
+            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
     existing = _find(state, record_type, values)
     if existing is not None:
         if state.switches.post_existing == "update":  # the Create functions' upsert
@@ -470,7 +470,7 @@ def _create(state: SandboxState, record_type: RecordType, body: dict[str, Any]) 
     minimum = resource.usual_minimum if state.switches.create_minimum == "usual" else resource.name_minimum
     for name in minimum:
         if body.get(name) in (None, ""):
-            raise _Reject(400, f"{name} is required to create a {record_type}")
+            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
     return state.insert(TABLE_OF[record_type], blank(record_type) | values)
 
 

@@ -182,3 +182,73 @@ def test_a_value_of_another_type_than_the_documented_sql_type_is_refused(
 ) -> None:
     response = SmartApi(services).request("POST", "/jobs", json={"sJobCode": "0818", "sJobDescription": "Typed"} | body)
     assert (response.status_code, response.text) == (400, message)
+
+
+# --- what the document leaves open: the connector against each plausible answer ---------------
+def test_a_smarttid_that_enforces_the_usual_minimum_refuses_new_employees_with_a_reason(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
+) -> None:
+    # Create employee's usual minimum holds dtEmployedStartDate and sTemplateCode, whose positions in
+    # the file are not readable (§3.1): TimeBridge cannot send them, so such a SmartTID refuses the
+    # employee — and the line says why. Jobs and operations carry their usual minimum in the file.
+    sandbox.switch(create_minimum="usual")
+    counts, _, errors = run(settings, "\n".join([EMPLOYEE, JOB, OPERATION]))
+    assert (counts["created"], counts["rejected"]) == (2, 1)
+    assert errors == ["SmartTID refused to create Employee sEmployeeCode A361: dtEmployedStartDate is required to "
+                      "create the employee"]
+
+
+@pytest.mark.parametrize("switches", [{"post_existing": "update"}, {"body_types": "lenient"},
+                                      {"overlong_text": "truncate"}])
+def test_every_line_applied_or_reported_whatever_smarttid_does_with_an_existing_key_types_or_long_text(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox, switches: dict[str, str]
+) -> None:
+    sandbox.switch(**switches)
+    sandbox.fault("POST", "/employees", drop=True, after_apply=True, times=1)  # the answer to a create is lost
+    counts, _, errors = run(settings, "Employee;L-1;Lise Lost\nEmployee;L-2;" + "x" * 60)
+    assert (counts["created"], counts["rejected"]) == (1, 1)
+    assert [row["Name"] for row in sandbox.find("employees", EmployeeCode="L-1")] == ["Lise Lost"]
+    assert sandbox.find("employees", EmployeeCode="L-2") == []  # never sent, so never cut short
+    assert errors == ["is 60 characters long; SmartTID allows at most 50"]
+
+
+def test_the_job_ledger_export_works_whichever_method_the_routes_accept(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
+) -> None:
+    from shared.export import run_export
+
+    sandbox.switch(job_ledger_read_method="any", job_ledger_mark_method="any")
+    receipt = run_export(settings)
+    assert receipt is not None and receipt.status == "exported"
+    assert all(row["Transfered"] for row in sandbox.state()["jobledger"])
+
+
+def test_a_mark_route_that_wants_put_stops_the_export_loudly_and_marks_nothing(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
+) -> None:
+    # The walkthrough's screenshots with the methods are missing (§4.10): POST is TimeBridge's guess.
+    from shared.errors import ExportFailed
+    from shared.export import run_export
+
+    sandbox.switch(job_ledger_mark_method="PUT")
+    with pytest.raises(ExportFailed, match="does not support http method 'POST'"):
+        run_export(settings)
+    assert not any(row["Transfered"] for row in sandbox.state()["jobledger"])
+
+
+def test_a_field_the_employee_object_does_not_show_is_still_sent_and_lands(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
+) -> None:
+    # The employee object's readable part has no WorkCalendarCode (§4.9.1). If SmartAPI does not
+    # show it, TimeBridge cannot compare it; docs/targets.md decides "a field missing from the GET
+    # answer counts as changed, so it is sent rather than silently skipped": a changed calendar
+    # reaches SmartTID, at the price of one update per such employee on every import.
+    sandbox.switch(employee_work_calendar_shown=False)
+    assert run(settings, EMPLOYEE)[0]["created"] == 1
+    changed = EMPLOYEE.replace(";STD;", ";NIGHT;")
+    counts, writes, errors = run(settings, changed)
+    assert (counts["updated"], writes, errors) == (1, 1, [])
+    [stored] = sandbox.find("employees", EmployeeCode="A361")  # the control view shows what GET hides
+    assert stored["WorkCalendarCode"] == "NIGHT"
+    counts, writes, errors = run(settings, changed)
+    assert (counts["updated"], writes, errors) == (1, 1, [])
