@@ -59,6 +59,8 @@ class Parameter:
     #: the SmartAPI object field the value is stored in; None = not on this record (a master-data
     #: name used when SmartTID creates the code's master record)
     field: str | None
+    #: where the parameter's row (name, SQL type, length) comes from: DOC, INF or GAP; the object
+    #: field is read from the crosswalk of §5 (EX: the names match) unless a comment says otherwise
     basis: str
     choices: tuple[str, ...] = ()
 

@@ -10,6 +10,7 @@ from either table.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,38 @@ def test_a_field_the_employee_object_does_not_show_is_still_sent_and_lands(
     assert stored["WorkCalendarCode"] == "NIGHT"
     counts, writes, errors = run(settings, changed)
     assert (counts["updated"], writes, errors) == (1, 1, [])
+
+
+# --- the sandbox's table against the document itself ------------------------------------------
+REFERENCE = ROOT.parent / "shared" / "reference" / "smarttid-api.md"
+ROW = re.compile(r"^\| (\d+) \| (\w+) \| (NVARCHAR|VARCHAR|INT|DECIMAL|BIT)(?:\((\d+|MAX)\))? \|")
+
+
+def documented_parameters() -> dict[str, dict[str, tuple[str, int | None]]]:
+    """Create employee / job / operation (§3.1-3.3): each readable row's name, SQL type and length."""
+    if not REFERENCE.exists():
+        pytest.skip(f"SmartTID's reference ({REFERENCE}) is not beside the repository")
+    tables: dict[str, dict[str, tuple[str, int | None]]] = {}
+    section = ""
+    for line in REFERENCE.read_text(encoding="utf-8").splitlines():
+        if line.startswith("### "):
+            section = {"### 3.1 Create employee": "Employee", "### 3.2 Create job": "Job",
+                       "### 3.3 Create operation": "Operation"}.get(line.strip(), "")
+        elif section and (match := ROW.match(line)) and match.group(2) != "sAPIKey":
+            length = match.group(4)
+            tables.setdefault(section, {})[match.group(2)] = (
+                match.group(3), int(length) if length and length != "MAX" else None)
+    return tables
+
+
+def test_the_sandbox_table_holds_every_readable_create_parameter_with_its_documented_type() -> None:
+    from sandbox.smartapi_model import RESOURCES, RecordType
+
+    documented = documented_parameters()
+    assert {name: len(rows) for name, rows in documented.items()} == {"Employee": 16, "Job": 25, "Operation": 12}
+    for record_type, rows in documented.items():
+        resource = RESOURCES[RecordType(record_type)]
+        mine = {p.name: (p.sql, p.length) for p in resource.parameters}
+        assert {name: mine.get(name) for name in rows} == rows
+        stated = {p.name for p in resource.parameters if p.basis == "DOC" and p.name not in rows}
+        assert stated == set()  # a row marked DOC is one the document's table shows
