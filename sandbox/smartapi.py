@@ -7,9 +7,11 @@ messages echoing the request headers, paging of ``/getjobledgerentries``, ``Filt
 Served on loopback by ``python -m sandbox.smartapi``; tests and the demo drive it over HTTP, the
 control endpoints live under ``/_sandbox``.
 
-The write endpoints follow the decisions in ``shared/targets/smarttid/connector.py`` (POST creates,
-PUT /{ID} updates, bodies keyed by Create-function parameter names); the job-ledger endpoints
-accept exactly the methods decided there.
+The sandbox reads SmartTID's documentation on its own (``sandbox/smartapi_model.py``: paths, Create
+parameters, their kinds and object fields, keys) and imports nothing of TimeBridge's product code:
+a connector's wrong guess must meet SmartTID's answer, not its own reflection. POST creates,
+PUT /{ID} updates, bodies keyed by Create-function parameter names (the document's inference); where
+the document leaves a write or the job-ledger methods open, a switch decides.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -37,8 +38,19 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sandbox import seed
-from shared.records.layouts import LAYOUTS, FieldKind, RecordType
-from shared.targets.smarttid.connector import CROSSWALK, JOB_LEDGER_MARK, JOB_LEDGER_READ, RESOURCE_PATH
+from sandbox.smartapi_model import (
+    EMPLOYEE_JOB_LEDGER_PATH,
+    EMPLOYEE_TIME_LEDGER_PATH,
+    JOB_LEDGER_MARK_PATH,
+    JOB_LEDGER_READ_PATH,
+    RESOURCE_OF_PATH,
+    RESOURCES,
+    BodyRules,
+    RecordType,
+    Refused,
+    blank,
+    read_body,
+)
 
 DEFAULT_API_KEY = "sandbox-api-key-0123456789abcdef0123456789abcdef0123456789abcdef01"
 DEFAULT_CUSTOMER_KEY = "sandbox-customer-key"
@@ -78,6 +90,37 @@ class Switches:
     #: Milliseconds every data and login request waits before it is served (a real server's
     #: round trip; the benchmarks use 20). Requests wait concurrently, as on a real server.
     latency_ms: float = 0.0
+    # --- writes (SmartAPI's POST/PUT bodies are undocumented; sandbox/smartapi_model.py) ---------
+    #: A body field that is no Create parameter: ``refuse`` (400) or ``ignore`` (dropped silently,
+    #: as ASP.NET's model binding does with a property the model lacks).
+    unknown_parameters: str = "refuse"
+    #: JSON types in a body: ``strict`` (NVARCHAR → string, INT/DECIMAL → number, BIT → boolean) or
+    #: ``lenient`` (a number given for a string, or a numeric string for a number, is converted).
+    body_types: str = "strict"
+    #: Text longer than its NVARCHAR(n): ``refuse`` (400) or ``truncate`` (silently, as a stored
+    #: procedure's parameter does).
+    overlong_text: str = "refuse"
+    #: ``POST`` for a record whose key exists: ``refuse`` (400) or ``update`` (an upsert, as the
+    #: SOAP Create functions do).
+    post_existing: str = "refuse"
+    #: Dates written through a body as the GET objects show them: ``datetime``
+    #: (``2026-12-31T00:00:00``) or ``date`` (``2026-12-31``); both styles appear in SmartAPI's examples.
+    date_fields: str = "datetime"
+    #: Whether the employee object shows ``WorkCalendarCode`` (its readable part does not; the
+    #: value is stored either way).
+    employee_work_calendar_shown: bool = True
+    #: What a create must carry: ``names`` (the key and the name/description) or ``usual`` (each
+    #: Create page's "usual minimum": an employee's dtEmployedStartDate and sTemplateCode, a job's
+    #: sJobTemplate and sStatus).
+    create_minimum: str = "names"
+    #: Methods of the two job-ledger routes (undocumented: the walkthrough's screenshots are
+    #: missing): ``GET``, ``POST``, ``PUT`` or ``any``.
+    job_ledger_read_method: str = "GET"
+    job_ledger_mark_method: str = "POST"
+
+    def body_rules(self) -> BodyRules:
+        return BodyRules(unknown_parameters=self.unknown_parameters, body_types=self.body_types,
+                         overlong_text=self.overlong_text, date_fields=self.date_fields)
 
 
 @dataclass
@@ -180,11 +223,11 @@ class SandboxState:
             self.tables = {name: {} for name in ("employees", "jobs", "joboperations", "jobledger", "timeledger")}
             if seeded:
                 for row in seed.EMPLOYEES:
-                    self.insert("employees", _blank(RecordType.EMPLOYEE) | row)
+                    self.insert("employees", blank(RecordType.EMPLOYEE) | row)
                 for row in seed.JOBS:
-                    self.insert("jobs", _blank(RecordType.JOB) | row)
+                    self.insert("jobs", blank(RecordType.JOB) | row)
                 for row in seed.OPERATIONS:
-                    self.insert("joboperations", _blank(RecordType.OPERATION) | row)
+                    self.insert("joboperations", blank(RecordType.OPERATION) | row)
                 for row in seed.JOB_LEDGER:
                     self.insert("jobledger", {"Transfered": False} | row)
                 for row in seed.TIME_LEDGER:
@@ -246,18 +289,7 @@ class SandboxState:
 
 TABLE_OF = {RecordType.EMPLOYEE: "employees", RecordType.JOB: "jobs", RecordType.OPERATION: "joboperations"}
 RECORD_TYPE_OF_TABLE = {table: record_type for record_type, table in TABLE_OF.items()}
-TYPE_OF_PATH = {path.strip("/"): record_type for record_type, path in RESOURCE_PATH.items()}
-
-
-def _blank(record_type: RecordType) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for spec in LAYOUTS[record_type].fields:
-        name = CROSSWALK[record_type][spec.name]
-        if name:
-            row[name] = False if spec.kind is FieldKind.FLAG else None
-    if record_type is RecordType.EMPLOYEE:
-        row["Active"] = True
-    return row
+TYPE_OF_PATH = {path: resource.record_type for path, resource in RESOURCE_OF_PATH.items()}
 
 
 # --- request helpers -------------------------------------------------------------------------
@@ -387,7 +419,17 @@ async def list_resource(request: Request) -> Response:
         if not job_code:
             raise _Reject(400, "sJobCode is required")
         return _page(request, state.operations(job_code))
-    return _page(request, list(state.tables[TABLE_OF[record_type]].values()))
+    rows = list(state.tables[TABLE_OF[record_type]].values())
+    if record_type is RecordType.EMPLOYEE and not state.switches.employee_work_calendar_shown:
+        rows = [_shown(state, record_type, row) for row in rows]
+    return _page(request, rows)
+
+
+def _shown(state: SandboxState, record_type: RecordType, row: dict[str, Any]) -> dict[str, Any]:
+    """A stored record as its GET object shows it."""
+    if record_type is RecordType.EMPLOYEE and not state.switches.employee_work_calendar_shown:
+        return {name: value for name, value in row.items() if name != "WorkCalendarCode"}
+    return row
 
 
 def _stored_row(request: Request) -> tuple[SandboxState, RecordType, dict[str, Any]]:
@@ -402,42 +444,57 @@ def _stored_row(request: Request) -> tuple[SandboxState, RecordType, dict[str, A
 
 @_endpoint
 async def get_one(request: Request) -> Response:
-    _, _, row = _stored_row(request)
-    return JSONResponse([row])
+    state, record_type, row = _stored_row(request)
+    return JSONResponse([_shown(state, record_type, row)])
 
 
 @_endpoint
 async def create(request: Request) -> Response:
     state = _authorize(request)
     record_type = TYPE_OF_PATH[request.url.path.strip("/")]
-    return JSONResponse([_create(state, record_type, await _json_body(request))])
+    return JSONResponse([_shown(state, record_type, _create(state, record_type, await _json_body(request)))])
 
 
 def _create(state: SandboxState, record_type: RecordType, body: dict[str, Any]) -> dict[str, Any]:
     values = _validate(state, record_type, body)
-    layout = LAYOUTS[record_type]
-    for name in layout.key + layout.required_to_create:
+    resource = RESOURCES[record_type]
+    for name in resource.key:
         if body.get(name) in (None, ""):
-            raise _Reject(400, f"{name} is required to create a {record_type}")
-    if _find(state, record_type, values) is not None:
+            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
+    existing = _find(state, record_type, values)
+    if existing is not None:
+        if state.switches.post_existing == "update":  # the Create functions' upsert
+            existing.update(values)
+            return existing
         raise _Reject(400, f"{record_type} {_key_text(record_type, values)} already exists")
-    return state.insert(TABLE_OF[record_type], _blank(record_type) | values)
+    minimum = resource.usual_minimum if state.switches.create_minimum == "usual" else resource.name_minimum
+    for name in minimum:
+        if body.get(name) in (None, ""):
+            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
+    return state.insert(TABLE_OF[record_type], blank(record_type) | values)
 
 
 @_endpoint
 async def update(request: Request) -> Response:
     state, record_type, row = _stored_row(request)
     values = _validate(state, record_type, await _json_body(request))
-    for name in LAYOUTS[record_type].key:
-        field_name = CROSSWALK[record_type][name]
-        if field_name in values and values[field_name] != row[field_name]:
+    resource = RESOURCES[record_type]
+    for name, field_name in zip(resource.key, resource.key_fields(), strict=True):
+        if field_name in values and not _same_code(values[field_name], row[field_name]):
             raise _Reject(400, f"{name} cannot be changed")
     row.update(values)
-    return JSONResponse([row])
+    return JSONResponse([_shown(state, record_type, row)])
+
+
+def _method_allowed(request: Request, allowed: str) -> None:
+    """A job-ledger route answers only the method the switch gives it (405 otherwise, as IIS does)."""
+    if allowed != "any" and request.method != allowed:
+        raise _Reject(405, f"The requested resource does not support http method '{request.method}'.")
 
 
 @_endpoint
 async def job_ledger(request: Request) -> Response:
+    _method_allowed(request, _state(request).switches.job_ledger_read_method)
     state = _authorize(request)
     rows = [row for row in state.tables["jobledger"].values() if not row["Transfered"]]
     mode = state.switches.job_ledger_mode
@@ -450,6 +507,7 @@ async def job_ledger(request: Request) -> Response:
 
 @_endpoint
 async def mark_job_ledger(request: Request) -> Response:
+    _method_allowed(request, _state(request).switches.job_ledger_mark_method)
     state = _authorize(request)
     text = request.query_params.get("sIDList") or request.query_params.get("nID")
     if not text:
@@ -487,21 +545,12 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]) -> dict[str, Any]:
-    """Check a write body against the Create-function table; return it in GET-field names."""
-    layout = LAYOUTS[record_type]
-    known = {spec.name: spec for spec in layout.fields}
-    values: dict[str, Any] = {}
-    for name, value in body.items():
-        spec = known.get(name)
-        if spec is None:
-            raise _Reject(400, f"Unknown parameter {name}")
-        too_long = isinstance(value, str) and len(value.encode("utf-16-le")) // 2 > (spec.max_length or 2**31)
-        if too_long:
-            raise _Reject(400, f"{name} is longer than {spec.max_length} characters")
-        target = CROSSWALK[record_type][name]
-        if target is None:
-            continue  # auto-creation hint, not stored on the record
-        values[target] = _stored(spec.kind, name, value)
+    """Check a write body against the sandbox's reading of the Create-function table
+    (``sandbox/smartapi_model.py``); return it in GET-field names."""
+    try:
+        values = read_body(record_type, body, state.switches.body_rules())
+    except Refused as exc:
+        raise _Reject(400, str(exc)) from None
     if record_type is RecordType.JOB and values.get("JobTemplate"):
         templates = [
             row for row in state.tables["jobs"].values()
@@ -516,46 +565,6 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
     return values
 
 
-def _stored(kind: FieldKind, name: str, value: Any) -> Any:
-    try:
-        if kind is FieldKind.DATE:
-            moment = datetime.strptime(value, "%d-%m-%Y")
-            if moment.year < 1753:  # SQL Server's DATETIME
-                raise _Reject(400, "The conversion of a nvarchar data type to a datetime data type resulted in an "
-                                   "out-of-range value.")
-            return moment.strftime("%Y-%m-%dT00:00:00")
-        if kind is FieldKind.FLAG:
-            if name.startswith("b"):
-                if not isinstance(value, bool):
-                    raise ValueError
-                return value
-            if value not in ("0", "1"):
-                raise ValueError
-            return value == "1"
-        if kind is FieldKind.CHOICE:
-            allowed = ("Planned", "Started", "Completed", "Canceled", "Template")
-            if value not in allowed:
-                raise ValueError
-            return value
-        if kind is FieldKind.INTEGER:
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError
-            if not -(2**31) <= value < 2**31:
-                raise _Reject(400, f"Arithmetic overflow error converting expression to data type int ({name}).")
-            return value
-        if kind is FieldKind.DECIMAL:
-            if isinstance(value, str):
-                return float(value)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ValueError
-            return value
-        if not isinstance(value, str):
-            raise ValueError
-        return value
-    except (ValueError, TypeError):
-        raise _Reject(400, f"Invalid value for {name}: {value!r}") from None
-
-
 def _same_code(stored: Any, given: Any) -> bool:
     """SmartTID's collation compares codes without regard to case."""
     if isinstance(stored, str) and isinstance(given, str):
@@ -563,9 +572,9 @@ def _same_code(stored: Any, given: Any) -> bool:
     return bool(stored == given)
 
 
-def _key_fields(record_type: RecordType) -> list[str]:
+def _key_fields(record_type: RecordType) -> tuple[str, ...]:
     """The GET-object names of the record type's key (every key field has one)."""
-    return [str(CROSSWALK[record_type][name]) for name in LAYOUTS[record_type].key]
+    return RESOURCES[record_type].key_fields()
 
 
 def _find(state: SandboxState, record_type: RecordType, values: dict[str, Any]) -> dict[str, Any] | None:
@@ -664,10 +673,10 @@ async def control_insert(request: Request) -> Response:
     state = _state(request)
     body = await request.json()
     table = body["table"]
-    blank = {v: k for k, v in TABLE_OF.items()}.get(table)
+    record_type = RECORD_TYPE_OF_TABLE.get(table)
     with state.lock:
         for row in body["rows"]:
-            state.insert(table, (_blank(blank) if blank else {}) | row)
+            state.insert(table, (blank(record_type) if record_type else {}) | row)
     return JSONResponse({"ok": True})
 
 
@@ -741,17 +750,18 @@ async def _swallow(message: Any) -> None:
 def create_app(state: SandboxState | None = None) -> ASGIApp:
     state = state or SandboxState()
     state.reset()
-    data_paths = [path for path in RESOURCE_PATH.values()]
+    data_paths = [resource.path for resource in RESOURCES.values()]
+    every_method = ["GET", "POST", "PUT"]
     routes = [
         Route("/apilogin", apilogin, methods=["POST"]),
         *[Route(path, list_resource, methods=["GET"]) for path in data_paths],
         *[Route(path, create, methods=["POST"]) for path in data_paths],
         Route("/{resource:str}/{id:int}", get_one, methods=["GET"]),
         Route("/{resource:str}/{id:int}", update, methods=["PUT"]),
-        Route(JOB_LEDGER_READ[1], job_ledger, methods=[JOB_LEDGER_READ[0]]),
-        Route(JOB_LEDGER_MARK[1], mark_job_ledger, methods=[JOB_LEDGER_MARK[0]]),
-        Route("/employeetimeledgerentries", employee_ledger, methods=["GET"]),
-        Route("/employeejobledgerentries", employee_ledger, methods=["GET"]),
+        Route(JOB_LEDGER_READ_PATH, job_ledger, methods=every_method),  # methods: the switches
+        Route(JOB_LEDGER_MARK_PATH, mark_job_ledger, methods=every_method),
+        Route(EMPLOYEE_TIME_LEDGER_PATH, employee_ledger, methods=["GET"]),
+        Route(EMPLOYEE_JOB_LEDGER_PATH, employee_ledger, methods=["GET"]),
         Route("/_sandbox/reset", control_reset, methods=["POST"]),
         Route("/_sandbox/calls", control_calls, methods=["GET"]),
         Route("/_sandbox/state", control_state, methods=["GET"]),
