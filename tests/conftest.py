@@ -2,6 +2,14 @@
 
 ``.ci/run`` (via ``python -m tools.services run``) starts both and exports their settings; when the
 tests are run without them, the session starts its own.
+
+Every test is marked ``unit`` or ``integration`` here, by the fixtures it uses: a test that uses
+``services`` or ``tictac_services`` (directly or through ``sandbox``, ``app_env``, ``settings``,
+``storage``, ``tictac``, …) needs Azurite or a sandbox and is ``integration``; every other test is
+``unit``. A test that starts services some other way says ``@pytest.mark.integration`` itself; a
+``unit`` mark on a test that uses the service fixtures is refused. ``./scripts/test --unit`` runs
+``-m unit`` with no service running and ``TIMEBRIDGE_NO_SERVICES`` set, so a unit test that needs
+one fails there (docs/design.md, "Tests").
 """
 
 from __future__ import annotations
@@ -23,6 +31,27 @@ from shared.platform.storage import blob_service
 from shared.wiring import prepare_storage
 
 SERVICE_VARIABLES = ("IntegrationStorage", "SMARTTID_SANDBOX_URL", "SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY")
+#: The fixtures that start (or find) Azurite and the sandboxes: a test using one is an integration test.
+SERVICE_FIXTURES = frozenset({"services", "tictac_services"})
+KINDS = ("unit", "integration")
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by these marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test ``unit`` or ``integration`` by the fixtures it uses (see the module docstring)."""
+    wrong: list[str] = []
+    for item in items:
+        needs = SERVICE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        marked = {mark.name for mark in item.iter_markers() if mark.name in KINDS}
+        if len(marked) > 1:
+            wrong.append(f"{item.nodeid} is marked both unit and integration")
+        elif needs and "unit" in marked:
+            wrong.append(f"{item.nodeid} is marked unit but uses {', '.join(sorted(needs))}")
+        elif not marked:
+            item.add_marker(pytest.mark.integration if needs else pytest.mark.unit)
+    if wrong:
+        raise pytest.UsageError("a test that uses a service fixture is an integration test, never unit, "
+                                "and a test is one or the other: " + "; ".join(wrong))
 
 
 @pytest.fixture(scope="session")

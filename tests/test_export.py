@@ -10,6 +10,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from shared.export.ledger_format import (
     render,
 )
 from shared.export.ledger_table import EntryKind, ExportLedger, RunStatus
-from shared.export.protocol import RUNS_PREFIX, Exporter, receipt_name_for
+from shared.export.protocol import ORPHAN_AGE, RUNS_PREFIX, Exporter, receipt_name_for
 from shared.export.spool import LedgerSpool
 from shared.platform.config import ExportEncoding, Settings
 from shared.targets.factory import connector_factory
@@ -528,3 +529,75 @@ def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_a
     assert read_blob(storage, settings.export_state_container, "receipts/ledger_old.csv.receipt.json") == (
         b'{"status": "exported"}')
     assert ExportLedger.connect(settings).read_state().intent is None
+
+
+# --- orphaned staging ---------------------------------------------------------------------------------
+def exporter_at(settings: Settings, service: BlobServiceClient, moment: datetime) -> Exporter:
+    """An exporter whose clock stands at ``moment`` (no waiting: the staging blobs' age is set by it)."""
+    return Exporter(settings, service, ExportLedger.connect(settings), connector_factory(settings),
+                    clock=lambda: moment)
+
+
+def stored(service: BlobServiceClient, container: str) -> dict[str, bytes]:
+    client = service.get_container_client(container)
+    return {blob.name: client.download_blob(blob.name).readall() for blob in client.list_blobs()}
+
+
+def test_orphaned_staging_is_removed_once_older_than_orphan_age_and_nothing_else_is(
+    storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that stopped after staging, before recording its intent, leaves staging no file refers
+    to: a later run removes it once it is older than ORPHAN_AGE (it could still belong to a run that is
+    going until then), and never a committed file, a receipt or the lock."""
+    expected = expected_entries(sandbox)
+    with monkeypatch.context() as patch:
+        CRASH_POINTS["after_read"](patch)
+        with pytest.raises(Crash):
+            run_export(settings)
+    bookkeeping = storage.get_container_client(settings.export_state_container)
+    orphans = {blob.name: blob.last_modified for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)}
+    assert len(orphans) == 2 and {name.rsplit("/", 1)[1] for name in orphans} >= {"manifest.json"}
+    assert ExportLedger.connect(settings).read_state().intent is None
+
+    # younger than ORPHAN_AGE (by the storage's own time stamps): kept; the run exports the entries
+    young = exporter_at(settings, storage, min(orphans.values()) + ORPHAN_AGE - timedelta(minutes=1)).run()
+    assert young is not None
+    assert_exactly_once(storage, settings, expected, sandbox)
+    assert {blob.name for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)} == set(orphans)
+    committed = {name: content for name, content in stored(storage, settings.export_state_container).items()
+                 if name not in orphans}
+    assert receipt_name_for(young.file.split("/", 1)[1]) in committed and "export.lock" in committed
+    files = stored(storage, settings.output_container)
+    assert len(files) == 1
+
+    # older than ORPHAN_AGE — and so is everything else: only the orphans go
+    everything = [*bookkeeping.list_blobs(), *storage.get_container_client(settings.output_container).list_blobs()]
+    later = max(blob.last_modified for blob in everything) + ORPHAN_AGE + timedelta(minutes=1)
+    assert exporter_at(settings, storage, later).run() is None  # nothing new
+
+    assert [blob.name for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)] == []
+    assert stored(storage, settings.export_state_container) == committed
+    assert stored(storage, settings.output_container) == files
+    assert_exactly_once(storage, settings, expected, sandbox)
+
+
+def test_the_staging_of_an_interrupted_run_is_never_removed_as_an_orphan(
+    storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its intent is recorded: however old its staged file is, it is the one the next run writes."""
+    expected = expected_entries(sandbox)
+    with monkeypatch.context() as patch:
+        CRASH_POINTS["after_intent"](patch)
+        with pytest.raises(Crash):
+            run_export(settings)
+    intent = ExportLedger.connect(settings).read_state().intent
+    assert intent is not None
+    bookkeeping = storage.get_container_client(settings.export_state_container)
+    staged = {blob.name: blob.last_modified for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)}
+    staged_file = read_blob(storage, settings.export_state_container, f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
+
+    receipt = exporter_at(settings, storage, max(staged.values()) + 10 * ORPHAN_AGE).run()
+
+    assert receipt is not None and receipt.run_id == intent.run_id
+    assert read_blob(storage, settings.output_container, intent.file_name) == staged_file
+    assert_exactly_once(storage, settings, expected, sandbox)

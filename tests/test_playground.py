@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tools.services import ROOT, free_port
@@ -25,6 +26,7 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+@pytest.mark.integration  # starts Azurite and the sandboxes itself (not through the service fixtures)
 def test_up_leaves_the_services_running_until_down(tmp_path: Path) -> None:
     local = tmp_path / ".local"
     ports = [free_port() for _ in range(5)]

@@ -37,6 +37,9 @@ AZURITE = ROOT / "node_modules" / ".bin" / "azurite"
 #: Azurite's documented, public development account (not a secret; never used in Azure).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#: Set (to any text) by ``./scripts/test --unit``: the unit tests run with no service, so starting one
+#: there is refused — a test that needs Azurite or a sandbox is an integration test (docs/design.md, "Tests").
+NO_SERVICES = "TIMEBRIDGE_NO_SERVICES"
 
 
 def free_port() -> int:
@@ -57,6 +60,12 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], what: str, timeo
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f} s")
 
 
+def _refuse_without_services(what: str) -> None:
+    if os.environ.get(NO_SERVICES):
+        raise RuntimeError(f"{what} is not started: {NO_SERVICES} is set (a unit test run); a test that needs "
+                           "it is an integration test")
+
+
 def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
     if process.poll() is None:
         process.send_signal(sig)
@@ -69,6 +78,7 @@ def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> None:
 
 @contextmanager
 def azurite() -> Iterator[dict[str, str]]:
+    _refuse_without_services("Azurite")
     if not AZURITE.exists():
         raise RuntimeError("Azurite is not installed: run `npm ci` in the project folder (scripts/bootstrap does)")
     blob, queue, table = free_port(), free_port(), free_port()
@@ -100,6 +110,7 @@ def azurite() -> Iterator[dict[str, str]]:
 @contextmanager
 def _sandbox(module: str, what: str) -> Iterator[str]:
     """Run ``python -m <module> --port N`` on loopback; yields its base URL, stops it afterwards."""
+    _refuse_without_services(what)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", module, "--port", str(port)], cwd=ROOT)
     try:
@@ -157,6 +168,7 @@ def up(ports: dict[str, int] | None = None) -> dict[str, str]:
     from sandbox.smartapi import DEFAULT_API_KEY, DEFAULT_CUSTOMER_KEY
     from sandbox.tictac import API, DEFAULT_API_CODE
 
+    _refuse_without_services("the local playground")
     ports = ports or FIXED_PORTS
     if STATE.exists():
         return dict(json.loads(STATE.read_text())["env"])
