@@ -535,7 +535,7 @@ def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_a
 def exporter_at(settings: Settings, service: BlobServiceClient, moment: datetime) -> Exporter:
     """An exporter whose clock stands at ``moment`` (no waiting: the staging blobs' age is set by it)."""
     return Exporter(settings, service, ExportLedger.connect(settings), connector_factory(settings),
-                    clock=lambda: moment)
+                    clock=lambda: moment, source=FlaggedSource)
 
 
 def stored(service: BlobServiceClient, container: str) -> dict[str, bytes]:
