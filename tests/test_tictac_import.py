@@ -14,6 +14,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
 
+from shared.errors import UnreadableFile
+from shared.importing import passes
 from shared.importing.deferral import Deferrals
 from shared.importing.intake import FileRun, Intake
 from shared.importing.reports import Receipt
@@ -611,3 +613,26 @@ def test_resumed_lines_keep_the_cpr_rule(tt_storage, tt_settings, tictac: TicTac
     [resumed] = [json.loads(read_blob(tt_storage, tt_settings.archive_container, name))
                  for name in blob_names(tt_storage, tt_settings.archive_container) if "/resumed-" in name]
     assert any("CPR" in note for note in resumed["notes"])
+
+
+def test_a_file_too_large_to_read_whole_is_refused_before_anything_is_written(
+        tt_storage, tt_settings, tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tic-Tac files are read whole (a project is created with its activities): bounded by WHOLE_FILE_LIMIT.
+    monkeypatch.setattr(passes, "WHOLE_FILE_LIMIT", 2_000)
+    before = tictac.writes()
+    text = "".join(f"Employee;W{n:04d};Worker {n}\n" for n in range(200))  # about 4 KB
+    receipt = drop(tt_storage, tt_settings, "big.csv", text)
+    assert receipt["status"] == "rejected-file"
+    assert tictac.writes() == before
+    reason = "".join(read_blob(tt_storage, tt_settings.error_container, name).decode("utf-8-sig")
+                     for name in blob_names(tt_storage, tt_settings.error_container) if name.endswith(".txt"))
+    assert "reads a file whole" in reason and "2,000 bytes" in reason and "split the file" in reason
+
+
+def test_the_whole_file_limit_holds_when_the_size_is_not_known_beforehand(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(passes, "WHOLE_FILE_LIMIT", 100)
+    chunks = [b"Employee;E1;Anne\n" * 4] * 3  # 204 bytes, in chunks of 68: stopped at the second
+    with pytest.raises(UnreadableFile, match="136 bytes or more"):
+        passes.read_for_import(lambda: iter(chunks), fold=False, target="Tic-Tac", whole=True)
+    parsed, _ = passes.read_for_import(lambda: iter(chunks[:1]), fold=False, target="Tic-Tac", whole=True)
+    assert [record.key for record in parsed.records] == [("E1",)]

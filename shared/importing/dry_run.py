@@ -36,7 +36,7 @@ from shared.errors import UnreadableFile
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
 from shared.importing.parsing import ParsedFile, parse_file
-from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
+from shared.importing.passes import MASTERS, OPERATIONS, in_memory, read_for_import
 from shared.importing.personal_data import CPR_FIELD, WITHHELD, CprWithholding
 from shared.importing.reports import describe_error
 from shared.platform.clock import now_iso
@@ -212,18 +212,6 @@ def build_report(source: str, target: str, parsed: ParsedFile, result: ImportRes
     return lines.report(source, target, parsed, result, reads)
 
 
-def read_in_passes(stream: Callable[[], Iterable[bytes]], *, fold: bool, target: str, size: int = 0,
-                   whole: bool = False) -> tuple[ParsedFile, Batches]:
-    """The file read as the import reads it: scanned once, then its records in batches
-    (:mod:`shared.importing.passes`), so memory does not grow with it; ``whole``: parsed whole (a
-    target whose job create carries the job's operations, as the import does for it)."""
-    if whole:
-        parsed = parse_file(stream, fold_codes=fold, target=target)
-        return parsed, in_memory(parsed)
-    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS, size_hint=size)
-    return scanned.parsed, scanned.for_import
-
-
 @dataclass
 class Plan:
     """What a dry run found: the report, and the plan's errors and stop (for the CLI's summary)."""
@@ -246,7 +234,7 @@ def plan_file(stream: Callable[[], Iterable[bytes]], connector: Connector | None
     Raises :class:`UnreadableFile` when the file cannot be read at all."""
     fold = (connector.codes_case_insensitive if connector else False) if fold is None else fold
     whole = connector is not None and connector.inline_children
-    parsed, read = read_in_passes(stream, fold=fold, target=target, size=size, whole=whole)
+    parsed, read = read_for_import(stream, fold=fold, target=target, size=size, whole=whole)
     withholding = CprWithholding(send_cpr_number)
 
     def prepared(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
@@ -274,7 +262,7 @@ def plan_file(stream: Callable[[], Iterable[bytes]], connector: Connector | None
 def offline_plan(stream: Callable[[], Iterable[bytes]], *, source: str, target: str, size: int = 0,
                  fold: bool = True, limit: int | None = REPORT_LIMIT) -> Plan:
     """The file checked on its own, read in passes: every line readable or rejected, the target not asked."""
-    parsed, read = read_in_passes(stream, fold=fold, target=target, size=size)
+    parsed, read = read_for_import(stream, fold=fold, target=target, size=size)
     lines = ReportLines({**ACTIONS, LineStatus.UNCHANGED: "readable"}, limit)
     for wanted in (MASTERS, OPERATIONS):
         for batch in read(wanted):
@@ -412,4 +400,4 @@ def _plain(value: object) -> str:
 
 
 __all__ = ["REPORT_LIMIT", "REPORT_MARKER", "DropZone", "DryRunReport", "Plan", "ReportLines", "build_report",
-           "offline_plan", "plan_file", "read_in_passes"]
+           "offline_plan", "plan_file"]

@@ -31,8 +31,8 @@ from shared.importing import events
 from shared.importing.deferral import REASONS, Deferrals, PendingEntry, calls_to_start
 from shared.importing.deferral import waiting_until as waiting_until_of
 from shared.importing.importer import Importer, ImportResult, reject_all
-from shared.importing.parsing import WINDOWS_1252, ParsedFile, parse_file, physical_lines
-from shared.importing.passes import MASTERS, OPERATIONS, Batches, in_memory, scan_file
+from shared.importing.parsing import WINDOWS_1252, ParsedFile, physical_lines
+from shared.importing.passes import Batches, in_memory, read_for_import
 from shared.importing.personal_data import CprWithholding
 from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
@@ -386,17 +386,13 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
     A file is scanned once (each line only keyed) and then read again in batches, each line checked
     as its batch is read (:mod:`shared.importing.passes`), so memory does not grow with it. Only for
     a target whose job create carries the job's operations (Tic-Tac: a project's POST carries its
-    activities) the file is parsed whole; its daily call budget keeps what one import can apply
-    small.
+    activities) the file is parsed whole, up to ``passes.WHOLE_FILE_LIMIT`` (a larger one is
+    refused before anything is written).
     """
     fold = connector.codes_case_insensitive if connector else False
     target = target_spec(settings.target_system).display_name
-    if connector is not None and connector.inline_children:
-        parsed = parse_file(stream, fold_codes=fold, target=target)
-        return parsed, in_memory(parsed)
-    # every line is checked once, while its batch is read; the scan only keys it
-    scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS, size_hint=size)
-    return scanned.parsed, scanned.for_import
+    return read_for_import(stream, fold=fold, target=target, size=size,
+                           whole=connector is not None and connector.inline_children)
 
 
 def apply_parsed(settings: Settings, connector: Connector | None, problem: str, parsed: ParsedFile,

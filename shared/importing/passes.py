@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
-from shared.importing.parsing import ParsedFile, merge, read_records
+from shared.errors import UnreadableFile
+from shared.importing.parsing import ParsedFile, merge, parse_file, read_records
 from shared.records.layouts import RecordType
 from shared.records.record import Record, fold_key
 
@@ -177,3 +178,47 @@ def in_memory(parsed: ParsedFile) -> Batches:
             yield records
 
     return batches
+
+
+#: The largest file read whole (a target whose job create carries the job's operations, Tic-Tac: the
+#: plan needs every operation of a new job before it writes the job). Measured: parsing a file whole
+#: peaks at about 30 times its size (3.5 MB → 85 MiB, 11.8 MB → 350 MiB), so 8 MiB (about 140,000
+#: lines) stays near 250 MiB; the largest realistic Tic-Tac company (2,000 users, 2,000 projects with
+#: 10 activities) is about 1.5 MB, and a file beyond the limit would take Tic-Tac's 500 calls a day
+#: more than 200 days to apply.
+WHOLE_FILE_LIMIT = 8 * 1024 * 1024
+
+
+def read_for_import(stream: Callable[[], Iterable[bytes]], *, fold: bool, target: str, size: int = 0,
+                    whole: bool = False) -> tuple[ParsedFile, Batches]:
+    """The file as the import, the dry run and the CLI read it: scanned once (each line only keyed),
+    then its records in batches, each line checked as its batch is read, so memory does not grow with
+    the file. ``whole``: parsed whole, for a target whose job create carries the job's operations —
+    then at most :data:`WHOLE_FILE_LIMIT` bytes, else :class:`UnreadableFile` (the file is refused
+    before anything is written)."""
+    if not whole:
+        scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS,
+                            size_hint=size)
+        return scanned.parsed, scanned.for_import
+
+    def limited() -> Iterator[bytes]:
+        read = 0
+        for chunk in stream():
+            read += len(chunk)
+            if read > WHOLE_FILE_LIMIT:
+                raise _too_large_to_read_whole(target, max(read, size))
+            yield chunk
+
+    if size > WHOLE_FILE_LIMIT:
+        raise _too_large_to_read_whole(target, size)
+    parsed = parse_file(limited, fold_codes=fold, target=target)
+    return parsed, in_memory(parsed)
+
+
+def _too_large_to_read_whole(target: str, size: int) -> UnreadableFile:
+    return UnreadableFile(
+        f"the file is {size:,} bytes or more; for {target} TimeBridge reads a file whole (a project is created "
+        f"with its activities in one call), and at most {WHOLE_FILE_LIMIT:,} bytes (about "
+        f"{WHOLE_FILE_LIMIT // 60:,} lines, far more than {target}'s daily call limit applies in months)",
+        f"split the file into parts of at most {WHOLE_FILE_LIMIT:,} bytes, or send only the records that changed",
+    )
