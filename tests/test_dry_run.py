@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from azure.storage.blob import BlobServiceClient
 
 from shared.importing.intake import FileRun
@@ -94,6 +95,20 @@ def test_a_file_under_match_gets_the_readiness_report_and_is_removed(storage, se
     assert [item["line"] for item in report["kinds"][0]["would_create"]] == [2]
     assert "matching readiness" in text and report["ready"] is False  # line 6 and 7 are problems
     assert name not in blob_names(storage, settings.validate_container)
+
+
+def test_a_readiness_file_too_large_to_read_whole_gets_the_reason_not_a_report(
+        storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.importing import passes
+
+    monkeypatch.setattr(passes, "WHOLE_FILE_LIMIT", 40)  # the report lists every line: the file is read whole
+    name = "match/big.csv"
+    etag = storage.get_blob_client(settings.validate_container, name).upload_blob(FILE, overwrite=True)["etag"]
+    trigger_validate(storage, settings.validate_container, name)
+    report = json.loads(read_blob(storage, settings.validate_container, f"{FileRun(name, etag).folder}/readiness.json"))
+    [problem] = report["problems"]
+    assert "the readiness report lists every line" in json.dumps(problem) and "40 bytes" in json.dumps(problem)
+    assert sandbox.calls() == {} or all(not key.startswith(("POST", "PUT")) for key in sandbox.calls())
 
 
 CPR_FILE = "\r\n".join([

@@ -30,9 +30,8 @@ def run_match(file: Path) -> MatchOutcome:
     import json
 
     from shared.errors import UnreadableFile
-    from shared.importing.parsing import parse_file
-    from shared.importing.passes import in_memory
-    from shared.importing.readiness import readiness
+    from shared.importing.passes import read_for_import
+    from shared.importing.readiness import FOR_READINESS, readiness
     from shared.targets.registry import target_spec
     from tools.cli_support import CONFIGURATION, load_settings
     from tools.cli_validate import _connect
@@ -55,11 +54,12 @@ def run_match(file: Path) -> MatchOutcome:
         raise CliError(problem.reason, problem.what_to_do, CONFIGURATION, problem.code)
     try:
         try:
-            parsed = parse_file(chunks, fold_codes=connector.codes_case_insensitive, target=target)
+            parsed, batches = read_for_import(chunks, fold=connector.codes_case_insensitive, target=target,
+                                              size=file.stat().st_size, whole=True, why_whole=FOR_READINESS)
         except UnreadableFile as exc:
             raise CliError(f"{visible(file.name)} cannot be imported: {exc.reason}", exc.action, REJECTED,
                            "file-unreadable") from None
-        report = readiness(connector, parsed, in_memory(parsed), source=file.name, target=target,
+        report = readiness(connector, parsed, batches, source=file.name, target=target,
                            concurrency=settings.write_concurrency)
     finally:
         connector.close()

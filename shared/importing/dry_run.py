@@ -35,8 +35,8 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 from shared.errors import UnreadableFile
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
-from shared.importing.parsing import ParsedFile, parse_file
-from shared.importing.passes import MASTERS, OPERATIONS, in_memory, read_for_import
+from shared.importing.parsing import ParsedFile
+from shared.importing.passes import MASTERS, OPERATIONS, read_for_import
 from shared.importing.personal_data import CPR_FIELD, WITHHELD, CprWithholding
 from shared.importing.reports import describe_error
 from shared.platform.clock import now_iso
@@ -347,7 +347,7 @@ class DropZone:
 
     def _match(self, source: BlobClient, run: FileRun, size: int) -> None:
         """The readiness report of a file under ``match/``, beside where its dry-run report would be."""
-        from shared.importing.readiness import Item, Readiness, readiness
+        from shared.importing.readiness import FOR_READINESS, Item, Readiness, readiness
 
         target = target_spec(self.settings.target_system).display_name
         done = self._blob(f"{run.folder}/readiness.json")
@@ -364,8 +364,9 @@ class DropZone:
                     return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
 
                 try:
-                    parsed = parse_file(stream, fold_codes=connector.codes_case_insensitive, target=target)
-                    report = readiness(connector, parsed, in_memory(parsed), source=run.name, target=target,
+                    parsed, batches = read_for_import(stream, fold=connector.codes_case_insensitive, target=target,
+                                                      size=size, whole=True, why_whole=FOR_READINESS)
+                    report = readiness(connector, parsed, batches, source=run.name, target=target,
                                        concurrency=self.settings.write_concurrency)
                 except UnreadableFile as exc:
                     report = Readiness(run.name, target, problems=[Item(f"{exc.reason}", exc.action)])

@@ -189,13 +189,17 @@ def in_memory(parsed: ParsedFile) -> Batches:
 WHOLE_FILE_LIMIT = 8 * 1024 * 1024
 
 
+#: Why a file is read whole, as the refusal of a larger one says it.
+FOR_INLINE_CHILDREN = "a project is created with its activities in one call"
+
+
 def read_for_import(stream: Callable[[], Iterable[bytes]], *, fold: bool, target: str, size: int = 0,
-                    whole: bool = False) -> tuple[ParsedFile, Batches]:
+                    whole: bool = False, why_whole: str = FOR_INLINE_CHILDREN) -> tuple[ParsedFile, Batches]:
     """The file as the import, the dry run and the CLI read it: scanned once (each line only keyed),
     then its records in batches, each line checked as its batch is read, so memory does not grow with
     the file. ``whole``: parsed whole, for a target whose job create carries the job's operations —
     then at most :data:`WHOLE_FILE_LIMIT` bytes, else :class:`UnreadableFile` (the file is refused
-    before anything is written)."""
+    before anything is written; ``why_whole`` says why it is read whole)."""
     if not whole:
         scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS,
                             size_hint=size)
@@ -206,19 +210,18 @@ def read_for_import(stream: Callable[[], Iterable[bytes]], *, fold: bool, target
         for chunk in stream():
             read += len(chunk)
             if read > WHOLE_FILE_LIMIT:
-                raise _too_large_to_read_whole(target, max(read, size))
+                raise _too_large_to_read_whole(target, max(read, size), why_whole)
             yield chunk
 
     if size > WHOLE_FILE_LIMIT:
-        raise _too_large_to_read_whole(target, size)
+        raise _too_large_to_read_whole(target, size, why_whole)
     parsed = parse_file(limited, fold_codes=fold, target=target)
     return parsed, in_memory(parsed)
 
 
-def _too_large_to_read_whole(target: str, size: int) -> UnreadableFile:
+def _too_large_to_read_whole(target: str, size: int, why: str) -> UnreadableFile:
     return UnreadableFile(
-        f"the file is {size:,} bytes or more; for {target} TimeBridge reads a file whole (a project is created "
-        f"with its activities in one call), and at most {WHOLE_FILE_LIMIT:,} bytes (about "
-        f"{WHOLE_FILE_LIMIT // 60:,} lines, far more than {target}'s daily call limit applies in months)",
+        f"the file is {size:,} bytes or more; here TimeBridge reads a file whole ({why}), and at most "
+        f"{WHOLE_FILE_LIMIT:,} bytes (about {WHOLE_FILE_LIMIT // 60:,} lines)",
         f"split the file into parts of at most {WHOLE_FILE_LIMIT:,} bytes, or send only the records that changed",
     )

@@ -112,6 +112,10 @@ def _item_text(item: Item) -> str:
     return f"{where}{item.what}" + (f" — what to do: {item.action}" if item.action else "")
 
 
+#: Why the readiness report reads a file whole (every line's outcome is listed).
+FOR_READINESS = "the readiness report lists every line"
+
+
 def readiness(connector: Connector, parsed: ParsedFile, batches: Callable[[frozenset[RecordType]],
               Iterable[list[Record]]], *, source: str, target: str, concurrency: int = 4) -> Readiness:
     """The report for ``parsed`` (its records from ``batches``) against ``connector``'s target."""
