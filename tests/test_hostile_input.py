@@ -327,12 +327,12 @@ def test_an_unexpected_error_while_planning_reports_every_line(storage, settings
 
 def test_an_unexpected_error_while_reading_stores_the_file_with_a_reason(storage, settings, sandbox,
                                                                          monkeypatch) -> None:
-    import shared.importing.intake
+    import shared.importing.passes
 
     def broken(*args, **kwargs):
         raise MemoryError("a fault while parsing")
 
-    monkeypatch.setattr(shared.importing.intake, "scan_file", broken)  # the first read of the file
+    monkeypatch.setattr(shared.importing.passes, "scan_file", broken)  # the first read of the file
     data = b"Employee;B200;Kept"
     receipt = drop(storage, settings, "broken.csv", data)
 
