@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -143,6 +143,11 @@ class Connector(Protocol):
 
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         """Every employee / job, or the operations of one job (``job_code``)."""
+        ...
+
+    def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
+        """Every employee / job (as ``list_records``), handed over as they are read: a caller that
+        keeps only part of each record never holds the whole list."""
         ...
 
     def create(self, record_type: RecordType, values: dict[str, Value]) -> int | str | None:
