@@ -33,6 +33,7 @@ from shared.importing.parsing import LineError, ParsedFile, Record, fold_key
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
 from shared.importing.stored import StoredRecords
 from shared.importing.values import Value
+from shared.platform.memory import release_freed_memory
 from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
 
 log = logging.getLogger(__name__)
@@ -156,8 +157,9 @@ class Importer:
         #: the stored jobs, when the file's operations need them and its jobs did not (they are not planned)
         self._jobs_for_operations: StoredRecords | None = None
         self._unkeyed: dict[RecordType, list[RemoteRecord]] = {}
-        #: the file's jobs: folded code → (status, line, code as stored) — one small entry per job
-        self._jobs: dict[Value, tuple[LineStatus, int, Value]] = {}
+        #: the file's jobs: folded code → the code as stored for a job written or unchanged (the usual
+        #: case: one string per job), or (status, line, code as stored) for a deferred or rejected one
+        self._jobs: dict[Value, Value | tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
         self._limit_reached = False  # the target refused a call for its limit: the rest waits
@@ -250,6 +252,9 @@ class Importer:
                 self._reject(record, self._stop)
             else:
                 self._add(Outcome(record, LineStatus.DEFERRED))
+        # the batch's answers, plans and outcomes were freed in the worker threads' heaps: hand the
+        # free pages back, or the resident memory of a long import grows with every batch written
+        release_freed_memory()
 
     @property
     def stopped(self) -> LineError | None:
@@ -360,7 +365,8 @@ class Importer:
                 continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
-            job = self._jobs.get(folded)
+            held = self._jobs.get(folded)  # the job in the file: its code as stored, or why it is not in the target
+            job = held if isinstance(held, tuple) else None
             if self._limit_reached or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
@@ -369,12 +375,12 @@ class Importer:
                                                          "could not be imported (see that line)"))
                 continue
             rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
-            if job is None and rejected_line is not None:
+            if held is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if job is not None:
-                stored_code = job[2]
+            if held is not None and not isinstance(held, tuple):  # (a deferred or rejected job ended above)
+                stored_code = held
             else:
                 stored_job = self._stored_job(folded)
                 if stored_job is None:
@@ -584,7 +590,8 @@ class Importer:
                 self.result.deferred_lines.extend(record.lines)
                 self.result.deferred_types[record.record_type] += 1
             if record.record_type is RecordType.JOB:
-                self._jobs[self._folded(record.key)[0]] = (status, record.line, record.key[0])
+                self._jobs[self._folded(record.key)[0]] = (
+                    (status, record.line, record.key[0]) if status in _WAITING_OR_REJECTED else record.key[0])
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         self._add(Outcome(record, LineStatus.REJECTED))
@@ -594,6 +601,10 @@ class Importer:
                     LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
                     for e in errors
                 )
+
+
+#: the statuses of a job its operations need to know (any other: the job is in the target)
+_WAITING_OR_REJECTED = frozenset({LineStatus.DEFERRED, LineStatus.REJECTED})
 
 
 class _OutOfBudget(Exception):
