@@ -136,8 +136,7 @@ def child_import(name: str) -> dict[str, Any]:
 
     def measured_run(self: importing.Importer, *args: Any, **kwargs: Any) -> importing.ImportResult:
         result = run_batches(self, *args, **kwargs)
-        held["state"] = sum(sampled_size(remote) for remote in self._remote.values()) + sampled_size(
-            self._stored_job_codes or {})
+        held["state"] = sum(sampled_size(remote._rows) for remote in self._remote.values())  # packed records
         held["keys"] += sampled_size(self._jobs)
         return result
 

@@ -30,6 +30,8 @@ from shared.errors import (
 )
 from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
+from shared.importing.stored import StoredRecords
+from shared.platform.memory import release_freed_memory
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.record import LineError, Record, fold_key
 from shared.records.values import Value
@@ -154,13 +156,15 @@ class Importer:
         self.result = ImportResult()
         self._lock = threading.Lock()
         self._fatal: str | None = None  # set when further calls are pointless (credentials refused)
-        #: the stored job codes (folded when codes ignore case → the stored spelling), once read
-        self._stored_job_codes: dict[Value, Value] | None = None
-        #: the stored records of each type, by (folded) key, read once: the target's own state
-        self._remote: dict[RecordType, dict[tuple[Value, ...], RemoteRecord]] = {}
+        #: the stored records of each type, by (folded) key, read once: the target's own state, held
+        #: compactly (the job codes as stored are looked up in it too)
+        self._remote: dict[RecordType, StoredRecords] = {}
+        #: the stored jobs, when the file's operations need them and its jobs did not (they are not planned)
+        self._jobs_for_operations: StoredRecords | None = None
         self._unkeyed: dict[RecordType, list[RemoteRecord]] = {}
-        #: the file's jobs: folded code → (status, line, code as stored) — one small entry per job
-        self._jobs: dict[Value, tuple[LineStatus, int, Value]] = {}
+        #: the file's jobs: folded code → the code as stored for a job written or unchanged (the usual
+        #: case: one string per job), or (status, line, code as stored) for a deferred or rejected one
+        self._jobs: dict[Value, Value | tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
         self._limit_reached = False  # the target refused a call for its limit: the rest waits
@@ -253,6 +257,9 @@ class Importer:
                 self._reject(record, self._stop)
             else:
                 self._add(Outcome(record, LineStatus.DEFERRED))
+        # the batch's answers, plans and outcomes were freed in the worker threads' heaps: hand the
+        # free pages back, or the resident memory of a long import grows with every batch written
+        release_freed_memory()
 
     @property
     def stopped(self) -> LineError | None:
@@ -289,23 +296,38 @@ class Importer:
         return fold_key(key) if self._fold else key
 
     # --- phases -----------------------------------------------------------------------------
-    def _stored(self, record_type: RecordType) -> dict[tuple[Value, ...], RemoteRecord]:
-        """The stored records of ``record_type`` by (folded) key, read at the first batch that needs them."""
+    def _stored(self, record_type: RecordType) -> StoredRecords:
+        """The stored records of ``record_type`` by (folded) key, read at the first batch that needs them
+        (each record packed as it arrives: the list is never held whole)."""
         if record_type not in self._remote:
             self._afford_read(record_type)
-            stored = self.connector.list_records(record_type)
-            remote = {self._folded(_key(r, record_type)): r for r in stored}
-            if record_type is RecordType.JOB:
-                self._stored_job_codes = {key[0]: _key(r, record_type)[0] for key, r in remote.items()}
-            self._unkeyed[record_type] = [r for r in stored if not any(_key(r, record_type))]  # never for SmartTID
+            remote, unkeyed = StoredRecords(record_type), []
+            for stored in self.connector.each_record(record_type):
+                key = _key(stored, record_type)
+                remote.add(self._folded(key), stored)
+                if not any(key):  # never for SmartTID
+                    unkeyed.append(stored)
+            self._unkeyed[record_type] = unkeyed
             self._remote[record_type] = remote
         return self._remote[record_type]
+
+    def _stored_job(self, folded_code: Value) -> RemoteRecord | None:
+        """The stored job with this (folded) code, the stored jobs read once."""
+        held = self._remote.get(RecordType.JOB, self._jobs_for_operations)
+        if held is None:
+            self._afford_read(RecordType.JOB)
+            held = StoredRecords(RecordType.JOB)
+            for stored in self.connector.each_record(RecordType.JOB):
+                held.add(self._folded(_key(stored, RecordType.JOB)), stored)
+            self._jobs_for_operations = held
+        return held.get((folded_code,))
 
     def stored_records(self, record_type: RecordType) -> list[RemoteRecord]:
         """The stored records of ``record_type`` the plan read (operations: of the jobs it read them for)."""
         if record_type is RecordType.OPERATION:
             return [record for records in self._operations_read.values() for record in records]
-        return [*self._remote.get(record_type, {}).values(), *self._unkeyed.get(record_type, [])]
+        held = self._remote.get(record_type)
+        return [*(held.values() if held is not None else ()), *self._unkeyed.get(record_type, [])]
 
     def _import_masters(self, records: list[Record], operations: list[Record]) -> None:
         writes: list[_Write] = []
@@ -348,7 +370,8 @@ class Importer:
                 continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
-            job = self._jobs.get(folded)
+            held = self._jobs.get(folded)  # the job in the file: its code as stored, or why it is not in the target
+            job = held if isinstance(held, tuple) else None
             if self._limit_reached or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
@@ -357,28 +380,22 @@ class Importer:
                                                          "could not be imported (see that line)"))
                 continue
             rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
-            if job is None and rejected_line is not None:
+            if held is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if job is not None:
-                stored_code = job[2]
+            if held is not None and not isinstance(held, tuple):  # (a deferred or rejected job ended above)
+                stored_code = held
             else:
-                if self._stored_job_codes is None:
-                    self._afford_read(RecordType.JOB)
-                    self._stored_job_codes = {
-                        self._folded(_key(r, RecordType.JOB))[0]: _key(r, RecordType.JOB)[0]
-                        for r in self.connector.list_records(RecordType.JOB)
-                    }
-                found = self._stored_job_codes.get(folded)
-                if found is None:
+                stored_job = self._stored_job(folded)
+                if stored_job is None:
                     self._reject(operation, _dependent_error(
                         operation,
                         f"job {job_code} does not exist in {self.target} and is not in this file",
                         f"add a Job line for {job_code} to the file, or create the job in {self.target} first",
                     ))
                     continue
-                stored_code = found
+                stored_code = _key(stored_job, RecordType.JOB)[0]
             if stored_code != job_code:
                 self._note_spelling(operation, "sJobCode", job_code, stored_code)
                 operation.values["sJobCode"] = stored_code
@@ -421,7 +438,7 @@ class Importer:
                     "to upper/lower case, so the stored record was used and its spelling kept."
                 )
 
-    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord],
+    def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord] | StoredRecords,
               unkeyed: list[RemoteRecord] | None = None) -> list[_Write]:
         """``unkeyed``: stored records without a key, which a record may be linked to (``connector.link``)."""
         writes: list[_Write] = []
@@ -580,7 +597,8 @@ class Importer:
                 self.result.deferred_lines.extend(record.lines)
                 self.result.deferred_types[record.record_type] += 1
             if record.record_type is RecordType.JOB:
-                self._jobs[self._folded(record.key)[0]] = (status, record.line, record.key[0])
+                self._jobs[self._folded(record.key)[0]] = (
+                    (status, record.line, record.key[0]) if status in _WAITING_OR_REJECTED else record.key[0])
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         self._add(Outcome(record, LineStatus.REJECTED))
@@ -590,6 +608,10 @@ class Importer:
                     LineError(line, e.record_type or record.record_type, e.field, e.value, e.reason, e.action)
                     for e in errors
                 )
+
+
+#: the statuses of a job its operations need to know (any other: the job is in the target)
+_WAITING_OR_REJECTED = frozenset({LineStatus.DEFERRED, LineStatus.REJECTED})
 
 
 class _OutOfBudget(Exception):

@@ -8,7 +8,7 @@ which is also the vocabulary of the incoming file; each connector translates to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -48,6 +48,11 @@ class MasterData(Protocol):
 
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
         """Every employee / job, or the operations of one job (``job_code``)."""
+        ...
+
+    def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
+        """Every employee / job (as ``list_records``), handed over as they are read: a caller that
+        keeps only part of each record never holds the whole list."""
         ...
 
     def create(self, record_type: RecordType, values: dict[str, Value]) -> int | str | None:
@@ -224,6 +229,10 @@ class ConnectorDefaults:
         return None
 
     inline_children = False
+
+    def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
+        """``list_records``, one at a time (a target that pages its lists overrides this)."""
+        return iter(self.list_records(record_type))  # type: ignore[attr-defined]
 
     def create_with_children(self, record_type: RecordType, values: dict[str, Value],
                              children: list[dict[str, Value]]) -> int | str | None:

@@ -440,6 +440,21 @@ class SmartTidConnector(ConnectorDefaults):
         arrives (the raw rows of a long list are never all held at once).
         """
         rows: list[Any] = []
+        for page in self._pages(path, params, attempts=attempts, first_limit=first_limit, enough=enough, keep=keep):
+            rows.extend(page)
+        return rows
+
+    def _pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        attempts: int | None = None,
+        first_limit: int = PAGE_SIZE,
+        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+        keep: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Iterator[list[Any]]:
+        """``_get_all``, a page at a time (what ``keep`` kept of its new rows), as the pages arrive."""
         seen: set[int | str] = set()
         offset, limit = 0, first_limit
         for _ in range(MAX_PAGES):
@@ -447,20 +462,20 @@ class SmartTidConnector(ConnectorDefaults):
                                   attempts=attempts)
             page = self._rows(response, path)
             if not page:
-                return rows
+                return
             new = [row for row in page if _identity(row) not in seen]
             seen.update(_identity(row) for row in new)
-            rows.extend(map(keep, new) if keep else new)
+            yield list(map(keep, new)) if keep else new
             total = _pagination(response).get("totalFiltered")
             if total is not None and offset + len(page) >= int(total):
-                return rows
+                return
             if not new:
                 raise ApiUnavailable(
                     f"SmartTID returned the same records again for {path} at offset {offset}: the list cannot be "
                     "read page by page; contact SmartTID support"
                 )
             if enough is not None and enough(page):
-                return rows
+                return
             offset += len(page)
             limit = min(PAGE_SIZE, limit * 2)
         raise ApiUnavailable(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
@@ -471,6 +486,10 @@ class SmartTidConnector(ConnectorDefaults):
         records: list[RemoteRecord] = self._get_all(RESOURCE_PATH[record_type], params,
                                                      keep=partial(self._to_remote, record_type))
         return records
+
+    def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
+        for page in self._pages(RESOURCE_PATH[record_type], keep=partial(self._to_remote, record_type)):
+            yield from page
 
     def find(
         self, record_type: RecordType, values: dict[str, Value], *, attempts: int | None = None

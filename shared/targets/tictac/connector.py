@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -226,6 +226,9 @@ class TicTacConnector(ConnectorDefaults):
         if record_type is RecordType.JOB:
             return self._project_records()
         return self._activity_records(job_code or "")
+
+    def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
+        return iter(self.list_records(record_type))  # read whole in any case (users, projects, links)
 
     def _user_records(self) -> list[RemoteRecord]:
         linked = {ref.remote_id.casefold(): key[0] for key, ref in self._refs[Entity.USER].items()}
