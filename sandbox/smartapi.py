@@ -293,7 +293,7 @@ TYPE_OF_PATH = {path: resource.record_type for path, resource in RESOURCE_OF_PAT
 
 
 # --- request helpers -------------------------------------------------------------------------
-class _Reject(Exception):
+class _RejectError(Exception):
     def __init__(self, status: int, message: str) -> None:
         self.status, self.message = status, message
 
@@ -306,9 +306,9 @@ def _state(request: Request) -> SandboxState:
 def _authorize(request: Request) -> SandboxState:
     state = _state(request)
     if request.headers.get("API-Key") != state.api_key:
-        raise _Reject(400, "Invalid API-Key")
+        raise _RejectError(400, "Invalid API-Key")
     if not request.headers.get("DEVICEID"):
-        raise _Reject(400, "DEVICEID is required")
+        raise _RejectError(400, "DEVICEID is required")
     uid = request.headers.get("UID") or ""
     session = state.uids.get(uid)
     switches = state.switches
@@ -322,8 +322,8 @@ def _authorize(request: Request) -> SandboxState:
             session = None
     if session is None:
         if switches.expired_uid_status == 400:
-            raise _Reject(400, "UID not valid")
-        raise _Reject(switches.expired_uid_status, "Invalid or expired UID")
+            raise _RejectError(400, "UID not valid")
+        raise _RejectError(switches.expired_uid_status, "Invalid or expired UID")
     return state
 
 
@@ -338,7 +338,7 @@ def _filtered(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, An
     elif syntax == "lenient" and (match := _UNQUOTED_FILTER.match(expression)):
         name, literal = match.group(1), match.group(2)
     else:
-        raise _Reject(400, f"Invalid Filter: {expression}")
+        raise _RejectError(400, f"Invalid Filter: {expression}")
     return [row for row in rows if _same(row.get(name), literal)]
 
 
@@ -354,7 +354,7 @@ def _ordered(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any
         return rows
     direction = request.query_params.get("OrderDirection", "ASC").upper()
     if direction not in ("ASC", "DESC"):
-        raise _Reject(400, f"Invalid OrderDirection: {direction}")
+        raise _RejectError(400, f"Invalid OrderDirection: {direction}")
     return sorted(rows, key=lambda row: (row.get(name) is None, row.get(name)), reverse=direction == "DESC")
 
 
@@ -365,7 +365,7 @@ def _page(request: Request, rows: list[dict[str, Any]]) -> Response:
         offset = int(request.query_params.get("offset", 0))
         limit = int(request.query_params.get("limit", len(rows) or 1))
     except ValueError:
-        raise _Reject(400, "offset and limit must be integers") from None
+        raise _RejectError(400, "offset and limit must be integers") from None
     cap = _state(request).switches.max_page_size
     if cap is not None:
         limit = min(limit, cap)
@@ -384,7 +384,7 @@ def _endpoint(handler: Handler) -> Handler:
         try:
             with state.lock:
                 return await handler(request)
-        except _Reject as exc:
+        except _RejectError as exc:
             message = exc.message
             if exc.status == 400 and state.switches.echo_headers_in_400:
                 echoed = "; ".join(f"{name}: {value}" for name, value in request.headers.items())
@@ -402,9 +402,9 @@ async def apilogin(request: Request) -> Response:
     state = _state(request)
     form = await request.form()
     if request.headers.get("API-Key") != state.api_key:
-        raise _Reject(400, "Invalid API-Key")
+        raise _RejectError(400, "Invalid API-Key")
     if form.get("sAPIKey") != state.customer_key:
-        raise _Reject(400, "Invalid customer API key")
+        raise _RejectError(400, "Invalid customer API key")
     uid = str(uuid.uuid4())
     state.uids[uid] = [time.monotonic(), 0]
     return JSONResponse([{"UID": uid, "LanguageCode": "EN", "DatabaseVersion": "6.17.72"}])
@@ -417,7 +417,7 @@ async def list_resource(request: Request) -> Response:
     if record_type is RecordType.OPERATION:
         job_code = request.query_params.get("sJobCode")
         if not job_code:
-            raise _Reject(400, "sJobCode is required")
+            raise _RejectError(400, "sJobCode is required")
         return _page(request, state.operations(job_code))
     rows = list(state.tables[TABLE_OF[record_type]].values())
     if record_type is RecordType.EMPLOYEE and not state.switches.employee_work_calendar_shown:
@@ -438,7 +438,7 @@ def _stored_row(request: Request) -> tuple[SandboxState, RecordType, dict[str, A
     record_type = TYPE_OF_PATH.get(request.path_params["resource"])
     row = state.tables[TABLE_OF[record_type]].get(request.path_params["id"]) if record_type else None
     if record_type is None or row is None:
-        raise _Reject(404, f"{request.path_params['resource']} {request.path_params['id']} not found")
+        raise _RejectError(404, f"{request.path_params['resource']} {request.path_params['id']} not found")
     return state, record_type, row
 
 
@@ -460,17 +460,17 @@ def _create(state: SandboxState, record_type: RecordType, body: dict[str, Any]) 
     resource = RESOURCES[record_type]
     for name in resource.key:
         if body.get(name) in (None, ""):
-            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
+            raise _RejectError(400, f"{name} is required to create the {record_type.lower()}")
     existing = _find(state, record_type, values)
     if existing is not None:
         if state.switches.post_existing == "update":  # the Create functions' upsert
             existing.update(values)
             return existing
-        raise _Reject(400, f"{record_type} {_key_text(record_type, values)} already exists")
+        raise _RejectError(400, f"{record_type} {_key_text(record_type, values)} already exists")
     minimum = resource.usual_minimum if state.switches.create_minimum == "usual" else resource.name_minimum
     for name in minimum:
         if body.get(name) in (None, ""):
-            raise _Reject(400, f"{name} is required to create the {record_type.lower()}")
+            raise _RejectError(400, f"{name} is required to create the {record_type.lower()}")
     return state.insert(TABLE_OF[record_type], blank(record_type) | values)
 
 
@@ -481,7 +481,7 @@ async def update(request: Request) -> Response:
     resource = RESOURCES[record_type]
     for name, field_name in zip(resource.key, resource.key_fields(), strict=True):
         if field_name in values and not _same_code(values[field_name], row[field_name]):
-            raise _Reject(400, f"{name} cannot be changed")
+            raise _RejectError(400, f"{name} cannot be changed")
     row.update(values)
     return JSONResponse([_shown(state, record_type, row)])
 
@@ -489,7 +489,7 @@ async def update(request: Request) -> Response:
 def _method_allowed(request: Request, allowed: str) -> None:
     """A job-ledger route answers only the method the switch gives it (405 otherwise, as IIS does)."""
     if allowed != "any" and request.method != allowed:
-        raise _Reject(405, f"The requested resource does not support http method '{request.method}'.")
+        raise _RejectError(405, f"The requested resource does not support http method '{request.method}'.")
 
 
 @_endpoint
@@ -511,14 +511,14 @@ async def mark_job_ledger(request: Request) -> Response:
     state = _authorize(request)
     text = request.query_params.get("sIDList") or request.query_params.get("nID")
     if not text:
-        raise _Reject(400, "nID or sIDList is required")
+        raise _RejectError(400, "nID or sIDList is required")
     try:
         ids = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise _Reject(400, f"Invalid ID list: {text}") from None
+        raise _RejectError(400, f"Invalid ID list: {text}") from None
     unknown = [i for i in ids if i not in state.tables["jobledger"]]
     if unknown:
-        raise _Reject(400, f"Unknown job ledger entry: {unknown[0]}")
+        raise _RejectError(400, f"Unknown job ledger entry: {unknown[0]}")
     for i in ids:
         state.tables["jobledger"][i]["Transfered"] = True
     return JSONResponse([{"Marked": len(ids)}])
@@ -529,7 +529,7 @@ async def employee_ledger(request: Request) -> Response:
     state = _authorize(request)
     code = request.query_params.get("sEmployeeCode")
     if not code:
-        raise _Reject(400, "sEmployeeCode is required")
+        raise _RejectError(400, "sEmployeeCode is required")
     table = "timeledger" if "time" in request.url.path else "jobledger"
     return _page(request, [row for row in state.tables[table].values() if row["EmployeeCode"] == code])
 
@@ -538,9 +538,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
     try:
         body = json.loads(await request.body())
     except ValueError:
-        raise _Reject(400, "The request body is not valid JSON") from None
+        raise _RejectError(400, "The request body is not valid JSON") from None
     if not isinstance(body, dict):
-        raise _Reject(400, "The request body must be a JSON object")
+        raise _RejectError(400, "The request body must be a JSON object")
     return body
 
 
@@ -550,18 +550,18 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
     try:
         values = read_body(record_type, body, state.switches.body_rules())
     except Refused as exc:
-        raise _Reject(400, str(exc)) from None
+        raise _RejectError(400, str(exc)) from None
     if record_type is RecordType.JOB and values.get("JobTemplate"):
         templates = [
             row for row in state.tables["jobs"].values()
             if _same_code(row["JobCode"], values["JobTemplate"]) and row["Status"] == "Template"
         ]
         if not templates:
-            raise _Reject(400, f"Job template {values['JobTemplate']} does not exist")
+            raise _RejectError(400, f"Job template {values['JobTemplate']} does not exist")
     if record_type is RecordType.OPERATION and "JobCode" in values and state.find(
         RecordType.JOB, {"JobCode": values["JobCode"]}
     ) is None:
-        raise _Reject(400, f"Job {values['JobCode']} does not exist")
+        raise _RejectError(400, f"Job {values['JobCode']} does not exist")
     return values
 
 
@@ -689,7 +689,7 @@ async def control_create(request: Request) -> Response:
     try:
         for one in body["bodies"]:
             _create(state, record_type, one)
-    except _Reject as exc:
+    except _RejectError as exc:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
     return JSONResponse({"ok": True, "created": len(body["bodies"])})
 

@@ -450,7 +450,7 @@ class TicTacState:
 
 
 # --- request plumbing ------------------------------------------------------------------------
-class _Reject(Exception):
+class _RejectError(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self.status, self.message, self.headers = status, message, headers or {}
 
@@ -484,15 +484,15 @@ def _state(request: Request) -> TicTacState:
 def _authorize(request: Request, state: TicTacState) -> None:
     header = request.headers.get("Authorization", "")
     if not header:
-        raise _Reject(401, "Missing API code: send it in the Authorization header as 'Bearer <API code>'")
+        raise _RejectError(401, "Missing API code: send it in the Authorization header as 'Bearer <API code>'")
     scheme, _, code = header.partition(" ")
     if scheme.lower() != "bearer" or not code.strip():
-        raise _Reject(401, "Use Bearer authentication: 'Authorization: Bearer <API code>'")
+        raise _RejectError(401, "Use Bearer authentication: 'Authorization: Bearer <API code>'")
     if not hmac.compare_digest(code.strip().encode(), state.api_code.encode()):
-        raise _Reject(401, "Invalid API code")
+        raise _RejectError(401, "Invalid API code")
     expires = _claims(state.api_code).get("exp")
     if isinstance(expires, int | float) and state.now().timestamp() >= expires:
-        raise _Reject(401, "The API code has expired")
+        raise _RejectError(401, "The API code has expired")
 
 
 def _wants_xml(request: Request, state: TicTacState) -> bool:
@@ -505,10 +505,10 @@ def _wants_xml(request: Request, state: TicTacState) -> bool:
             return True
     if (not kinds or "*/*" in kinds or "application/*" in kinds) and state.switches["default_format"] == "json":
         return False
-    raise _Reject(406, ACCEPT_TEXT)
+    raise _RejectError(406, ACCEPT_TEXT)
 
 
-def _error(state: TicTacState, exc: _Reject) -> Response:
+def _error(state: TicTacState, exc: _RejectError) -> Response:
     if state.switches["error_format"] == "json":
         return JSONResponse({"message": exc.message}, status_code=exc.status, headers=exc.headers)
     return PlainTextResponse(exc.message, status_code=exc.status, headers=exc.headers)
@@ -530,10 +530,10 @@ def _api(handler: Callable[[Call], Response]) -> Callable[[Request], Any]:
                 if wait:
                     if state.switches["count_throttled"]:
                         state.count_call()
-                    raise _Reject(429, f"Too many requests: the limit of {state.daily_limit} calls per 24 hours "
+                    raise _RejectError(429, f"Too many requests: the limit of {state.daily_limit} calls per 24 hours "
                                        f"is reached. Try again in {wait} seconds.", {"Retry-After": str(wait)})
                 response = handler(Call(request, state, xml, body))
-            except _Reject as exc:
+            except _RejectError as exc:
                 if exc.status != 429 and state.switches["count_errors"]:
                     state.count_call()
                 return _error(state, exc)
@@ -551,17 +551,17 @@ def _body(call: Call) -> dict[str, Any]:
         try:
             body = json.loads(call.body or b"null")
         except ValueError:
-            raise _Reject(400, "The request body is not valid JSON") from None
+            raise _RejectError(400, "The request body is not valid JSON") from None
         if not isinstance(body, dict):
-            raise _Reject(400, "The request body must be a JSON object")
+            raise _RejectError(400, "The request body must be a JSON object")
         return body
     if kind in ("application/xml", "text/xml"):
         try:
             root = SafeET.fromstring(call.body)
         except Exception:  # ParseError, and defusedxml's refusals (DTDs, entities)
-            raise _Reject(400, "The request body is not valid XML") from None
+            raise _RejectError(400, "The request body is not valid XML") from None
         return _xml_object(root)
-    raise _Reject(415, "Content-Type must be application/json or application/xml")
+    raise _RejectError(415, "Content-Type must be application/json or application/xml")
 
 
 def _xml_object(element: Any) -> dict[str, Any]:
@@ -600,13 +600,13 @@ def _coerce(name: str, value: Any, blank: Any) -> Any:
             raise ValueError
         return str(value)
     except (TypeError, ValueError):
-        raise _Reject(400, f"Invalid value for {name}: {value!r}") from None
+        raise _RejectError(400, f"Invalid value for {name}: {value!r}") from None
 
 
 def _price_mode(value: Any) -> str:
     mode = PRICE_MODE_SPELLINGS.get(str(value).strip().upper())
     if mode is None:
-        raise _Reject(400, f"Invalid value for priceMode: {value!r}")
+        raise _RejectError(400, f"Invalid value for priceMode: {value!r}")
     return mode
 
 
@@ -617,7 +617,7 @@ def _writable(call: Call, body: dict[str, Any], documented: set[str], fields: di
     for name, value in body.items():
         if name not in documented:
             if policy == "reject":
-                raise _Reject(400, f'Unrecognized field "{name}"')
+                raise _RejectError(400, f'Unrecognized field "{name}"')
             if policy == "ignore" or name not in fields or name in IDENTITY:
                 continue
         if name == "priceMode":
@@ -738,7 +738,7 @@ def _find_user(call: Call, user_id: str) -> dict[str, Any] | None:
 def _user(call: Call, user_id: str) -> dict[str, Any]:
     row = _find_user(call, user_id)
     if row is None:
-        raise _Reject(404, f"No user with id {user_id}")  # the document's own text (TT:78)
+        raise _RejectError(404, f"No user with id {user_id}")  # the document's own text (TT:78)
     return row
 
 
@@ -748,7 +748,7 @@ def _check_employee_number(call: Call, number: str, own: str | None) -> None:
     how = call.switch("number_case")
     for name, row in call.state.users.items():
         if name != own and row.get("employeeNumber") and _fold(row["employeeNumber"], how) == _fold(number, how):
-            raise _Reject(400, f"employeeNumber {number} is already used by user {name}")
+            raise _RejectError(400, f"employeeNumber {number} is already used by user {name}")
 
 
 def list_users(call: Call) -> Response:
@@ -770,20 +770,20 @@ def create_user(call: Call) -> Response:
     values = _writable(call, body, documented, USER_FIELDS)
     for name in ("userName", "firstName", "lastName"):
         if not str(body.get(name) or "").strip():
-            raise _Reject(400, f"{name} is required")
+            raise _RejectError(400, f"{name} is required")
     sent = str(body["userName"]).strip()
     user_name, long_name = sent, sent
     if "@" in sent:
         policy = call.switch("username_with_at")
         if policy == "reject":
-            raise _Reject(400, f"Invalid userName {sent}: use letters and digits only")
+            raise _RejectError(400, f"Invalid userName {sent}: use letters and digits only")
         if policy == "derive":
             folded = unicodedata.normalize("NFKD", sent.lower()).encode("ascii", "ignore").decode()
             user_name = re.sub(r"[^a-z0-9]", "", folded)
     how = call.switch("username_case")
     taken = {_fold(name, how) for name in call.state.users} | {_fold(name, how) for name in call.state.taken_usernames}
     if _fold(user_name, how) in taken:
-        raise _Reject(400, f"User name {user_name} is already taken")
+        raise _RejectError(400, f"User name {user_name} is already taken")
     _check_employee_number(call, str(values.get("employeeNumber") or ""), None)
     password = secrets.token_urlsafe(9)
     row = USER_FIELDS | {k: v for k, v in values.items() if k in USER_FIELDS}
@@ -814,7 +814,7 @@ def _unchanged(call: Call, before: dict[str, Any], after: dict[str, Any]) -> Res
 
 def _item_post_allowed(call: Call) -> None:
     if call.request.method == "POST" and call.switch("update_method") == "put":
-        raise _Reject(405, "Method Not Allowed")
+        raise _RejectError(405, "Method Not Allowed")
 
 
 def update_user(call: Call) -> Response:
@@ -823,7 +823,7 @@ def update_user(call: Call) -> Response:
     body = _body(call)
     if "userName" in body and _fold(str(body["userName"]), call.switch("username_case")) != _fold(
             row["userName"], call.switch("username_case")):
-        raise _Reject(400, "userName cannot be changed")
+        raise _RejectError(400, "userName cannot be changed")
     documented = USER_PUT | {"userName"}
     if call.switch("employee_number") in ("post", "put_only"):
         documented |= {"employeeNumber"}
@@ -844,7 +844,7 @@ def update_user(call: Call) -> Response:
 def _project(call: Call, projid: str) -> dict[str, Any]:
     row = call.state.projects.get(projid)
     if row is None:
-        raise _Reject(404, f"No project with id {projid}")
+        raise _RejectError(404, f"No project with id {projid}")
     return row
 
 
@@ -897,7 +897,7 @@ def _flag(call: Call, name: str) -> bool:
     if text is None or text == "":
         return False
     if text.lower() not in ("true", "false"):
-        raise _Reject(400, f"{name} must be true or false")
+        raise _RejectError(400, f"{name} must be true or false")
     return bool(text.lower() == "true")
 
 
@@ -921,7 +921,7 @@ def list_projects(call: Call) -> Response:
             if not 1 <= most <= 10000:
                 raise ValueError
         except ValueError:
-            raise _Reject(400, "number must be a positive integer up to 10000") from None
+            raise _RejectError(400, "number must be a positive integer up to 10000") from None
         rows = sorted(rows, key=lambda r: r["changed"], reverse=True)[:most]
     public = [_public_project(call, row) for row in rows]
     wrap = call.switch("projects_json") == "wrapped"
@@ -941,7 +941,7 @@ def _check_project_number(call: Call, number: str, own: str | None) -> None:
     how = call.switch("number_case")
     for projid, row in call.state.projects.items():
         if projid != own and row["projectNumber"] and _fold(row["projectNumber"], how) == _fold(number, how):
-            raise _Reject(400, f"projectNumber {number} is already used by project {projid}")
+            raise _RejectError(400, f"projectNumber {number} is already used by project {projid}")
 
 
 def _check_activity_name(call: Call, projid: str, name: str, own: str | None) -> None:
@@ -949,17 +949,17 @@ def _check_activity_name(call: Call, projid: str, name: str, own: str | None) ->
         return
     for actid, row in call.state.activities.items():
         if row["projid"] == projid and actid != own and row["name"].casefold() == name.casefold():
-            raise _Reject(400, f"Activity {name} already exists in project {projid}")
+            raise _RejectError(400, f"Activity {name} already exists in project {projid}")
 
 
 def _new_activity(call: Call, projid: str, body: Any, *, documented: set[str]) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise _Reject(400, "Each activity must be an object")
+        raise _RejectError(400, "Each activity must be an object")
     values = _writable(call, body, documented, ACTIVITY_FIELDS)
     values.pop("projectId", None)
     name = str(values.get("name") or "").strip()
     if not name:
-        raise _Reject(400, "name is required for an activity")
+        raise _RejectError(400, "name is required for an activity")
     _check_activity_name(call, projid, name, None)
     row = ACTIVITY_FIELDS | values | {"name": name, "actid": call.state.new_id(), "projid": projid}
     call.state.activities[row["actid"]] = row
@@ -968,7 +968,7 @@ def _new_activity(call: Call, projid: str, body: Any, *, documented: set[str]) -
 
 def _members(call: Call, names: Any) -> list[str]:
     if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
-        raise _Reject(400, "members must be a list of user names")
+        raise _RejectError(400, "members must be a list of user names")
     return [_user(call, name)["userName"] for name in names]
 
 
@@ -981,21 +981,21 @@ def create_project(call: Call) -> Response:
     members = _members(call, values.pop("members", []))
     name = str(values.get("name") or "").strip()
     if not name:
-        raise _Reject(400, "name is required")
+        raise _RejectError(400, "name is required")
     number = str(body.get("projectNumber") or "") if writable_number else ""
     _check_project_number(call, number, None)
     activities = values.pop("activities", []) or []
     if not isinstance(activities, list):
-        raise _Reject(400, "activities must be a list")
+        raise _RejectError(400, "activities must be a list")
     for activity in activities:  # validated before anything is stored
         if not isinstance(activity, dict):
-            raise _Reject(400, "Each activity must be an object")
+            raise _RejectError(400, "Each activity must be an object")
         if not str(activity.get("name") or "").strip():
-            raise _Reject(400, "name is required for an activity")
+            raise _RejectError(400, "name is required for an activity")
         _writable(call, activity, ACTIVITY_WRITE, ACTIVITY_FIELDS)
     names = [str(a["name"]).strip().casefold() for a in activities]
     if call.switch("activity_names") == "unique" and len(set(names)) != len(names):
-        raise _Reject(400, "Activity names must be unique within a project")
+        raise _RejectError(400, "Activity names must be unique within a project")
     customer = values.pop("customer", None)
     projid = call.state.new_id()
     row = PROJECT_FIELDS | {k: v for k, v in values.items() if k in PROJECT_FIELDS}
@@ -1014,7 +1014,7 @@ def update_project(call: Call) -> Response:
     body = _body(call)
     projid = call.params.get("projectid") or str(body.get("projectId") or body.get("projid") or "")
     if not projid:
-        raise _Reject(400, "projectId is required")
+        raise _RejectError(400, "projectId is required")
     row = _project(call, projid)
     writable_number = call.switch("project_number") == "writable"
     documented = PROJECT_PUT | {"projectId", "projid"} | ({"projectNumber"} if writable_number else set())
@@ -1027,7 +1027,7 @@ def update_project(call: Call) -> Response:
         values["projectNumber"] = str(body["projectNumber"] or "")
         _check_project_number(call, values["projectNumber"], projid)
     if "name" in values and not str(values["name"]).strip():
-        raise _Reject(400, "name cannot be empty")
+        raise _RejectError(400, "name cannot be empty")
     after = _put_values(call, row, values, PROJECT_PUT, PROJECT_FIELDS)
     unchanged = _unchanged(call, row, after)
     if unchanged is not None:
@@ -1041,7 +1041,7 @@ def update_project(call: Call) -> Response:
 def list_activities(call: Call) -> Response:
     projid = call.query.get("projectId")
     if not projid and call.switch("activities_query") == "project_required":
-        raise _Reject(400, "projectId is required")
+        raise _RejectError(400, "projectId is required")
     if projid:
         _project(call, projid)
     rows = [_public_activity(a, inline=False) for a in _activities_of(call, projid or None)]
@@ -1053,7 +1053,7 @@ def create_activity(call: Call) -> Response:
     body = _body(call)
     projid = str(body.get("projectId") or "")
     if not projid:
-        raise _Reject(400, "projectId is required")
+        raise _RejectError(400, "projectId is required")
     project = _project(call, projid)
     row = _new_activity(call, projid, body, documented=ACTIVITY_WRITE | {"projectId"})
     project["changed"] = call.state.stamp()
@@ -1065,12 +1065,12 @@ def update_activity(call: Call) -> Response:
     actid = call.params["actid"]
     row = call.state.activities.get(actid)
     if row is None:
-        raise _Reject(404, f"No activity with id {actid}")
+        raise _RejectError(404, f"No activity with id {actid}")
     values = _writable(call, _body(call), ACTIVITY_WRITE, ACTIVITY_FIELDS)
     if "name" in values:
         values["name"] = str(values["name"]).strip()
         if not values["name"]:
-            raise _Reject(400, "name cannot be empty")
+            raise _RejectError(400, "name cannot be empty")
         _check_activity_name(call, row["projid"], values["name"], actid)
     after = _put_values(call, row, values, ACTIVITY_WRITE, ACTIVITY_FIELDS)
     unchanged = _unchanged(call, row, after)
@@ -1085,11 +1085,11 @@ def update_activity(call: Call) -> Response:
 # --- entries ---------------------------------------------------------------------------------
 def _date(text: str | None, name: str) -> date:
     if not text:
-        raise _Reject(400, f"{name} is mandatory (YYYY-MM-DD)")
+        raise _RejectError(400, f"{name} is mandatory (YYYY-MM-DD)")
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise _Reject(400, f"Invalid {name}: {text}, use the format YYYY-MM-DD") from None
+        raise _RejectError(400, f"Invalid {name}: {text}, use the format YYYY-MM-DD") from None
 
 
 def _public_entry(state: TicTacState, row: dict[str, Any]) -> dict[str, Any]:
@@ -1117,7 +1117,7 @@ def _changed_since(call: Call) -> datetime | None:
         if not 1 <= days <= 90:
             raise ValueError
     except ValueError:
-        raise _Reject(400, "daysChangedWithin must be a positive integer up to 90") from None
+        raise _RejectError(400, "daysChangedWithin must be a positive integer up to 90") from None
     now = call.state.now()
     if call.switch("days_changed_unit") == "hours":
         return now - timedelta(days=days)
@@ -1128,7 +1128,7 @@ def _entries(call: Call, *, version: int) -> list[dict[str, Any]]:
     start = _date(call.query.get("startdate"), "startdate")
     end = _date(call.query.get("enddate"), "enddate")
     if start > end:
-        raise _Reject(400, "startdate must not be after enddate")
+        raise _RejectError(400, "startdate must not be after enddate")
     since = _changed_since(call)
     projid = call.params.get("projectid") or (call.query.get("projectId") if version == 2 else None)
     user = call.query.get("userId") if version == 2 else None
@@ -1174,28 +1174,28 @@ def create_entry(call: Call) -> Response:
     body = _body(call)
     user_id = str(body.get("targetUserId") or "")
     if not user_id:
-        raise _Reject(400, "targetUserId is required")
+        raise _RejectError(400, "targetUserId is required")
     user = _user(call, user_id)
     if body.get("projectId"):
         project = _project(call, str(body["projectId"]))
     elif body.get("projectName"):
         named = [p for p in call.state.projects.values() if p["name"] == body["projectName"]]
         if not named:
-            raise _Reject(404, f"No project with name {body['projectName']}")
+            raise _RejectError(404, f"No project with name {body['projectName']}")
         project = named[0]
     else:
-        raise _Reject(400, "projectId or projectName is required")
+        raise _RejectError(400, "projectId or projectName is required")
     if not project["isActive"]:
-        raise _Reject(400, f"Project {project['name']} is not active")
+        raise _RejectError(400, f"Project {project['name']} is not active")
     candidates = [a for a in call.state.activities.values() if a["projid"] == project["projid"]]
     if body.get("activityId"):
         activity = next((a for a in candidates if a["actid"] == str(body["activityId"])), None)
     elif body.get("activityName"):
         activity = next((a for a in candidates if a["name"] == body["activityName"]), None)
     else:
-        raise _Reject(400, "activityId or activityName is required")
+        raise _RejectError(400, "activityId or activityName is required")
     if activity is None:
-        raise _Reject(404, f"No activity {body.get('activityId') or body.get('activityName')} "
+        raise _RejectError(404, f"No activity {body.get('activityId') or body.get('activityName')} "
                            f"in project {project['name']}")
     day = _date(str(body.get("date") or ""), "date")
     try:
@@ -1203,7 +1203,7 @@ def create_entry(call: Call) -> Response:
         if not 0 < hours <= 24:
             raise ValueError
     except ValueError:
-        raise _Reject(400, f"Invalid value for hours: {body.get('hours')!r}") from None
+        raise _RejectError(400, f"Invalid value for hours: {body.get('hours')!r}") from None
     now = call.state.now().isoformat()
     [row] = call.state.insert("entries", [{
         "type": "TicTacTime", "userid": user["userName"], "projid": project["projid"], "actid": activity["actid"],
@@ -1226,13 +1226,13 @@ def delete_entry(call: Call) -> Response:
     rowid = call.params["rowid"]
     user = call.query.get("userId")
     if not user:
-        raise _Reject(400, "userId is required")
+        raise _RejectError(400, "userId is required")
     row = call.state.entries.get(rowid)
     how = call.switch("username_case")
     if row is None or row["_deleted"] or _fold(row["userid"], how) != _fold(user, how):
-        raise _Reject(404, f"No entry with id {rowid}")
+        raise _RejectError(404, f"No entry with id {rowid}")
     if row["attested"]:
-        raise _Reject(400, f"Entry {rowid} is attested and cannot be deleted")
+        raise _RejectError(400, f"Entry {rowid} is attested and cannot be deleted")
     _delete_entry(call.state, row)
     return PlainTextResponse("OK")
 

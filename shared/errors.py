@@ -29,7 +29,7 @@ class SecretStoreUnavailableError(TimeBridgeError):
 
 
 # --- import: the file and its values ---------------------------------------------------------------
-class UnreadableFile(TimeBridgeError):
+class UnreadableFileError(TimeBridgeError):
     """The file as a whole cannot be imported (empty, binary, not ``;``-separated, too large)."""
 
     def __init__(self, reason: str, action: str) -> None:
@@ -48,7 +48,7 @@ class FieldValueError(TimeBridgeError, ValueError):
 
 
 # --- targets ------------------------------------------------------------------------------------
-class ApiRejected(TimeBridgeError):
+class ApiRejectedError(TimeBridgeError):
     """The target system refused this one request (e.g. a 400 with a message): not retried."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
@@ -57,7 +57,7 @@ class ApiRejected(TimeBridgeError):
         self.status = status
 
 
-class ApiUnavailable(TimeBridgeError):
+class ApiUnavailableError(TimeBridgeError):
     """The target system could not be reached or kept failing after every retry.
 
     ``maybe_applied``: a write whose outcome is unknown (the request may have been processed and
@@ -71,15 +71,15 @@ class ApiUnavailable(TimeBridgeError):
         self.retry_after = retry_after
 
 
-class AuthenticationFailed(ApiUnavailable):
+class AuthenticationFailedError(ApiUnavailableError):
     """The target system refused the credentials: nothing can be done until they are fixed."""
 
 
-class CircuitOpen(ApiUnavailable):
+class CircuitOpenError(ApiUnavailableError):
     """The circuit breaker is open: the target counts as unavailable for the rest of this run."""
 
 
-class AmbiguousMatch(TimeBridgeError):
+class AmbiguousMatchError(TimeBridgeError):
     """More than one target object matches one ERP record: nothing is linked, the line is rejected."""
 
     def __init__(self, message: str, candidates: Sequence[str]) -> None:
@@ -88,19 +88,19 @@ class AmbiguousMatch(TimeBridgeError):
         self.candidates = tuple(candidates)
 
 
-class CallLimitReached(TimeBridgeError):
+class CallLimitReachedError(TimeBridgeError):
     """A target refused a call because of its call limit (Tic-Tac's 429); no call succeeds before
-    ``until``. Connectors raise subclasses of it (:class:`BudgetExhausted`)."""
+    ``until``. Connectors raise subclasses of it (:class:`BudgetExhaustedError`)."""
 
     until: datetime
 
 
-class BudgetExhausted(ApiUnavailable, CallLimitReached):
+class BudgetExhaustedError(ApiUnavailableError, CallLimitReachedError):
     """Tic-Tac answered 429: its daily call limit is used up. Never retried by the client.
 
     ``retry_after_seconds`` is Tic-Tac's ``Retry-After`` (or the default guess); ``until`` is the
     moment after which a call may succeed (``CallBudget.spend`` blocks the shared budget until
-    then). A subclass of :class:`ApiUnavailable`, so code unaware of budgets still stops safely.
+    then). A subclass of :class:`ApiUnavailableError`, so code unaware of budgets still stops safely.
     """
 
     def __init__(self, retry_after_seconds: int, *, now: datetime | None = None, target: str = "Tic-Tac") -> None:
@@ -112,18 +112,18 @@ class BudgetExhausted(ApiUnavailable, CallLimitReached):
         )
 
 
-class AllowanceExceeded(TimeBridgeError):
+class AllowanceExceededError(TimeBridgeError):
     """A plan tried to make more calls than it reserved: the call was not made."""
 
 
-class BudgetBusy(TimeBridgeError):
+class BudgetBusyError(TimeBridgeError):
     """The budget entity kept changing under this instance (heavy contention): nothing was granted."""
 
 
 # --- export -------------------------------------------------------------------------------------
-class ExportFailed(TimeBridgeError):
+class ExportFailedError(TimeBridgeError):
     """The run cannot go on safely; nothing beyond the committed file was marked."""
 
 
-class ExportStateChanged(TimeBridgeError):
+class ExportStateChangedError(TimeBridgeError):
     """Another run changed the state row since this run read it: this run must stop."""

@@ -17,7 +17,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobServiceClient
 
-from shared.errors import ApiUnavailable
+from shared.errors import ApiUnavailableError
 from shared.export import run_export
 from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_format import (
@@ -39,7 +39,7 @@ from tests.functions_host import registered
 BOM = b"\xef\xbb\xbf"
 
 
-class Crash(Exception):
+class CrashError(Exception):
     """Stands in for the process dying at a given step."""
 
 
@@ -188,7 +188,7 @@ def _crash_on_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     def mark(self: FlaggedSource, connector: Any, ids: list[int]) -> None:
         calls.append(ids)
         if len(calls) == 2:
-            raise Crash("between mark batches")
+            raise CrashError("between mark batches")
         original(self, connector, ids)
 
     monkeypatch.setattr(FlaggedSource, "_mark_batch", mark)
@@ -196,7 +196,7 @@ def _crash_on_second_batch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _raise(step: str):  # type: ignore[no-untyped-def]
     def crash(*args: Any, **kwargs: Any) -> None:
-        raise Crash(step)
+        raise CrashError(step)
 
     return crash
 
@@ -226,7 +226,7 @@ def test_crash_at_any_step_then_normal_run_exports_each_entry_exactly_once(
     expected = expected_entries(sandbox)
     with monkeypatch.context() as patch:
         CRASH_POINTS[step](patch)
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
 
     files, marked, status = AFTER_CRASH[step]
@@ -262,7 +262,7 @@ def test_ambiguous_failure_of_a_mark_batch_is_completed_by_the_next_run(storage,
     settings = tweak(settings, export_mark_batch_size=2, http_max_attempts=1)
     expected = expected_entries(sandbox)
     sandbox.fault("POST", "/markjobledgerentrytransfered", status=500, after_apply=True)
-    with pytest.raises(ApiUnavailable):
+    with pytest.raises(ApiUnavailableError):
         run_export(settings)
     assert len(marked_job_ids(sandbox)) == 2
     assert {("JobLedgerEntry", i) for i in marked_job_ids(sandbox)} <= set(exported(storage, settings))
@@ -278,7 +278,7 @@ def test_persistent_server_error_when_marking_marks_nothing_outside_the_committe
     settings = tweak(settings, http_max_attempts=2)
     expected = expected_entries(sandbox)
     sandbox.fault("POST", "/markjobledgerentrytransfered", status=500, times=10)
-    with pytest.raises(ApiUnavailable):
+    with pytest.raises(ApiUnavailableError):
         run_export(settings)
     assert marked_job_ids(sandbox) == set()
     assert set(exported(storage, settings)) == expected  # the file is committed, waiting to be marked
@@ -292,7 +292,7 @@ def test_persistent_server_error_when_marking_marks_nothing_outside_the_committe
 def test_server_error_while_reading_writes_nothing(storage, settings, sandbox: Sandbox) -> None:
     settings = tweak(settings, http_max_attempts=2)
     sandbox.fault("GET", "/employeetimeledgerentries", status=503, times=10)
-    with pytest.raises(ApiUnavailable):
+    with pytest.raises(ApiUnavailableError):
         run_export(settings)
     assert ledger_files(storage, settings) == {} and marked_job_ids(sandbox) == set()
     assert ExportLedger.connect(settings).read_state().intent is None
@@ -509,7 +509,7 @@ def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_a
     expected = expected_entries(sandbox)
     with monkeypatch.context() as patch:
         CRASH_POINTS["after_intent"](patch)
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
     intent = ExportLedger.connect(settings).read_state().intent
     assert intent is not None
@@ -552,7 +552,7 @@ def test_orphaned_staging_is_removed_once_older_than_orphan_age_and_nothing_else
     expected = expected_entries(sandbox)
     with monkeypatch.context() as patch:
         CRASH_POINTS["after_read"](patch)
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
     bookkeeping = storage.get_container_client(settings.export_state_container)
     orphans = {blob.name: blob.last_modified for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)}
@@ -588,7 +588,7 @@ def test_the_staging_of_an_interrupted_run_is_never_removed_as_an_orphan(
     expected = expected_entries(sandbox)
     with monkeypatch.context() as patch:
         CRASH_POINTS["after_intent"](patch)
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
     intent = ExportLedger.connect(settings).read_state().intent
     assert intent is not None

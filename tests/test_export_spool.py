@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import ExportFailed
+from shared.errors import ExportFailedError
 from shared.export import run_export
 from shared.export.ledger_format import render
 from shared.export.ledger_table import EntryKind, ExportLedger, SortedIds
@@ -19,7 +19,7 @@ from shared.export.spool import LedgerSpool, md5_of, packed_ids, unpacked_ids
 from shared.platform.config import ExportEncoding
 from shared.targets.factory import connector_factory
 from tests.conftest import Sandbox
-from tests.test_export import Crash, _raise, assert_exactly_once, expected_entries, ledger_files
+from tests.test_export import CrashError, _raise, assert_exactly_once, expected_entries, ledger_files
 
 TIME_ROWS: list[dict[str, Any]] = [
     {"ID": 30, "EmployeeCode": "1002", "Name": "Søren Ærøskøbing", "Date": "2026-11-20T00:00:00", "TotalTime": 4.5,
@@ -73,7 +73,7 @@ def test_a_run_interrupted_under_the_earlier_manifest_format_is_completed(
     expected = expected_entries(sandbox)
     with monkeypatch.context() as patch:
         patch.setattr(Exporter, "_write_file", _raise("after intent"))
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
     ledger = ExportLedger.connect(settings)
     intent = ledger.read_state().intent
@@ -102,7 +102,7 @@ def test_damaged_staged_file_is_never_written_to_the_output(
 ) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(Exporter, "_write_file", _raise("after intent"))
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             run_export(settings)
     intent = ExportLedger.connect(settings).read_state().intent
     assert intent is not None
@@ -111,7 +111,7 @@ def test_damaged_staged_file_is_never_written_to_the_output(
     good = state.download_blob(staged).readall()
     state.upload_blob(staged, good.replace(b"9,5", b"9,6"), overwrite=True)
 
-    with pytest.raises(ExportFailed, match="missing or damaged"):
+    with pytest.raises(ExportFailedError, match="missing or damaged"):
         run_export(settings)
     assert ledger_files(storage, settings) == {}
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing.intake import output_folder
 from shared.importing.parsing import FIELD_LIMIT, parse_file
 from shared.platform.config import Settings
@@ -343,5 +343,5 @@ def test_an_unexpected_error_while_reading_stores_the_file_with_a_reason(storage
 
 
 def test_binary_data_stays_a_whole_file_rejection() -> None:
-    with pytest.raises(UnreadableFile):
+    with pytest.raises(UnreadableFileError):
         parse(b"Employee;E1;A\x00B")

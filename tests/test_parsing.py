@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing.parsing import parse_file, split_lines
 from shared.records.layouts import EMPLOYEE, JOB, LAYOUTS, OPERATION, RecordType
 
@@ -93,7 +93,7 @@ def test_invalid_utf8_falls_back_to_windows_1252() -> None:
     [(b"", "empty"), (b"\r\n \r\n", "empty"), (b"a\x00b", "binary"), (b"Employee\t1\tX", "tabs")],
 )
 def test_unreadable_files(data: bytes, reason: str) -> None:
-    with pytest.raises(UnreadableFile) as caught:
+    with pytest.raises(UnreadableFileError) as caught:
         parse(data)
     assert reason in caught.value.reason
 
@@ -111,7 +111,7 @@ def test_a_line_of_only_a_control_character_names_it(line: bytes, named: str) ->
     assert [record.key for record in parsed.records] == [("1",), ("2",)]
     [error] = parsed.errors
     assert error.line == 2 and error.reason == f"the line holds nothing but the control character(s) {named}"
-    with pytest.raises(UnreadableFile) as caught:  # the only line: the file cannot be read, and says why
+    with pytest.raises(UnreadableFileError) as caught:  # the only line: the file cannot be read, and says why
         parse(line)
     assert named in caught.value.reason
 
@@ -143,7 +143,7 @@ def test_a_file_in_small_chunks_reads_as_it_does_whole(chunk: int) -> None:
     (b'{\n  "employees": []\n}\n', "looks like JSON"),
 ])
 def test_a_workbook_or_json_file_is_named_as_what_it_is(data: bytes, said: str) -> None:
-    with pytest.raises(UnreadableFile) as caught:
+    with pytest.raises(UnreadableFileError) as caught:
         parse(data)
     assert said in caught.value.reason
 

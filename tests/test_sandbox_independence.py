@@ -228,11 +228,11 @@ def test_a_mark_route_that_wants_put_stops_the_export_loudly_and_marks_nothing(
     storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
 ) -> None:
     # The walkthrough's screenshots with the methods are missing (§4.10): POST is TimeBridge's guess.
-    from shared.errors import ExportFailed
+    from shared.errors import ExportFailedError
     from shared.export import run_export
 
     sandbox.switch(job_ledger_mark_method="PUT")
-    with pytest.raises(ExportFailed, match="does not support http method 'POST'"):
+    with pytest.raises(ExportFailedError, match="does not support http method 'POST'"):
         run_export(settings)
     assert not any(row["Transfered"] for row in sandbox.state()["jobledger"])
 

@@ -50,7 +50,7 @@ def test_refused_credentials_name_the_secrets_but_never_show_them(storage, setti
 
 
 def test_connector_repr_and_errors_hide_secrets(app_env) -> None:
-    from shared.errors import ApiUnavailable
+    from shared.errors import ApiUnavailableError
     from shared.platform.secrets import EnvironmentSecrets
     from shared.records.layouts import RecordType
     from shared.targets.http import RetryPolicy
@@ -60,6 +60,6 @@ def test_connector_repr_and_errors_hide_secrets(app_env) -> None:
     secret = EnvironmentSecrets().get(SMARTTID_API_KEY)
     assert app_env["SMARTTID_API_KEY"] not in repr(secret)
     connector = SmartTidConnector("http://127.0.0.1:9", secret, secret, retry=RetryPolicy(attempts=1))
-    with pytest.raises(ApiUnavailable) as caught:
+    with pytest.raises(ApiUnavailableError) as caught:
         connector.list_records(RecordType.EMPLOYEE)
     assert app_env["SMARTTID_API_KEY"] not in str(caught.value) + repr(caught.value)

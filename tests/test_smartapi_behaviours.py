@@ -19,7 +19,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from sandbox.smartapi import DEFAULT_API_KEY, DEFAULT_CUSTOMER_KEY
-from shared.errors import ExportFailed
+from shared.errors import ExportFailedError
 from shared.export import run_export
 from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_table import ExportLedger
@@ -222,7 +222,7 @@ def test_a_refused_mark_of_an_entry_that_still_exists_stops_the_run(storage, set
     expected = expected_entries(sandbox)
     sandbox.fault("POST", "/markjobledgerentrytransfered", status=400, times=100)
 
-    with pytest.raises(ExportFailed, match="still exist in SmartTID"):
+    with pytest.raises(ExportFailedError, match="still exist in SmartTID"):
         run_export(settings)
     assert marked_job_ids(sandbox) == set()
     assert ExportLedger.connect(settings).read_state().intent is not None

@@ -12,7 +12,13 @@ import pytest
 from azure.data.tables import TableClient, TableServiceClient
 from pydantic import SecretStr
 
-from shared.errors import AllowanceExceeded, ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.errors import (
+    AllowanceExceededError,
+    ApiRejectedError,
+    ApiUnavailableError,
+    AuthenticationFailedError,
+    BudgetExhaustedError,
+)
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.tictac.client import (
     CALL_COSTS,
@@ -200,7 +206,7 @@ def test_a_partial_activity_put_under_replace_blanks_what_is_not_sent(client: Ti
 
 
 def test_a_duplicate_activity_name_is_refused_with_tictac_s_message(client: TicTacClient) -> None:
-    with pytest.raises(ApiRejected) as caught:
+    with pytest.raises(ApiRejectedError) as caught:
         client.create_activity("3265353621", {"name": "administration"})
     assert caught.value.status == 400
     assert "Tic-Tac" in caught.value.message and "Administration" not in caught.value.message.split(":")[0]
@@ -238,11 +244,11 @@ def test_429_raises_budget_exhausted_with_retry_after_and_is_not_retried(client:
     tictac.limit(2)
     client.list_users()
     client.list_users()
-    with pytest.raises(BudgetExhausted) as caught:
+    with pytest.raises(BudgetExhaustedError) as caught:
         client.list_projects()
     assert caught.value.retry_after_seconds > 3600 * 23  # the first counted call ages out in ~24 h
     assert "Tic-Tac" in str(caught.value) and "limit" in str(caught.value)
-    assert isinstance(caught.value, ApiUnavailable)
+    assert isinstance(caught.value, ApiUnavailableError)
     assert client.calls.counts["GET /v1/projects"] == 1  # one attempt, no retry loop
     assert tictac.calls()["GET /api/rest/v1/projects"] == 1
 
@@ -262,16 +268,16 @@ def test_503_on_a_create_is_retried_once_and_creates_once(client: TicTacClient, 
 
 def test_503_that_persists_is_unavailable(client: TicTacClient, tictac: TicTacSandbox) -> None:
     tictac.fault("GET", "/api/rest/v1/users", status=503, times=5)
-    with pytest.raises(ApiUnavailable) as caught:
+    with pytest.raises(ApiUnavailableError) as caught:
         client.list_users()
-    assert not isinstance(caught.value, BudgetExhausted)
+    assert not isinstance(caught.value, BudgetExhaustedError)
     assert "Tic-Tac kept failing (HTTP 503" in str(caught.value)
     assert client.calls.counts["GET /v1/users"] == 3
 
 
 def test_a_wrong_api_code_is_an_authentication_failure_without_the_code(tictac: TicTacSandbox) -> None:
     with (TicTacClient(tictac.base_url, SecretStr("wrong.code.here"), retry=FAST) as client,
-          pytest.raises(AuthenticationFailed) as caught):
+          pytest.raises(AuthenticationFailedError) as caught):
         client.hello()
     assert "tictac-api-code" in str(caught.value) and "wrong.code.here" not in str(caught.value)
     assert "Tic-Tac" in str(caught.value)
@@ -332,7 +338,7 @@ def test_the_document_s_entry_samples_parse() -> None:
 
 def test_hostile_xml_is_refused() -> None:
     bomb = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><TicTacUsers>&b;</TicTacUsers>'
-    with pytest.raises(ApiUnavailable):
+    with pytest.raises(ApiUnavailableError):
         parse_users(bomb, xml=True)
 
 
@@ -354,7 +360,7 @@ def test_a_plan_makes_at_most_the_calls_it_reserved(client: TicTacClient, tictac
         client.before_call = allowance.take
         client.list_users()
         client.list_projects()
-        with pytest.raises(AllowanceExceeded):
+        with pytest.raises(AllowanceExceededError):
             client.create_project({"name": "One too many", "projectNumber": "J-X"})
     assert "POST /api/rest/v1/projects" not in tictac.calls()  # refused before it was sent
     assert budget.used() == 2 and budget.remaining() == 8
@@ -366,7 +372,7 @@ def test_a_429_blocks_the_shared_budget_until_its_retry_after(client: TicTacClie
     budget = CallBudget(budget_table, "tictac-429", 10)
     reservation = budget.reserve(3)
     assert reservation is not None
-    with pytest.raises(BudgetExhausted) as caught, budget.spend(reservation) as allowance:
+    with pytest.raises(BudgetExhaustedError) as caught, budget.spend(reservation) as allowance:
         client.before_call = allowance.take
         client.list_users()
         client.list_users()
@@ -377,7 +383,7 @@ def test_a_429_blocks_the_shared_budget_until_its_retry_after(client: TicTacClie
 
 def test_a_502_after_a_create_is_not_repeated(client: TicTacClient, tictac: TicTacSandbox) -> None:
     tictac.fault("POST", "/api/rest/v1/projects", status=502, after_apply=True)
-    with pytest.raises(ApiUnavailable) as caught:
+    with pytest.raises(ApiUnavailableError) as caught:
         client.create_project({"name": "Maybe made", "projectNumber": "J-502"})
     assert "after 1 attempt" in str(caught.value) and "attempts" not in str(caught.value)
     assert len(rows(tictac, "projects", projectNumber="J-502")) == 1  # applied once, never twice
@@ -397,7 +403,7 @@ def test_a_project_number_tictac_does_not_keep_finds_nothing(client: TicTacClien
 def test_json_errors_and_200_creates_are_understood(client: TicTacClient, tictac: TicTacSandbox) -> None:
     tictac.switch(error_format="json", create_status=200)
     assert client.create_activity("3265353621", {"name": "Fresh"})
-    with pytest.raises(ApiRejected) as caught:
+    with pytest.raises(ApiRejectedError) as caught:
         client.update_activity("404404", {"name": "x"})
     assert caught.value.status == 404
     assert caught.value.message == "Tic-Tac refused PUT /v1/activities/{id}: No activity with id 404404"

@@ -47,7 +47,7 @@ START = "2026-11-20T10:00:00+00:00"
 TODAY = "2026-11-20"
 
 
-class Crash(Exception):
+class CrashError(Exception):
     """Stands in for the process dying at a given step."""
 
 
@@ -415,7 +415,7 @@ def test_rows_dated_outside_the_window_are_final(storage, tt_settings, tictac, c
 # --- exactly once under crashes --------------------------------------------------------------------
 def _raise(step: str):  # type: ignore[no-untyped-def]
     def crash(*args: Any, **kwargs: Any) -> None:
-        raise Crash(step)
+        raise CrashError(step)
 
     return crash
 
@@ -444,7 +444,7 @@ def test_a_crash_at_any_step_of_a_correction_run_still_corrects_exactly_once(
     owner, name, status = CRASH_POINTS[step]
     with monkeypatch.context() as patch:
         patch.setattr(owner, name, _raise(step))
-        with pytest.raises(Crash):
+        with pytest.raises(CrashError):
             export(tt_settings, tictac)
     intent = ExportLedger.connect(tt_settings).read_state().intent
     assert (intent.status if intent else None) == status

@@ -23,7 +23,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
 
-from shared.errors import ApiUnavailable
+from shared.errors import ApiUnavailableError
 from shared.export.ledger_format import (
     JOB_LEDGER_COLUMNS,
     JOB_LEDGER_RECORD,
@@ -40,7 +40,7 @@ from shared.platform.config import Settings
 from shared.platform.storage import blob_service
 from shared.targets.base import Connector
 from shared.targets.factory import connector_factory
-from shared.targets.http import AnswerTooLarge, error_text
+from shared.targets.http import AnswerTooLargeError, error_text
 from shared.targets.tictac.client import RetryPolicy, TicTacClient
 from shared.targets.tictac.connector import TicTacConnector
 from shared.targets.tictac.xref import CrossRefs, Entity
@@ -235,7 +235,7 @@ def test_a_redirect_on_a_project_update_is_never_counted_as_updated(tt_storage, 
 def test_an_empty_200_is_unreadable_and_204_is_an_empty_list(tt, tictac: TicTacSandbox) -> None:
     client = TicTacClient(tictac.base_url, SecretStr(tictac.api_code), retry=FAST)
     tictac.fault("GET", "/api/rest/v1/users", status=200, body="")
-    with pytest.raises(ApiUnavailable, match="empty body"):
+    with pytest.raises(ApiUnavailableError, match="empty body"):
         client.list_users()
     tictac.fault("GET", "/api/rest/v1/users", status=204, body="")
     assert client.list_users() == []
@@ -267,7 +267,7 @@ def test_deeply_nested_json_is_an_unreadable_answer_not_an_internal_error(tt_sto
 def test_an_oversized_answer_is_refused_while_it_streams_in(tt, tictac: TicTacSandbox) -> None:
     client = TicTacClient(tictac.base_url, SecretStr(tictac.api_code), retry=FAST, max_answer_bytes=64 * 1024)
     tictac.fault("GET", "/api/rest/v1/users", status=200, size=2_000_000)
-    with pytest.raises(AnswerTooLarge, match=r"larger than 65,536 bytes \(MAX_ANSWER_BYTES\)"):
+    with pytest.raises(AnswerTooLargeError, match=r"larger than 65,536 bytes \(MAX_ANSWER_BYTES\)"):
         client.list_users()
     assert len(client.list_users()) == 4  # a normal answer still fits
 

@@ -14,7 +14,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from pydantic import SecretStr
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing import passes
 from shared.importing.deferral import Deferrals
 from shared.importing.intake import FileRun, Intake
@@ -632,7 +632,7 @@ def test_a_file_too_large_to_read_whole_is_refused_before_anything_is_written(
 def test_the_whole_file_limit_holds_when_the_size_is_not_known_beforehand(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(passes, "WHOLE_FILE_LIMIT", 100)
     chunks = [b"Employee;E1;Anne\n" * 4] * 3  # 204 bytes, in chunks of 68: stopped at the second
-    with pytest.raises(UnreadableFile, match="136 bytes or more"):
+    with pytest.raises(UnreadableFileError, match="136 bytes or more"):
         passes.read_for_import(lambda: iter(chunks), fold=False, target="Tic-Tac", whole=True)
     parsed, _ = passes.read_for_import(lambda: iter(chunks[:1]), fold=False, target="Tic-Tac", whole=True)
     assert [record.key for record in parsed.records] == [("E1",)]

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from shared.errors import AmbiguousMatch
+from shared.errors import AmbiguousMatchError
 from shared.records.layouts import RecordType
 from shared.targets.tictac.client import Activity, Project, RetryPolicy, TicTacClient, User
 from shared.targets.tictac.mapping import (
@@ -158,16 +158,16 @@ def test_matching_is_exact_and_refuses_ambiguity() -> None:
     assert match_user(users, "a360") is None
     assert [u.user_name for u in near_miss_users(users, "a360")] == ["a2"]
     assert match_user(users, "01298") is None
-    with pytest.raises(AmbiguousMatch):
+    with pytest.raises(AmbiguousMatchError):
         match_user([*users, tictac_user(userName="twin")], "1298")
     projects = [Project("p1", {"projectNumber": "J1", "name": "One"}), Project("p2", {"projectNumber": "J1", "name": "Two"})]
-    with pytest.raises(AmbiguousMatch, match=r"One.*Two"):
+    with pytest.raises(AmbiguousMatchError, match=r"One.*Two"):
         match_project(projects, "J1")
     activities = [Activity("a1", "p", {"name": "Painting"}), Activity("a2", "p", {"name": " painting"}),
                   Activity("a3", "p", {"name": "Sanding"})]
     assert match_activity_by_name(activities, "SANDING ").activity_id == "a3"
     assert match_activity_by_name(activities, "Welding") is None
-    with pytest.raises(AmbiguousMatch) as caught:
+    with pytest.raises(AmbiguousMatchError) as caught:
         match_activity_by_name(activities, "Painting")
     assert "Painting (a1)" in caught.value.message and "painting (a2)" in caught.value.message
 

@@ -163,7 +163,7 @@ def _secrets_check(settings: Any) -> Check:
 
 
 def _target_check(connector: Any, settings: Any, target: str) -> Check:
-    from shared.errors import ApiUnavailable, AuthenticationFailed, TimeBridgeError
+    from shared.errors import ApiUnavailableError, AuthenticationFailedError, TimeBridgeError
     from shared.targets.smarttid.connector import SmartTidConnector
 
     try:
@@ -179,10 +179,10 @@ def _target_check(connector: Any, settings: Any, target: str) -> Check:
         finally:
             connector.settle()
         return Check("Target", "ok", f"Tic-Tac /v1/hello at {_shown_value('', settings.tictac_base_url)} answered")
-    except AuthenticationFailed as exc:
+    except AuthenticationFailedError as exc:
         return Check("Target", "problem", str(exc), "fix the secrets as described, then run timebridge doctor again",
                      CONFIGURATION)
-    except ApiUnavailable as exc:
+    except ApiUnavailableError as exc:
         return Check("Target", "problem", f"{target} cannot be reached: {exc}",
                      f"check {'SMARTTID_BASE_URL' if target == 'SmartTID' else 'TICTAC_BASE_URL'} and the network",
                      OPERATIONAL)

@@ -29,7 +29,7 @@ class MatchOutcome:
 def run_match(file: Path) -> MatchOutcome:
     import json
 
-    from shared.errors import UnreadableFile
+    from shared.errors import UnreadableFileError
     from shared.importing.passes import read_for_import
     from shared.importing.readiness import FOR_READINESS, readiness
     from shared.targets.registry import target_spec
@@ -56,7 +56,7 @@ def run_match(file: Path) -> MatchOutcome:
         try:
             parsed, batches = read_for_import(chunks, fold=connector.codes_case_insensitive, target=target,
                                               size=file.stat().st_size, whole=True, why_whole=FOR_READINESS)
-        except UnreadableFile as exc:
+        except UnreadableFileError as exc:
             raise CliError(f"{visible(file.name)} cannot be imported: {exc.reason}", exc.action, REJECTED,
                            "file-unreadable") from None
         report = readiness(connector, parsed, batches, source=file.name, target=target,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, UnreadableFile
+from shared.errors import ApiRejectedError, ApiUnavailableError, AuthenticationFailedError, UnreadableFileError
 from shared.platform.safe_text import visible
 from shared.records.record import LineError
 from shared.targets.registry import target_spec
@@ -99,14 +99,14 @@ class Outcome:
 
 
 def _stop_problem(cause: Exception | None, stop: LineError, target: str, count: int) -> FileProblem:
-    if isinstance(cause, AuthenticationFailed):
+    if isinstance(cause, AuthenticationFailedError):
         return FileProblem("credentials-refused", stop.reason, "fix the credentials as described, then run "
                            "timebridge validate again", CONFIGURATION, count)
-    if isinstance(cause, ApiUnavailable):
+    if isinstance(cause, ApiUnavailableError):
         return FileProblem("target-unavailable", stop.reason,
                            f"check that {target} is reachable (timebridge doctor), then run timebridge validate again",
                            OPERATIONAL, count)
-    if isinstance(cause, ApiRejected):
+    if isinstance(cause, ApiRejectedError):
         return FileProblem("target-refused", stop.reason, stop.action, OPERATIONAL, count)
     return FileProblem("internal", stop.reason, "run timebridge validate again with --debug and send the output to "
                        "TimeBridge support", INTERNAL, count)
@@ -166,7 +166,7 @@ def run_validate(file: Path, *, offline: bool, all_lines: bool, limit: int,
                                  concurrency=settings.write_concurrency, send_cpr_number=settings.send_cpr_number,
                                  size=size, fold=connector.codes_case_insensitive, limit=kept,
                                  actions={**ACTIONS, LineStatus.DEFERRED: "not-checked"}, before_report=one_problem)
-        except UnreadableFile as exc:
+        except UnreadableFileError as exc:
             report = DryRunReport(source, target, now_iso())
             problem = FileProblem("file-unreadable", f"{visible(source)} cannot be imported: {exc.reason}",
                                   exc.action, REJECTED)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from shared.errors import ApiRejected, ApiUnavailable, ConfigurationError, ExportFailed
+from shared.errors import ApiRejectedError, ApiUnavailableError, ConfigurationError, ExportFailedError
 from shared.export.ledger_format import is_true
 from shared.export.ledger_table import EntryKind, InactiveEmployee, Intent, SortedIds
 from shared.export.protocol import (
@@ -222,11 +222,11 @@ class FlaggedSource:
         try:
             self._mark_batch(flagged, batch)
             return
-        except ApiRejected as exc:
+        except ApiRejectedError as exc:
             refused = exc
         gone = self._deleted(flagged, manifest, batch)
         if not gone:
-            raise ExportFailed(
+            raise ExportFailedError(
                 f"SmartTID refused to mark job ledger entries {batch[0]}…{batch[-1]} of {intent.file_name} "
                 f"(run {intent.run_id}) as transferred: {refused.message}. The entries still exist in SmartTID; "
                 "fix the cause in SmartTID, and the next run continues (see docs/export.md, 'Manual intervention')"
@@ -239,8 +239,8 @@ class FlaggedSource:
         if rest:
             try:
                 self._mark_batch(flagged, rest)
-            except ApiRejected as exc:
-                raise ExportFailed(
+            except ApiRejectedError as exc:
+                raise ExportFailedError(
                     f"SmartTID refused to mark job ledger entries {rest[0]}…{rest[-1]} of {intent.file_name} "
                     f"(run {intent.run_id}) as transferred: {exc.message}. Fix the cause in SmartTID, and the "
                     "next run continues"
@@ -255,7 +255,7 @@ class FlaggedSource:
         for code, ids in by_employee.items():
             try:
                 existing = connector.job_ledger_entry_ids(code)
-            except (ApiRejected, ApiUnavailable) as exc:
+            except (ApiRejectedError, ApiUnavailableError) as exc:
                 log.warning("could not check employee %s's job ledger entries: %s", visible(code), visible(str(exc)))
                 continue
             gone += [entry_id for entry_id in ids if entry_id not in existing]

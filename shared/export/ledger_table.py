@@ -35,7 +35,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.errors import ConfigurationError, ExportStateChanged
+from shared.errors import ConfigurationError, ExportStateChangedError
 from shared.platform.config import Settings
 from shared.platform.storage import table_service
 from shared.platform.table_keys import decode_key, encode_key, legacy_key
@@ -202,7 +202,7 @@ class ExportLedger:
                 entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
             )
         except ResourceModifiedError:
-            raise ExportStateChanged(
+            raise ExportStateChangedError(
                 "another export run changed the export state meanwhile; this run stops and leaves the work "
                 "to it"
             ) from None

@@ -48,7 +48,7 @@ from typing import IO, Any, Protocol
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ContentSettings
 
-from shared.errors import ExportFailed
+from shared.errors import ExportFailedError
 from shared.export import events
 from shared.export.ledger_table import ExportLedger, Intent, RunStatus
 from shared.export.receipt import ExportReceipt, id_range
@@ -270,7 +270,7 @@ class Exporter:
             staged.seek(0)
             size, md5 = md5_of(staged)
             if (size, md5) != (manifest.size, manifest.md5):
-                raise ExportFailed(f"the staged content of run {intent.run_id} is missing or damaged; "
+                raise ExportFailedError(f"the staged content of run {intent.run_id} is missing or damaged; "
                                    f"{intent.file_name} cannot be written again "
                                    "(see docs/export.md, 'The exactly-once protocol')")
             staged.seek(0)
@@ -285,13 +285,13 @@ class Exporter:
         try:
             downloader = self.output.get_blob_client(intent.file_name).download_blob()
         except ResourceNotFoundError:
-            raise ExportFailed(f"{intent.file_name} is not in the output container after writing it") from None
+            raise ExportFailedError(f"{intent.file_name} is not in the output container after writing it") from None
         digest, size = hashlib.md5(), 0
         for chunk in downloader.chunks():
             digest.update(chunk)
             size += len(chunk)
         if size != manifest.size or digest.hexdigest() != manifest.md5:
-            raise ExportFailed(
+            raise ExportFailedError(
                 f"{intent.file_name} in the output container differs from what run {intent.run_id} wrote "
                 f"({size} bytes, MD5 {digest.hexdigest()}; expected {manifest.size} bytes, MD5 {manifest.md5}); "
                 "nothing was marked transferred"
@@ -387,7 +387,7 @@ class Exporter:
     def _load_manifest(self, intent: Intent) -> Manifest:
         data = self._download(self.bookkeeping, f"{RUNS_PREFIX}{intent.run_id}/manifest.json")
         if data is None:
-            raise ExportFailed(
+            raise ExportFailedError(
                 f"the manifest of interrupted run {intent.run_id} is missing; "
                 "see docs/export.md, 'The exactly-once protocol'"
             )

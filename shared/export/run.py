@@ -8,7 +8,7 @@ from collections.abc import Callable
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient
 
-from shared.errors import ExportStateChanged
+from shared.errors import ExportStateChangedError
 from shared.export.flagged_source import FlaggedSource
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import LEGACY_PREFIXES, LOCK_BLOB, Exporter, LedgerSource
@@ -49,7 +49,7 @@ def run_export(
             source = SentLedgerSource
         try:
             return Exporter(settings, service, ledger, connector_factory, source=source).run()
-        except ExportStateChanged as exc:
+        except ExportStateChangedError as exc:
             log.warning("export: %s", exc)
             return None
 

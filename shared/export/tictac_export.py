@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from shared.errors import AllowanceExceeded, CallLimitReached, ConfigurationError, ExportFailed
+from shared.errors import AllowanceExceededError, CallLimitReachedError, ConfigurationError, ExportFailedError
 from shared.export.ledger_format import render
 from shared.export.ledger_table import Intent
 from shared.export.protocol import Exporter, Manifest
@@ -100,11 +100,11 @@ class SentLedgerSource:
             if reconcile or (stale and any(codes.needs_catalogue(r) for r in time_rows)):
                 codes, links = link_by_number(*linked, catalogue=self._refresh_catalogue(connector, source, now))
             self._record_links(connector, links)
-        except CallLimitReached as exc:
+        except CallLimitReachedError as exc:
             connector.block_until(exc.until)
             log.warning("export: skipped — %s; it runs again at the next schedule after that", exc)
             return None
-        except AllowanceExceeded:
+        except AllowanceExceededError:
             log.warning("export: skipped — Tic-Tac kept failing and the retries used up this run's reserved "
                         "calls; the next scheduled run reads again")
             return None
@@ -150,7 +150,7 @@ class SentLedgerSource:
         return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
 
     def mark(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
-        raise ExportFailed("Tic-Tac has nothing to mark")  # pragma: no cover - ids_to_mark is empty
+        raise ExportFailedError("Tic-Tac has nothing to mark")  # pragma: no cover - ids_to_mark is empty
 
     def record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self._apply(manifest.source, intent.run_id, intent.file_name, finished_at)

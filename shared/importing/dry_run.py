@@ -32,7 +32,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
 from shared.importing.intake import FileRun, connect
 from shared.importing.parsing import ParsedFile
@@ -231,7 +231,7 @@ def plan_file(stream: Callable[[], Iterable[bytes]], connector: Connector | None
     The CPR rule of the real import applies first (``send_cpr_number``, the setting ``SEND_CPR_NUMBER``):
     off, the CPR numbers are dropped before planning, so the plan is the import's plan.
     ``before_report``: may change the result's errors before the report is made of them.
-    Raises :class:`UnreadableFile` when the file cannot be read at all."""
+    Raises :class:`UnreadableFileError` when the file cannot be read at all."""
     fold = (connector.codes_case_insensitive if connector else False) if fold is None else fold
     whole = connector is not None and connector.inline_children
     parsed, read = read_for_import(stream, fold=fold, target=target, size=size, whole=whole)
@@ -336,7 +336,7 @@ class DropZone:
                 report = plan_file(stream, connector, problem, source=run.name, target=target,
                                    concurrency=self.settings.write_concurrency,
                                    send_cpr_number=self.settings.send_cpr_number, size=size).report
-            except UnreadableFile as exc:
+            except UnreadableFileError as exc:
                 return DryRunReport(run.name, target, now_iso(), file_problem=f"{exc.reason}. What to do: {exc.action}")
         finally:
             if connector is not None:
@@ -368,7 +368,7 @@ class DropZone:
                                                       size=size, whole=True, why_whole=FOR_READINESS)
                     report = readiness(connector, parsed, batches, source=run.name, target=target,
                                        concurrency=self.settings.write_concurrency)
-                except UnreadableFile as exc:
+                except UnreadableFileError as exc:
                     report = Readiness(run.name, target, problems=[Item(f"{exc.reason}", exc.action)])
         finally:
             if connector is not None:

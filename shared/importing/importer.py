@@ -21,12 +21,12 @@ from enum import StrEnum
 from functools import partial
 
 from shared.errors import (
-    AllowanceExceeded,
-    AmbiguousMatch,
-    ApiRejected,
-    ApiUnavailable,
-    AuthenticationFailed,
-    CallLimitReached,
+    AllowanceExceededError,
+    AmbiguousMatchError,
+    ApiRejectedError,
+    ApiUnavailableError,
+    AuthenticationFailedError,
+    CallLimitReachedError,
 )
 from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
@@ -229,18 +229,18 @@ class Importer:
                 self._defer_rest = True
             if self._stop is None and not self._defer_rest:
                 work()
-        except _OutOfBudget:  # the reads do not fit (now): everything left waits
+        except _OutOfBudgetError:  # the reads do not fit (now): everything left waits
             self._stopped("budget")
             self._defer_rest = True
-        except AllowanceExceeded:
+        except AllowanceExceededError:
             self._stopped("retries")
             self._defer_rest = True
-        except CallLimitReached as exc:
+        except CallLimitReachedError as exc:
             self._limit(exc)
             self._defer_rest = True
-        except ApiUnavailable as exc:  # the current state could not be read: nothing more is written
+        except ApiUnavailableError as exc:  # the current state could not be read: nothing more is written
             self._stop, self.stop_cause = _unavailable_error(exc, self.target), exc
-        except ApiRejected as exc:  # the target refused a read the plan needs: nothing more is written
+        except ApiRejectedError as exc:  # the target refused a read the plan needs: nothing more is written
             self.stop_cause = exc
             self._stop = LineError(
                 0, "", "", "", f"{self.target} refused to return the records needed to plan the import: {exc.message}",
@@ -447,7 +447,7 @@ class Importer:
             if stored is None and unkeyed:
                 try:
                     stored = self.connector.link(record, unkeyed)
-                except AmbiguousMatch as exc:
+                except AmbiguousMatchError as exc:
                     self._reject(record, _line_error(
                         record, f"cannot be linked: {exc.message}",
                         f"make the {self.target} objects named in the message distinguishable (rename one, or give "
@@ -516,23 +516,23 @@ class Importer:
                     self.connector.update(record.record_type, write.remote.id, write.values)
                 before = {name: write.remote.values.get(name) for name in write.changed}
                 self._add(Outcome(record, LineStatus.UPDATED, write.changed, before))
-        except ApiRejected as exc:
+        except ApiRejectedError as exc:
             action = "create" if write.remote is None else "update"
             self._reject(record, _line_error(
                 record,
                 f"{self.target} refused to {action} {record.describe()}: {exc.message}",
                 f"correct the line as {self.target}'s message says, then upload the rejected lines again",
             ))
-        except CallLimitReached as exc:  # Tic-Tac's 429: this line and every one not yet sent wait
+        except CallLimitReachedError as exc:  # Tic-Tac's 429: this line and every one not yet sent wait
             self._limit(exc)
             self._add(Outcome(record, LineStatus.DEFERRED))
-        except AllowanceExceeded:  # more calls than reserved (retries): the call was not sent
+        except AllowanceExceededError:  # more calls than reserved (retries): the call was not sent
             self._stopped("retries")
             self._add(Outcome(record, LineStatus.DEFERRED))
-        except AuthenticationFailed as exc:
+        except AuthenticationFailedError as exc:
             self._fatal = str(exc)
             self._reject(record, _unavailable_error(exc, self.target))
-        except ApiUnavailable as exc:
+        except ApiUnavailableError as exc:
             self._reject(record, _unavailable_error(exc, self.target))
         except Exception as exc:  # last resort: the line is reported, never lost
             log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
@@ -542,7 +542,7 @@ class Importer:
     def _afford_read(self, record_type: RecordType) -> None:
         cost = self.connector.read_cost(record_type)
         if cost and not self.connector.reserve(cost):
-            raise _OutOfBudget
+            raise _OutOfBudgetError
 
     def _apply_within_budget(self, writes: list[_Write]) -> None:
         """Apply ``writes`` in order, in rounds: each round reserves the most calls its writes may take
@@ -573,7 +573,7 @@ class Importer:
         for write in left:
             self._add(Outcome(write.record, LineStatus.DEFERRED))
 
-    def _limit(self, exc: CallLimitReached) -> None:
+    def _limit(self, exc: CallLimitReachedError) -> None:
         with self._lock:
             first, self._limit_reached = not self._limit_reached, True
         if first:
@@ -614,7 +614,7 @@ class Importer:
 _WAITING_OR_REJECTED = frozenset({LineStatus.DEFERRED, LineStatus.REJECTED})
 
 
-class _OutOfBudget(Exception):
+class _OutOfBudgetError(Exception):
     """The reads of the current state do not fit in the call budget now."""
 
 
@@ -627,8 +627,8 @@ def _line_error(record: Record, reason: str, action: str, field: str = "", value
     return LineError(record.line, record.record_type, field, value, reason, action)
 
 
-def _unavailable_error(exc: ApiUnavailable, target: str = "SmartTID") -> LineError:
-    if isinstance(exc, AuthenticationFailed):
+def _unavailable_error(exc: ApiUnavailableError, target: str = "SmartTID") -> LineError:
+    if isinstance(exc, AuthenticationFailedError):
         action = "fix the credentials as described, then upload the rejected lines again"
     elif exc.maybe_applied:
         action = (f"{target} did not confirm this write and could not be asked afterwards, so it may or may not "

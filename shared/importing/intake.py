@@ -26,7 +26,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobLeaseClient, BlobServiceClient, ContentSettings
 
-from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFile
+from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUnavailableError, UnreadableFileError
 from shared.importing import events
 from shared.importing.deferral import REASONS, Deferrals, PendingEntry, calls_to_start
 from shared.importing.deferral import waiting_until as waiting_until_of
@@ -187,7 +187,7 @@ class Intake:
             return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
 
         if size > self.settings.max_file_bytes:
-            return self._reject_file(run, receipt, stream, UnreadableFile(
+            return self._reject_file(run, receipt, stream, UnreadableFileError(
                 f"the file is {size:,} bytes; the limit is {self.settings.max_file_bytes:,} bytes (MAX_FILE_BYTES)",
                 "split the file into smaller files, or raise MAX_FILE_BYTES in the app settings",
             ), started)
@@ -196,13 +196,13 @@ class Intake:
         try:
             try:
                 parsed, batches = read_file(self.settings, connector, stream, size)
-            except UnreadableFile as exc:
+            except UnreadableFileError as exc:
                 return self._reject_file(run, receipt, stream, exc, started)
             except AzureError:
                 raise  # storage trouble: the host retries, the input stays where it is
             except Exception as exc:  # last resort: the file is stored with a reason, never left behind
                 log.exception("reading %s failed with an unexpected %s", visible(run.name), type(exc).__name__)
-                return self._reject_file(run, receipt, stream, UnreadableFile(
+                return self._reject_file(run, receipt, stream, UnreadableFileError(
                     f"TimeBridge could not read the file because of an internal error ({type(exc).__name__})",
                     "upload the file again; if it fails again, send this report and the file to TimeBridge support",
                 ), started)
@@ -315,7 +315,8 @@ class Intake:
                            records_pending=count, deferred_since=since, reason=reason)
 
     def _reject_file(
-        self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFile, started: float
+        self, run: FileRun, receipt: Receipt, stream: Callable[[], Iterable[bytes]], exc: UnreadableFileError,
+        started: float
     ) -> Receipt:
         log.warning("%s was not imported: %s", visible(run.name), visible(exc.reason))
         receipt.status = "rejected-file"

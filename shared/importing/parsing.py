@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from shared.errors import FieldValueError, UnreadableFile
+from shared.errors import FieldValueError, UnreadableFileError
 from shared.platform.safe_text import visible
 from shared.records.layouts import LAYOUTS, FieldKind, FieldSpec, Layout, RecordType
 from shared.records.record import LineError, Record, fold_key
@@ -171,16 +171,16 @@ _SIGNATURES = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another ZIP archive
                (b"%PDF", "a PDF document"))
 
 
-def _binary_file(head: bytes = b"") -> UnreadableFile:
+def _binary_file(head: bytes = b"") -> UnreadableFileError:
     """``head``: the file's first bytes, when the NUL byte is in them (a workbook is named as one)."""
     what = next((name for signature, name in _SIGNATURES if head.startswith(signature)), "")
     if what:
-        return UnreadableFile(
+        return UnreadableFileError(
             f"the file is {what}, not semicolon-separated text (CSV)",
             "save it as CSV with ';' between the fields (in Excel: Save As > CSV UTF-8, with ';' as the list "
             "separator) or export the CSV from the ERP directly, then upload it again",
         )
-    return UnreadableFile(
+    return UnreadableFileError(
         "the file contains binary data (NUL bytes), so it is not a CSV text file",
         "export the file from the ERP as semicolon-separated text (CSV) and upload it again",
     )
@@ -447,7 +447,7 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
         if record is not None:
             yield record
     if first:
-        raise UnreadableFile(
+        raise UnreadableFileError(
             "the file is empty (it has no lines with data)",
             "check the ERP export; upload a file with at least one Employee, Job or Operation line",
         )
@@ -621,14 +621,14 @@ def _separator_guess(text: str) -> str:
     return "commas" if "," in text else "tabs" if "\t" in text else "no separator we recognise"
 
 
-def _unseparated_file(first_text: str) -> UnreadableFile:
+def _unseparated_file(first_text: str) -> UnreadableFileError:
     """No line of the file has a ``;``: the file cannot be read (each line alone would say the same)."""
     looks = (f"the first holds nothing but the control character(s) {_control_names(first_text)}"
              if _only_control(first_text) else f"the first looks separated by {_separator_guess(first_text)}")
     if first_text.lstrip().startswith(("{", "[")):
-        return UnreadableFile("the file looks like JSON, not semicolon-separated text (CSV)",
+        return UnreadableFileError("the file looks like JSON, not semicolon-separated text (CSV)",
                               "export the file from the ERP as CSV with ';' between the fields and upload it again")
-    return UnreadableFile(
+    return UnreadableFileError(
         f"no line has semicolons ({looks}), so the file is not semicolon-separated",
         "export the file with ';' as the field separator and upload it again",
     )

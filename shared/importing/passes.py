@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing.parsing import ParsedFile, merge, parse_file, read_records
 from shared.records.layouts import RecordType
 from shared.records.record import Record, fold_key
@@ -198,7 +198,7 @@ def read_for_import(stream: Callable[[], Iterable[bytes]], *, fold: bool, target
     """The file as the import, the dry run and the CLI read it: scanned once (each line only keyed),
     then its records in batches, each line checked as its batch is read, so memory does not grow with
     the file. ``whole``: parsed whole, for a target whose job create carries the job's operations —
-    then at most :data:`WHOLE_FILE_LIMIT` bytes, else :class:`UnreadableFile` (the file is refused
+    then at most :data:`WHOLE_FILE_LIMIT` bytes, else :class:`UnreadableFileError` (the file is refused
     before anything is written; ``why_whole`` says why it is read whole)."""
     if not whole:
         scanned = scan_file(stream, fold_codes=fold, target=target, unchecked=MASTERS | OPERATIONS,
@@ -219,8 +219,8 @@ def read_for_import(stream: Callable[[], Iterable[bytes]], *, fold: bool, target
     return parsed, in_memory(parsed)
 
 
-def _too_large_to_read_whole(target: str, size: int, why: str) -> UnreadableFile:
-    return UnreadableFile(
+def _too_large_to_read_whole(target: str, size: int, why: str) -> UnreadableFileError:
+    return UnreadableFileError(
         f"the file is {size:,} bytes or more; here TimeBridge reads a file whole ({why}), and at most "
         f"{WHOLE_FILE_LIMIT:,} bytes (about {WHOLE_FILE_LIMIT // 60:,} lines)",
         f"split the file into parts of at most {WHOLE_FILE_LIMIT:,} bytes, or send only the records that changed",

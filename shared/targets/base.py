@@ -95,7 +95,7 @@ class Matching(Protocol):
     def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
         """A second chance for a record no stored record has the key of: the one candidate (stored
         records without a known key) it is the same as, e.g. by name. Raises
-        :class:`shared.errors.AmbiguousMatch` when several are."""
+        :class:`shared.errors.AmbiguousMatchError` when several are."""
         ...
 
     def matched(self, record: Record, remote: RemoteRecord) -> None:

@@ -50,7 +50,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 from pydantic import SecretStr
 
-from shared.errors import AllowanceExceeded, BudgetBusy, CallLimitReached
+from shared.errors import AllowanceExceededError, BudgetBusyError, CallLimitReachedError
 from shared.platform.config import Settings
 from shared.platform.storage import table_service
 
@@ -98,7 +98,7 @@ class Allowance:
     def take(self, method: str, path: str) -> None:
         with self._lock:
             if self.made >= self.calls:
-                raise AllowanceExceeded(f"{method} {path} would be call {self.made + 1} of a plan that reserved "
+                raise AllowanceExceededError(f"{method} {path} would be call {self.made + 1} of a plan that reserved "
                                         f"{self.calls}")
             self.made += 1
 
@@ -212,12 +212,12 @@ class CallBudget:
     @contextmanager
     def spend(self, reservation: Reservation) -> Iterator[Allowance]:
         """Make the reserved calls: yields the :class:`Allowance` to count them; on leaving, the
-        calls not made are released; a :class:`CallLimitReached` on the way blocks the budget until
+        calls not made are released; a :class:`CallLimitReachedError` on the way blocks the budget until
         its ``until`` (and is raised on)."""
         allowance = Allowance(reservation)
         try:
             yield allowance
-        except CallLimitReached as exc:
+        except CallLimitReachedError as exc:
             self.block_until(exc.until)
             raise
         finally:
@@ -326,4 +326,4 @@ class CallBudget:
                 return
             except (ResourceModifiedError, ResourceExistsError):
                 time.sleep(random.uniform(0, 0.005 * min(attempt + 1, 20)))  # another instance wrote first
-        raise BudgetBusy(f"the call budget {self.key} kept changing under this instance; try again shortly")
+        raise BudgetBusyError(f"the call budget {self.key} kept changing under this instance; try again shortly")

@@ -31,7 +31,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import tenacity
 
-from shared.errors import ApiUnavailable, CircuitOpen
+from shared.errors import ApiUnavailableError, CircuitOpenError
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ MESSAGE_LENGTH = 500
 REDIRECT_STATUSES = range(300, 400)
 
 
-class RetryableResponse(Exception):
+class RetryableResponseError(Exception):
     """A response worth retrying (429 / 5xx): raised inside a tenacity attempt, never outside a client."""
 
     def __init__(self, response: httpx.Response) -> None:
@@ -55,7 +55,7 @@ class RetryableResponse(Exception):
         self.response = response
 
 
-class AnswerTooLarge(ApiUnavailable):
+class AnswerTooLargeError(ApiUnavailableError):
     """The answer was longer than the limit: refused while it streamed in (nothing of it is used)."""
 
 
@@ -84,7 +84,7 @@ class CircuitBreaker:
     def check(self, route: str) -> None:
         if self._open_all or route in self._open_routes:
             scope = "" if self._open_all else f" for {route}"
-            raise CircuitOpen(
+            raise CircuitOpenError(
                 f"{self.target} was unavailable{scope} ({self.threshold} requests in a row failed, the last "
                 f"with {self._last_failure}); TimeBridge stopped calling it for the rest of this run"
             )
@@ -157,7 +157,7 @@ class CallCounter:
 
 def describe_failure(exc: BaseException | None) -> str:
     """``HTTP 503``, ``ReadTimeout``, … for a log line about a failed attempt."""
-    if isinstance(exc, RetryableResponse):
+    if isinstance(exc, RetryableResponseError):
         return f"HTTP {exc.response.status_code}"
     if exc is None:
         return "unknown error"
@@ -179,7 +179,7 @@ def send_limited(client: httpx.Client, request: httpx.Request, max_bytes: int, t
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > max_bytes:
-                raise AnswerTooLarge(
+                raise AnswerTooLargeError(
                     f"{target}'s answer to {request.method} {request.url.path} was larger than "
                     f"{max_bytes:,} bytes (MAX_ANSWER_BYTES) and was not read; if such a list is real, "
                     "raise MAX_ANSWER_BYTES in the app settings")
@@ -194,7 +194,7 @@ def send_limited(client: httpx.Client, request: httpx.Request, max_bytes: int, t
 
 
 def load_json(content: bytes | str, target: str, what: str) -> Any:
-    """The JSON of an answer; :class:`ApiUnavailable` when it is not JSON or nested beyond
+    """The JSON of an answer; :class:`ApiUnavailableError` when it is not JSON or nested beyond
     :data:`MAX_JSON_DEPTH` (never a ``RecursionError``)."""
     try:
         payload = json.loads(content)
@@ -202,11 +202,11 @@ def load_json(content: bytes | str, target: str, what: str) -> Any:
         payload = None
         deep = True
     except ValueError:
-        raise ApiUnavailable(f"{target}'s answer for {what} cannot be read: it is not JSON") from None
+        raise ApiUnavailableError(f"{target}'s answer for {what} cannot be read: it is not JSON") from None
     else:
         deep = _too_deep(payload)
     if deep:
-        raise ApiUnavailable(f"{target}'s answer for {what} cannot be read: its JSON is nested more than "
+        raise ApiUnavailableError(f"{target}'s answer for {what} cannot be read: its JSON is nested more than "
                              f"{MAX_JSON_DEPTH} levels deep")
     return payload
 
@@ -312,7 +312,7 @@ class _LimitedStream(httpx.SyncByteStream):
         for chunk in self._inner:
             size += len(chunk)
             if size > self._max:
-                raise AnswerTooLarge(
+                raise AnswerTooLargeError(
                     f"{self._target}'s answer to {self._what} was larger than {self._max:,} bytes "
                     "(MAX_ANSWER_BYTES) and was not read; if such a list is real, raise MAX_ANSWER_BYTES "
                     "in the app settings")
@@ -390,9 +390,9 @@ class ApiClient:
     connection after sending, a retried status not in ``unprocessed_statuses``, an answer too large
     to read) makes a write *ambiguous*, whatever a later attempt answers.
 
-    ``send`` returns the last answer (:class:`Sent`) or raises :class:`ApiUnavailable` (unreachable
+    ``send`` returns the last answer (:class:`Sent`) or raises :class:`ApiUnavailableError` (unreachable
     after the retries, with ``maybe_applied`` for a write that may have been processed),
-    :class:`AnswerTooLarge` or :class:`shared.errors.CircuitOpen`; what an answer *means* (success,
+    :class:`AnswerTooLargeError` or :class:`shared.errors.CircuitOpenError`; what an answer *means* (success,
     empty, a refusal, a rejected session) is the target's to say with the helpers above.
     """
 
@@ -452,7 +452,7 @@ class ApiClient:
         made = 0
 
         def retryable(exc: BaseException) -> bool:
-            if isinstance(exc, RetryableResponse):
+            if isinstance(exc, RetryableResponseError):
                 return repeat or exc.response.status_code in self.unprocessed_statuses
             if isinstance(exc, NOT_SENT):
                 return True
@@ -462,7 +462,7 @@ class ApiClient:
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, RetryableResponse):
+            if isinstance(exc, RetryableResponseError):
                 seconds = retry_after_seconds(exc.response)
                 if seconds is not None:
                     return min(seconds, policy.max_retry_after)
@@ -476,7 +476,7 @@ class ApiClient:
                                                  headers=headers, extensions={_LABEL: label})
             try:
                 response = send_limited(self._client, request, self.max_answer_bytes, self.target, auth)
-            except AnswerTooLarge:
+            except AnswerTooLargeError:
                 breaker.success(route)  # the target answered
                 ambiguous = True
                 raise
@@ -488,7 +488,7 @@ class ApiClient:
             if response.status_code in self.retry_statuses:
                 breaker.failure(route, f"HTTP {response.status_code}")
                 ambiguous = ambiguous or response.status_code not in self.unprocessed_statuses
-                raise RetryableResponse(response)
+                raise RetryableResponseError(response)
             breaker.success(route)
             return response
 
@@ -505,14 +505,14 @@ class ApiClient:
         )
         try:
             return Sent(retrying(attempt), ambiguous, made)
-        except RetryableResponse as exc:
+        except RetryableResponseError as exc:
             return Sent(exc.response, ambiguous, made, kept_failing=True)
-        except CircuitOpen as exc:
-            raise CircuitOpen(str(exc), maybe_applied=ambiguous and write) from None
-        except AnswerTooLarge as exc:
-            raise AnswerTooLarge(str(exc), maybe_applied=write) from None
+        except CircuitOpenError as exc:
+            raise CircuitOpenError(str(exc), maybe_applied=ambiguous and write) from None
+        except AnswerTooLargeError as exc:
+            raise AnswerTooLargeError(str(exc), maybe_applied=write) from None
         except httpx.HTTPError as exc:
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"{self.target} could not be reached ({describe_failure(exc)}) after {attempts_text(made)}",
                 maybe_applied=ambiguous and write,
             ) from None

@@ -10,7 +10,7 @@ import json
 import random
 from collections.abc import Iterable
 
-from shared.errors import UnreadableFile
+from shared.errors import UnreadableFileError
 from shared.importing.parsing import BOM, ParsedFile, parse_file, physical_lines
 from shared.records.layouts import LAYOUTS
 from shared.targets.smarttid.connector import body_value
@@ -50,7 +50,7 @@ def problems(data: bytes, chunk: int = 7) -> list[str]:
     """What breaks the promise for ``data`` (an empty list when nothing does)."""
     try:
         parsed = parse_chunked(data, chunk)
-    except UnreadableFile:
+    except UnreadableFileError:
         return []  # the whole file is reported (stored in the error container with its reason)
     found = [f"line {n} neither imported nor reported" for n in unaccounted(data, parsed)]
     firsts = [line for record in parsed.records for line in record.lines]

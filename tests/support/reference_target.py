@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
-from shared.errors import ApiUnavailable
+from shared.errors import ApiUnavailableError
 from shared.platform.config import Settings
 from shared.platform.secrets import SecretProvider
 from shared.records.layouts import LAYOUTS, RecordType
@@ -67,7 +67,7 @@ class ReferenceConnector(ConnectorDefaults):
             self.target.lose_answers -= 1
             found = self._look_up(record_type, key)
             if found is None:  # pragma: no cover - the write above was applied
-                raise ApiUnavailable("the answer was lost and the record is not there", maybe_applied=True)
+                raise ApiUnavailableError("the answer was lost and the record is not there", maybe_applied=True)
             return found
         return new_id
 

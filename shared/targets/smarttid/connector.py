@@ -32,7 +32,7 @@ import httpx
 import tenacity
 from pydantic import SecretStr
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, CircuitOpen
+from shared.errors import ApiRejectedError, ApiUnavailableError, AuthenticationFailedError, CircuitOpenError
 from shared.platform.clock import parse_timestamp
 from shared.platform.safe_text import visible
 from shared.records.layouts import LAYOUTS, FieldKind, FieldSpec, RecordType
@@ -347,19 +347,19 @@ class SmartTidConnector(ConnectorDefaults):
             files={"sAPIKey": (None, self._customer_key.get_secret_value())}, safe_to_repeat=True,
         ).response
         if response.status_code in RETRY_STATUSES:
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"SmartTID's login kept failing (HTTP {response.status_code}) after {self._retry.attempts} attempts"
             )
         if response.status_code != 200:
-            raise AuthenticationFailed(
+            raise AuthenticationFailedError(
                 f"SmartTID refused the login (HTTP {response.status_code}: {self._message(response)}). "
                 "Check the secrets smarttid-api-key (authorization token) and smarttid-customer-key "
                 "(customer API key, SmartTID > IT setup > API access; it must be active)."
             )
         try:
             uid = str(load_json(response.content, "SmartTID", "the login")[0]["UID"])
-        except (ApiUnavailable, LookupError, TypeError):
-            raise ApiUnavailable("SmartTID's login answer had no UID; contact SmartTID support.") from None
+        except (ApiUnavailableError, LookupError, TypeError):
+            raise ApiUnavailableError("SmartTID's login answer had no UID; contact SmartTID support.") from None
         self._issued_uids.append(uid)
         return uid
 
@@ -389,36 +389,36 @@ class SmartTidConnector(ConnectorDefaults):
         response = sent.response
         write = method != "GET"
         if sent.kept_failing:
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"SmartTID kept failing (HTTP {response.status_code}: {self._message(response)}) "
                 f"after {attempts_text(sent.attempts)}",
                 maybe_applied=write and (sent.ambiguous or response.status_code >= 500),
                 retry_after=retry_after_seconds(response),
             )
         if is_redirect(response):  # never followed and never success
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"SmartTID answered {method} {route_of(path)} with a redirect ({redirect_text(response)}), which "
                 "TimeBridge does not follow" + ("" if write else ": check SMARTTID_BASE_URL (it must be "
                                                                  "SmartAPI's https address)"),
                 maybe_applied=write,
             )
         if self._uid_rejected(response):
-            raise AuthenticationFailed(
+            raise AuthenticationFailedError(
                 f"SmartTID refused access (HTTP {response.status_code}: {self._message(response)}) even right "
                 "after a new login. Check that the API access is active in SmartTID (IT setup > API access) "
                 "and that the secrets smarttid-api-key and smarttid-customer-key are right."
             )
         if response.status_code >= 400:
-            raise ApiRejected(self._message(response), response.status_code)
+            raise ApiRejectedError(self._message(response), response.status_code)
         if response.status_code < 200:
-            raise ApiUnavailable(f"SmartTID answered {method} {route_of(path)} with HTTP {response.status_code}, "
+            raise ApiUnavailableError(f"SmartTID answered {method} {route_of(path)} with HTTP {response.status_code}, "
                                  "which is no answer", maybe_applied=write)
         return response
 
     def _rows(self, response: httpx.Response, path: str) -> list[dict[str, Any]]:
         page = load_json(response.content, "SmartTID", path) if response.content.strip() else None
         if not isinstance(page, list) or not all(isinstance(row, dict) for row in page):
-            raise ApiUnavailable(f"SmartTID returned an unexpected answer for {path} (not a list of records)")
+            raise ApiUnavailableError(f"SmartTID returned an unexpected answer for {path} (not a list of records)")
         return page
 
     def _get_all(
@@ -470,7 +470,7 @@ class SmartTidConnector(ConnectorDefaults):
             if total is not None and offset + len(page) >= int(total):
                 return
             if not new:
-                raise ApiUnavailable(
+                raise ApiUnavailableError(
                     f"SmartTID returned the same records again for {path} at offset {offset}: the list cannot be "
                     "read page by page; contact SmartTID support"
                 )
@@ -478,7 +478,7 @@ class SmartTidConnector(ConnectorDefaults):
                 return
             offset += len(page)
             limit = min(PAGE_SIZE, limit * 2)
-        raise ApiUnavailable(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
+        raise ApiUnavailableError(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
 
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
@@ -513,7 +513,7 @@ class SmartTidConnector(ConnectorDefaults):
         """``find`` with one attempt, for checking a write's outcome; ``False`` = could not look."""
         try:
             return self.find(record_type, values, attempts=1)
-        except (ApiUnavailable, ApiRejected):
+        except (ApiUnavailableError, ApiRejectedError):
             return False
 
     def create(self, record_type: RecordType, values: dict[str, Value]) -> None:
@@ -530,18 +530,19 @@ class SmartTidConnector(ConnectorDefaults):
                 return
             try:
                 self._call(CREATE_METHOD, path, json_body=body, retry_on_ambiguous=False, attempts=1)
-            except ApiUnavailable as exc:
+            except ApiUnavailableError as exc:
                 ambiguous = ambiguous or exc.maybe_applied
                 raise
 
         def retryable(exc: BaseException) -> bool:
-            return isinstance(exc, ApiUnavailable) and not isinstance(exc, AuthenticationFailed | CircuitOpen)
+            return isinstance(exc, ApiUnavailableError) and not isinstance(
+                exc, AuthenticationFailedError | CircuitOpenError)
 
         backoff = backoff_wait(policy)
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, ApiUnavailable) and exc.retry_after is not None:
+            if isinstance(exc, ApiUnavailableError) and exc.retry_after is not None:
                 return min(exc.retry_after, policy.max_retry_after)
             return backoff(state)
 
@@ -553,8 +554,8 @@ class SmartTidConnector(ConnectorDefaults):
                 retry=tenacity.retry_if_exception(retryable),
                 reraise=True,
             )(attempt)
-        except ApiUnavailable as exc:
-            if not ambiguous or isinstance(exc, AuthenticationFailed):
+        except ApiUnavailableError as exc:
+            if not ambiguous or isinstance(exc, AuthenticationFailedError):
                 raise
             # The last POST may have arrived: look before reporting.
             found = self._look_up(record_type, values)
@@ -567,8 +568,8 @@ class SmartTidConnector(ConnectorDefaults):
         path = f"{RESOURCE_PATH[record_type]}/{remote_id}"
         try:
             self._call(UPDATE_METHOD, path, json_body=self._body(record_type, values))
-        except ApiUnavailable as exc:
-            if not exc.maybe_applied or isinstance(exc, AuthenticationFailed):
+        except ApiUnavailableError as exc:
+            if not exc.maybe_applied or isinstance(exc, AuthenticationFailedError):
                 raise
             # The last PUT may have arrived: compare what SmartTID stores now before reporting.
             stored = self._look_up(record_type, values)
@@ -596,7 +597,7 @@ class SmartTidConnector(ConnectorDefaults):
             if value is not None:
                 values[spec.name] = value
         if "ID" not in row:
-            raise ApiUnavailable(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
+            raise ApiUnavailableError(f"SmartTID returned a {record_type} without an ID; contact SmartTID support")
         names = frozenset(row)  # rows of one list share their field names: one set for all of them
         return RemoteRecord(id=row["ID"], values=values, present=self._field_names.setdefault(names, names))
 
@@ -658,7 +659,7 @@ class SmartTidConnector(ConnectorDefaults):
             try:
                 return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
                                      enough=self._reached(newer_than), keep=keep)
-            except ApiRejected as exc:
+            except ApiRejectedError as exc:
                 if filtered:
                     self._filter_refused = True
                 else:
@@ -670,7 +671,7 @@ class SmartTidConnector(ConnectorDefaults):
                        keep: Callable[[dict[str, Any]], Any] | None = None) -> list[Any]:
         try:
             return self._get_all(path, params, keep=keep)
-        except ApiRejected as exc:
+        except ApiRejectedError as exc:
             self._filter_refused = True
             log.warning("SmartTID refused the filter %s (%s); reading every time-ledger entry instead",
                         UNTRANSFERRED_FILTER, visible(exc.message))

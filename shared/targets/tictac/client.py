@@ -29,7 +29,7 @@ import httpx
 from defusedxml import ElementTree as SafeET
 from pydantic import SecretStr
 
-from shared.errors import ApiRejected, ApiUnavailable, AuthenticationFailed, BudgetExhausted
+from shared.errors import ApiRejectedError, ApiUnavailableError, AuthenticationFailedError, BudgetExhaustedError
 from shared.platform.safe_text import visible
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
@@ -116,7 +116,7 @@ DEFAULT_RETRY_AFTER_SECONDS = 3600
 #: only: after a POST they may hide an applied create. A refused connection is always retried.
 #: Any attempt of a write that may have been processed (a timeout or dropped connection after
 #: sending, 500/502/504, a 3xx, an answer too large to read) makes the write's outcome unknown
-#: (``ApiUnavailable.maybe_applied``), whatever the later attempts answer: the connector looks it up.
+#: (``ApiUnavailableError.maybe_applied``), whatever the later attempts answer: the connector looks it up.
 RETRY_STATUSES = frozenset({502, 503, 504})
 SAFE_TO_REPEAT_STATUS = 503
 #: GUESS: 401 and 403 both mean the API code is wrong, expired or lacks the rights (TT:63-64).
@@ -297,17 +297,17 @@ def _xml_root(text: str | bytes) -> Any:
     try:
         return SafeET.fromstring(text)
     except Exception:  # ParseError, and defusedxml's refusals (DTDs, entities)
-        raise ApiUnavailable(f"{TARGET_NAME} returned XML that cannot be read") from None
+        raise ApiUnavailableError(f"{TARGET_NAME} returned XML that cannot be read") from None
 
 
 def _json_list(payload: Any, what: str) -> list[dict[str, Any]]:
     if isinstance(payload, dict):
         lists = [value for value in payload.values() if isinstance(value, list)]
         if len(lists) != 1:
-            raise ApiUnavailable(f"{TARGET_NAME} returned an unexpected answer for {what} (no list)")
+            raise ApiUnavailableError(f"{TARGET_NAME} returned an unexpected answer for {what} (no list)")
         payload = lists[0]
     if not isinstance(payload, list) or not all(isinstance(row, dict) for row in payload):
-        raise ApiUnavailable(f"{TARGET_NAME} returned an unexpected answer for {what} (not a list of objects)")
+        raise ApiUnavailableError(f"{TARGET_NAME} returned an unexpected answer for {what} (not a list of objects)")
     return payload
 
 
@@ -407,7 +407,7 @@ def parse_entries(text: str | bytes, *, xml: bool = False) -> list[Entry]:
 def _single_value(response: httpx.Response, key: str) -> str:
     """``{"projectId":"1551796845913"}`` (TT:383); in XML the key is the root element (a guess).
 
-    The answer of a write that succeeded (2xx) but cannot be read: :class:`ApiUnavailable` with
+    The answer of a write that succeeded (2xx) but cannot be read: :class:`ApiUnavailableError` with
     ``maybe_applied`` — the write happened, its id is unknown (the connector looks it up)."""
     try:
         if _is_xml(response):
@@ -415,10 +415,10 @@ def _single_value(response: httpx.Response, key: str) -> str:
         else:
             payload = _load_json(response.content, key)
             value = str(payload[key]) if isinstance(payload, dict) and payload.get(key) else ""
-    except ApiUnavailable:
+    except ApiUnavailableError:
         value = ""
     if not value:
-        raise ApiUnavailable(f"{TARGET_NAME} answered HTTP {response.status_code} without a readable {key}",
+        raise ApiUnavailableError(f"{TARGET_NAME} answered HTTP {response.status_code} without a readable {key}",
                              maybe_applied=response.request.method != "GET")
     return value
 
@@ -505,9 +505,9 @@ class TicTacClient:
     ) -> httpx.Response:
         """Send one call (with retries of 503/502/504 and connection errors) and map the answer.
 
-        Returns 2xx answers (and 304 to a write, GUESSES); raises :class:`BudgetExhausted` (429),
-        :class:`AuthenticationFailed` (401/403), :class:`ApiRejected` (other 4xx) or
-        :class:`ApiUnavailable` (5xx after the retries, unreachable, a 3xx — never followed and never
+        Returns 2xx answers (and 304 to a write, GUESSES); raises :class:`BudgetExhaustedError` (429),
+        :class:`AuthenticationFailedError` (401/403), :class:`ApiRejectedError` (other 4xx) or
+        :class:`ApiUnavailableError` (5xx after the retries, unreachable, a 3xx — never followed and never
         success —, an answer larger than ``max_answer_bytes``). For a write, ``maybe_applied`` is
         set when any attempt may have been processed (GUESSES), whatever the last attempt answered.
         ``may_have_applied_retry=False`` (POST): such an attempt is not repeated.
@@ -518,7 +518,7 @@ class TicTacClient:
                              auth=self._auth, label=label, safe_to_repeat=may_have_applied_retry)
         response, ambiguous = sent.response, sent.ambiguous
         if sent.kept_failing:
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"{TARGET_NAME} kept failing (HTTP {response.status_code}: {self._message(response)}) "
                 f"after {attempts_text(sent.attempts)}", maybe_applied=write and ambiguous,
             )
@@ -528,9 +528,9 @@ class TicTacClient:
             seconds = DEFAULT_RETRY_AFTER_SECONDS if seconds is None else max(seconds, 1)
             log.warning("%s answered 429 to %s %s: the daily call limit is used up (Retry-After %d s)",
                         TARGET_NAME, method, label, seconds)
-            raise BudgetExhausted(seconds, now=self._clock())
+            raise BudgetExhaustedError(seconds, now=self._clock())
         if status in AUTH_STATUSES:
-            raise AuthenticationFailed(
+            raise AuthenticationFailedError(
                 f"{TARGET_NAME} refused the API code (HTTP {status}: {self._message(response)}). Check the secret "
                 "tictac-api-code (locally TICTAC_API_CODE): it may be wrong, expired or lack the rights.",
                 maybe_applied=write and ambiguous,
@@ -539,19 +539,19 @@ class TicTacClient:
             return response
         if is_redirect(response):
             if write:
-                raise ApiUnavailable(
+                raise ApiUnavailableError(
                     f"{TARGET_NAME} answered {method} {label} with a redirect ({redirect_text(response)}), which "
                     "TimeBridge does not follow", maybe_applied=True)
-            raise ApiUnavailable(
+            raise ApiUnavailableError(
                 f"{TARGET_NAME} answered {method} {label} with a redirect ({redirect_text(response)}), which "
                 "TimeBridge does not follow: check TICTAC_BASE_URL (it must be the API's https address)")
         if status >= 500:
-            raise ApiUnavailable(f"{TARGET_NAME} failed (HTTP {status}: {self._message(response)})",
+            raise ApiUnavailableError(f"{TARGET_NAME} failed (HTTP {status}: {self._message(response)})",
                                  maybe_applied=write)
         if status >= 400:
-            raise ApiRejected(f"{TARGET_NAME} refused {method} {label}: {self._message(response)}", status)
+            raise ApiRejectedError(f"{TARGET_NAME} refused {method} {label}: {self._message(response)}", status)
         if status < 200:
-            raise ApiUnavailable(f"{TARGET_NAME} answered {method} {label} with HTTP {status}, which is no answer",
+            raise ApiUnavailableError(f"{TARGET_NAME} answered {method} {label} with HTTP {status}, which is no answer",
                                  maybe_applied=write)
         return response
 
@@ -563,16 +563,17 @@ class TicTacClient:
         if response.status_code == EMPTY_STATUS:
             return None
         if not response.content.strip():
-            raise ApiUnavailable(f"{TARGET_NAME} answered GET {counted_as or path} with HTTP {response.status_code} "
-                                 "and an empty body; only 204 No Content or an empty list means \"none\", so "
-                                 "the answer cannot be read")
+            raise ApiUnavailableError(
+                f"{TARGET_NAME} answered GET {counted_as or path} with HTTP {response.status_code} "
+                "and an empty body; only 204 No Content or an empty list means \"none\", so "
+                "the answer cannot be read")
         return response
 
     def _write(self, method: str, path: str, body: Mapping[str, Any], *, counted_as: str) -> httpx.Response:
         response = self._request(method, path, counted_as=counted_as, json_body=dict(body),
                                  may_have_applied_retry=method != "POST")
         if method == "POST" and response.status_code == UNCHANGED_STATUS:  # "was not successful" (TT:60)
-            raise ApiRejected(f"{TARGET_NAME} answered 304 Not Modified to POST {counted_as}: nothing was created",
+            raise ApiRejectedError(f"{TARGET_NAME} answered 304 Not Modified to POST {counted_as}: nothing was created",
                               UNCHANGED_STATUS)
         return response
 
@@ -591,7 +592,7 @@ class TicTacClient:
         """One user by userName (1 call); None when Tic-Tac answers 404."""
         try:
             response = self._request("GET", f"{USERS_PATH}/{_segment(user_name)}", counted_as=f"{USERS_PATH}/{{id}}")
-        except ApiRejected as exc:
+        except ApiRejectedError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -617,16 +618,17 @@ class TicTacClient:
             return CreatedUser(requested)
         try:
             user = self.find_created_user(body)
-        except BudgetExhausted:
+        except BudgetExhaustedError:
             raise  # the line waits and is planned again: the next plan finds the user by its number
-        except ApiRejected as exc:  # the user was created: a failed read-back never reads as "nothing changed"
-            raise ApiUnavailable(f"{TARGET_NAME} created the user but it could not be read back ({exc.message})",
+        except ApiRejectedError as exc:  # the user was created: a failed read-back never reads as "nothing changed"
+            raise ApiUnavailableError(f"{TARGET_NAME} created the user but it could not be read back ({exc.message})",
                                  maybe_applied=True) from None
-        except ApiUnavailable as exc:
+        except ApiUnavailableError as exc:
             raise type(exc)(f"{TARGET_NAME} created the user but it could not be read back ({exc})",
                             maybe_applied=True) from None
         if user is None:
-            raise ApiUnavailable(f"{TARGET_NAME} created the user {requested} but does not list it", maybe_applied=True)
+            raise ApiUnavailableError(f"{TARGET_NAME} created the user {requested} but does not list it",
+                                      maybe_applied=True)
         return CreatedUser(requested, user)
 
     def find_created_user(self, values: Mapping[str, Any]) -> User | None:
@@ -669,7 +671,7 @@ class TicTacClient:
         try:
             response = self._request("GET", f"{PROJECTS_PATH}/{_segment(project_id)}",
                                      counted_as=f"{PROJECTS_PATH}/{{id}}")
-        except ApiRejected as exc:
+        except ApiRejectedError as exc:
             if exc.status == 404:
                 return None
             raise
@@ -693,7 +695,7 @@ class TicTacClient:
         The match is checked again here on the exact number: Tic-Tac may compare without case."""
         matches = [p for p in self.list_projects(project_number=project_number) if p.project_number == project_number]
         if len(matches) > 1:
-            raise ApiRejected(f"{TARGET_NAME} has {len(matches)} projects with project number {project_number}")
+            raise ApiRejectedError(f"{TARGET_NAME} has {len(matches)} projects with project number {project_number}")
         return matches[0] if matches else None
 
     def create_project(self, values: Mapping[str, Any],
@@ -788,6 +790,6 @@ def _segment(value: str) -> str:
 
 
 __all__ = [
-    "TARGET_NAME", "Activity", "BudgetExhausted", "CreatedUser", "Entry", "Project", "RetryPolicy", "TicTacClient",
+    "TARGET_NAME", "Activity", "BudgetExhaustedError", "CreatedUser", "Entry", "Project", "RetryPolicy", "TicTacClient",
     "User", "days_changed_within", "parse_activities", "parse_entries", "parse_projects", "parse_users",
 ]

@@ -34,12 +34,12 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from shared.errors import (
-    AllowanceExceeded,
-    AmbiguousMatch,
-    ApiRejected,
-    ApiUnavailable,
-    AuthenticationFailed,
-    CallLimitReached,
+    AllowanceExceededError,
+    AmbiguousMatchError,
+    ApiRejectedError,
+    ApiUnavailableError,
+    AuthenticationFailedError,
+    CallLimitReachedError,
 )
 from shared.records.layouts import RecordType
 from shared.records.record import LineError, Record
@@ -324,18 +324,18 @@ class TicTacConnector(ConnectorDefaults):
 
     def link(self, record: Record, candidates: Sequence[RemoteRecord]) -> RemoteRecord | None:
         """An operation's first link: the one activity of its project with the same name. A user or
-        project whose number several carry is never linked (nor created again): AmbiguousMatch."""
+        project whose number several carry is never linked (nor created again): AmbiguousMatchError."""
         if record.record_type is not RecordType.OPERATION:
             code = str(record.key[0])
             names = self._ambiguous.get((record.record_type, code))
             if names:
                 what = "users with employee number" if record.record_type is RecordType.EMPLOYEE else \
                     "projects with project number"
-                raise AmbiguousMatch(f"Tic-Tac has {len(names)} {what} {code}: {' and '.join(names)}", names)
+                raise AmbiguousMatchError(f"Tic-Tac has {len(names)} {what} {code}: {' and '.join(names)}", names)
             return None
         activities = [self._activities[str(c.id)] for c in candidates if str(c.id) in self._activities]
         name = activity_name(record.values)
-        found = match_activity_by_name(activities, name)  # AmbiguousMatch: rejected
+        found = match_activity_by_name(activities, name)  # AmbiguousMatchError: rejected
         if found is None:  # created beside another of the same description: "Cut (30)"
             found = match_activity_by_name(activities, f"{name} ({key_text(record.values['nLineNumber'])})")
         if found is None:
@@ -404,7 +404,7 @@ class TicTacConnector(ConnectorDefaults):
         try:
             created = self.client.create_user(body, read_back=True)
             user = created.user
-        except ApiUnavailable as exc:
+        except ApiUnavailableError as exc:
             user = self._looked_up(exc, RecordType.EMPLOYEE, lambda: self.client.find_created_user(body),
                                    f"the new user for employee {values['sEmployeeCode']}")
         assert user is not None  # read_back=True
@@ -444,7 +444,7 @@ class TicTacConnector(ConnectorDefaults):
         activities = [activity_body(child, name=name) for child, name in zip(children, names, strict=True)]
         try:
             projid = self.client.create_project(project_create_body(values), activities)
-        except ApiUnavailable as exc:
+        except ApiUnavailableError as exc:
             projid = self._looked_up(exc, RecordType.JOB, lambda: self._project_id_of(code), f"the new project {code}")
         deactivate = project_after_create(values)
         if deactivate:
@@ -465,7 +465,7 @@ class TicTacConnector(ConnectorDefaults):
             return []
         template = self._templates.get(code)
         if template is None:  # refuse_create rejects such a line while planning
-            raise ApiRejected(f"TimeBridge knows no Template job {code} to create job {values['sJobCode']} from")
+            raise ApiRejectedError(f"TimeBridge knows no Template job {code} to create job {values['sJobCode']} from")
         given = {key_text(child["nLineNumber"]) for child in children}
         operations: list[dict[str, Value]] = []
         for kept in template.template_operations:
@@ -489,11 +489,11 @@ class TicTacConnector(ConnectorDefaults):
             return None
         projid = self._project_of_job.get(code)
         if projid is None:
-            raise ApiRejected(f"Tic-Tac has no project for job {code}")
+            raise ApiRejectedError(f"Tic-Tac has no project for job {code}")
         body = activity_body(values)
         try:
             actid = self.client.create_activity(projid, body)
-        except ApiUnavailable as exc:
+        except ApiUnavailableError as exc:
             actid = self._looked_up(exc, RecordType.OPERATION, lambda: self._activity_id_named(projid, body["name"]),
                                     f"the new activity {body['name']!r} of job {code}")
         self._activities[actid] = Activity(actid, projid, body)
@@ -530,16 +530,16 @@ class TicTacConnector(ConnectorDefaults):
             self._remember(Entity.ACTIVITY, values, remote, LinkedBy.NAME, only_if_new=True)
 
     # --- writes whose answer was lost: looked up before they are reported ---------------------------
-    def _looked_up(self, exc: ApiUnavailable, record_type: RecordType, look: Callable[[], _Found | None],
+    def _looked_up(self, exc: ApiUnavailableError, record_type: RecordType, look: Callable[[], _Found | None],
                    what: str) -> _Found:
         """What ``look`` finds after a create whose answer was lost or unreadable (the create arrived);
-        raises :class:`ApiUnavailable` saying "nothing was changed" when it finds nothing, or
+        raises :class:`ApiUnavailableError` saying "nothing was changed" when it finds nothing, or
         ``maybe_applied`` when it cannot look (no budget, Tic-Tac failing)."""
-        if not exc.maybe_applied or isinstance(exc, AuthenticationFailed | CallLimitReached):
+        if not exc.maybe_applied or isinstance(exc, AuthenticationFailedError | CallLimitReachedError):
             raise exc
         found = self._look(exc, record_type, look, what)
         if found is None:
-            raise ApiUnavailable(f"{exc}; TimeBridge looked it up: {what} does not exist, so nothing was created",
+            raise ApiUnavailableError(f"{exc}; TimeBridge looked it up: {what} does not exist, so nothing was created",
                                  maybe_applied=False) from None
         log.info("%s: the answer was lost, but the look-up found that it did arrive", what)
         return found
@@ -551,30 +551,31 @@ class TicTacConnector(ConnectorDefaults):
         new values → done; still holding the old ones → "nothing was changed"; else it may or may not."""
         try:
             write()
-        except ApiUnavailable as exc:
-            if not exc.maybe_applied or isinstance(exc, AuthenticationFailed | CallLimitReached):
+        except ApiUnavailableError as exc:
+            if not exc.maybe_applied or isinstance(exc, AuthenticationFailedError | CallLimitReachedError):
                 raise
             stored = self._look(exc, record_type, read, "the update")
             if stored is not None and all(_same(stored.get(name), value) for name, value in changes.items()):
                 log.info("%s update: the answer was lost, but the look-up found that it did arrive", record_type)
                 return
             if stored is not None and all(_same(stored.get(name), before.get(name)) for name in changes):
-                raise ApiUnavailable(f"{exc}; TimeBridge looked it up: Tic-Tac still holds the old values, so "
+                raise ApiUnavailableError(f"{exc}; TimeBridge looked it up: Tic-Tac still holds the old values, so "
                                      "nothing was changed", maybe_applied=False) from None
-            raise ApiUnavailable(f"{exc}; the look-up afterwards could not tell whether the update arrived",
+            raise ApiUnavailableError(f"{exc}; the look-up afterwards could not tell whether the update arrived",
                                  maybe_applied=True) from None
 
-    def _look(self, exc: ApiUnavailable, record_type: RecordType, look: Callable[[], _Found | None],
+    def _look(self, exc: ApiUnavailableError, record_type: RecordType, look: Callable[[], _Found | None],
               what: str) -> _Found | None:
         if not self._top_up(LOOK_UP_COSTS[record_type]):
-            raise ApiUnavailable(f"{exc}; TimeBridge could not look up whether {what} arrived (no calls left in the "
-                                 "daily budget for the look-up)", maybe_applied=True) from None
+            raise ApiUnavailableError(
+                f"{exc}; TimeBridge could not look up whether {what} arrived (no calls left in the "
+                "daily budget for the look-up)", maybe_applied=True) from None
         try:
             return look()
-        except CallLimitReached:
+        except CallLimitReachedError:
             raise
-        except (ApiUnavailable, ApiRejected, AllowanceExceeded) as failure:
-            raise ApiUnavailable(f"{exc}; looking up whether {what} arrived failed too ({type(failure).__name__})",
+        except (ApiUnavailableError, ApiRejectedError, AllowanceExceededError) as failure:
+            raise ApiUnavailableError(f"{exc}; looking up whether {what} arrived failed too ({type(failure).__name__})",
                                  maybe_applied=True) from None
 
     def _user_fields(self, user_name: str) -> Mapping[str, Any] | None:
@@ -637,7 +638,7 @@ def _same(stored: Any, wanted: Any) -> bool:
 
 
 def _no_reservation(method: str, path: str) -> None:
-    raise AllowanceExceeded(f"{method} {path} was not sent: no call budget is reserved for it")
+    raise AllowanceExceededError(f"{method} {path} was not sent: no call budget is reserved for it")
 
 
 __all__ = ["HELD_FIELDS", "TicTacConnector"]

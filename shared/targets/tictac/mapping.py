@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from shared.errors import AmbiguousMatch
+from shared.errors import AmbiguousMatchError
 from shared.platform.config import check_user_name_template
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.values import Value
@@ -368,7 +368,7 @@ def match_user(users: Iterable[User], employee_code: str) -> User | None:
     found = [user for user in users if user.employee_number == employee_code]
     if len(found) > 1:
         names = [user.user_name for user in found]
-        raise AmbiguousMatch(f"Tic-Tac has {len(found)} users with employee number {employee_code}: "
+        raise AmbiguousMatchError(f"Tic-Tac has {len(found)} users with employee number {employee_code}: "
                              f"{', '.join(names)}", names)
     return found[0] if found else None
 
@@ -385,19 +385,19 @@ def match_project(projects: Iterable[Project], job_code: str) -> Project | None:
     found = [project for project in projects if project.project_number == job_code]
     if len(found) > 1:
         names = [f"{p.name} ({p.project_id})" for p in found]
-        raise AmbiguousMatch(f"Tic-Tac has {len(found)} projects with project number {job_code}: "
+        raise AmbiguousMatchError(f"Tic-Tac has {len(found)} projects with project number {job_code}: "
                              f"{', '.join(names)}", names)
     return found[0] if found else None
 
 
 def match_activity_by_name(activities: Iterable[Activity], name: str) -> Activity | None:
     """The first link of an operation: the one activity of its project whose name equals ``name``
-    (trimmed, without case). Several → :class:`AmbiguousMatch` naming them."""
+    (trimmed, without case). Several → :class:`AmbiguousMatchError` naming them."""
     wanted = _spaces(name).casefold()
     found = [a for a in activities if _spaces(a.name).casefold() == wanted]
     if len(found) > 1:
         names = [f"{a.name} ({a.activity_id})" for a in found]
-        raise AmbiguousMatch(f"more than one Tic-Tac activity is named {name!r}: {' and '.join(names)}", names)
+        raise AmbiguousMatchError(f"more than one Tic-Tac activity is named {name!r}: {' and '.join(names)}", names)
     return found[0] if found else None
 
 
