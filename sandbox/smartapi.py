@@ -47,7 +47,7 @@ from sandbox.smartapi_model import (
     RESOURCES,
     BodyRules,
     RecordType,
-    Refused,
+    RefusedError,
     blank,
     read_body,
 )
@@ -549,7 +549,7 @@ def _validate(state: SandboxState, record_type: RecordType, body: dict[str, Any]
     (``sandbox/smartapi_model.py``); return it in GET-field names."""
     try:
         values = read_body(record_type, body, state.switches.body_rules())
-    except Refused as exc:
+    except RefusedError as exc:
         raise _RejectError(400, str(exc)) from None
     if record_type is RecordType.JOB and values.get("JobTemplate"):
         templates = [

@@ -223,7 +223,7 @@ def blank(record_type: RecordType) -> dict[str, Any]:
     return row
 
 
-class Refused(ValueError):
+class RefusedError(ValueError):
     """A body SmartTID answers with 400; the message is the answer's text."""
 
 
@@ -242,7 +242,7 @@ _DECIMAL_TEXT = re.compile(r"^\s*-?\d+(\.\d+)?\s*$")
 
 def read_body(record_type: RecordType, body: dict[str, Any], rules: BodyRules) -> dict[str, Any]:
     """The body's values under their object field names (parameters without a field are checked
-    and left out); raises :class:`Refused` as SmartTID would answer 400."""
+    and left out); raises :class:`RefusedError` as SmartTID would answer 400."""
     resource = RESOURCES[record_type]
     values: dict[str, Any] = {}
     for name, value in body.items():
@@ -250,7 +250,7 @@ def read_body(record_type: RecordType, body: dict[str, Any], rules: BodyRules) -
         if parameter is None:
             if rules.unknown_parameters == "ignore":
                 continue  # as ASP.NET's model binding drops a property the model does not have
-            raise Refused(f"Unknown parameter {name}")
+            raise RefusedError(f"Unknown parameter {name}")
         if value is None:
             continue  # not supplied: the procedure's default (§1)
         stored = _stored(parameter, value, rules)
@@ -266,36 +266,36 @@ def _stored(parameter: Parameter, value: Any, rules: BodyRules) -> Any:
         if rules.overlong_text == "truncate":  # a stored procedure's NVARCHAR(n) parameter cuts silently
             value = value.encode("utf-16-le")[: 2 * parameter.length].decode("utf-16-le", "ignore")
         else:
-            raise Refused(f"String or binary data would be truncated: {name} is longer than "
+            raise RefusedError(f"String or binary data would be truncated: {name} is longer than "
                           f"{parameter.length} characters")
     match parameter.kind:
         case Kind.DATE:
             try:
                 moment = datetime.strptime(value, "%d-%m-%Y")
             except ValueError:
-                raise Refused(f"Invalid value for {name}: {value!r} (expected dd-mm-yyyy)") from None
+                raise RefusedError(f"Invalid value for {name}: {value!r} (expected dd-mm-yyyy)") from None
             if moment.year < 1753:  # SQL Server's DATETIME
-                raise Refused("The conversion of a nvarchar data type to a datetime data type resulted in an "
+                raise RefusedError("The conversion of a nvarchar data type to a datetime data type resulted in an "
                               "out-of-range value.")
             return moment.strftime("%Y-%m-%d" if rules.date_fields == "date" else "%Y-%m-%dT00:00:00")
         case Kind.FLAG:
             if parameter.sql == "BIT":
                 return value
             if value not in ("0", "1"):
-                raise Refused(f"Invalid value for {name}: {value!r} (0 for no, 1 for yes)")
+                raise RefusedError(f"Invalid value for {name}: {value!r} (0 for no, 1 for yes)")
             return value == "1"
         case Kind.CHOICE:
             if value not in parameter.choices:
-                raise Refused(f"Invalid value for {name}: {value!r} (one of {', '.join(parameter.choices)})")
+                raise RefusedError(f"Invalid value for {name}: {value!r} (one of {', '.join(parameter.choices)})")
             return value
         case Kind.INTEGER:
             if not -(2**31) <= value < 2**31:
-                raise Refused(f"Arithmetic overflow error converting expression to data type int ({name}).")
+                raise RefusedError(f"Arithmetic overflow error converting expression to data type int ({name}).")
             return value
         case Kind.DECIMAL:
             if isinstance(value, str):
                 if not _DECIMAL_TEXT.match(value):  # SQL Server's CAST to DECIMAL: "." only
-                    raise Refused(f"Error converting data type nvarchar to numeric ({name}: {value!r}).")
+                    raise RefusedError(f"Error converting data type nvarchar to numeric ({name}: {value!r}).")
                 number = Decimal(value)
                 return int(number) if number == number.to_integral_value() else float(number)
             return value
@@ -324,7 +324,7 @@ def _as_wire_type(parameter: Parameter, value: Any, *, lenient: bool) -> Any:
                     return int(number) if number == number.to_integral_value() else float(number)
         if wire is bool and value in ("true", "false"):
             return value == "true"
-    raise Refused(f"Invalid value for {parameter.name}: {value!r} (expected a JSON "
+    raise RefusedError(f"Invalid value for {parameter.name}: {value!r} (expected a JSON "
                   f"{_JSON_NAMES[parameter.sql]})")
 
 
