@@ -237,6 +237,23 @@ def test_a_mark_route_that_wants_put_stops_the_export_loudly_and_marks_nothing(
     assert not any(row["Transfered"] for row in sandbox.state()["jobledger"])
 
 
+def test_a_read_route_that_wants_another_method_fails_saying_so_and_what_to_do(
+    storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
+) -> None:
+    # GET for reading the job ledger is TimeBridge's reading of the document: if SmartAPI wants POST,
+    # the run fails with a message that names the method, the route and where the guess is written.
+    from shared.errors import ApiRejectedError
+    from shared.export import run_export
+
+    sandbox.switch(job_ledger_read_method="POST")
+    with pytest.raises(ApiRejectedError) as caught:
+        run_export(settings)
+    message = str(caught.value)
+    assert "does not accept GET for /getjobledgerentries" in message and "HTTP 405" in message
+    assert "docs/targets.md" in message
+    assert not any(row["Transfered"] for row in sandbox.state()["jobledger"])
+
+
 def test_a_field_the_employee_object_does_not_show_is_still_sent_and_lands(
     storage: BlobServiceClient, settings: Settings, sandbox: Sandbox
 ) -> None:

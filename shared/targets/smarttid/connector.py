@@ -408,6 +408,12 @@ class SmartTidConnector(ConnectorDefaults):
                 "after a new login. Check that the API access is active in SmartTID (IT setup > API access) "
                 "and that the secrets smarttid-api-key and smarttid-customer-key are right."
             )
+        if response.status_code == 405:  # the method of a route is a guess where the document is silent
+            raise ApiRejectedError(
+                f"SmartTID does not accept {method} for {route_of(path)} (HTTP 405: {self._message(response)}). "
+                "SmartTID's documentation does not settle this route's method and TimeBridge uses its best "
+                "reading (docs/targets.md, 'Decisions where SmartTID's documentation has gaps'); report this "
+                "answer to TimeBridge's support with your SmartTID version", 405)
         if response.status_code >= 400:
             raise ApiRejectedError(self._message(response), response.status_code)
         if response.status_code < 200:
