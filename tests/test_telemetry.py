@@ -335,3 +335,12 @@ def test_the_azure_monitor_distro_sends_the_event_as_a_custom_event_with_its_dim
     assert json.loads(properties[telemetry.REJECTED_BY_REASON]) == {"Employee sName (position 2)": 1}
     assert telemetry.CUSTOM_EVENT_NAME not in properties
     assert "Anne Jensen" not in json.dumps(items)
+
+
+def test_the_event_statuses_are_the_receipts_own() -> None:
+    # One status list per pipeline (the receipts' enums); the events and the alert rules use it.
+    from shared.export.receipt import ExportStatus
+    from shared.importing.reports import ImportStatus
+
+    assert set(telemetry.IMPORT_STATUSES) <= {status.value for status in ImportStatus}
+    assert set(telemetry.EXPORT_STATUSES) == {status.value for status in ExportStatus} | {telemetry.EXPORT_FAILED}

@@ -247,8 +247,6 @@ def status(ctx: click.Context, limit: int, as_json: bool) -> int:
 @json_option
 @click.pass_context
 def export(ctx: click.Context, as_json: bool) -> int:
-    from dataclasses import asdict
-
     from shared.export import run_export
     from tools.cli_support import require_storage, storage_errors
 
@@ -262,7 +260,7 @@ def export(ctx: click.Context, as_json: bool) -> int:
     if receipt is None:
         _emit(as_json, {"status": "nothing-new"}, "Nothing new to export (or another run holds the export lock).")
     else:
-        _emit(as_json, asdict(receipt), "\n".join(map(one_line, receipt.summary().splitlines())))
+        _emit(as_json, receipt.model_dump(mode="json"), "\n".join(map(one_line, receipt.summary().splitlines())))
     return OK
 
 

@@ -51,7 +51,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, C
 from shared.errors import ExportFailedError
 from shared.export import events
 from shared.export.ledger_table import ExportLedger, Intent, RunStatus
-from shared.export.receipt import ExportReceipt, id_range
+from shared.export.receipt import ExportReceipt, ExportStatus, id_range
 from shared.export.spool import SpooledFile, md5_of, packed_ids, unpacked_ids
 from shared.platform.clock import iso
 from shared.platform.config import ExportEncoding, Settings
@@ -352,9 +352,9 @@ class Exporter:
         calls.subtract(calls_before)
         by_endpoint = {key: n for key, n in sorted(calls.items()) if n > 0}
         if interrupted:
-            status = "completed-after-interruption"
+            status = ExportStatus.COMPLETED_AFTER_INTERRUPTION
         else:
-            status = "exported" if manifest.time_ids or manifest.job_ids else "exported-empty"
+            status = ExportStatus.EXPORTED if manifest.time_ids or manifest.job_ids else ExportStatus.EXPORTED_EMPTY
         return ExportReceipt(
             run_id=intent.run_id,
             file=f"{self.settings.output_container}/{intent.file_name}",

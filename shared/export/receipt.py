@@ -5,39 +5,52 @@ from __future__ import annotations
 import builtins
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from shared.platform.safe_text import json_visible
 
 
-@dataclass
-class ExportReceipt:
+class ExportStatus(StrEnum):
+    """Every status an export receipt can have — the one list (a run that raised has no receipt;
+    its telemetry event says ``failed``)."""
+
+    #: a file with new entries
+    EXPORTED = "exported"
+    #: a file without entries (EXPORT_WRITE_EMPTY_FILE)
+    EXPORTED_EMPTY = "exported-empty"
+    #: an interrupted run, completed from its staged file
+    COMPLETED_AFTER_INTERRUPTION = "completed-after-interruption"
+
+
+class ExportReceipt(BaseModel):
     run_id: str
     file: str  # "<container>/<file name>"
-    status: str  # exported | exported-empty | completed-after-interruption
+    status: ExportStatus
     started_at: str
     finished_at: str = ""
     duration_seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
-    ids: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    ids: dict[str, dict[str, int | None]] = Field(default_factory=dict)
     bytes: int = 0
     md5: str = ""
     encoding: str = ""
     decimal_separator: str = ""
     marked_transferred: int = 0
     #: Job-ledger entries of this file deleted in SmartTID after the file was written (not marked).
-    deleted_in_smarttid: list[int] = field(default_factory=list)
-    api_calls: dict[str, Any] = field(default_factory=dict)
-    recovered_runs: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    deleted_in_smarttid: list[int] = Field(default_factory=list)
+    api_calls: dict[str, Any] = Field(default_factory=dict)
+    recovered_runs: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
     #: Tic-Tac: every line of the file → ``{"line", "record", "rowid", "version", "reason"}``.
-    lines: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = Field(default_factory=list)
     #: Tic-Tac: what the run read and did not export (``held``, ``left_out``, ``pending``, ``read``, ``guard``).
-    source: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = Field(default_factory=dict)
 
     def to_json(self) -> builtins.bytes:  # ``bytes`` is also a field here
-        return json_visible(json.dumps(asdict(self), indent=2, ensure_ascii=False)).encode("utf-8")
+        return json_visible(json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False)).encode("utf-8")
 
     def summary(self) -> str:
         """A few lines for a console (the demo script prints this)."""

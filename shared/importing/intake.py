@@ -34,7 +34,7 @@ from shared.importing.importer import Importer, ImportResult, reject_all
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, physical_lines
 from shared.importing.passes import Batches, in_memory, read_for_import
 from shared.importing.personal_data import CprWithholding
-from shared.importing.reports import Receipt, error_report_chunks, file_rejection_report
+from shared.importing.reports import ImportStatus, Receipt, error_report_chunks, file_rejection_report
 from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
@@ -177,7 +177,7 @@ class Intake:
     # --- steps --------------------------------------------------------------------------------
     def _import(self, source: BlobClient, run: FileRun, size: int) -> Receipt:
         started = time.monotonic()
-        receipt = Receipt(source=run.name, etag=run.run_id, status="imported", received_at=now_iso(),
+        receipt = Receipt(source=run.name, etag=run.run_id, status=ImportStatus.IMPORTED, received_at=now_iso(),
                           folder=run.folder)
         if run.renamed:
             receipt.notes.append(f"The file name cannot be used as it is in output names; the outputs are stored "
@@ -222,8 +222,8 @@ class Intake:
         self._upload(self.settings.archive_container, run.original, stream(), CSV, size)
         receipt.outputs["archived_copy"] = f"{self.settings.archive_container}/{run.original}"
         if result.errors:
-            receipt.status = "imported-with-errors" if any(receipt.counts[k] for k in
-                                                           ("created", "updated", "unchanged")) else "rejected"
+            applied = any(receipt.counts[k] for k in ("created", "updated", "unchanged"))
+            receipt.status = ImportStatus.IMPORTED_WITH_ERRORS if applied else ImportStatus.REJECTED
             rejected = {line for error in result.errors for line in parsed.span(error.line)}
             formulas: list[int] = []
             self._upload(self.settings.error_container, run.rejected_lines,
@@ -267,7 +267,8 @@ class Intake:
         def stream() -> Iterable[bytes]:
             return source.download_blob(etag=run.etag, match_condition=MatchConditions.IfNotModified).chunks()
 
-        receipt = Receipt(source=run.name, etag=run.run_id, status="queued", received_at=now_iso(), folder=run.folder)
+        receipt = Receipt(source=run.name, etag=run.run_id, status=ImportStatus.QUEUED, received_at=now_iso(),
+                          folder=run.folder)
         lines = sum(1 for line in physical_lines(stream()) if line.content.strip(b" \t;"))
         self._upload(self.settings.archive_container, run.original, stream(), CSV, size)
         self._upload(self.settings.archive_container, run.deferred_lines, stream(), CSV, size)
@@ -298,7 +299,7 @@ class Intake:
                      _pick_lines(stream(), set(waiting), []), CSV)
         count = receipt.counts.get("deferred", 0)
         applied = any(receipt.counts.get(k) for k in ("created", "updated", "unchanged"))
-        receipt.status = "partially-applied" if applied else "deferred"
+        receipt.status = ImportStatus.PARTIALLY_APPLIED if applied else ImportStatus.DEFERRED
         receipt.deferred = {"lines": count, "next_attempt_after": waiting_until,
                             "file": f"{self.settings.archive_container}/{run.deferred_lines}"}
         receipt.notes.append(deferral_note(self.settings, result, count, waiting_until))
@@ -319,7 +320,7 @@ class Intake:
         started: float
     ) -> Receipt:
         log.warning("%s was not imported: %s", visible(run.name), visible(exc.reason))
-        receipt.status = "rejected-file"
+        receipt.status = ImportStatus.REJECTED_FILE
         receipt.notes.append(f"The whole file was not imported: {exc.reason}. What to do: {exc.action}.")
         receipt.duration_seconds = round(time.monotonic() - started, 3)
         error = self.settings.error_container

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.importing.personal_data import CPR_FIELD, WITHHELD
 from shared.platform.clock import now_iso
@@ -16,30 +18,52 @@ ENCODING_NAMES = {"utf-8": "UTF-8", "windows-1252": "Windows-1252",
                   "mixed": "UTF-8, some lines Windows-1252 (see the receipt)"}
 
 
-@dataclass
-class Receipt:
+class ImportStatus(StrEnum):
+    """Every status an import receipt (and its telemetry event) can have — the one list."""
+
+    #: every line applied (created, updated or unchanged)
+    IMPORTED = "imported"
+    #: some lines applied, some rejected (the error report lists them)
+    IMPORTED_WITH_ERRORS = "imported-with-errors"
+    #: every line rejected
+    REJECTED = "rejected"
+    #: the file as a whole could not be read (too large, not a CSV, …): it is in ``error`` with a reason
+    REJECTED_FILE = "rejected-file"
+    #: the file waits behind an earlier file of the same target (a call budget's queue)
+    QUEUED = "queued"
+    #: nothing applied yet: every line waits for the target's call budget or the next run
+    DEFERRED = "deferred"
+    #: some lines applied, the rest wait
+    PARTIALLY_APPLIED = "partially-applied"
+    #: a resumption of waiting lines (the lines of a deferred file were sent, some or all)
+    RESUMED = "resumed"
+
+
+class Receipt(BaseModel):
     """One per input file, stored next to the archived copy; its presence marks the file as done."""
+
+    model_config = ConfigDict(validate_assignment=True)
 
     source: str
     etag: str
-    status: str  # imported | imported-with-errors | rejected-file
+    status: ImportStatus | Literal[""]  # "" only before the outcome is known
     received_at: str
     folder: str = ""  # where this file's outputs are (``<name or safe form>/<etag>``)
     encoding: str | None = None  # utf-8 | windows-1252 | mixed
     windows_1252_lines: str = ""  # the lines read as Windows-1252 ("3, 7-9"), when not all or none
     lines: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    api_calls: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, int] = Field(default_factory=dict)
+    api_calls: dict[str, Any] = Field(default_factory=dict)
     duration_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    outputs: dict[str, str] = Field(default_factory=dict)
     #: lines waiting for the target's call budget: how many, until when, where they are kept
-    deferred: dict[str, Any] = field(default_factory=dict)
+    deferred: dict[str, Any] = Field(default_factory=dict)
     finished_at: str = ""
 
     def to_json(self) -> bytes:
         self.finished_at = self.finished_at or now_iso()
-        return json_visible(json.dumps(self.__dict__, indent=2, ensure_ascii=False)).encode("utf-8")
+        return json_visible(json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False)).encode("utf-8")
 
 
 def describe_error(source: str, error: LineError) -> str:

@@ -25,7 +25,7 @@ from shared.importing.intake import (
     deferral_note,
     read_file,
 )
-from shared.importing.reports import Receipt, error_report_chunks
+from shared.importing.reports import ImportStatus, Receipt, error_report_chunks
 from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
@@ -66,7 +66,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         return waiting_blob.download_blob().chunks()
 
     stamp = now_iso()
-    receipt = Receipt(source=entry.source, etag=entry.folder.rsplit("/", 1)[-1], status="resumed",
+    receipt = Receipt(source=entry.source, etag=entry.folder.rsplit("/", 1)[-1], status=ImportStatus.RESUMED,
                       received_at=stamp, folder=entry.folder)
     original = entry.original_lines or None
     connector, problem = connect(intake.connector_factory, entry.source)
@@ -118,7 +118,7 @@ def resume(intake: Intake, entry: PendingEntry, deferrals: Deferrals) -> bool:
         receipt.notes.append(deferral_note(intake.settings, result, entry.waiting, until))
         receipt.deferred = {"lines": entry.waiting, "next_attempt_after": until,
                             "file": f"{archive}/{entry.lines_blob}"}
-        receipt.status = "partially-applied"
+        receipt.status = ImportStatus.PARTIALLY_APPLIED
     else:
         deferrals.remove(entry)
     intake._upload(archive, f"{entry.folder}/resumed-{tag}.json", receipt.to_json(), JSON)
