@@ -34,21 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.memory import peak_rss_mib
-from bench.scale_bench import fill_sandbox, sampled_size, sandbox, upload
+from bench.scale_bench import file_lines, fill_sandbox, sampled_size, sandbox, upload
 
 GROUP = 5  # an employee, a job and three operations
 
 
 def mix_lines(size: int) -> Iterator[bytes]:
-    for i in range(size):
-        group, k = divmod(i, GROUP)
-        if k == 0:
-            line = f"Employee;E{group:07d};Bench Person {group};Benchvej {group};8000;Aarhus C;;;;PROD;Produktion"
-        elif k == 1:
-            line = f"Job;J{group:07d};Bench job {group};;;;Started"
-        else:
-            line = f"Operation;J{group:07d};{k - 1};OP{k};Operation {k - 1} of job {group};1,5"
-        yield (line + "\r\n").encode()
+    """The 20/20/60 mix: ``scale_bench``'s lines in groups of five."""
+    return file_lines(size, GROUP)
 
 
 def mix_file(size: int, folder: Path) -> Path:

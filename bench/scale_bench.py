@@ -56,9 +56,10 @@ from shared.wiring import prepare_storage
 GROUP = 10  # lines per employee + job + its operations
 
 
-def file_lines(size: int) -> Iterator[bytes]:
+def file_lines(size: int, group_size: int = GROUP) -> Iterator[bytes]:
+    """``size`` lines in groups of an employee, a job and ``group_size`` - 2 operations of that job."""
     for i in range(size):
-        group, k = divmod(i, GROUP)
+        group, k = divmod(i, group_size)
         if k == 0:
             line = f"Employee;E{group:07d};Bench Person {group};Benchvej {group};8000;Aarhus C;;;;PROD;Produktion"
         elif k == 1:

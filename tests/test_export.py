@@ -28,7 +28,7 @@ from shared.export.ledger_format import (
     format_value,
     render,
 )
-from shared.export.ledger_table import EntryKind, ExportLedger, RunStatus
+from shared.export.ledger_table import EntryKind, ExportLedger, Intent, RunStatus
 from shared.export.protocol import ORPHAN_AGE, RUNS_PREFIX, Exporter, receipt_name_for
 from shared.export.spool import LedgerSpool
 from shared.platform.config import ExportEncoding, Settings
@@ -501,18 +501,24 @@ def test_timer_function_is_registered_with_its_schedule_and_exports(storage, set
     assert_exactly_once(storage, settings, expected, sandbox)
 
 
-def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_and_completed(
-    storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # An older version kept the lock, staged runs and receipts in the output container. A run of it
-    # was interrupted after its intent: the new version finds the staging where it now belongs.
-    expected = expected_entries(sandbox)
+def interrupted_after_intent(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Intent:
+    """A run that stopped right after recording its intent: its file staged, not written."""
     with monkeypatch.context() as patch:
         CRASH_POINTS["after_intent"](patch)
         with pytest.raises(CrashError):
             run_export(settings)
     intent = ExportLedger.connect(settings).read_state().intent
     assert intent is not None
+    return intent
+
+
+def test_bookkeeping_left_in_the_output_container_by_an_older_version_is_moved_and_completed(
+    storage, settings, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An older version kept the lock, staged runs and receipts in the output container. A run of it
+    # was interrupted after its intent: the new version finds the staging where it now belongs.
+    expected = expected_entries(sandbox)
+    intent = interrupted_after_intent(settings, monkeypatch)
     state = storage.get_container_client(settings.export_state_container)
     output = storage.get_container_client(settings.output_container)
     for blob in list(state.list_blobs(name_starts_with=RUNS_PREFIX)):  # as the older version left them
@@ -586,12 +592,7 @@ def test_the_staging_of_an_interrupted_run_is_never_removed_as_an_orphan(
 ) -> None:
     """Its intent is recorded: however old its staged file is, it is the one the next run writes."""
     expected = expected_entries(sandbox)
-    with monkeypatch.context() as patch:
-        CRASH_POINTS["after_intent"](patch)
-        with pytest.raises(CrashError):
-            run_export(settings)
-    intent = ExportLedger.connect(settings).read_state().intent
-    assert intent is not None
+    intent = interrupted_after_intent(settings, monkeypatch)
     bookkeeping = storage.get_container_client(settings.export_state_container)
     staged = {blob.name: blob.last_modified for blob in bookkeeping.list_blobs(name_starts_with=RUNS_PREFIX)}
     staged_file = read_blob(storage, settings.export_state_container, f"{RUNS_PREFIX}{intent.run_id}/{intent.file_name}")
