@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from shared.errors import AllowanceExceededError, CallLimitReachedError, ConfigurationError, ExportFailedError
 from shared.export.ledger_format import render
@@ -37,10 +37,8 @@ from shared.export.spool import SpooledFile
 from shared.export.tictac_source import JOB, TIME, TIME_ROW, Links, Plan, Rules, link_by_number, plan
 from shared.platform.clock import iso
 from shared.platform.config import CorrectionDate
-from shared.targets.base import Connector
+from shared.targets.base import Connector, EntriesConnector, EntriesLedger
 from shared.targets.tictac.client import days_changed_within
-from shared.targets.tictac.connector import TARGET, TicTacConnector
-from shared.targets.tictac.xref import CrossRef, Entity, LinkedBy
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +61,14 @@ class SentLedgerSource:
         self.clock = exporter.clock
 
     def export(self, connector: Connector, etag: str, recovered: ExportReceipt | None) -> ExportReceipt | None:
-        if not isinstance(connector, TicTacConnector):
-            raise ConfigurationError("the Tic-Tac export needs the Tic-Tac connector (TARGET_SYSTEM=tictac)")
-        receipt = self._export(connector, etag, [recovered.run_id] if recovered else [])
+        if not isinstance(connector, EntriesLedger):
+            raise ConfigurationError("this target's connector reads no entries for a sent ledger; its export is "
+                                     "chosen by its registry entry (shared/targets/registry.py)")
+        receipt = self._export(cast(EntriesConnector, connector), etag, [recovered.run_id] if recovered else [])
         return receipt or recovered
 
     # --- one run --------------------------------------------------------------------------------
-    def _export(self, connector: TicTacConnector, etag: str, recovered_runs: list[str]) -> ExportReceipt | None:
+    def _export(self, connector: EntriesConnector, etag: str, recovered_runs: list[str]) -> ExportReceipt | None:
         started, calls_before = time.monotonic(), Counter(connector.calls.counts)
         source = SourceLedger(self.ledger.table)
         now = self.clock()
@@ -77,7 +76,7 @@ class SentLedgerSource:
         days = None if state.last_read_at is None else days_changed_within(state.last_read_at, now)
         reconcile = (days is None or state.last_reconcile_at is None
                      or now - state.last_reconcile_at >= RECONCILE_EVERY)
-        calls = CALLS_PER_RUN * connector.client.max_attempts
+        calls = CALLS_PER_RUN * connector.max_attempts
         if not connector.reserve(calls):
             when = connector.next_free_at(calls)
             log.warning("export: skipped — Tic-Tac's call budget has no room for this run's %d calls now; "
@@ -88,12 +87,11 @@ class SentLedgerSource:
             rules = self._rules(now, state.purged_before)
             if reconcile:  # retention: rows dated before the window are final (source_ledger.py)
                 source.purge_final_rows(rules.window[0])
-            entries = connector.client.read_entries(*rules.window, days_changed_within=None if reconcile else days)
-            read = [dict(entry.fields) for entry in entries]
+            read = connector.read_entries(*rules.window, days_changed_within=None if reconcile else days)
             held = source.held()
             known = source.all_rows() if reconcile else source.rows([str(r.get("rowid") or "") for r in read]
                                                                     + list(held))
-            linked = self._cross_references(connector)  # read once; completed by the lists below
+            linked = connector.entry_links()  # read once; completed by the lists below
             codes, links = link_by_number(*linked, catalogue=source.catalogue())
             time_rows = [r for r in read if r.get("type") == TIME_ROW] + [row for row, _ in held.values()]
             stale = state.catalogue_at is None or now - state.catalogue_at >= CATALOGUE_EVERY
@@ -190,40 +188,17 @@ class SentLedgerSource:
         )
 
     @staticmethod
-    def _cross_references(connector: TicTacConnector) -> tuple[dict[str, str], dict[str, str],
-                                                                 dict[str, dict[str, str]]]:
-        """The cross-references as the export maps by them: userName (folded) → employee code, projid →
-        job code, actid → the operation's ERP values."""
-        xrefs = connector.xrefs
-        users = xrefs.load(TARGET, Entity.USER).values() if xrefs else ()
-        projects = xrefs.load(TARGET, Entity.PROJECT).values() if xrefs else ()
-        activities = xrefs.load(TARGET, Entity.ACTIVITY).values() if xrefs else ()
-        return ({ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
-                {ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
-                {ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
-                 for ref in activities if ref.remote_id and len(ref.erp_key) == 2})
-
-    @staticmethod
-    def _record_links(connector: TicTacConnector, links: Links) -> None:
-        """The links made by number (users and projects made by hand), into the cross-reference table."""
-        if connector.xrefs is None or not (links.users or links.projects):
+    def _record_links(connector: EntriesConnector, links: Links) -> None:
+        """The links made by number (users and projects made by hand), recorded by the target."""
+        if not (links.users or links.projects):
             return
-        connector.xrefs.put_many([CrossRef(TARGET, Entity.USER, (code,), name, LinkedBy.NATIVE)
-                                  for code, name in links.users.items()]
-                                 + [CrossRef(TARGET, Entity.PROJECT, (code,), projid, LinkedBy.NATIVE)
-                                    for code, projid in links.projects.items()])
+        connector.record_entry_links(links.users, links.projects)
         log.info("export: linked %d users and %d projects by their numbers", len(links.users), len(links.projects))
 
     @staticmethod
-    def _refresh_catalogue(connector: TicTacConnector, source: SourceLedger, now: datetime) -> Catalogue:
-        """One ``GET /v1/projects`` (project numbers, activity types and names — activities the list
-        leaves out stay unknown: no call per project) and one ``GET /v1/users`` (employee numbers)."""
-        projects, names = {}, {}
-        for project in connector.client.list_projects():
-            types = {act.activity_id: str(act.fields.get("type") or "") for act in project.activities or ()}
-            projects[project.project_id] = (project.project_number, types)
-            names[project.project_id] = {act.activity_id: act.name for act in project.activities or ()}
-        users = {user.user_name.casefold(): user.employee_number for user in connector.client.list_users()}
+    def _refresh_catalogue(connector: EntriesConnector, source: SourceLedger, now: datetime) -> Catalogue:
+        """The target's lists (project numbers, activity types and names, employee numbers), kept."""
+        projects, names, users = connector.entry_catalogue()
         source.save_catalogue(projects, names)
         source.save_users(users)
         source.save_state(catalogue_at=now)

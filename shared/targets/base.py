@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.records.layouts import RecordType
@@ -183,6 +183,40 @@ class TransferredFlagLedger(Protocol):
     def employee_codes(self) -> dict[str, bool]:
         """Every employee's code → whether the employee is active."""
         ...
+
+
+@runtime_checkable
+class EntriesLedger(Protocol):
+    """A ledger source without a transferred flag (Tic-Tac): its entries as rows (each with a row id
+    and the values the export maps), the links TimeBridge keeps between the target's users, projects
+    and activities and the ERP's codes, and the target's own lists the export maps by when a link is
+    missing. The export keeps its own ledger of what it sent (``shared/export/tictac_export.py``)."""
+
+    #: HTTP attempts one call may take (each may count against a call limit)
+    max_attempts: int
+
+    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[dict[str, Any]]:
+        """The entries dated ``start``..``end`` (changed within that many days, when given)."""
+        ...
+
+    def entry_links(self) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+        """The links: user (folded) → employee code, project → job code, activity → the operation's
+        ERP values."""
+        ...
+
+    def record_entry_links(self, users: Mapping[str, str], projects: Mapping[str, str]) -> None:
+        """Links the export made by number (employee code → user, job code → project)."""
+        ...
+
+    def entry_catalogue(self) -> tuple[dict[str, tuple[str, dict[str, str]]], dict[str, dict[str, str]],
+                                       dict[str, str]]:
+        """The target's lists: project → (project number, activity → type), project → (activity →
+        name), user (folded) → employee number."""
+        ...
+
+
+class EntriesConnector(Connector, EntriesLedger, Protocol):
+    """A connector that is also an :class:`EntriesLedger` (Tic-Tac)."""
 
 
 class FlaggedConnector(Connector, TransferredFlagLedger, Protocol):

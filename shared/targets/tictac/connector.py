@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -624,6 +624,46 @@ class TicTacConnector(ConnectorDefaults):
         if refs and self.xrefs is not None:
             self.xrefs.put_many(refs)
         self._pending.clear()
+
+    # --- the export's ledger source (EntriesLedger) ----------------------------------------------
+    @property
+    def max_attempts(self) -> int:
+        return self.client.max_attempts
+
+    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[dict[str, Any]]:
+        return [dict(entry.fields) for entry in
+                self.client.read_entries(start, end, days_changed_within=days_changed_within)]
+
+    def entry_links(self) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+        xrefs = self.xrefs
+        users = xrefs.load(TARGET, Entity.USER).values() if xrefs else ()
+        projects = xrefs.load(TARGET, Entity.PROJECT).values() if xrefs else ()
+        activities = xrefs.load(TARGET, Entity.ACTIVITY).values() if xrefs else ()
+        return ({ref.remote_id.casefold(): ref.erp_key[0] for ref in users if ref.remote_id},
+                {ref.remote_id: ref.erp_key[0] for ref in projects if ref.remote_id},
+                {ref.remote_id: {**ref.erp_values, "sJobCode": ref.erp_key[0], "nLineNumber": ref.erp_key[1]}
+                 for ref in activities if ref.remote_id and len(ref.erp_key) == 2})
+
+    def record_entry_links(self, users: Mapping[str, str], projects: Mapping[str, str]) -> None:
+        if self.xrefs is None or not (users or projects):
+            return
+        self.xrefs.put_many([CrossRef(TARGET, Entity.USER, (code,), name, LinkedBy.NATIVE)
+                             for code, name in users.items()]
+                            + [CrossRef(TARGET, Entity.PROJECT, (code,), projid, LinkedBy.NATIVE)
+                               for code, projid in projects.items()])
+
+    def entry_catalogue(self) -> tuple[dict[str, tuple[str, dict[str, str]]], dict[str, dict[str, str]],
+                                       dict[str, str]]:
+        """One ``GET /v1/projects`` (project numbers, activity types and names — activities the list
+        leaves out stay unknown: no call per project) and one ``GET /v1/users`` (employee numbers)."""
+        projects: dict[str, tuple[str, dict[str, str]]] = {}
+        names: dict[str, dict[str, str]] = {}
+        for project in self.client.list_projects():
+            types = {act.activity_id: str(act.fields.get("type") or "") for act in project.activities or ()}
+            projects[project.project_id] = (project.project_number, types)
+            names[project.project_id] = {act.activity_id: act.name for act in project.activities or ()}
+        users = {user.user_name.casefold(): user.employee_number for user in self.client.list_users()}
+        return projects, names, users
 
     def close(self) -> None:
         self.settle()
