@@ -70,7 +70,7 @@ class CircuitBreaker:
     instead of each record waiting out its retries.
     """
 
-    def __init__(self, threshold: int, target: str = "SmartTID") -> None:
+    def __init__(self, threshold: int, target: str) -> None:
         self.threshold = threshold
         self.target = target
         self._lock = threading.Lock()
