@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -516,3 +516,66 @@ class ApiClient:
                 f"{self.target} could not be reached ({describe_failure(exc)}) after {attempts_text(made)}",
                 maybe_applied=ambiguous and write,
             ) from None
+
+
+# --- one list read page by page -----------------------------------------------------------------
+class Pager:
+    """One list read page by page (offset/limit) that knows whether it is complete.
+
+    ``fetch(offset, limit)`` returns a page's rows and the total the target says the list has (None
+    when its answer says none). The read goes on until that total is reached or an empty page comes
+    back — never stops on a short page (a server-side cap); ``enough(page)`` may end it early (a
+    newest-first read that reached what it needs). The first page asks for ``first_limit`` rows, each
+    next one for twice as many, up to ``page_size``.
+
+    A page that brings nothing new is an answer that repeats itself (``offset`` ignored, or the list
+    capped). ``strict`` (a master-data list): a page whose rows were all seen fails the read — the
+    list cannot be read page by page — and only new rows are handed on. Not ``strict`` (a list whose
+    rows move while it is read, e.g. entries marked as they are exported): a page with only the
+    previous page's rows ends the read with :attr:`complete` False (the caller uses what was read and
+    reads again), and whole pages are handed on (the caller keeps one row per id).
+    """
+
+    def __init__(self, fetch: Callable[[int, int], tuple[list[dict[str, Any]], int | None]], *,
+                 identity: Callable[[dict[str, Any]], Hashable], target: str, what: str, page_size: int,
+                 max_pages: int, first_limit: int | None = None, strict: bool = True,
+                 enough: Callable[[list[dict[str, Any]]], bool] | None = None) -> None:
+        self._fetch, self._identity, self._target, self._what = fetch, identity, target, what
+        self._page_size, self._max_pages, self._strict, self._enough = page_size, max_pages, strict, enough
+        self._first_limit = first_limit or page_size
+        #: True once the list was read to its end (its total, or an empty page)
+        self.complete = False
+
+    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+        seen: set[Hashable] = set()
+        previous: set[Hashable] = set()
+        offset, limit = 0, self._first_limit
+        for _ in range(self._max_pages):
+            page, total = self._fetch(offset, limit)
+            if not page:
+                self.complete = True
+                return
+            identities = [self._identity(row) for row in page]
+            if self._strict:
+                new = [row for row, key in zip(page, identities, strict=True) if key not in seen]
+                seen.update(identities)
+                yield new
+            else:
+                if set(identities) <= previous:  # the answer repeats itself: not paged, possibly capped
+                    return
+                previous = set(identities)
+                yield page
+            if total is not None and offset + len(page) >= total:
+                self.complete = True
+                return
+            if self._strict and not new:
+                raise ApiUnavailableError(
+                    f"{self._target} returned the same records again for {self._what} at offset {offset}: the "
+                    f"list cannot be read page by page; contact {self._target} support")
+            if self._enough is not None and self._enough(page):
+                self.complete = True
+                return
+            offset += len(page)
+            limit = min(self._page_size, limit * 2)
+        if self._strict:
+            raise ApiUnavailableError(f"{self._target}'s list {self._what} did not end after {self._max_pages} pages")

@@ -41,6 +41,7 @@ from shared.targets.base import ConnectorDefaults, RemoteRecord
 from shared.targets.http import (
     DEFAULT_MAX_ANSWER_BYTES,
     ApiClient,
+    Pager,
     RetryPolicy,
     attempts_text,
     backoff_wait,
@@ -461,30 +462,22 @@ class SmartTidConnector(ConnectorDefaults):
         keep: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Iterator[list[Any]]:
         """``_get_all``, a page at a time (what ``keep`` kept of its new rows), as the pages arrive."""
-        seen: set[int | str] = set()
-        offset, limit = 0, first_limit
-        for _ in range(MAX_PAGES):
+        for page in self._pager(path, params, attempts=attempts, first_limit=first_limit, enough=enough):
+            yield list(map(keep, page)) if keep else page
+
+    def _pager(self, path: str, params: dict[str, Any] | None = None, *, attempts: int | None = None,
+               first_limit: int = PAGE_SIZE, enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+               strict: bool = True) -> Pager:
+        """A list endpoint read page by page (offset/limit; the total from ``x-pagination``)."""
+
+        def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
             response = self._call("GET", path, params={**(params or {}), "offset": offset, "limit": limit},
                                   attempts=attempts)
-            page = self._rows(response, path)
-            if not page:
-                return
-            new = [row for row in page if _identity(row) not in seen]
-            seen.update(_identity(row) for row in new)
-            yield list(map(keep, new)) if keep else new
             total = _pagination(response).get("totalFiltered")
-            if total is not None and offset + len(page) >= int(total):
-                return
-            if not new:
-                raise ApiUnavailableError(
-                    f"SmartTID returned the same records again for {path} at offset {offset}: the list cannot be "
-                    "read page by page; contact SmartTID support"
-                )
-            if enough is not None and enough(page):
-                return
-            offset += len(page)
-            limit = min(PAGE_SIZE, limit * 2)
-        raise ApiUnavailableError(f"SmartTID's list {path} did not end after {MAX_PAGES} pages")
+            return self._rows(response, path), None if total is None else int(total)
+
+        return Pager(fetch, identity=_identity, target=TARGET_NAME, what=path, page_size=PAGE_SIZE,
+                     max_pages=MAX_PAGES, first_limit=first_limit, strict=strict, enough=enough)
 
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
@@ -616,28 +609,12 @@ class SmartTidConnector(ConnectorDefaults):
         ignored, or capped): the read ends there, incomplete. Rows may be yielded twice (a row
         that moved between pages); the caller keeps one of each id.
         """
-        method, path = JOB_LEDGER_READ
-        previous: set[int | str] = set()
-        offset = 0
-        complete = False
+        _, path = JOB_LEDGER_READ
+        pager = self._pager(path, strict=False)
         self.job_ledger_read_complete = False
-        for _ in range(MAX_PAGES):
-            response = self._call(method, path, params={"offset": offset, "limit": PAGE_SIZE})
-            page = self._rows(response, path)
-            if not page:
-                complete = True
-                break
-            identities = {_identity(row) for row in page}
-            if identities <= previous:  # the answer repeats itself: not paged, and possibly capped
-                break
+        for page in pager:
             yield from page
-            previous = identities
-            total = _pagination(response).get("totalFiltered")
-            if total is not None and offset + len(page) >= int(total):
-                complete = True
-                break
-            offset += len(page)
-        self.job_ledger_read_complete = complete
+        self.job_ledger_read_complete = pager.complete
 
     def mark_job_ledger_entries_transferred(self, ids: Sequence[int]) -> None:
         method, path = JOB_LEDGER_MARK
