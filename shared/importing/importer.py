@@ -61,6 +61,48 @@ class Outcome:
     before: dict[str, Value | None] = field(default_factory=dict)
 
 
+class StopReason(StrEnum):
+    """Why lines wait instead of being written."""
+
+    #: TimeBridge's share of the target's daily calls had no room
+    BUDGET = "budget"
+    #: the target refused a call for its own limit (429): nothing more is sent
+    LIMIT = "limit"
+    #: failing calls used up the calls reserved for them
+    RETRIES = "retries"
+    #: the import reached its time limit: nothing more is sent
+    TIME = "time"
+
+
+class Stops:
+    """Every reason the import stopped writing, in one place (thread-safe): the first one is the
+    receipt's ``stopped_by``; a limit or the time stops every write not yet sent; ``rest_waits``: a
+    stop between batches — every record not yet finished waits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.first: StopReason | None = None
+        self._seen: set[StopReason] = set()
+        self.rest_waits = False
+
+    def add(self, reason: StopReason) -> bool:
+        """Record ``reason``; True the first time it is seen."""
+        with self._lock:
+            new = reason not in self._seen
+            self._seen.add(reason)
+            if self.first is None:
+                self.first = reason
+            return new
+
+    def __contains__(self, reason: object) -> bool:
+        return reason in self._seen
+
+    @property
+    def halt_writes(self) -> bool:
+        """Nothing more is sent: the target's limit was reached, or the time is up."""
+        return StopReason.LIMIT in self._seen or StopReason.TIME in self._seen
+
+
 @dataclass
 class ImportResult:
     """What an import did, in counts: memory does not grow with the file (the errors aside)."""
@@ -77,14 +119,20 @@ class ImportResult:
     deferred_types: Counter[RecordType] = field(default_factory=Counter)
     #: one Outcome per record, kept only when asked for (the validate drop zone reports line by line)
     outcomes: list[Outcome] = field(default_factory=list)
-    #: the import stopped before its time limit; the lines not finished were deferred
-    out_of_time: bool = False
-    #: what made lines wait (the first cause): ``budget`` (TimeBridge's share of the target's daily
-    #: calls had no room), ``limit`` (the target refused a call for its own limit: 429), ``retries``
-    #: (failing calls used up the calls reserved), ``time`` (the time limit); "" when none wait
-    stopped_by: str = ""
+    #: why lines wait instead of being written (:class:`StopReason`), every cause and the first
+    stops: Stops = field(default_factory=Stops)
     #: calls a resumption of the deferred lines needs before its first write (``deferral.calls_to_start``)
     calls_to_start: int = 0
+
+    @property
+    def stopped_by(self) -> str:
+        """What made lines wait (the first cause, a :class:`StopReason`); "" when none wait."""
+        return self.stops.first or ""
+
+    @property
+    def out_of_time(self) -> bool:
+        """The import reached its time limit; the lines not finished were deferred."""
+        return StopReason.TIME in self.stops
 
     def line_counts(self) -> dict[str, int]:
         counts = {status.value: self.counts.get(status.value, 0) for status in LineStatus}
@@ -167,12 +215,10 @@ class Importer:
         self._jobs: dict[Value, Value | tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
         self._respelled = 0
-        self._limit_reached = False  # the target refused a call for its limit: the rest waits
         #: why every record not yet finished is rejected (a read the plan needs failed)
         self._stop: LineError | None = None
         #: the exception behind ``_stop`` (a read the plan needed failed), for callers that report it once
         self.stop_cause: Exception | None = None
-        self._defer_rest = False  # the budget or the time is up: every record not yet finished waits
         self._done: set[int] = set()  # ids of the records of the current batch that have an outcome
         self._given: dict[RecordType, set[str]] = {}
         self._with_job: set[int] = set()  # ids of operations created in their job's call (inline children)
@@ -226,18 +272,18 @@ class Importer:
             self._given.setdefault(record.record_type, set()).update(record.values)
         try:
             if self._out_of_time():
-                self._defer_rest = True
-            if self._stop is None and not self._defer_rest:
+                self.stops.rest_waits = True
+            if self._stop is None and not self.stops.rest_waits:
                 work()
         except _OutOfBudgetError:  # the reads do not fit (now): everything left waits
-            self._stopped("budget")
-            self._defer_rest = True
+            self.stops.add(StopReason.BUDGET)
+            self.stops.rest_waits = True
         except AllowanceExceededError:
-            self._stopped("retries")
-            self._defer_rest = True
+            self.stops.add(StopReason.RETRIES)
+            self.stops.rest_waits = True
         except CallLimitReachedError as exc:
             self._limit(exc)
-            self._defer_rest = True
+            self.stops.rest_waits = True
         except ApiUnavailableError as exc:  # the current state could not be read: nothing more is written
             self._stop, self.stop_cause = _unavailable_error(exc, self.target), exc
         except ApiRejectedError as exc:  # the target refused a read the plan needs: nothing more is written
@@ -266,19 +312,16 @@ class Importer:
         """Why every record not finished was rejected (``line`` 0: one error for all of them), if so."""
         return self._stop
 
+    @property
+    def stops(self) -> Stops:
+        return self.result.stops
+
     def _out_of_time(self) -> bool:
         if self.deadline is None or time.monotonic() < self.deadline:
             return False
-        with self._lock:
-            first, self.result.out_of_time = not self.result.out_of_time, True
-        if first:
-            self._stopped("time")
+        if self.stops.add(StopReason.TIME):
             log.warning("the import reached its time limit; the lines not yet written are deferred")
         return True
-
-    def _stopped(self, why: str) -> None:
-        with self._lock:
-            self.result.stopped_by = self.result.stopped_by or why
 
     def _note_unheld(self) -> None:
         """Names once the fields of the file the target has no place for (they are ignored)."""
@@ -343,7 +386,7 @@ class Importer:
         first = [write for write in writes if self.connector.write_first(write.record)]
         self._apply_within_budget(first)
         rest = [write for write in writes if not self.connector.write_first(write.record)]
-        if first and rest and (self._limit_reached or self.result.stopped_by):
+        if first and rest and self.stops.first is not None:
             for write in rest:  # they may depend on a first write that waits (a Template job)
                 self._add(Outcome(write.record, LineStatus.DEFERRED))
             return
@@ -372,7 +415,7 @@ class Importer:
             folded = self._folded((job_code,))[0]
             held = self._jobs.get(folded)  # the job in the file: its code as stored, or why it is not in the target
             job = held if isinstance(held, tuple) else None
-            if self._limit_reached or (job is not None and job[0] is LineStatus.DEFERRED):
+            if StopReason.LIMIT in self.stops or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
             if job is not None and job[0] is LineStatus.REJECTED:
@@ -407,7 +450,7 @@ class Importer:
             for job_code, records in jobs:
                 cost = self.connector.read_cost(RecordType.OPERATION, job_code=str(job_code))
                 if cost and not self.connector.reserve(cost):
-                    self._stopped("budget")
+                    self.stops.add(StopReason.BUDGET)
                     for record in records:
                         self._add(Outcome(record, LineStatus.DEFERRED))
                     continue
@@ -491,7 +534,7 @@ class Importer:
 
     def _write(self, write: _Write) -> None:
         record = write.record
-        if self._limit_reached or self._out_of_time():
+        if StopReason.LIMIT in self.stops or self._out_of_time():
             self._add(Outcome(record, LineStatus.DEFERRED))
             return
         if self._fatal:
@@ -527,7 +570,7 @@ class Importer:
             self._limit(exc)
             self._add(Outcome(record, LineStatus.DEFERRED))
         except AllowanceExceededError:  # more calls than reserved (retries): the call was not sent
-            self._stopped("retries")
+            self.stops.add(StopReason.RETRIES)
             self._add(Outcome(record, LineStatus.DEFERRED))
         except AuthenticationFailedError as exc:
             self._fatal = str(exc)
@@ -563,21 +606,18 @@ class Importer:
                 if take and not self.connector.reserve(used):
                     take = 0
             if not take:
-                self._stopped("budget")
+                self.stops.add(StopReason.BUDGET)
                 break
             self._apply(left[:take])
             self.connector.settle()  # what the round did not use is free again at once
             left = left[take:]
-            if self._limit_reached or self.result.out_of_time:
+            if self.stops.halt_writes:
                 break
         for write in left:
             self._add(Outcome(write.record, LineStatus.DEFERRED))
 
     def _limit(self, exc: CallLimitReachedError) -> None:
-        with self._lock:
-            first, self._limit_reached = not self._limit_reached, True
-        if first:
-            self._stopped("limit")
+        if self.stops.add(StopReason.LIMIT):
             self.connector.block_until(exc.until)
             self.result.notes.append(f"{self.target} refused a call because its call limit was reached ({exc}); "
                                      "the lines not yet written wait and are applied automatically later.")
