@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
+from shared.export import run_export
 from shared.importing.intake import apply_parsed
 from shared.importing.parsing import parse_file
 from shared.importing.reports import Receipt
@@ -21,8 +23,9 @@ from shared.records.layouts import RecordType
 from shared.targets.base import Connector
 from shared.targets.factory import connector_factory
 from shared.targets.registry import target_spec
+from shared.targets.tictac.xref import CrossRefs, Entity
 from shared.wiring import prepare_storage
-from tests.conftest import Sandbox, TicTacSandbox
+from tests.conftest import Sandbox, TicTacSandbox, blob_names, read_blob
 from tests.support import reference_target
 
 
@@ -38,6 +41,9 @@ class Harness:
     stored_names: Callable[[str], list[str]]
     #: the next create of an employee is applied and its answer lost
     lose_next_create_answer: Callable[[], None]
+    #: hours registered in the target by hand (employee code, job code, operation line, hours); None:
+    #: the target has no ledger (the reference target)
+    post_hours: Callable[[str, str, int, float], None] | None = None
 
     def connector(self) -> Connector:
         return connector_factory(self.settings)()
@@ -74,7 +80,13 @@ def smarttid_harness(app_env: dict[str, str], sandbox: Sandbox, monkeypatch: pyt
     def lose() -> None:
         sandbox.fault("POST", "/employees", drop=True, after_apply=True, times=1)
 
-    return Harness("smarttid", settings, make, names, lose)
+    def post(employee: str, job: str, line: int, hours: float) -> None:
+        sandbox.insert("jobledger", [{
+            "EmployeeCode": employee, "Name": "", "Date": "2026-11-19T00:00:00", "JobCode": job,
+            "JobOperationLineNumber": line, "OperationCode": "OP", "WorkTypeCode": "NORMAL", "TotalTime": hours,
+            "Completed": False, "Transfered": False}])
+
+    return Harness("smarttid", settings, make, names, lose, post)
 
 
 def tictac_harness(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: pytest.MonkeyPatch) -> Harness:
@@ -96,7 +108,16 @@ def tictac_harness(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: 
     def lose() -> None:
         tictac.fault("POST", "/api/rest/v1/users", drop=True, after_apply=True, times=1)
 
-    return Harness("tictac", settings, make, names, lose)
+    def post(employee: str, job: str, line: int, hours: float) -> None:
+        state = tictac.state()
+        [user] = [row["userName"] for row in state["users"] if row.get("employeeNumber") == employee]
+        [project] = [row["projid"] for row in state["projects"] if row.get("projectNumber") == job]
+        refs = CrossRefs.connect(settings, settings.xref_table).load("tictac", Entity.ACTIVITY)
+        [activity] = [ref.remote_id for key, ref in refs.items() if key[0] == job and str(key[1]) == str(line)]
+        tictac.insert("entries", [{"type": "TicTacTime", "userid": user, "projid": project, "actid": activity,
+                                   "date": "2026-11-19", "attested": True, "hours": hours, "changed": tictac.advance()}])
+
+    return Harness("tictac", settings, make, names, lose, post)
 
 
 def reference_harness(app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Harness:
@@ -184,3 +205,32 @@ def test_the_budget_keeps_its_word(target: Harness) -> None:
             assert connector.reserve(1) is True
     finally:
         connector.close()
+
+
+def exported_job_lines(harness: Harness, storage: Any) -> list[tuple[str, str, str]]:
+    """(employee, job, hours) of every JobLedgerEntry line in the output container's files."""
+    container = harness.settings.output_container
+    lines = []
+    for name in blob_names(storage, container):
+        text = read_blob(storage, container, name).decode("utf-8-sig", errors="replace")
+        for fields in (line.split(";") for line in text.splitlines() if line.startswith("JobLedgerEntry;")):
+            lines.append((fields[2], fields[5], fields[15]))
+    return lines
+
+
+def test_hours_registered_in_the_target_are_exported_exactly_once(target: Harness,
+                                                                 request: pytest.FixtureRequest) -> None:
+    if target.post_hours is None:
+        pytest.skip("the reference target keeps no ledger: the export's contract is held by the two sandboxes")
+    storage = request.getfixturevalue("storage")
+    master = "Employee;C-1;Carl Contract\nJob;CJ1;Contract job\nOperation;CJ1;10;OP;Painting\n"
+    counts, _, errors = target.run(master)
+    assert (counts["created"], errors) == (3, [])
+    # the ERP's next delivery: nothing to write (Tic-Tac links the activities its project POST carried, by name)
+    counts, writes, errors = target.run(master)
+    assert (counts["unchanged"], writes, errors) == (3, 0, [])
+    target.post_hours("C-1", "CJ1", 10, 7.5)
+    assert run_export(target.settings) is not None
+    assert [line for line in exported_job_lines(target, storage) if line[0] == "C-1"] == [("C-1", "CJ1", "7,5")]
+    assert run_export(target.settings) is None  # nothing new: nothing is written twice
+    assert [line for line in exported_job_lines(target, storage) if line[0] == "C-1"] == [("C-1", "CJ1", "7,5")]
