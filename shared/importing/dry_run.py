@@ -21,7 +21,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -33,17 +33,15 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobServiceClient, ContentSettings
 
 from shared.errors import UnreadableFileError
-from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome, reject_all
-from shared.importing.intake import FileRun, connect
+from shared.importing.importer import Importer, ImportResult, LineStatus, Outcome
+from shared.importing.intake import FileRun, connect, run_import
 from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, read_for_import
-from shared.importing.personal_data import CPR_FIELD, WITHHELD, CprWithholding
+from shared.importing.personal_data import CPR_FIELD, WITHHELD
 from shared.importing.reports import describe_error
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
 from shared.platform.safe_text import json_visible, visible
-from shared.records.layouts import RecordType
-from shared.records.record import Record
 from shared.records.values import Value
 from shared.targets.base import Connector
 from shared.targets.registry import target_spec
@@ -235,28 +233,14 @@ def plan_file(stream: Callable[[], Iterable[bytes]], connector: Connector | None
     fold = (connector.codes_case_insensitive if connector else False) if fold is None else fold
     whole = connector is not None and connector.inline_children
     parsed, read = read_for_import(stream, fold=fold, target=target, size=size, whole=whole)
-    withholding = CprWithholding(send_cpr_number)
-
-    def prepared(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
-        for batch in read(wanted):
-            for record in batch:
-                withholding(record)
-            yield batch
-
     lines = ReportLines(actions, limit)
-    importer = None
-    if connector is None:
-        result = reject_all(parsed, problem, "fix the configuration as described, then check the file again",
-                            prepared)
-    else:
-        importer = Importer(connector, concurrency=concurrency, dry_run=True, target_name=target,
-                            on_outcome=lines.add)
-        result = importer.run_batches(parsed, prepared)
-        if before_report is not None:
-            before_report(importer, result)
-    report = lines.report(source, target, parsed, result, connector.calls.total if connector else 0)
-    report.notes[:0] = withholding.notes()
-    return Plan(report, result, importer)
+    run = run_import(connector, problem, parsed, read, send_cpr_number=send_cpr_number, concurrency=concurrency,
+                     target=target, dry_run=True, on_outcome=lines.add, then="check the file again")
+    if run.importer is not None and before_report is not None:
+        before_report(run.importer, run.result)
+    report = lines.report(source, target, parsed, run.result, connector.calls.total if connector else 0)
+    report.notes[:0] = run.notes
+    return Plan(report, run.result, run.importer)
 
 
 def offline_plan(stream: Callable[[], Iterable[bytes]], *, source: str, target: str, size: int = 0,

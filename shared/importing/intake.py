@@ -30,7 +30,7 @@ from shared.errors import ConfigurationError, MissingSecretError, SecretStoreUna
 from shared.importing import events
 from shared.importing.deferral import REASONS, Deferrals, PendingEntry, calls_to_start
 from shared.importing.deferral import waiting_until as waiting_until_of
-from shared.importing.importer import Importer, ImportResult, reject_all
+from shared.importing.importer import Importer, ImportResult, Outcome, reject_all
 from shared.importing.parsing import WINDOWS_1252, ParsedFile, physical_lines
 from shared.importing.passes import Batches, in_memory, read_for_import
 from shared.importing.personal_data import CprWithholding
@@ -397,32 +397,57 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
                            whole=connector is not None and connector.inline_children)
 
 
-def apply_parsed(settings: Settings, connector: Connector | None, problem: str, parsed: ParsedFile,
-                 receipt: Receipt, batches: Batches | None = None, *,
-                 deadline: float | None = None) -> tuple[ImportResult, str]:
-    """Plan and apply a file (a new file, or lines resumed after a deferral): the CPR rule, every
-    line rejected with ``problem`` when there is no connector, the API calls into the receipt.
-    ``batches``: its records (default: ``parsed.records``, a file parsed whole); ``deadline``
-    (``time.monotonic()``): after it nothing more is written and the lines not finished are deferred.
-    Returns the result and, when lines were deferred, when they are expected to fit ("" if none)."""
-    withholding = CprWithholding(settings.send_cpr_number)
-    read = batches or in_memory(parsed)
+@dataclass
+class Run:
+    """One run of the import's plan over a file: its result, the notes of the CPR rule, and the
+    importer (None when there was no connector: every line was rejected with the problem)."""
+
+    result: ImportResult
+    notes: list[str]
+    importer: Importer | None
+
+
+def run_import(connector: Connector | None, problem: str, parsed: ParsedFile, batches: Batches, *,
+               send_cpr_number: bool, concurrency: int, target: str, dry_run: bool = False,
+               deadline: float | None = None, on_outcome: Callable[[Outcome], None] | None = None,
+               then: str = "upload the rejected lines again") -> Run:
+    """The one function that plans a file and — unless ``dry_run`` — applies it, for the blob trigger,
+    the resume timer, the validate drop zone and the CLI: the CPR rule first (``send_cpr_number``),
+    every line rejected with ``problem`` when there is no connector (``then``: what to do after fixing
+    the configuration), ``deadline`` (``time.monotonic()``) after which nothing more is written,
+    ``on_outcome`` told of every line's outcome as it is decided."""
+    withholding = CprWithholding(send_cpr_number)
 
     def prepared(wanted: frozenset[RecordType]) -> Iterator[list[Record]]:
-        for batch in read(wanted):
+        for batch in batches(wanted):
             for record in batch:
                 withholding(record)
             yield batch
 
-    notes_at = len(receipt.notes)
     if connector is None:
-        result = reject_all(parsed, problem, "fix the configuration as described, then upload the rejected lines "
-                            "again", prepared)
-        receipt.notes[notes_at:notes_at] = withholding.notes()
+        result = reject_all(parsed, problem, f"fix the configuration as described, then {then}", prepared)
+        return Run(result, withholding.notes(), None)
+    importer = Importer(connector, concurrency=concurrency, deadline=deadline, dry_run=dry_run, target_name=target,
+                        on_outcome=on_outcome)
+    result = importer.run_batches(parsed, prepared)
+    return Run(result, withholding.notes(), importer)
+
+
+def apply_parsed(settings: Settings, connector: Connector | None, problem: str, parsed: ParsedFile,
+                 receipt: Receipt, batches: Batches | None = None, *,
+                 deadline: float | None = None) -> tuple[ImportResult, str]:
+    """Plan and apply a file (a new file, or lines resumed after a deferral) with :func:`run_import`,
+    the API calls into the receipt. ``batches``: its records (default: ``parsed.records``, a file
+    parsed whole). Returns the result and, when lines were deferred, when they are expected to fit
+    ("" if none)."""
+    notes_at = len(receipt.notes)
+    run = run_import(connector, problem, parsed, batches or in_memory(parsed), send_cpr_number=settings.send_cpr_number,
+                     concurrency=settings.write_concurrency, target=target_spec(settings.target_system).display_name,
+                     deadline=deadline)
+    receipt.notes[notes_at:notes_at] = run.notes
+    result = run.result
+    if connector is None:
         return result, ""
-    result = Importer(connector, concurrency=settings.write_concurrency, deadline=deadline,
-                      target_name=target_spec(settings.target_system).display_name).run_batches(parsed, prepared)
-    receipt.notes[notes_at:notes_at] = withholding.notes()
     receipt.api_calls = {
         "total": connector.calls.total,
         "writes": connector.calls.writes,
