@@ -291,8 +291,6 @@ class SmartTidConnector(ConnectorDefaults):
         self.api = ApiClient(TARGET_NAME, base_url, timeout=timeout, retry=self._retry, secrets=self._secrets,
                              retry_statuses=RETRY_STATUSES, unprocessed_statuses=UNPROCESSED_STATUSES,
                              transport=transport, max_answer_bytes=max_answer_bytes)
-        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
-        self.max_answer_bytes = max_answer_bytes
         self._uid: str | None = None
         self._login_lock = threading.Lock()
         self._session = _Session(self)
@@ -438,32 +436,11 @@ class SmartTidConnector(ConnectorDefaults):
         enough: Callable[[list[dict[str, Any]]], bool] | None = None,
         keep: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
-        """Every row of a list endpoint, page by page (offset/limit, x-pagination).
-
-        A page may hold fewer rows than asked for (a server-side cap): the read goes on until
-        ``x-pagination`` says the end is reached, or an empty page comes back — never stops on a
-        short page. Rows already seen (a server that ignores ``offset``) end the read with an error
-        rather than a silently incomplete list. ``keep``: what is kept of each row, as each page
-        arrives (the raw rows of a long list are never all held at once).
-        """
-        rows: list[Any] = []
-        for page in self._pages(path, params, attempts=attempts, first_limit=first_limit, enough=enough, keep=keep):
-            rows.extend(page)
-        return rows
-
-    def _pages(
-        self,
-        path: str,
-        params: dict[str, Any] | None = None,
-        *,
-        attempts: int | None = None,
-        first_limit: int = PAGE_SIZE,
-        enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-        keep: Callable[[dict[str, Any]], Any] | None = None,
-    ) -> Iterator[list[Any]]:
-        """``_get_all``, a page at a time (what ``keep`` kept of its new rows), as the pages arrive."""
-        for page in self._pager(path, params, attempts=attempts, first_limit=first_limit, enough=enough):
-            yield list(map(keep, page)) if keep else page
+        """Every row of a list endpoint, read through :meth:`_pager` (a short page is never the end; an
+        answer that repeats itself is an error). ``keep``: what is kept of each row, as each page
+        arrives (the raw rows of a long list are never all held at once)."""
+        pages = self._pager(path, params, attempts=attempts, first_limit=first_limit, enough=enough)
+        return [keep(row) if keep else row for page in pages for row in page]
 
     def _pager(self, path: str, params: dict[str, Any] | None = None, *, attempts: int | None = None,
                first_limit: int = PAGE_SIZE, enough: Callable[[list[dict[str, Any]]], bool] | None = None,
@@ -487,8 +464,8 @@ class SmartTidConnector(ConnectorDefaults):
         return records
 
     def each_record(self, record_type: RecordType) -> Iterator[RemoteRecord]:
-        for page in self._pages(RESOURCE_PATH[record_type], keep=partial(self._to_remote, record_type)):
-            yield from page
+        for page in self._pager(RESOURCE_PATH[record_type]):
+            yield from map(partial(self._to_remote, record_type), page)
 
     def find(
         self, record_type: RecordType, values: dict[str, Value], *, attempts: int | None = None

@@ -459,8 +459,6 @@ class TicTacClient:
                              unprocessed_statuses=frozenset({SAFE_TO_REPEAT_STATUS}), transport=transport,
                              max_answer_bytes=max_answer_bytes, before_call=before_call)
         self.calls = self.api.calls
-        #: The largest answer read (MAX_ANSWER_BYTES); a longer one is refused while it streams in.
-        self.max_answer_bytes = max_answer_bytes
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
