@@ -3,7 +3,7 @@
 
 Unsafe or invalid settings are refused without hiding the functions: the check below logs the
 configuration error once at start-up (an ERROR in the log stream and Application Insights), and
-every invocation then fails at once with the same message (``load_settings()`` raises
+every invocation then fails at once with the same message (``load_all_settings()`` raises
 ``ConfigurationError`` before anything is read or written), visible under the function's
 Invocations in the portal.
 

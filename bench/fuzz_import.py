@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -55,7 +56,7 @@ def fuzz_files(count: int, seed: int) -> int:
     settings = load_settings()
     service = blob_service(settings)
     prepare_storage(settings)
-    httpx.post(f"{settings.smarttid_base_url}/_sandbox/reset", json={"seeded": True}, timeout=10)
+    httpx.post(f"{os.environ['SMARTTID_BASE_URL']}/_sandbox/reset", json={"seeded": True}, timeout=10)
     rng = random.Random(seed)
     raised = missing = left = uneven = 0
     started = time.perf_counter()

@@ -10,6 +10,7 @@ the re-import's parse/plan/report — so one can see how memory grows with the f
 from __future__ import annotations
 
 import json
+import os
 import time
 import tracemalloc
 
@@ -38,7 +39,7 @@ def main() -> None:
     print(f"{'lines':>7} {'bytes':>10} {'import s':>9} {'lines/s':>8} {'re-import s':>11} "
           f"{'writes':>7} {'calls':>6} {'peak heap MiB':>13}")
     for size in SIZES:
-        httpx.post(f"{settings.smarttid_base_url}/_sandbox/reset", json={"seeded": True}, timeout=10)
+        httpx.post(f"{os.environ['SMARTTID_BASE_URL']}/_sandbox/reset", json={"seeded": True}, timeout=10)
         data = make_file(size, str(size))
         name = f"bench_{size}.csv"
         timings = []

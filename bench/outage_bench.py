@@ -15,6 +15,7 @@ Figures only; nothing is asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import uuid
 
@@ -46,7 +47,7 @@ def main() -> None:
     service = blob_service(settings)
     prepare_storage(settings)
     intake = build_intake(settings)
-    control = settings.smarttid_base_url + "/_sandbox"
+    control = os.environ["SMARTTID_BASE_URL"] + "/_sandbox"
 
     def run(label: str, data: bytes, *setup: tuple[str, dict[str, object]]) -> None:
         httpx.post(f"{control}/reset", json={"seeded": True}, timeout=10).raise_for_status()

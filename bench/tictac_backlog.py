@@ -69,8 +69,8 @@ def main() -> None:
     settings = Settings().model_copy(update={
         "input_container": f"bench-in-{suffix}", "archive_container": f"bench-archive-{suffix}",
         "error_container": f"bench-error-{suffix}", "xref_table": f"benchxref{suffix}",
-        "budget_table": f"benchbudget{suffix}", "tictac_daily_call_budget": args.budget,
-        "target_system": "tictac", "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
+        "budget_table": f"benchbudget{suffix}", "target_system": "tictac"})
+    os.environ["TICTAC_DAILY_CALL_BUDGET"] = str(args.budget)  # Tic-Tac's own settings are app settings too
     service = blob_service(settings)
     ensure_containers(service, (settings.input_container, settings.archive_container, settings.error_container))
     ensure_tables(table_service(settings), (settings.xref_table, settings.budget_table))  # infra/'s, in Azure
@@ -80,7 +80,7 @@ def main() -> None:
     moment = [START]
 
     def factory() -> Connector:
-        client = TicTacClient(settings.tictac_base_url, code, clock=lambda: moment[0])
+        client = TicTacClient(os.environ["TICTAC_BASE_URL"], code, clock=lambda: moment[0])
         budget = CallBudget.connect(settings, budget_id("tictac", code), args.budget, table_name=settings.budget_table,
                                     clock=lambda: moment[0])
         return TicTacConnector(client, CrossRefs.connect(settings, settings.xref_table), budget=budget)

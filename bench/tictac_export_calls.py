@@ -87,8 +87,8 @@ def main() -> None:
     settings = Settings().model_copy(update={
         "output_container": f"bench-output-{suffix}", "export_state_container": f"bench-state-{suffix}",
         "export_ledger_table": f"benchledger{suffix}", "xref_table": f"benchxref{suffix}",
-        "budget_table": f"benchbudget{suffix}", "tictac_daily_call_budget": 100_000,
-        "target_system": "tictac", "tictac_base_url": os.environ["TICTAC_BASE_URL"]})
+        "budget_table": f"benchbudget{suffix}", "target_system": "tictac"})
+    os.environ["TICTAC_DAILY_CALL_BUDGET"] = "100000"  # Tic-Tac's own settings are app settings too
     service = blob_service(settings)
     prepare_storage(settings)
     rng = random.Random(10)

@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 def export_ledger(timer: func.TimerRequest) -> None:
     from shared.export import run_export
     from shared.export.events import report_export_failure
-    from shared.platform.config import load_settings
+    from shared.targets.registry import load_all_settings
 
-    settings = load_settings()  # first: a refused configuration fails the run before anything else
+    settings = load_all_settings()  # first: a refused configuration fails the run before anything else
     if timer.past_due:
         log.info("export timer is past due; exporting now")
     started = time.monotonic()

@@ -23,11 +23,11 @@ log = logging.getLogger(__name__)
     source=func.BlobSource.EVENT_GRID,
 )
 def import_file(client: blob.BlobClient) -> None:
-    from shared.platform.config import load_settings
     from shared.platform.safe_text import visible
+    from shared.targets.registry import load_all_settings
     from shared.wiring import build_intake
 
-    settings = load_settings()
+    settings = load_all_settings()
     if client.container_name != settings.input_container:  # pragma: no cover - host guarantees the path
         log.warning("ignoring %s/%s: not in the input container", visible(client.container_name),
                     visible(client.blob_name))

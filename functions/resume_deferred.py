@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 @bp.timer_trigger(arg_name="timer", schedule="%RESUME_SCHEDULE%", use_monitor=True, run_on_startup=False)
 def resume_deferred(timer: func.TimerRequest) -> None:
     from shared.importing.resume import resume_deferred as resume
-    from shared.platform.config import load_settings
     from shared.platform.storage import blob_service
     from shared.targets.factory import connector_factory
+    from shared.targets.registry import load_all_settings
 
-    settings = load_settings()  # first: a refused configuration fails the run before anything else
+    settings = load_all_settings()  # first: a refused configuration fails the run before anything else
     done = resume(settings, blob_service(settings), connector_factory(settings))
     log.info("deferred lines: %d file(s) completed", done)

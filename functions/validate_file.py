@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
     source=func.BlobSource.EVENT_GRID,
 )
 def validate_file(client: blob.BlobClient) -> None:
-    from shared.platform.config import load_settings
+    from shared.targets.registry import load_all_settings
     from shared.wiring import build_drop_zone
 
-    build_drop_zone(load_settings()).process(client.blob_name)
+    build_drop_zone(load_all_settings()).process(client.blob_name)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
-from shared.platform.config import setting_names
+from shared.targets.registry import all_setting_names
 from tests.conftest import Sandbox, TicTacSandbox
 from tools.services import DEV_ACCOUNT, DEV_KEY, free_port
 
@@ -45,7 +45,7 @@ class Run:
 
 def clean_env(**values: str) -> dict[str, str]:
     """The environment without any TimeBridge setting or secret, plus ``values``."""
-    names = setting_names() | set(SECRETS)
+    names = all_setting_names() | set(SECRETS)
     env = {name: value for name, value in os.environ.items() if name not in names}
     return env | values
 

@@ -2,7 +2,7 @@
 
 No Azure, no network, no Bicep compiler: these tests pin down the security- and wiring-relevant
 facts of the templates (the ones a typo would silently break) and keep the app settings in step
-with ``shared.platform.config.setting_names()``. ``scripts/check_infra.sh`` runs them together with the
+with ``shared.platform.config.all_setting_names()``. ``scripts/check_infra.sh`` runs them together with the
 tree-sitter syntax check and checkov.
 
 pycep note: in its dictionaries a Bicep identifier (``inputContainerName``) and a string literal
@@ -21,7 +21,10 @@ import pytest
 from pycep import BicepParser
 
 from shared.platform import telemetry
-from shared.platform.config import Settings, setting_names
+from shared.platform.config import Settings
+from shared.targets.registry import all_setting_names
+from shared.targets.smarttid.settings import SmartTidSettings
+from shared.targets.tictac.settings import TicTacSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -884,19 +887,19 @@ def test_ftp_and_basic_auth_publishing_are_disabled() -> None:
 
 def test_every_setting_the_code_reads_is_set_in_azure() -> None:
     names = set(app_settings())
-    expected = setting_names() - LOCAL_ONLY_SETTINGS
+    expected = all_setting_names() - LOCAL_ONLY_SETTINGS
     assert not expected - names, f"settings read by shared/platform/config.py but missing in function.bicep: {sorted(expected - names)}"
 
 
 def test_every_app_setting_is_read_by_the_code_or_the_platform() -> None:
     names = set(app_settings())
-    unknown = names - setting_names() - PLATFORM_SETTINGS
+    unknown = names - all_setting_names() - PLATFORM_SETTINGS
     assert not unknown, f"app settings nobody reads (typo?): {sorted(unknown)}"
 
 
 def test_local_only_and_forbidden_settings_are_not_set() -> None:
     names = set(app_settings())
-    assert setting_names() >= LOCAL_ONLY_SETTINGS, "allowlist names a setting the code no longer reads"
+    assert all_setting_names() >= LOCAL_ONLY_SETTINGS, "allowlist names a setting the code no longer reads"
     assert not names & LOCAL_ONLY_SETTINGS
     assert not names & FORBIDDEN_SETTINGS
 
@@ -953,7 +956,8 @@ def test_setting_defaults_match_the_code() -> None:
         "EXPORT_MARK_BATCH_SIZE": "exportMarkBatchSize",
         "SECRET_CACHE_TTL_SECONDS": "secretCacheTtlSeconds",
     }
-    code = {f.alias: f.default for f in Settings.model_fields.values()}
+    code = {f.alias: f.default for model in (Settings, SmartTidSettings, TicTacSettings)
+            for f in model.model_fields.values()}
     function_call = parse(MAIN)["modules"]["functionApp"]["config"]["params"]
     settings = app_settings()
     for setting, param in main_params.items():

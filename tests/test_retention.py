@@ -37,6 +37,6 @@ def test_rows_dated_before_the_read_window_are_purged_and_never_read_again(stora
     assert source.state().purged_before == WINDOW_START
     # A longer look-back later does not read before the purge: a purged row is never exported twice.
     tictac.insert("entries", [entry(company, 5, day="2025-06-01")])
-    export(tt_settings, tictac, tictac_export_lookback_days=800)
+    export(tt_settings, tictac, env={"TICTAC_EXPORT_LOOKBACK_DAYS": "800"})
     assert not [line for line in all_lines(storage, tt_settings) if line[0] == "TimeLedgerEntry"
                 and "01-06-2025" in line]

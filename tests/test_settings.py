@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.platform.config import FUNCTION_TIMEOUT_SECONDS, Settings, load_settings, setting_names
+from shared.platform.config import FUNCTION_TIMEOUT_SECONDS, Settings, load_settings
+from shared.targets.registry import all_setting_names, check_target, target_settings
+from shared.targets.smarttid.settings import SmartTidSettings
+from shared.targets.tictac.settings import TicTacSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURE_ONLY = {"IntegrationStorage__blobServiceUri", "IntegrationStorage__tableServiceUri"}
@@ -35,13 +38,13 @@ def test_invalid_container_name_is_a_readable_configuration_error(monkeypatch, n
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     readme = (ROOT / "docs" / "administrator.md").read_text()
-    missing = [name for name in setting_names() if f"`{name}`" not in readme]
+    missing = [name for name in all_setting_names() if f"`{name}`" not in readme]
     assert missing == []
 
 
 def test_local_settings_example_lists_every_local_setting_and_both_secrets() -> None:
     values = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
-    assert setting_names() - AZURE_ONLY <= set(values)
+    assert all_setting_names() - AZURE_ONLY <= set(values)
     assert {"SMARTTID_API_KEY", "SMARTTID_CUSTOMER_KEY"} <= set(values)
 
 
@@ -52,7 +55,7 @@ def refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError) as caught:
-        load_settings()
+        check_target(load_settings())  # TimeBridge's settings, then the target's own
     return str(caught.value)
 
 
@@ -95,7 +98,7 @@ def test_credentials_in_a_refused_url_are_not_repeated(monkeypatch) -> None:
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8791", "http://localhost:8791/", "http://[::1]:8791", "https://smartapi.smarttid.dk"])
 def test_https_or_http_to_this_machine_is_accepted(monkeypatch, url: str) -> None:
     monkeypatch.setenv("SMARTTID_BASE_URL", url)
-    assert load_settings().smarttid_base_url == url
+    assert SmartTidSettings().base_url == url
 
 
 @pytest.mark.parametrize(
@@ -245,7 +248,7 @@ def test_a_key_vault_uri_is_accepted(monkeypatch, url: str) -> None:
 
 
 def test_a_plain_http_tictac_address_is_refused_with_tictacs_default(monkeypatch) -> None:
-    message = refusal(monkeypatch, TICTAC_BASE_URL="http://www.tictacmobile.com/api/rest")
+    message = refusal(monkeypatch, TARGET_SYSTEM="tictac", TICTAC_BASE_URL="http://www.tictacmobile.com/api/rest")
     assert "default 'https://www.tictacmobile.com/api/rest'" in message and "smarttid" not in message.lower()
 
 
@@ -266,17 +269,26 @@ def test_schedules_five_minutes_apart_or_more_are_accepted(monkeypatch, schedule
 
 
 def test_the_username_template_is_checked_by_the_same_rule_the_tictac_mapping_uses(monkeypatch) -> None:
-    # config.py (the platform layer) checks the template itself; the Tic-Tac mapping uses that rule.
+    # Tic-Tac's settings check the template with the rule its mapping uses.
     from shared.targets.tictac.mapping import UserNameRule
 
-    default = Settings.model_fields["tictac_username_template"].default
+    monkeypatch.setenv("TARGET_SYSTEM", "tictac")
+    default = TicTacSettings.model_fields["username_template"].default
     UserNameRule(default)  # raises ValueError for an invalid template
-    assert load_settings().tictac_username_template == default
+    assert target_settings(load_settings()).username_template == default  # type: ignore[attr-defined]
     for bad in ("{name}", "plain", "{email"):
         with pytest.raises(ValueError, match="userName template"):
             UserNameRule(bad)
         monkeypatch.setenv("TICTAC_USERNAME_TEMPLATE", bad)
         with pytest.raises(ConfigurationError, match="TICTAC_USERNAME_TEMPLATE"):
-            load_settings()
+            check_target(load_settings())
+
+
+def test_a_targets_own_settings_are_read_only_when_it_is_the_target(monkeypatch) -> None:
+    monkeypatch.setenv("TICTAC_WORKTYPE_MAP", "nonsense")  # Tic-Tac's, broken: SmartTID is the target
+    check_target(load_settings())
+    monkeypatch.setenv("TARGET_SYSTEM", "tictac")
+    with pytest.raises(ConfigurationError, match="TICTAC_WORKTYPE_MAP: 'nonsense' is not TYPE=CODE"):
+        check_target(load_settings())
 
 

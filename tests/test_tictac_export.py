@@ -34,10 +34,12 @@ from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
 from shared.export.source_ledger import ROW_PARTITION, RowState, SourceLedger
 from shared.export.tictac_export import SentLedgerSource
-from shared.platform.config import CorrectionDate, Settings, load_settings
+from shared.platform.config import CorrectionDate, Settings
 from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id
 from shared.targets.factory import connector_factory
+from shared.targets.registry import load_all_settings
+from shared.targets.tictac.settings import TicTacSettings
 from shared.targets.tictac.xref import CrossRef, CrossRefs, Entity
 from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
@@ -102,11 +104,16 @@ def sandbox_clock(tictac: TicTacSandbox) -> datetime:
     return datetime.fromisoformat(tictac.advance())
 
 
-def export(settings: Settings, tictac: TicTacSandbox, **changes: Any) -> ExportReceipt | None:
-    """One export run, on the sandbox's clock (so days and windows agree with Tic-Tac's)."""
+def export(settings: Settings, tictac: TicTacSandbox, env: dict[str, str] | None = None,
+           **changes: Any) -> ExportReceipt | None:
+    """One export run, on the sandbox's clock (so days and windows agree with Tic-Tac's); ``env``: Tic-Tac's
+    own settings for this run (app settings, as ``shared/targets/tictac/settings.py`` reads them)."""
     settings = settings.model_copy(update=changes) if changes else settings
-    return Exporter(settings, blob_service(settings), ExportLedger.connect(settings), connector_factory(settings),
-                    clock=lambda: sandbox_clock(tictac), source=SentLedgerSource).run()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (env or {}).items():
+            patch.setenv(name, value)
+        return Exporter(settings, blob_service(settings), ExportLedger.connect(settings), connector_factory(settings),
+                        clock=lambda: sandbox_clock(tictac), source=SentLedgerSource).run()
 
 
 def files(storage: BlobServiceClient, settings: Settings) -> dict[str, bytes]:
@@ -397,7 +404,7 @@ def test_a_reconcile_that_loses_too_many_rows_never_reverses(storage, tt_setting
     # an administrator who knows the deletions are real raises the share: two reconciles later they are reversed
     for _ in range(2):
         tictac.advance(hours=25)
-        receipt = export(tt_settings, tictac, tictac_reconcile_max_loss_percent=50)
+        receipt = export(tt_settings, tictac, env={"TICTAC_RECONCILE_MAX_LOSS_PERCENT": "50"})
     assert receipt is not None and {line["rowid"] for line in receipt.lines} == set(rows[:3])
     assert_in_step(storage, tt_settings, tictac, rows)
 
@@ -408,7 +415,7 @@ def test_rows_dated_outside_the_window_are_final(storage, tt_settings, tictac, c
     tictac.delete_entry(old)
     for _ in range(3):
         tictac.advance(hours=25)
-        assert export(tt_settings, tictac, tictac_export_lookback_days=10) is None
+        assert export(tt_settings, tictac, env={"TICTAC_EXPORT_LOOKBACK_DAYS": "10"}) is None
     assert net_hours(storage, tt_settings)[("TimeLedgerEntry", old)] == 7
 
 
@@ -474,10 +481,12 @@ def test_two_runs_never_share_a_line_id(storage, tt_settings, tictac, company) -
 
 
 # --- the call budget -----------------------------------------------------------------------------------
-def test_a_run_without_budget_is_skipped_and_says_when_it_runs(storage, tt_settings, tictac, company, caplog) -> None:
+def test_a_run_without_budget_is_skipped_and_says_when_it_runs(storage, tt_settings, tictac, company, caplog,
+                                                                monkeypatch) -> None:
     caplog.set_level(logging.WARNING)
     tictac.insert("entries", [entry(company, 7)])
-    settings = tt_settings.model_copy(update={"tictac_daily_call_budget": 10})
+    monkeypatch.setenv("TICTAC_DAILY_CALL_BUDGET", "10")
+    settings = tt_settings
     budget = CallBudget.connect(settings, budget_id("tictac", SecretStr(tictac.api_code)), 10,
                                 table_name=settings.budget_table)
     assert budget.reserve(9) is not None  # an import holds nearly all of it
@@ -492,7 +501,7 @@ def test_a_run_without_budget_is_skipped_and_says_when_it_runs(storage, tt_setti
 def test_an_export_run_counts_its_calls_in_the_shared_budget(storage, tt_settings, tictac, company) -> None:
     tictac.insert("entries", [entry(company, 7)])
     budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
-                                tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
+                                TicTacSettings().daily_call_budget, table_name=tt_settings.budget_table)
     export(tt_settings, tictac)  # reconcile: entries + project list + user list
     tictac.advance(hours=0.25)
     export(tt_settings, tictac)  # delta: entries
@@ -518,9 +527,10 @@ def test_the_timer_function_exports_from_tictac(storage, tt_settings, tictac, co
     ("TICTAC_RECONCILE_MAX_LOSS_PERCENT", "150", "100"),
 ])
 def test_a_wrong_export_setting_is_refused_naming_it(monkeypatch, name, value, words) -> None:
+    monkeypatch.setenv("TARGET_SYSTEM", "tictac")
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError) as refused:
-        load_settings()
+        load_all_settings()
     assert name in str(refused.value) and words in str(refused.value)
 
 
@@ -540,7 +550,7 @@ def test_a_429_blocks_the_shared_budget_and_skips_the_run(storage, tt_settings, 
     assert export(tt_settings, tictac) is None
     assert files(storage, tt_settings) == {}
     budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
-                                tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
+                                TicTacSettings().daily_call_budget, table_name=tt_settings.budget_table)
     assert budget.remaining() == 0  # every instance waits for Tic-Tac's Retry-After
     assert "daily call limit is used up" in caplog.text and "runs again at the next schedule" in caplog.text
     before = tictac.calls()
@@ -598,7 +608,7 @@ def test_a_held_row_whose_date_leaves_the_window_is_no_longer_listed(storage, tt
     first = export(tt_settings, tictac, export_write_empty_file=True)
     assert first is not None and [h["rowid"] for h in first.source["held"]] == [stranger]
     tictac.advance(hours=1)
-    later = export(tt_settings, tictac, export_write_empty_file=True, tictac_export_lookback_days=10)
+    later = export(tt_settings, tictac, env={"TICTAC_EXPORT_LOOKBACK_DAYS": "10"}, export_write_empty_file=True)
     assert later is not None and later.source["held"] == [] and later.source["counts"]["held_left_window"] == 1
     assert SourceLedger(ExportLedger.connect(tt_settings).table).held() == {}
 

@@ -28,6 +28,7 @@ from shared.targets.registry import target_spec
 from shared.targets.tictac.client import RetryPolicy, TicTacClient
 from shared.targets.tictac.connector import TicTacConnector
 from shared.targets.tictac.mapping import UserNameRule
+from shared.targets.tictac.settings import TicTacSettings
 from shared.targets.tictac.xref import CrossRefs, Entity
 from shared.wiring import prepare_storage
 from tests.conftest import TicTacSandbox, blob_names, read_blob
@@ -429,7 +430,7 @@ def test_the_cli_status_shows_waiting_lines_and_the_call_budget(tt_storage, tt_s
     from tools.timebridge import cli
 
     budget = CallBudget.connect(tt_settings, budget_id("tictac", SecretStr(tictac.api_code)),
-                                tt_settings.tictac_daily_call_budget, table_name=tt_settings.budget_table)
+                                TicTacSettings().daily_call_budget, table_name=tt_settings.budget_table)
     budget.block_until(datetime.now(UTC) + timedelta(hours=1))  # Tic-Tac answered 429 a moment ago
     receipt = drop(tt_storage, tt_settings, "waits.csv", "Employee;1;Anders Alm\nEmployee;1298;Anna Andersson")
     assert receipt["counts"]["deferred"] == 2

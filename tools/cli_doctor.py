@@ -43,13 +43,20 @@ def _shown_value(name: str, value: Any) -> str:
 
 def settings_in_effect(settings: Any) -> dict[str, dict[str, Any]]:
     """Every setting: its value (secrets never) and whether it is the default."""
-    from shared.platform.config import Settings
+    import contextlib
 
+    from shared.errors import ConfigurationError
+    from shared.targets.registry import target_settings
+
+    models: list[Any] = [settings]
+    with contextlib.suppress(ConfigurationError):  # a problem in the target's own is the Target check's
+        models.append(target_settings(settings))
     shown: dict[str, dict[str, Any]] = {}
-    for name, spec in Settings.model_fields.items():
-        value = getattr(settings, name)
-        shown[str(spec.alias or name)] = {"value": _shown_value(str(spec.alias), value),
-                                          "default": value == spec.default}
+    for model in models:
+        for name, spec in type(model).model_fields.items():
+            value = getattr(model, name)
+            shown[str(spec.alias or name)] = {"value": _shown_value(str(spec.alias), value),
+                                              "default": value == spec.default}
     return shown
 
 
@@ -59,7 +66,7 @@ def _error_check(name: str, error: CliError) -> Check:
 
 def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[str, Any], list[Any]]:
     from shared.platform.storage import blob_service
-    from shared.targets.registry import target_spec
+    from shared.targets.registry import target_settings, target_spec
     from tools.cli_support import check_storage, configuration_error, storage_errors
 
     spec = target_spec(settings.target_system)
@@ -109,8 +116,8 @@ def run_doctor(settings: Any, probe: bool = False) -> tuple[list[Check], dict[st
                 findings = _probe(settings, connector)
             remaining = connector.remaining_calls()
             checks.append(Check("Budget", "info", "not limited for this target" if remaining is None else
-                                f"{remaining} of {settings.tictac_daily_call_budget} calls left in the rolling 24 "
-                                "hours"))
+                                f"{remaining} calls left in the rolling 24 hours "
+                                f"({target_settings(settings).call_budget_text()})"))
     finally:
         if connector is not None:
             connector.close()
@@ -164,12 +171,14 @@ def _secrets_check(settings: Any) -> Check:
 
 def _target_check(connector: Any, settings: Any, target: str) -> Check:
     from shared.errors import ApiUnavailableError, AuthenticationFailedError, TimeBridgeError
+    from shared.targets.registry import target_settings
     from shared.targets.smarttid.connector import SmartTidConnector
 
+    address = _shown_value('', getattr(target_settings(settings), 'base_url', ''))
     try:
         if isinstance(connector, SmartTidConnector):
             connector.check_login()
-            return Check("Target", "ok", f"SmartTID login at {_shown_value('', settings.smarttid_base_url)} succeeded")
+            return Check("Target", "ok", f"SmartTID login at {address} succeeded")
         if not connector.reserve(1):
             return Check("Target", "problem", "Tic-Tac's call budget has no room for one call now; /v1/hello was "
                          "not called", "wait for the budget (timebridge status), then run timebridge doctor again",
@@ -178,7 +187,7 @@ def _target_check(connector: Any, settings: Any, target: str) -> Check:
             connector.client.hello()
         finally:
             connector.settle()
-        return Check("Target", "ok", f"Tic-Tac /v1/hello at {_shown_value('', settings.tictac_base_url)} answered")
+        return Check("Target", "ok", f"Tic-Tac /v1/hello at {address} answered")
     except AuthenticationFailedError as exc:
         return Check("Target", "problem", str(exc), "fix the secrets as described, then run timebridge doctor again",
                      CONFIGURATION)

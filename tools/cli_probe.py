@@ -127,8 +127,12 @@ def probe_tictac(settings: Any, connector: Any, api_code: str) -> list[Finding]:
     """Read the users and the projects once, within a reservation of the shared budget."""
     import httpx
 
+    from shared.platform.config import read_settings
     from shared.targets.http import send_limited
     from shared.targets.tictac.client import PROJECTS_PATH, TARGET_NAME, USERS_PATH
+    from shared.targets.tictac.settings import TicTacSettings
+
+    own = read_settings(TicTacSettings)
 
     budget = connector.budget
     reservation = budget.reserve(PROBE_CALLS) if budget is not None else None
@@ -136,20 +140,20 @@ def probe_tictac(settings: Any, connector: Any, api_code: str) -> list[Finding]:
         return [Finding("-", "probe", CANNOT_TELL, f"the call budget has no room for {PROBE_CALLS} calls now")]
     findings: list[Finding] = []
     headers = {"Authorization": f"Bearer {api_code}", "Accept": "application/json", "User-Agent": "TimeBridge"}
-    with httpx.Client(base_url=settings.tictac_base_url.rstrip("/"), headers=headers,
+    with httpx.Client(base_url=own.base_url.rstrip("/"), headers=headers,
                       timeout=settings.http_timeout_seconds) as client:
         def get(path: str) -> Any:
             return send_limited(client, client.build_request("GET", path), settings.max_answer_bytes, TARGET_NAME)
 
         if reservation is None:
             findings += classify_users(get(USERS_PATH))
-            findings += classify_projects(get(PROJECTS_PATH), settings.worktype_map)
+            findings += classify_projects(get(PROJECTS_PATH), own.worktype_map)
         else:
             with budget.spend(reservation) as allowance:
                 allowance.take("GET", USERS_PATH)
                 findings += classify_users(get(USERS_PATH))
                 allowance.take("GET", PROJECTS_PATH)
-                findings += classify_projects(get(PROJECTS_PATH), settings.worktype_map)
+                findings += classify_projects(get(PROJECTS_PATH), own.worktype_map)
     findings.append(Finding(NOT_PROBED, "writes and changes over time", CANNOT_TELL,
                             "guesses 1, 2, 3 (the write), 5, 8, 10-17, 19-21 only a write, a fault or a later "
                             "read would show; never probed"))

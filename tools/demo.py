@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
 
     _heading("SmartTID sandbox records")
-    state = httpx.get(f"{settings.smarttid_base_url}/_sandbox/state", timeout=10).json()
+    state = httpx.get(f"{os.environ['SMARTTID_BASE_URL']}/_sandbox/state", timeout=10).json()
     for table in ("employees", "jobs", "joboperations"):
         print(f"{table}:")
         for row in state[table]:

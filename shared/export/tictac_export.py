@@ -36,9 +36,10 @@ from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, 
 from shared.export.spool import SpooledFile
 from shared.export.tictac_source import JOB, TIME, TIME_ROW, Links, Plan, Rules, link_by_number, plan
 from shared.platform.clock import iso
-from shared.platform.config import CorrectionDate
+from shared.platform.config import CorrectionDate, read_settings
 from shared.targets.base import Connector, EntriesConnector, EntriesLedger
 from shared.targets.tictac.client import days_changed_within
+from shared.targets.tictac.settings import TicTacSettings
 
 log = logging.getLogger(__name__)
 
@@ -175,16 +176,16 @@ class SentLedgerSource:
         ledger.save_state(**moments)
 
     def _rules(self, now: datetime, purged_before: date | None = None) -> Rules:
-        settings, today = self.settings, now.date()
-        start = today - timedelta(days=settings.tictac_export_lookback_days)
+        own, today = read_settings(TicTacSettings), now.date()
+        start = today - timedelta(days=own.export_lookback_days)
         return Rules(
-            attested_only=settings.tictac_export_attested_only,
-            absence_projects=settings.absence_projects,
-            worktypes=settings.worktype_map,
-            correction_date=today.isoformat() if settings.export_correction_date == CorrectionDate.RUN else None,
+            attested_only=own.export_attested_only,
+            absence_projects=own.absence_projects,
+            worktypes=own.worktype_map,
+            correction_date=today.isoformat() if self.settings.export_correction_date == CorrectionDate.RUN else None,
             window=(max(start, purged_before or start),  # never before purged rows (source_ledger.py)
-                    today + timedelta(days=settings.tictac_export_forward_days)),
-            max_loss_percent=settings.tictac_reconcile_max_loss_percent,
+                    today + timedelta(days=own.export_forward_days)),
+            max_loss_percent=own.reconcile_max_loss_percent,
         )
 
     @staticmethod

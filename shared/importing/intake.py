@@ -44,7 +44,7 @@ from shared.records.layouts import RecordType
 from shared.records.record import Record
 from shared.targets.base import Connector
 from shared.targets.factory import ConnectorFactory
-from shared.targets.registry import target_spec
+from shared.targets.registry import target_settings, target_spec
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +375,8 @@ def deferral_note(settings: Settings, result: ImportResult, count: int, waiting_
     if result.stopped_by == "retries":
         return (f"{target} kept failing and the retries used up the calls reserved for this import (no call is "
                 f"made beyond a reservation): {tail}")
-    share = (f" (TICTAC_DAILY_CALL_BUDGET = {settings.tictac_daily_call_budget})"
-             if target_spec(settings.target_system).call_limited else "")
+    budget = target_settings(settings).call_budget_text()
+    share = f" ({budget})" if budget else ""
     return (f"TimeBridge's share of {target}'s daily calls{share} has no room for more calls now — the calls of "
             f"the last 24 hours use it: {tail}")
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from croniter import croniter
@@ -43,19 +44,6 @@ MAX_FILE_BYTES_CAP = 140 * 1024 * 1024
 KEY_VAULT_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
 
 
-def parse_pairs(text: str, setting: str) -> dict[str, str]:
-    """``"A=X,B=Y"`` → ``{"A": "X", "B": "Y"}`` (keys upper case); a malformed pair is refused."""
-    pairs: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, sep, value = part.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"{setting}: '{visible(part)}' is not TYPE=CODE (e.g. WORKHOURS=NORMAL)")
-        pairs[key.strip().upper()] = value.strip()
-    return pairs
-
-
 class CorrectionDate(StrEnum):
     """The Date of correction lines (reversal and repost of a changed Tic-Tac row)."""
 
@@ -68,10 +56,38 @@ class ExportEncoding(StrEnum):
     WINDOWS_1252 = "cp1252"
 
 
-class Settings(BaseSettings):
-    """All non-secret configuration. Secrets live in :mod:`shared.platform.secrets`."""
+class AppSettings(BaseSettings):
+    """App settings read from the environment (Azure: the function app's settings): each field's alias is
+    the setting's name. :class:`Settings` holds TimeBridge's own; each target package adds a
+    :class:`TargetSettings` of its own (read only when ``TARGET_SYSTEM`` names that target)."""
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    @classmethod
+    def _setting_name(cls, info: ValidationInfo) -> str:
+        """The app-setting name of the field being validated (its alias)."""
+        return str(cls.model_fields[str(info.field_name)].alias)
+
+    @classmethod
+    def _https(cls, value: str, info: ValidationInfo) -> str:
+        """For a target's base-URL validator: :func:`require_https` naming the setting and its default."""
+        return require_https(value, cls._setting_name(info),
+                             default=str(cls.model_fields[str(info.field_name)].default))
+
+
+S = TypeVar("S", bound=AppSettings)
+
+
+class TargetSettings(AppSettings):
+    """A target's own settings (the base has none). Read with :func:`read_settings`."""
+
+    def call_budget_text(self) -> str | None:
+        """``"SETTING = value"`` of the target's daily call budget, for messages; None: not limited."""
+        return None
+
+
+class Settings(AppSettings):
+    """All non-secret configuration but the target's own. Secrets live in :mod:`shared.platform.secrets`."""
 
     # --- storage -------------------------------------------------------------------------
     storage_connection_string: str | None = Field(
@@ -112,22 +128,6 @@ class Settings(BaseSettings):
 
     # --- target system -------------------------------------------------------------------
     target_system: str = Field(default="smarttid", alias="TARGET_SYSTEM", pattern=r"^[a-z][a-z0-9_]{0,39}$")
-    smarttid_base_url: str = Field(default="https://smartapi.smarttid.dk", alias="SMARTTID_BASE_URL")
-    smarttid_device_id: str | None = Field(
-        default=None,
-        alias="SMARTTID_DEVICE_ID",
-        description="DEVICEID header; empty = the customer key, as SmartTID's walkthrough shows.",
-    )
-    tictac_base_url: str = Field(default="https://www.tictacmobile.com/api/rest", alias="TICTAC_BASE_URL")
-    tictac_daily_call_budget: int = Field(
-        default=400, alias="TICTAC_DAILY_CALL_BUDGET", ge=10, le=100_000,
-        description="Calls TimeBridge allows itself per rolling 24 hours (Tic-Tac allows 500).",
-    )
-    tictac_username_template: str = Field(
-        default="{email}", alias="TICTAC_USERNAME_TEMPLATE",
-        description="userName of a new Tic-Tac user: {email}, {code}, {prefix}; else prefix + code.",
-    )
-    tictac_username_prefix: str = Field(default="", alias="TICTAC_USERNAME_PREFIX")
     xref_table: str = Field(default="crossref", alias="XREF_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     budget_table: str = Field(default="callbudget", alias="BUDGET_TABLE", pattern=r"^[A-Za-z][A-Za-z0-9]{2,62}$")
     http_timeout_seconds: float = Field(default=30.0, alias="HTTP_TIMEOUT_SECONDS", gt=0)
@@ -163,24 +163,6 @@ class Settings(BaseSettings):
         description="Date of Tic-Tac correction lines: the registration's own date, or the run's date.",
     )
 
-    # --- export from Tic-Tac -------------------------------------------------------------
-    tictac_export_attested_only: bool = Field(default=True, alias="TICTAC_EXPORT_ATTESTED_ONLY")
-    tictac_absence_projects: str = Field(
-        default="", alias="TICTAC_ABSENCE_PROJECTS", max_length=2000,
-        description="Project numbers (comma-separated) whose time is absence: TimeLedgerEntry only, Type Absence.",
-    )
-    tictac_worktype_map: str = Field(
-        default="WORKHOURS=NORMAL,OVERTIME=OVERTIME1", alias="TICTAC_WORKTYPE_MAP", max_length=2000,
-        description="Tic-Tac activity type → WorkTypeCode, as TYPE=CODE pairs separated by commas.",
-    )
-    tictac_export_lookback_days: int = Field(default=400, alias="TICTAC_EXPORT_LOOKBACK_DAYS", ge=1, le=3660)
-    tictac_export_forward_days: int = Field(default=31, alias="TICTAC_EXPORT_FORWARD_DAYS", ge=0, le=366)
-    tictac_reconcile_max_loss_percent: int = Field(
-        default=20, alias="TICTAC_RECONCILE_MAX_LOSS_PERCENT", ge=0, le=100,
-        description="A daily reconcile that misses more than this share of the exported rows it knew "
-                    "produces no reversals; it stops and says so.",
-    )
-
     # --- personal data -------------------------------------------------------------------
     send_cpr_number: bool = Field(
         default=False,
@@ -201,7 +183,6 @@ class Settings(BaseSettings):
         "storage_connection_string",
         "storage_blob_service_uri",
         "storage_table_service_uri",
-        "smarttid_device_id",
         "key_vault_url",
         "azure_client_id",
         mode="before",
@@ -220,12 +201,6 @@ class Settings(BaseSettings):
                 "and single dashes, starting and ending with a letter or digit"
             )
         return value
-
-    @field_validator("smarttid_base_url", "tictac_base_url")
-    @classmethod
-    def _https_outside_this_machine(cls, value: str, info: ValidationInfo) -> str:
-        name = cls._setting_name(info)
-        return require_https(value, name, default=str(cls.model_fields[str(info.field_name)].default))
 
     @field_validator("key_vault_url")
     @classmethod
@@ -257,41 +232,11 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("tictac_username_template")
-    @classmethod
-    def _username_template(cls, value: str) -> str:
-        try:
-            check_user_name_template(value)
-        except ValueError as exc:
-            raise ValueError(f"TICTAC_USERNAME_TEMPLATE: {exc}") from None
-        return value
-
-    @field_validator("tictac_worktype_map")
-    @classmethod
-    def _worktype_map(cls, value: str) -> str:
-        parse_pairs(value, "TICTAC_WORKTYPE_MAP")
-        return value
-
-    @property
-    def worktype_map(self) -> dict[str, str]:
-        """TICTAC_WORKTYPE_MAP as a dict (activity type, upper case → WorkTypeCode)."""
-        return parse_pairs(self.tictac_worktype_map, "TICTAC_WORKTYPE_MAP")
-
-    @property
-    def absence_projects(self) -> frozenset[str]:
-        """TICTAC_ABSENCE_PROJECTS as a set of project numbers."""
-        return frozenset(part.strip() for part in self.tictac_absence_projects.split(",") if part.strip())
-
     @field_validator("export_schedule", "resume_schedule")
     @classmethod
     def _ncrontab(cls, value: str, info: ValidationInfo) -> str:
         name = cls._setting_name(info)
         return require_schedule_floor(require_ncrontab(value, name), name)
-
-    @classmethod
-    def _setting_name(cls, info: ValidationInfo) -> str:
-        """The app-setting name of the field being validated (its alias)."""
-        return str(cls.model_fields[str(info.field_name)].alias)
 
     @model_validator(mode="after")
     def _export_state_apart_from_the_erp_files(self) -> Settings:
@@ -390,7 +335,7 @@ def _shown_url(value: str) -> str:
     return visible(parts.geturl())
 
 
-def require_https(value: str, setting: str, *, default: str = "https://smartapi.smarttid.dk") -> str:
+def require_https(value: str, setting: str, *, default: str) -> str:
     """The target's base URL: ``https://``, or ``http://`` to this machine only (local development).
     ``default``: the setting's default address, quoted in the refusal."""
     parts = urlsplit(value.strip())
@@ -513,40 +458,30 @@ def _closest_fires(value: str) -> tuple[datetime, datetime] | None:
     return None
 
 
-def setting_names() -> set[str]:
-    """Every app-setting name the code reads (used to cross-check infra and docs)."""
+def setting_names(*models: type[AppSettings]) -> set[str]:
+    """Every app-setting name the models read (default: :class:`Settings`; all of them, the targets' too:
+    ``shared.targets.registry.all_setting_names``), used to cross-check infra and docs."""
     names: set[str] = set()
-    for field in Settings.model_fields.values():
-        if field.alias:
-            names.add(field.alias)
-        if isinstance(field.validation_alias, AliasChoices):
-            names.update(str(choice) for choice in field.validation_alias.choices)
+    for model in models or (Settings,):
+        for field in model.model_fields.values():
+            if field.alias:
+                names.add(field.alias)
+            if isinstance(field.validation_alias, AliasChoices):
+                names.update(str(choice) for choice in field.validation_alias.choices)
     return names
-
-
-#: The placeholders a TICTAC_USERNAME_TEMPLATE may use.
-USER_NAME_PLACEHOLDERS = frozenset({"email", "code", "prefix"})
-
-
-def check_user_name_template(template: str) -> None:
-    """Raise ValueError unless ``template`` is a :meth:`str.format` pattern over at least one of
-    :data:`USER_NAME_PLACEHOLDERS` and nothing else (the Tic-Tac mapping's rule for new userNames)."""
-    import string
-
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-    except ValueError:
-        names = set()
-    if not names or names - USER_NAME_PLACEHOLDERS:
-        raise ValueError(f"the userName template may use {{email}}, {{code}} and {{prefix}}, not {template!r}")
 
 
 def load_settings() -> Settings:
     """Read settings from the environment. Raises ``ConfigurationError`` with a readable text."""
+    return read_settings(Settings)
+
+
+def read_settings(model: type[S]) -> S:
+    """Read ``model``'s settings from the environment; ``ConfigurationError`` names every problem."""
     from pydantic import ValidationError
 
     try:
-        return Settings()
+        return model()
     except ValidationError as exc:
         problems = "; ".join(_describe(err) for err in exc.errors())
         raise ConfigurationError(

@@ -13,7 +13,7 @@ from shared.platform.config import Settings
 from shared.platform.keyvault import secret_provider
 from shared.platform.secrets import SecretProvider
 from shared.targets.base import Connector
-from shared.targets.registry import target_spec
+from shared.targets.registry import target_settings, target_spec
 
 ConnectorFactory = Callable[[], Connector]
 
@@ -22,8 +22,9 @@ def connector_factory(settings: Settings, secrets: SecretProvider | None = None)
     """A factory that reads the secrets and builds the target's connector."""
     provider = secrets or secret_provider(settings)
     spec = target_spec(settings.target_system)
+    own = target_settings(settings)  # a misconfigured target is refused before anything is read
 
     def build() -> Connector:
-        return spec.build(settings, provider)
+        return spec.build(settings, own, provider)
 
     return build

@@ -1,8 +1,9 @@
 """Every target TimeBridge can talk to, each a package under ``shared/targets/`` that registers itself.
 
 A target package's ``__init__`` builds one :class:`TargetSpec` and calls :func:`register` (importing
-nothing heavy: its builder imports the client when a connector is first built). The settings
-(``TARGET_SYSTEM`` is the package's name), the secrets, the factory, the export run and the intake
+nothing heavy: its builder imports the client when a connector is first built). A target's own
+app settings are a :class:`TargetSettings` model in its package. The settings (``TARGET_SYSTEM`` is the
+package's name), the secrets, the factory, the export run and the intake
 ask this module; none of them names a target, so a new target is a package and nothing else.
 """
 
@@ -14,12 +15,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError
+from shared.platform.config import Settings, TargetSettings, load_settings, read_settings, setting_names
 
 if TYPE_CHECKING:
-    from shared.platform.config import Settings
     from shared.platform.secrets import SecretProvider, SecretSpec
     from shared.targets.base import Connector
 
@@ -45,8 +46,11 @@ class TargetSpec:
     display_name: str
     #: The secrets a connector needs (all read before any request).
     secrets: tuple[SecretSpec, ...]
-    #: Builds a connector from the settings and the secrets.
-    build: Callable[[Settings, SecretProvider], Connector]
+    #: Builds a connector from the settings, the target's own settings (an instance of ``settings``) and
+    #: the secrets.
+    build: Callable[[Settings, Any, SecretProvider], Connector]
+    #: The target's own app settings (read only when ``TARGET_SYSTEM`` names it).
+    settings: type[TargetSettings] = TargetSettings
     #: The target allows a number of API calls per day: lines that do not fit wait for the next day.
     call_limited: bool = False
     #: The storage tables the target keeps its state in (created by infra/, checked by the CLI's doctor).
@@ -91,6 +95,25 @@ def target_spec(name: str) -> TargetSpec:
     return _SPECS[name]
 
 
+def target_settings(settings: Settings) -> TargetSettings:
+    """The own settings of the target ``TARGET_SYSTEM`` names; ConfigurationError names every problem."""
+    return read_settings(target_spec(settings.target_system).settings)
+
+
+def all_setting_names() -> set[str]:
+    """Every app-setting name TimeBridge reads: its own and every target's (infra and docs list them all)."""
+    return setting_names(Settings, *(target_spec(name).settings for name in known_targets()))
+
+
+def load_all_settings() -> Settings:
+    """TimeBridge's settings, with the target's own checked too (what every invocation reads first: a
+    misconfiguration fails it at once, before anything is read or written)."""
+    settings = load_settings()
+    check_target(settings)
+    return settings
+
+
 def check_target(settings: Settings) -> None:
-    """The start-up check's part for the target: ``TARGET_SYSTEM`` names a known target."""
-    target_spec(settings.target_system)
+    """The start-up check's part for the target: ``TARGET_SYSTEM`` names a known target, and that
+    target's own settings are well-formed."""
+    target_settings(settings)

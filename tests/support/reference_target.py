@@ -88,7 +88,7 @@ class ReferenceConnector(ConnectorDefaults):
 STORE = MemoryTarget()
 
 
-def build(settings: Settings, secrets: SecretProvider) -> Connector:
+def build(settings: Settings, own: object, secrets: SecretProvider) -> Connector:
     return ReferenceConnector(STORE)
 
 

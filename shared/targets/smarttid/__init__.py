@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from shared.platform.secrets import SecretSpec
 from shared.targets.registry import LedgerKind, TargetSpec, register
+from shared.targets.smarttid.settings import SmartTidSettings
 
 SMARTTID_API_KEY = SecretSpec(
     env_var="SMARTTID_API_KEY",
@@ -25,17 +26,17 @@ if TYPE_CHECKING:
     from shared.targets.base import Connector
 
 
-def build(settings: Settings, provider: SecretProvider) -> Connector:
+def build(settings: Settings, own: SmartTidSettings, provider: SecretProvider) -> Connector:
     from shared.targets.http import RetryPolicy
     from shared.targets.smarttid.connector import SmartTidConnector
 
     api_key = provider.get(SMARTTID_API_KEY)
     customer_key = provider.get(SMARTTID_CUSTOMER_KEY)
     return SmartTidConnector(
-        settings.smarttid_base_url,
+        own.base_url,
         api_key,
         customer_key,
-        device_id=settings.smarttid_device_id,
+        device_id=own.device_id,
         timeout=settings.http_timeout_seconds,
         retry=RetryPolicy(attempts=settings.http_max_attempts),
         max_answer_bytes=settings.max_answer_bytes,
@@ -47,5 +48,6 @@ SPEC = register(TargetSpec(
     display_name="SmartTID",
     secrets=(SMARTTID_API_KEY, SMARTTID_CUSTOMER_KEY),
     build=build,
+    settings=SmartTidSettings,
     ledger=LedgerKind.TRANSFERRED_FLAG,
 ))

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from shared.platform.secrets import SecretSpec
 from shared.targets.registry import LedgerKind, TargetSpec, register
+from shared.targets.tictac.settings import TicTacSettings
 
 TICTAC_API_CODE = SecretSpec(
     env_var="TICTAC_API_CODE",
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from shared.targets.base import Connector
 
 
-def build(settings: Settings, provider: SecretProvider) -> Connector:
+def build(settings: Settings, own: TicTacSettings, provider: SecretProvider) -> Connector:
     """The API code from the secrets, the cross-references from ``XREF_TABLE``, the budget from ``BUDGET_TABLE``."""
     from shared.targets.budget import CallBudget, budget_id
     from shared.targets.tictac.client import RetryPolicy, TicTacClient
@@ -30,15 +31,15 @@ def build(settings: Settings, provider: SecretProvider) -> Connector:
     from shared.targets.tictac.xref import CrossRefs
 
     api_code = provider.get(TICTAC_API_CODE)
-    client = TicTacClient(settings.tictac_base_url, api_code, timeout=settings.http_timeout_seconds,
+    client = TicTacClient(own.base_url, api_code, timeout=settings.http_timeout_seconds,
                           retry=RetryPolicy(attempts=min(settings.http_max_attempts, 3)),
                           max_answer_bytes=settings.max_answer_bytes)
     return TicTacConnector(
         client,
         CrossRefs.connect(settings, settings.xref_table),
-        user_names=UserNameRule(settings.tictac_username_template, settings.tictac_username_prefix),
+        user_names=UserNameRule(own.username_template, own.username_prefix),
         send_national_id=settings.send_cpr_number,
-        budget=CallBudget.connect(settings, budget_id("tictac", api_code), settings.tictac_daily_call_budget,
+        budget=CallBudget.connect(settings, budget_id("tictac", api_code), own.daily_call_budget,
                                   table_name=settings.budget_table),
     )
 
@@ -52,6 +53,7 @@ SPEC = register(TargetSpec(
     display_name="Tic-Tac",
     secrets=(TICTAC_API_CODE,),
     build=build,
+    settings=TicTacSettings,
     call_limited=True,
     tables=tables,
     ledger=LedgerKind.SENT_LEDGER,

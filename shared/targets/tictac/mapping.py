@@ -40,10 +40,10 @@ from decimal import Decimal
 from typing import Any
 
 from shared.errors import AmbiguousMatchError
-from shared.platform.config import check_user_name_template
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.values import Value
 from shared.targets.tictac.client import Activity, Project, User
+from shared.targets.tictac.settings import check_user_name_template
 
 #: ERP fields that have a Tic-Tac home (the key fields included).
 HELD_FIELDS: dict[RecordType, tuple[str, ...]] = {
