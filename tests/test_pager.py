@@ -32,6 +32,12 @@ def test_a_short_page_is_not_the_end_an_empty_one_is() -> None:
     assert asked == [(0, 2), (2, 4), (5, 4)]  # the limit doubles up to the page size
 
 
+def test_the_second_page_may_ask_for_more_than_twice_the_first() -> None:
+    read, asked = pager({0: rows(9), 1: rows(8, 7, 6), 4: rows(5, 4)}, first_limit=1, second_limit=3)
+    assert [row["ID"] for page in read for row in page] == [9, 8, 7, 6, 5, 4]
+    assert asked == [(0, 1), (1, 3), (4, 4), (6, 4)]  # one row, then three, then doubling up to the page size
+
+
 def test_the_total_ends_the_read_without_another_call() -> None:
     read, asked = pager({0: rows(1, 2, 3, 4), 4: rows(5)}, total=5)
     assert [row["ID"] for page in read for row in page] == [1, 2, 3, 4, 5]

@@ -337,6 +337,22 @@ def test_a_run_reads_each_time_ledger_only_down_to_what_it_exported(storage, set
     assert exported(storage, settings)[("TimeLedgerEntry", new["ID"])] == 1
 
 
+def test_once_the_ordering_is_seen_honoured_an_idle_employee_costs_one_row(storage, settings, sandbox) -> None:
+    sandbox.insert("timeledger", history(60))
+    assert run_export(settings) is not None
+    mark = ExportLedger.connect(settings).time_marks()["1001"]
+
+    with closing(connector_factory(settings)()) as connector:
+        first = connector.time_ledger_entries("1001", newer_than=mark)  # ten rows, descending: the order holds
+        idle = connector.time_ledger_entries("1001", newer_than=mark)
+        sandbox.insert("timeledger", [NEW_TIME | {"EmployeeCode": "1001", "Remark": "new"} for _ in range(3)])
+        busy = connector.time_ledger_entries("1001", newer_than=mark)
+
+    assert len(first) == 10 and [row["ID"] for row in idle] == [mark]  # nothing new: its newest entry only
+    new_ids = {row["ID"] for row in sandbox.find("timeledger", Remark="new")}
+    assert new_ids <= {row["ID"] for row in busy} and len(busy) == 1 + 10  # one row, then a page of ten
+
+
 def test_ordering_ignored_by_smarttid_falls_back_to_full_reads(storage, settings, sandbox: Sandbox) -> None:
     sandbox.insert("timeledger", history(30))
     expected = expected_entries(sandbox)

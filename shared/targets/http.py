@@ -525,8 +525,8 @@ class Pager:
     ``fetch(offset, limit)`` returns a page's rows and the total the target says the list has (None
     when its answer says none). The read goes on until that total is reached or an empty page comes
     back — never stops on a short page (a server-side cap); ``enough(page)`` may end it early (a
-    newest-first read that reached what it needs). The first page asks for ``first_limit`` rows, each
-    next one for twice as many, up to ``page_size``.
+    newest-first read that reached what it needs). The first page asks for ``first_limit`` rows, the
+    second for ``second_limit`` (default: twice as many), each next one for twice as many, up to ``page_size``.
 
     A page that brings nothing new is an answer that repeats itself (``offset`` ignored, or the list
     capped). ``strict`` (a master-data list): a page whose rows were all seen fails the read — the
@@ -539,10 +539,12 @@ class Pager:
     def __init__(self, fetch: Callable[[int, int], tuple[list[dict[str, Any]], int | None]], *,
                  identity: Callable[[dict[str, Any]], Hashable], target: str, what: str, page_size: int,
                  max_pages: int, first_limit: int | None = None, strict: bool = True,
-                 enough: Callable[[list[dict[str, Any]]], bool] | None = None) -> None:
+                 enough: Callable[[list[dict[str, Any]]], bool] | None = None,
+                 second_limit: int | None = None) -> None:
         self._fetch, self._identity, self._target, self._what = fetch, identity, target, what
         self._page_size, self._max_pages, self._strict, self._enough = page_size, max_pages, strict, enough
         self._first_limit = first_limit or page_size
+        self._second_limit = second_limit
         #: True once the list was read to its end (its total, or an empty page)
         self.complete = False
 
@@ -576,6 +578,7 @@ class Pager:
                 self.complete = True
                 return
             offset += len(page)
-            limit = min(self._page_size, limit * 2)
+            limit = min(self._page_size, self._second_limit if offset == len(page) and self._second_limit
+                        else limit * 2)
         if self._strict:
             raise ApiUnavailableError(f"{self._target}'s list {self._what} did not end after {self._max_pages} pages")

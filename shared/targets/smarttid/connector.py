@@ -128,8 +128,14 @@ UNTRANSFERRED_FILTER = "Transfered=false"
 #: that breaks the rule.
 NEWEST_FIRST = {"OrderFieldName": "ID", "OrderDirection": "DESC"}
 #: Rows asked for on the first newest-first page (doubling on each further page, up to
-#: ``PAGE_SIZE``): an idle employee costs one small page, whatever its history.
+#: ``PAGE_SIZE``) until the ordering is seen honoured in this run: a page of two or more rows in
+#: descending order (rows in another order stop the ordering, see above).
 NEWEST_FIRST_PAGE = 10
+#: Once the run has seen the ordering honoured, the first page asks for one row and the second for
+#: ``NEWEST_FIRST_PAGE``: an idle employee costs one row (its newest entry, already exported), an
+#: employee with new entries one more page. (SmartAPI honours an ordering parameter for every list
+#: alike or for none: it is a property of the server, not of an employee.)
+VERIFIED_FIRST_PAGE = 1
 #: GUESS: an employee's ``Active`` field (documented in the GET object) tells whether the employee
 #: is active; a missing field counts as active.
 EMPLOYEE_ACTIVE_FIELD = "Active"
@@ -296,6 +302,8 @@ class SmartTidConnector(ConnectorDefaults):
         self._session = _Session(self)
         self._filter_refused = False
         self._order_refused = False
+        #: the ordering was seen honoured in this run (a page of two or more rows, descending)
+        self._order_verified = False
         self.breaker = self.api.breaker
         self.calls = self.api.calls
         self.job_ledger_read_complete = True
@@ -433,18 +441,20 @@ class SmartTidConnector(ConnectorDefaults):
         *,
         attempts: int | None = None,
         first_limit: int = PAGE_SIZE,
+        second_limit: int | None = None,
         enough: Callable[[list[dict[str, Any]]], bool] | None = None,
         keep: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
         """Every row of a list endpoint, read through :meth:`_pager` (a short page is never the end; an
         answer that repeats itself is an error). ``keep``: what is kept of each row, as each page
         arrives (the raw rows of a long list are never all held at once)."""
-        pages = self._pager(path, params, attempts=attempts, first_limit=first_limit, enough=enough)
+        pages = self._pager(path, params, attempts=attempts, first_limit=first_limit, second_limit=second_limit,
+                            enough=enough)
         return [keep(row) if keep else row for page in pages for row in page]
 
     def _pager(self, path: str, params: dict[str, Any] | None = None, *, attempts: int | None = None,
-               first_limit: int = PAGE_SIZE, enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-               strict: bool = True) -> Pager:
+               first_limit: int = PAGE_SIZE, second_limit: int | None = None,
+               enough: Callable[[list[dict[str, Any]]], bool] | None = None, strict: bool = True) -> Pager:
         """A list endpoint read page by page (offset/limit; the total from ``x-pagination``)."""
 
         def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
@@ -454,7 +464,8 @@ class SmartTidConnector(ConnectorDefaults):
             return self._rows(response, path), None if total is None else int(total)
 
         return Pager(fetch, identity=_identity, target=TARGET_NAME, what=path, page_size=PAGE_SIZE,
-                     max_pages=MAX_PAGES, first_limit=first_limit, strict=strict, enough=enough)
+                     max_pages=MAX_PAGES, first_limit=first_limit, second_limit=second_limit, strict=strict,
+                     enough=enough)
 
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
@@ -616,8 +627,11 @@ class SmartTidConnector(ConnectorDefaults):
                 if filtered:
                     return self._filtered_read(path, params, keep)
                 return self._get_all(path, params, keep=keep)
+            verified = self._order_verified
             try:
-                return self._get_all(path, params | NEWEST_FIRST, first_limit=NEWEST_FIRST_PAGE,
+                return self._get_all(path, params | NEWEST_FIRST,
+                                     first_limit=VERIFIED_FIRST_PAGE if verified else NEWEST_FIRST_PAGE,
+                                     second_limit=NEWEST_FIRST_PAGE if verified else None,
                                      enough=self._reached(newer_than), keep=keep)
             except ApiRejectedError as exc:
                 if filtered:
@@ -649,6 +663,8 @@ class SmartTidConnector(ConnectorDefaults):
                     log.warning("SmartTID did not list the time ledger newest first; reading it to the end")
                 self._order_refused = True  # ignored ordering: later reads are full reads
                 return False
+            if len(previous + ids) > 1:
+                self._order_verified = True  # two or more rows seen in descending order
             previous[:] = ids[-1:]
             return ids[-1] <= newer_than
 
