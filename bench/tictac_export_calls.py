@@ -24,7 +24,7 @@ import httpx
 
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import Exporter
-from shared.export.tictac_export import SentLedgerSource
+from shared.export.sent_ledger import SentLedgerSource
 from shared.platform.config import Settings
 from shared.platform.storage import blob_service
 from shared.targets.factory import connector_factory

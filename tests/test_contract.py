@@ -98,7 +98,7 @@ def tictac_harness(app_env: dict[str, str], tictac: TicTacSandbox, monkeypatch: 
 
     def make(code: str, name: str) -> None:
         first, _, last = name.partition(" ")
-        tictac.insert("users", [{"userName": f"hand{uuid.uuid4().hex[:6]}", "firstName": first, "lastName": last,
+        tictac.insert("users", [{"userName": f"hand{uuid.uuid4().hex}", "firstName": first, "lastName": last,
                                  "employeeNumber": code}])
 
     def names(code: str) -> list[str]:

@@ -32,8 +32,8 @@ from shared.export import run_export
 from shared.export.ledger_table import ExportLedger, RunStatus
 from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
+from shared.export.sent_ledger import SentLedgerSource
 from shared.export.source_ledger import ROW_PARTITION, RowState, SourceLedger
-from shared.export.tictac_export import SentLedgerSource
 from shared.platform.config import CorrectionDate, Settings
 from shared.platform.storage import blob_service
 from shared.targets.budget import CallBudget, budget_id

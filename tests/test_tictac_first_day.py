@@ -33,7 +33,7 @@ from shared.export.ledger_format import (
 from shared.export.ledger_table import ExportLedger
 from shared.export.protocol import Exporter
 from shared.export.receipt import ExportReceipt
-from shared.export.tictac_export import SentLedgerSource
+from shared.export.sent_ledger import SentLedgerSource
 from shared.importing.intake import Intake
 from shared.importing.reports import Receipt
 from shared.platform.config import Settings

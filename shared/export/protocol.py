@@ -17,7 +17,7 @@ EXPORT_STATE_CONTAINER; the ERP sees only its files in the output container):
    size and MD5 → state ``written``;
 7. mark the job-ledger ids transferred in SmartTID in batches, saving progress after each batch
    (an entry deleted in SmartTID after the file was written is recorded, not marked)
-   → state ``marked`` (a target without a transferred flag — Tic-Tac, ``tictac_export.py`` — has
+   → state ``marked`` (a target without a transferred flag — Tic-Tac, ``sent_ledger.py`` — has
    nothing to mark: what it sent is recorded in step 8);
 8. record every entry (time and job) in the export ledger, then the run row and the receipt;
 9. close the intent (state row, conditional) and delete the staging blobs.
@@ -25,7 +25,7 @@ EXPORT_STATE_CONTAINER; the ERP sees only its files in the output container):
 The protocol is neutral: steps 2 and 7 (and what step 8 records) are its :class:`LedgerSource`'s —
 ``flagged_source.FlaggedSource`` for entries with a transferred flag (SmartTID: the steps as written
 above; when the job-ledger answer may have been cut short, steps 2-9 repeat in the same run, at most
-``MAX_CYCLES`` files) and ``tictac_export.SentLedgerSource`` for a target without one (Tic-Tac:
+``MAX_CYCLES`` files) and ``sent_ledger.SentLedgerSource`` for a target without one (Tic-Tac:
 TimeBridge's own ledger of what it sent, reversal lines for corrections, nothing marked).
 """
 
@@ -152,7 +152,7 @@ class Manifest:
 
 class LedgerSource(Protocol):
     """What the exactly-once protocol asks of a ledger source (``flagged_source.py``: entries with a
-    transferred flag, SmartTID; ``tictac_export.py``: TimeBridge's own ledger of what it sent)."""
+    transferred flag, SmartTID; ``sent_ledger.py``: TimeBridge's own ledger of what it sent)."""
 
     def export(self, connector: Connector, etag: str, recovered: ExportReceipt | None) -> ExportReceipt | None:
         """Read what is new and export it through the exporter's steps (stage, commit, complete);

@@ -44,7 +44,7 @@ def run_export(
         move_legacy_bookkeeping(service, settings)
         source: Callable[[Exporter], LedgerSource] = FlaggedSource
         if target_spec(settings.target_system).ledger is LedgerKind.SENT_LEDGER:
-            from shared.export.tictac_export import SentLedgerSource
+            from shared.export.sent_ledger import SentLedgerSource
 
             source = SentLedgerSource
         try:

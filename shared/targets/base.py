@@ -9,8 +9,9 @@ which is also the vocabulary of the incoming file; each connector translates to 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from shared.records.layouts import RecordType
@@ -185,18 +186,82 @@ class TransferredFlagLedger(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One registration of a target without a transferred flag, as its connector hands it to the export
+    (the sent ledger): the target's ids, the values the ledger lines are made of, and the target's own row
+    (kept only while the entry is held, so a held entry can be read back after a restart)."""
+
+    #: the target's id of the row ("" when the target gave none: the row is left out, saying so)
+    id: str
+    #: a registration of hours (other kinds — costs, mileage, sales — are left out of the export)
+    is_time: bool
+    #: the target's own name of the kind (named in the receipt when left out)
+    kind: str
+    #: the user's id in the target, as given (shown), and as the links are keyed (``entry_links``)
+    user: str
+    user_key: str
+    project: str
+    project_name: str
+    activity: str
+    #: the person's name for the ledger line's Name column
+    person_name: str
+    #: the date as the target gave it (ISO, possibly with a time)
+    date: str
+    #: the hours; None when the target's value is not a number (``hours_text`` is what it sent)
+    hours: Decimal | None
+    hours_text: str
+    #: whether the hours were approved; None when the target's value cannot be read
+    attested: bool | None
+    attested_text: str
+    remark: str
+    #: a hash of the values whose change makes a correction (the target decides which)
+    fingerprint: str
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class EntryRules:
+    """The target's settings for its sent-ledger export (a target's own settings model holds them)."""
+
+    attested_only: bool
+    #: project numbers whose time is absence (TimeLedgerEntry only, Type Absence)
+    absence_projects: frozenset[str]
+    #: activity type (upper case) → WorkTypeCode
+    worktypes: Mapping[str, str]
+    lookback_days: int
+    forward_days: int
+    max_loss_percent: int
+    #: the setting names, for messages
+    absence_setting: str
+    loss_setting: str
+
+
 @runtime_checkable
 class EntriesLedger(Protocol):
     """A ledger source without a transferred flag (Tic-Tac): its entries as rows (each with a row id
     and the values the export maps), the links TimeBridge keeps between the target's users, projects
     and activities and the ERP's codes, and the target's own lists the export maps by when a link is
-    missing. The export keeps its own ledger of what it sent (``shared/export/tictac_export.py``)."""
+    missing. The export keeps its own ledger of what it sent (``shared/export/sent_ledger.py``)."""
 
     #: HTTP attempts one call may take (each may count against a call limit)
     max_attempts: int
 
-    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[dict[str, Any]]:
+    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[Entry]:
         """The entries dated ``start``..``end`` (changed within that many days, when given)."""
+        ...
+
+    def entry(self, raw: Mapping[str, Any]) -> Entry:
+        """An entry from its ``raw`` row (a held entry read back from the ledger)."""
+        ...
+
+    def changed_days(self, since: datetime, now: datetime) -> int | None:
+        """The ``days_changed_within`` that covers every change since ``since`` (the last recorded read);
+        None: too long ago for a read of changes (read the whole window)."""
+        ...
+
+    def entry_rules(self) -> EntryRules:
+        """The export's rules from the target's own settings."""
         ...
 
     def entry_links(self) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:

@@ -41,6 +41,7 @@ def build(settings: Settings, own: TicTacSettings, provider: SecretProvider) -> 
         send_national_id=settings.send_cpr_number,
         budget=CallBudget.connect(settings, budget_id("tictac", api_code), own.daily_call_budget,
                                   table_name=settings.budget_table),
+        settings=own,
     )
 
 

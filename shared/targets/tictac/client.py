@@ -135,7 +135,7 @@ AUTH_STATUSES = frozenset({401, 403})
 #: are checked against SmartTID's parameter types as for SmartTID (the file format is SmartTID's),
 #: and the messages name Tic-Tac ("Tic-Tac allows at most 50", ``parse_file(..., target=...)``).
 #
-#: The export (``shared/export/tictac_export.py``, ``tictac_source.py``):
+#: The export (``shared/export/sent_ledger.py``, ``sent_plan.py``; the rows as entries: ``entries.py``):
 #: GUESS: ``GET /v2/entries`` answers every row of the window in one answer (no paging is
 #: documented); an answer cut short is caught by the reconcile's loss guard, never read as deletions.
 #: GUESS: a deleted row vanishes, or stays with quantity 0 and counts as changed (sandbox switch

@@ -41,13 +41,23 @@ from shared.errors import (
     AuthenticationFailedError,
     CallLimitReachedError,
 )
+from shared.platform.config import read_settings
 from shared.records.layouts import RecordType
 from shared.records.record import LineError, Record
 from shared.records.values import Value, same_value
-from shared.targets.base import ConnectorDefaults, RemoteRecord
+from shared.targets.base import ConnectorDefaults, Entry, EntryRules, RemoteRecord
 from shared.targets.budget import Allowance, CallBudget
 from shared.targets.http import CallCounter
-from shared.targets.tictac.client import CALL_COSTS, Activity, Project, TicTacClient, User, boolean
+from shared.targets.tictac.client import (
+    CALL_COSTS,
+    Activity,
+    Project,
+    TicTacClient,
+    User,
+    boolean,
+    days_changed_within,
+)
+from shared.targets.tictac.entries import to_entry
 from shared.targets.tictac.mapping import (
     HELD_FIELDS,
     UNHELD_FIELDS,
@@ -70,6 +80,7 @@ from shared.targets.tictac.mapping import (
     user_create_body,
     user_values,
 )
+from shared.targets.tictac.settings import TicTacSettings
 from shared.targets.tictac.xref import (
     CrossRef,
     CrossRefs,
@@ -125,8 +136,11 @@ class TicTacConnector(ConnectorDefaults):
     inline_children = True  # a project POST carries its activities (TT:365)
 
     def __init__(self, client: TicTacClient, xrefs: CrossRefs | None, *, user_names: UserNameRule | None = None,
-                 send_national_id: bool = False, budget: CallBudget | None = None) -> None:
+                 send_national_id: bool = False, budget: CallBudget | None = None,
+                 settings: TicTacSettings | None = None) -> None:
         self.client = client
+        #: Tic-Tac's own settings (the export's rules); None: read from the app settings when needed
+        self.settings = settings
         #: the shared rolling 24-hour budget; with one, no call is made outside a reservation
         self.budget = budget
         self._allowance: Allowance | None = None
@@ -630,9 +644,24 @@ class TicTacConnector(ConnectorDefaults):
     def max_attempts(self) -> int:
         return self.client.max_attempts
 
-    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[dict[str, Any]]:
-        return [dict(entry.fields) for entry in
+    def read_entries(self, start: date, end: date, *, days_changed_within: int | None) -> list[Entry]:
+        return [to_entry(entry.fields) for entry in
                 self.client.read_entries(start, end, days_changed_within=days_changed_within)]
+
+    def entry(self, raw: Mapping[str, Any]) -> Entry:
+        return to_entry(raw)
+
+    def changed_days(self, since: datetime, now: datetime) -> int | None:
+        return days_changed_within(since, now)
+
+    def entry_rules(self) -> EntryRules:
+        own = self.settings or read_settings(TicTacSettings)
+        return EntryRules(
+            attested_only=own.export_attested_only, absence_projects=own.absence_projects,
+            worktypes=own.worktype_map, lookback_days=own.export_lookback_days,
+            forward_days=own.export_forward_days, max_loss_percent=own.reconcile_max_loss_percent,
+            absence_setting="TICTAC_ABSENCE_PROJECTS", loss_setting="TICTAC_RECONCILE_MAX_LOSS_PERCENT",
+        )
 
     def entry_links(self) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
         xrefs = self.xrefs

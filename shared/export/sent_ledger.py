@@ -1,18 +1,18 @@
-"""The ledger export from Tic-Tac: a ledger source (:class:`SentLedgerSource`) for the exactly-once
-protocol (``protocol.py``: intent → staged file → verify → ledger → receipt → close).
+"""The ledger export from a target without a "transferred" flag (Tic-Tac): a ledger source
+(:class:`SentLedgerSource`) for the exactly-once protocol (``protocol.py``: intent → staged file →
+verify → ledger → receipt → close), over the target's :class:`~shared.targets.base.EntriesLedger`.
 
-Tic-Tac has no "transferred" flag, its rows carry no change time and a deleted row disappears, so
-the export ledger remembers what it sent (``source_ledger.py``) and each run (docs/export.md, "Export from
-Tic-Tac"):
+Such a target's rows carry no change time and a deleted row disappears, so the export ledger
+remembers what it sent (``source_ledger.py``) and each run (docs/export.md, "Export from Tic-Tac"):
 
-1. completes an interrupted run first (from its manifest, no Tic-Tac call);
-2. reserves its calls from the shared call budget (one ``GET /v2/entries``, a project list when
-   needed, each with its retries; unused calls are handed back) — or is skipped, saying when the
-   budget allows the next run;
-3. reads ``GET /v2/entries`` once: the entry-date window with ``daysChangedWithin`` = days since the
-   last recorded read + 1; once a day (and on the first run, or after more than 90 days) the whole
-   window — the reconcile that finds deletions;
-4. classifies and maps the rows (``tictac_source.plan``), allocates line ids from TimeBridge's own
+1. completes an interrupted run first (from its manifest, no call to the target);
+2. reserves its calls from the shared call budget (one entries read, a project list when needed, each
+   with its retries; unused calls are handed back) — or is skipped, saying when the budget allows the
+   next run;
+3. reads the entries once: the entry-date window, changed since the last recorded read (whole days,
+   + 1); once a day (and on the first run, or after more than 90 days) the whole window — the
+   reconcile that finds deletions;
+4. classifies and maps the entries (``sent_plan.plan``), allocates line ids from TimeBridge's own
    sequence, stages the file and a manifest holding every export-ledger write of the run, commits
    the intent (line sequence included), writes and verifies the file, records the ledger.
 """
@@ -32,14 +32,13 @@ from shared.export.ledger_format import render
 from shared.export.ledger_table import Intent
 from shared.export.protocol import Exporter, Manifest
 from shared.export.receipt import ExportReceipt
+from shared.export.sent_plan import JOB, TIME, Links, Plan, Rules, link_by_number, plan
 from shared.export.source_ledger import Catalogue, SourceLedger, row_from_json, row_to_json
 from shared.export.spool import SpooledFile
-from shared.export.tictac_source import JOB, TIME, TIME_ROW, Links, Plan, Rules, link_by_number, plan
 from shared.platform.clock import iso
-from shared.platform.config import CorrectionDate, read_settings
-from shared.targets.base import Connector, EntriesConnector, EntriesLedger
-from shared.targets.tictac.client import days_changed_within
-from shared.targets.tictac.settings import TicTacSettings
+from shared.platform.config import CorrectionDate
+from shared.targets.base import Connector, EntriesConnector, EntriesLedger, Entry
+from shared.targets.registry import target_spec
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +51,15 @@ CALLS_PER_RUN = 3
 
 
 class SentLedgerSource:
-    """Tic-Tac as the exactly-once protocol's source: its entries, and TimeBridge's own ledger of
-    what it sent (see the module docstring). Nothing is marked in Tic-Tac."""
+    """A target's entries as the exactly-once protocol's source, with TimeBridge's own ledger of what
+    it sent (see the module docstring). Nothing is marked in the target."""
 
     def __init__(self, exporter: Exporter) -> None:
         self.exporter = exporter
         self.settings = exporter.settings
         self.ledger = exporter.ledger
         self.clock = exporter.clock
+        self.target = target_spec(self.settings.target_system).display_name
 
     def export(self, connector: Connector, etag: str, recovered: ExportReceipt | None) -> ExportReceipt | None:
         if not isinstance(connector, EntriesLedger):
@@ -74,38 +74,38 @@ class SentLedgerSource:
         source = SourceLedger(self.ledger.table)
         now = self.clock()
         state = source.state()
-        days = None if state.last_read_at is None else days_changed_within(state.last_read_at, now)
+        days = None if state.last_read_at is None else connector.changed_days(state.last_read_at, now)
         reconcile = (days is None or state.last_reconcile_at is None
                      or now - state.last_reconcile_at >= RECONCILE_EVERY)
         calls = CALLS_PER_RUN * connector.max_attempts
         if not connector.reserve(calls):
             when = connector.next_free_at(calls)
-            log.warning("export: skipped — Tic-Tac's call budget has no room for this run's %d calls now; "
-                        "it runs again at the next schedule at or after %s UTC", calls,
+            log.warning("export: skipped — %s's call budget has no room for this run's %d calls now; "
+                        "it runs again at the next schedule at or after %s UTC", self.target, calls,
                         f"{when:%Y-%m-%d %H:%M}" if when else "the budget is raised")
             return None
         try:
-            rules = self._rules(now, state.purged_before)
+            rules = self._rules(connector, now, state.purged_before)
             if reconcile:  # retention: rows dated before the window are final (source_ledger.py)
                 source.purge_final_rows(rules.window[0])
             read = connector.read_entries(*rules.window, days_changed_within=None if reconcile else days)
-            held = source.held()
-            known = source.all_rows() if reconcile else source.rows([str(r.get("rowid") or "") for r in read]
-                                                                    + list(held))
+            held = {rowid: (connector.entry(row), reason) for rowid, (row, reason) in source.held().items()}
+            known = source.all_rows() if reconcile else source.rows([entry.id for entry in read] + list(held))
             linked = connector.entry_links()  # read once; completed by the lists below
-            codes, links = link_by_number(*linked, catalogue=source.catalogue())
-            time_rows = [r for r in read if r.get("type") == TIME_ROW] + [row for row, _ in held.values()]
+            codes, links = link_by_number(*linked, catalogue=source.catalogue(), target=self.target)
+            time_rows = [entry for entry in read if entry.is_time] + [entry for entry, _ in held.values()]
             stale = state.catalogue_at is None or now - state.catalogue_at >= CATALOGUE_EVERY
-            if reconcile or (stale and any(codes.needs_catalogue(r) for r in time_rows)):
-                codes, links = link_by_number(*linked, catalogue=self._refresh_catalogue(connector, source, now))
+            if reconcile or (stale and any(codes.needs_catalogue(entry) for entry in time_rows)):
+                codes, links = link_by_number(*linked, catalogue=self._refresh_catalogue(connector, source, now),
+                                              target=self.target)
             self._record_links(connector, links)
         except CallLimitReachedError as exc:
             connector.block_until(exc.until)
             log.warning("export: skipped — %s; it runs again at the next schedule after that", exc)
             return None
         except AllowanceExceededError:
-            log.warning("export: skipped — Tic-Tac kept failing and the retries used up this run's reserved "
-                        "calls; the next scheduled run reads again")
+            log.warning("export: skipped — %s kept failing and the retries used up this run's reserved "
+                        "calls; the next scheduled run reads again", self.target)
             return None
         finally:
             connector.settle()
@@ -115,7 +115,7 @@ class SentLedgerSource:
             log.warning("export: %s", outcome.guard)
         if not outcome.lines and not outcome.guard and not self.settings.export_write_empty_file:
             self._apply(manifest_source(outcome, now, reconcile, summary), "", "", iso(now))
-            log.info("export: nothing new from Tic-Tac (%s; %d rows held, %d pending)", summary["read"],
+            log.info("export: nothing new from %s (%s; %d rows held, %d pending)", self.target, summary["read"],
                      len(summary["held"]), len(summary["pending"]))
             return None
         return self._write(connector, etag, outcome, now, reconcile, summary,
@@ -146,10 +146,10 @@ class SentLedgerSource:
 
     # --- what the protocol asks of a source -------------------------------------------------------
     def ids_to_mark(self, manifest: Manifest) -> Sequence[int]:
-        return []  # Tic-Tac has no "transferred" flag: the export ledger is the only record
+        return []  # no "transferred" flag: the export ledger is the only record
 
     def mark(self, connector: Connector, intent: Intent, manifest: Manifest, batch: Sequence[int]) -> None:
-        raise ExportFailedError("Tic-Tac has nothing to mark")  # pragma: no cover - ids_to_mark is empty
+        raise ExportFailedError(f"{self.target} has nothing to mark")  # pragma: no cover - ids_to_mark is empty
 
     def record_ledger(self, intent: Intent, manifest: Manifest, finished_at: str) -> None:
         self._apply(manifest.source, intent.run_id, intent.file_name, finished_at)
@@ -175,17 +175,18 @@ class SentLedgerSource:
             moments["last_reconcile_at"] = moments["last_read_at"]
         ledger.save_state(**moments)
 
-    def _rules(self, now: datetime, purged_before: date | None = None) -> Rules:
-        own, today = read_settings(TicTacSettings), now.date()
-        start = today - timedelta(days=own.export_lookback_days)
+    def _rules(self, connector: EntriesConnector, now: datetime, purged_before: date | None = None) -> Rules:
+        own, today = connector.entry_rules(), now.date()
+        start = today - timedelta(days=own.lookback_days)
         return Rules(
-            attested_only=own.export_attested_only,
+            attested_only=own.attested_only,
             absence_projects=own.absence_projects,
-            worktypes=own.worktype_map,
+            worktypes=own.worktypes,
             correction_date=today.isoformat() if self.settings.export_correction_date == CorrectionDate.RUN else None,
             window=(max(start, purged_before or start),  # never before purged rows (source_ledger.py)
-                    today + timedelta(days=own.export_forward_days)),
-            max_loss_percent=own.reconcile_max_loss_percent,
+                    today + timedelta(days=own.forward_days)),
+            max_loss_percent=own.max_loss_percent,
+            target=self.target, absence_setting=own.absence_setting, loss_setting=own.loss_setting,
         )
 
     @staticmethod
@@ -206,14 +207,14 @@ class SentLedgerSource:
         return source.catalogue()
 
     @staticmethod
-    def _summary(outcome: Plan, read: list[dict[str, Any]], reconcile: bool, days: int | None) -> dict[str, Any]:
+    def _summary(outcome: Plan, read: list[Entry], reconcile: bool, days: int | None) -> dict[str, Any]:
         return {
             "read": {"rows": len(read), "kind": "reconcile (whole window)" if reconcile else "changes",
                      "days_changed_within": None if reconcile else days},
             "counts": dict(sorted(outcome.counts.items())),
-            "held": [{"rowid": rowid, "user": row.get("userid"), "project": row.get("projectname"),
-                      "date": row.get("date"), "reason": reason}
-                     for rowid, (row, reason) in sorted(outcome.hold.items())],
+            "held": [{"rowid": rowid, "user": entry.user, "project": entry.project_name,
+                      "date": entry.date, "reason": reason}
+                     for rowid, (entry, reason) in sorted(outcome.hold.items())],
             "pending": sorted(outcome.pending),
             "left_out": {kind: ids for kind, ids in sorted(outcome.left_out.items())},
             "guard": outcome.guard,
@@ -225,7 +226,7 @@ def manifest_source(outcome: Plan, read_at: datetime, reconcile: bool, summary: 
     the held ones)."""
     return {
         "rows": [row_to_json(row) for row in outcome.rows],
-        "hold": {rowid: [row, reason] for rowid, (row, reason) in outcome.hold.items()},
+        "hold": {rowid: [dict(entry.raw), reason] for rowid, (entry, reason) in outcome.hold.items()},
         "release": sorted(outcome.release),
         "missed": outcome.missed,
         "read_at": read_at.isoformat(),

@@ -1,43 +1,42 @@
-"""Tic-Tac rows → ledger lines: classify what one read returned against the export ledger (new,
-changed, un-attested, zeroed, deleted, held, left out) and build the lines with the ERP's codes.
+"""Entries → ledger lines for a target without a transferred flag (Tic-Tac): classify what one read
+returned against the export ledger (new, changed, un-attested, zeroed, deleted, held, left out) and
+build the lines with the ERP's codes.
 
-Host-free and call-free: the exporter (``tictac_export.py``) reads Tic-Tac and the tables and hands
-everything to :func:`plan`; what comes back is the whole outcome of the run — the lines of the file
-and every export-ledger write — so it can be staged in the manifest and recorded after the file.
+Host-free and call-free: the source (``sent_ledger.py``) reads the target and the tables and hands
+everything to :func:`plan`, as neutral entries (:class:`shared.targets.base.Entry`, made by the
+target's connector); what comes back is the whole outcome of the run — the lines of the file and
+every export-ledger write — so it can be staged in the manifest and recorded after the file.
 
 Line values are keyed by the SmartTID dataset columns (``shared/export/ledger_format.py``), so the
 renderer is the SmartTID export's. The ID column is filled in by the exporter from TimeBridge's own
-line sequence. What comes from where (design note §2.2):
+line sequence. What comes from where (design note §2.2; Tic-Tac's field names in brackets):
 
-* EmployeeCode — the cross-reference of the row's ``userid`` (a user linked to an ERP employee), else
-  the user's ``employeeNumber`` from the last user list (a user made by hand: the link is recorded);
-* JobCode — the cross-reference of ``projid``, else the project's ``projectNumber`` from the last
-  project list (likewise recorded); OperationCode, JobOperationLineNumber, ERPReference — the
-  cross-reference of ``actid`` (the ERP values Tic-Tac cannot hold);
-* Name — ``username``; Date — ``date``; TotalTime — ``hours``; Remark (time ledger) — ``spec``;
-  OperationDescription — the activity's own name (the project list, else the ERP description kept in
-  the cross-reference; never cut out of ``projectname``: "Hansen A/S – Tilbygning/Montage" holds a
-  "/" of its own);
-* WorkTypeCode — ``TICTAC_WORKTYPE_MAP`` of the activity's ``type`` (from the project list);
-  Type — ``Absence`` on a ``TICTAC_ABSENCE_PROJECTS`` project, ``Extra`` for an OVERTIME activity,
-  else ``Normal``; Transfered — 0; every other column empty.
+* EmployeeCode — the link of the entry's user [``userid``] (a user linked to an ERP employee), else
+  the user's employee number from the last user list (a user made by hand: the link is recorded);
+* JobCode — the link of the project [``projid``], else its project number from the last project
+  list (likewise recorded); OperationCode, JobOperationLineNumber, ERPReference — the link of the
+  activity [``actid``] (the ERP values the target cannot hold);
+* Name — the person's name [``username``]; Date [``date``]; TotalTime [``hours``]; Remark (time
+  ledger) [``spec``]; OperationDescription — the activity's own name (the project list, else the ERP
+  description kept in the link; never cut out of the project's name: "Hansen A/S – Tilbygning/Montage"
+  holds a "/" of its own);
+* WorkTypeCode — the rules' work types of the activity's type (from the project list); Type —
+  ``Absence`` on an absence project, ``Extra`` for an OVERTIME activity, else ``Normal``;
+  Transfered — 0; every other column empty.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from shared.export.source_ledger import Catalogue, RowState, SourceRow
 from shared.platform.safe_text import visible
-from shared.targets.tictac.client import boolean
+from shared.targets.base import Entry
 
-TIME_ROW = "TicTacTime"
 TIME, JOB = "time", "job"
 #: At most this many row ids per type are named in a receipt's ``left_out`` (the count is exact).
 LEFT_OUT_NAMED = 200
@@ -45,20 +44,19 @@ LEFT_OUT_NAMED = 200
 
 @dataclass(frozen=True)
 class ErpCodes:
-    """The cross-references, read once per run: Tic-Tac id → ERP code."""
+    """The links, read once per run: the target's id → ERP code."""
 
-    employees: Mapping[str, str]  # userName (case-folded) → employee code
+    employees: Mapping[str, str]  # user (as the target keys it: Tic-Tac's userName case-folded) → employee code
     jobs: Mapping[str, str]  # projid → job code
     operations: Mapping[str, Mapping[str, str]]  # actid → sJobCode, nLineNumber, sOperationCode, sERPReference
     catalogue: Catalogue = field(default_factory=Catalogue)
     #: why a user / project the lists know cannot be linked by its number (userName folded / projid → why)
     unlinked: Mapping[str, str] = field(default_factory=dict)
 
-    def needs_catalogue(self, row: Mapping[str, Any]) -> bool:
-        """Whether the lists would tell more about ``row`` (its user's employee number, its project
+    def needs_catalogue(self, entry: Entry) -> bool:
+        """Whether the lists would tell more about ``entry`` (its user's employee number, its project
         number, its activity's type or name)."""
-        projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
-        user = str(row.get("userid") or "").casefold()
+        projid, actid, user = entry.project, entry.activity, entry.user_key
         return ((projid not in self.jobs and projid not in self.catalogue.project_numbers)
                 or (user not in self.employees and user not in self.catalogue.user_numbers)
                 or actid not in self.catalogue.activity_types)
@@ -73,22 +71,23 @@ class Links:
 
 
 def link_by_number(employees: Mapping[str, str], jobs: Mapping[str, str],
-                   operations: Mapping[str, Mapping[str, str]], catalogue: Catalogue) -> tuple[ErpCodes, Links]:
+                   operations: Mapping[str, Mapping[str, str]], catalogue: Catalogue,
+                   target: str) -> tuple[ErpCodes, Links]:
     """The cross-references (``employees``, ``jobs``, ``operations``) completed from the lists: a user
     with an ``employeeNumber`` and a project with a ``projectNumber`` no cross-reference names are
     linked by it — unless another user / project carries the same number or the code is linked to
     another one already (then its rows are held, saying so)."""
     unlinked: dict[str, str] = {}
-    users = _by_number(employees, catalogue.user_numbers, "user", "employee number", unlinked)
-    projects = _by_number(jobs, catalogue.project_numbers, "project", "project number", unlinked)
+    users = _by_number(employees, catalogue.user_numbers, "user", "employee number", unlinked, target)
+    projects = _by_number(jobs, catalogue.project_numbers, "project", "project number", unlinked, target)
     codes = ErpCodes({**employees, **{name: code for code, name in users.items()}},
                      {**jobs, **{projid: code for code, projid in projects.items()}}, operations, catalogue, unlinked)
     return codes, Links(users, projects)
 
 
 def _by_number(linked: Mapping[str, str], numbers: Mapping[str, str], noun: str, number_word: str,
-               unlinked: dict[str, str]) -> dict[str, str]:
-    """ERP code → Tic-Tac id for the ids ``linked`` (id → code) does not know whose number in
+               unlinked: dict[str, str], target: str) -> dict[str, str]:
+    """ERP code → the target's id for the ids ``linked`` (id → code) does not know whose number in
     ``numbers`` (id → number) is theirs alone; why the others cannot be linked goes to ``unlinked``."""
     owner = {code: remote for remote, code in linked.items()}
     holders: dict[str, list[str]] = {}
@@ -100,8 +99,8 @@ def _by_number(linked: Mapping[str, str], numbers: Mapping[str, str], noun: str,
         if len(remotes) > 1:
             names = " and ".join(sorted(visible(remote) for remote in remotes))
             for remote in remotes:
-                unlinked[remote] = (f"{noun}s {names} all have {number_word} {visible(number)} in Tic-Tac: give each "
-                                    "its own")
+                unlinked[remote] = (f"{noun}s {names} all have {number_word} {visible(number)} in {target}: give "
+                                    "each its own")
         elif number in owner:
             unlinked[remotes[0]] = (f"{noun} {visible(remotes[0])} has {number_word} {visible(number)}, which is "
                                     f"linked to {noun} {visible(owner[number])}: correct the {number_word}")
@@ -120,6 +119,10 @@ class Rules:
     correction_date: str | None  # None: the registration's own date; else this ISO date
     window: tuple[date, date]
     max_loss_percent: int
+    #: the target's name and its settings' names, for messages
+    target: str
+    absence_setting: str
+    loss_setting: str
 
 
 @dataclass
@@ -135,7 +138,7 @@ class Line:
 class Plan:
     lines: list[Line] = field(default_factory=list)
     rows: list[SourceRow] = field(default_factory=list)  # export-ledger rows to write
-    hold: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
+    hold: dict[str, tuple[Entry, str]] = field(default_factory=dict)
     release: set[str] = field(default_factory=set)
     missed: dict[str, int] = field(default_factory=dict)
     pending: list[str] = field(default_factory=list)
@@ -148,39 +151,22 @@ class Plan:
         self.counts[what] = self.counts.get(what, 0) + 1
 
 
-def hours_of(row: Mapping[str, Any]) -> Decimal | None:
-    try:
-        value = Decimal(str(row.get("hours")))
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
-def fingerprint(row: Mapping[str, Any]) -> str:
-    """A hash of the source values whose change makes a correction (the remark included)."""
-    hours = hours_of(row)
-    values = [str(row.get(name) or "") for name in ("type", "userid", "projid", "actid", "date", "spec")]
-    values.append(format(hours.normalize(), "f") if hours is not None else str(row.get("hours")))
-    return hashlib.sha256(json.dumps(values, ensure_ascii=False).encode()).hexdigest()[:32]
-
-
 def _decimal_text(value: Decimal) -> str:
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "0") else text
 
 
-def map_row(row: Mapping[str, Any], codes: ErpCodes, rules: Rules) -> tuple[dict[str, Any] | None, str]:
-    """The values of the row's lines (``{"time": …, "job": … | None}``), or None and why it is held."""
-    user = str(row.get("userid") or "")
-    employee = codes.employees.get(user.casefold())
-    projid, actid = str(row.get("projid") or ""), str(row.get("actid") or "")
-    project_name = str(row.get("projectname") or "")
+def map_row(entry: Entry, codes: ErpCodes, rules: Rules) -> tuple[dict[str, Any] | None, str]:
+    """The values of the entry's lines (``{"time": …, "job": … | None}``), or None and why it is held."""
+    target = rules.target
+    user, employee = entry.user, codes.employees.get(entry.user_key)
+    projid, actid, project_name = entry.project, entry.activity, entry.project_name
     operation = codes.operations.get(actid)
     activity_name = codes.catalogue.activity_names.get(actid) or (operation or {}).get("sDescription", "")
     if employee is None:
-        return None, codes.unlinked.get(user.casefold()) or (
-            f"user {visible(user)} is not linked to an ERP employee and has no employee number in Tic-Tac: give "
-            "the user its ERP employee code as employee number in Tic-Tac, or import the Employee line")
+        return None, codes.unlinked.get(entry.user_key) or (
+            f"user {visible(user)} is not linked to an ERP employee and has no employee number in {target}: give "
+            f"the user its ERP employee code as employee number in {target}, or import the Employee line")
     job = codes.jobs.get(projid)
     number = job or codes.catalogue.project_numbers.get(projid, "")
     absence = bool(number) and number in rules.absence_projects
@@ -188,21 +174,21 @@ def map_row(row: Mapping[str, Any], codes: ErpCodes, rules: Rules) -> tuple[dict
         if job is None:
             return None, codes.unlinked.get(projid) or (
                 f"project {visible(project_name)} ({projid}) is not linked to an ERP job and has no project number "
-                "in Tic-Tac: give it the ERP's job code as project number in Tic-Tac, or import the Job line; if it "
-                "is absence, add its project number to TICTAC_ABSENCE_PROJECTS")
+                f"in {target}: give it the ERP's job code as project number in {target}, or import the Job line; "
+                f"if it is absence, add its project number to {rules.absence_setting}")
         if operation is None:
             return None, (f"activity {visible(activity_name or project_name)} ({actid}) of job {visible(job)} is "
                           "not linked to an ERP operation: import the Operation line")
     activity_type = codes.catalogue.activity_types.get(actid, "").upper()
     worktype = rules.worktypes.get(activity_type, "")
-    hours = _decimal_text(hours_of(row) or Decimal(0))
+    hours = _decimal_text(entry.hours or Decimal(0))
     kind = "Absence" if absence else ("Extra" if activity_type == "OVERTIME" else "Normal")
-    time = {"EmployeeCode": employee, "Name": row.get("username") or "", "Date": row.get("date") or "",
+    time = {"EmployeeCode": employee, "Name": entry.person_name, "Date": entry.date,
             "WorkTypeCode": worktype, "TotalTime": hours, "Type": kind, "Transfered": 0,
-            "Remark": row.get("spec") or ""}
+            "Remark": entry.remark}
     job_line = None
     if not absence and operation is not None:
-        job_line = {"EmployeeCode": employee, "Date": row.get("date") or "", "Name": row.get("username") or "",
+        job_line = {"EmployeeCode": employee, "Date": entry.date, "Name": entry.person_name,
                     "JobCode": job, "OperationCode": operation.get("sOperationCode", ""),
                     "JobOperationLineNumber": operation.get("nLineNumber", ""),
                     "OperationDescription": activity_name, "Completed": 0, "WorkTypeCode": worktype,
@@ -239,22 +225,21 @@ class _Planner:
         self.lines_of(known.sent, known.rowid, known.version, f"{why}: reversal", negate=True, correction=True)
         return replace(known, state=RowState.REVERSED, missed=0)
 
-    def row(self, rowid: str, row: Mapping[str, Any], known: SourceRow | None, was_held: bool) -> None:
-        plan, rules = self.plan, self.rules
-        hours = hours_of(row)
-        attested = boolean(row.get("attested"))
+    def row(self, entry: Entry, known: SourceRow | None, was_held: bool) -> None:
+        plan, rules, rowid, target = self.plan, self.rules, entry.id, self.rules.target
+        hours, attested = entry.hours, entry.attested
         eligible = attested is True or not rules.attested_only
         in_erp = known is not None and known.in_erp
-        if hours is None:  # never a line with made-up hours: held and named until Tic-Tac answers a number
-            plan.hold[rowid] = (dict(row), f"hours {visible(repr(row.get('hours')))} is not a number; correct the "
-                                           "registration in Tic-Tac")
+        if hours is None:  # never a line with made-up hours: held and named until the target answers a number
+            plan.hold[rowid] = (entry, f"hours {visible(entry.hours_text)} is not a number; correct the "
+                                       f"registration in {target}")
             return
         if attested is None and rules.attested_only:  # never a guess whether hours were approved
-            plan.hold[rowid] = (dict(row), f"attested {visible(repr(row.get('attested')))} is neither true nor "
-                                           "false, so whether the hours are approved cannot be told; TimeBridge "
-                                           "exports the row once Tic-Tac answers true or false")
+            plan.hold[rowid] = (entry, f"attested {visible(entry.attested_text)} is neither true nor false, so "
+                                       "whether the hours are approved cannot be told; TimeBridge exports the row "
+                                       f"once {target} answers true or false")
             return
-        if hours is not None and hours == 0:  # Tic-Tac may keep a deleted row with quantity 0
+        if hours == 0:  # a target may keep a deleted row with no hours (Tic-Tac: quantity 0)
             if in_erp and known is not None:
                 plan.rows.append(self.reverse(known, "zeroed"))
             else:
@@ -271,30 +256,30 @@ class _Planner:
             if was_held:
                 plan.release.add(rowid)
             return
-        now_print = fingerprint(row)
+        now_print = entry.fingerprint
         if in_erp and known is not None and known.fingerprint == now_print:
             if known.state == RowState.PENDING or known.missed:
                 plan.rows.append(replace(known, state=RowState.EXPORTED, missed=0))
             return
-        sent, why_held = map_row(row, self.codes, rules)
+        sent, why_held = map_row(entry, self.codes, rules)
         version = (known.version + 1) if known is not None else 1
         if in_erp and known is not None:
             reversed_row = self.reverse(known, "changed")
             if sent is None:
                 plan.rows.append(reversed_row)
-                plan.hold[rowid] = (dict(row), why_held)
+                plan.hold[rowid] = (entry, why_held)
                 return
             self.lines_of(sent, rowid, version, "changed: repost", correction=True)
         elif sent is None:
-            plan.hold[rowid] = (dict(row), why_held)
+            plan.hold[rowid] = (entry, why_held)
             return
         else:
             self.lines_of(sent, rowid, version, "new")
-        plan.rows.append(SourceRow(rowid, version, now_print, sent, RowState.EXPORTED, str(row.get("date") or "")))
+        plan.rows.append(SourceRow(rowid, version, now_print, sent, RowState.EXPORTED, entry.date))
         if was_held:
             plan.release.add(rowid)
 
-    def reconcile(self, present: set[str], known: Mapping[str, SourceRow], held: Mapping[str, Any],
+    def reconcile(self, present: set[str], known: Mapping[str, SourceRow], held: Mapping[str, object],
                   returned: int, touched: set[str]) -> None:
         """Deletions: a row in the ERP that two consecutive valid reconciles did not return."""
         plan, rules = self.plan, self.rules
@@ -302,13 +287,14 @@ class _Planner:
         absent = [row for row in knew if row.rowid not in present]
         if knew and returned == 0:
             plan.guard = (f"the daily reconcile read returned no rows although {len(knew)} exported rows are "
-                          "inside the window; no reversals were made — check Tic-Tac and the API code; the "
+                          f"inside the window; no reversals were made — check {rules.target} and the API code; the "
                           "next daily reconcile checks again")
         elif knew and len(absent) * 100 > rules.max_loss_percent * len(knew):
             plan.guard = (f"the daily reconcile read did not return {len(absent)} of the {len(knew)} exported rows "
-                          f"inside the window (more than TICTAC_RECONCILE_MAX_LOSS_PERCENT = "
-                          f"{rules.max_loss_percent} %); no reversals were made — check Tic-Tac (a bulk deletion, "
-                          "a changed API code or a cut-off answer); raise the setting if the deletions are real")
+                          f"inside the window (more than {rules.loss_setting} = "
+                          f"{rules.max_loss_percent} %); no reversals were made — check {rules.target} (a bulk "
+                          "deletion, a changed API code or a cut-off answer); raise the setting if the deletions are "
+                          "real")
         if plan.guard is not None:
             return
         for row in knew:
@@ -324,30 +310,29 @@ class _Planner:
         plan.release |= {rowid for rowid in held if rowid not in present}
 
 
-def plan(read: Sequence[Mapping[str, Any]], known: Mapping[str, SourceRow],
-         held: Mapping[str, tuple[dict[str, Any], str]], codes: ErpCodes, rules: Rules, *, reconcile: bool) -> Plan:
+def plan(read: Sequence[Entry], known: Mapping[str, SourceRow], held: Mapping[str, tuple[Entry, str]],
+         codes: ErpCodes, rules: Rules, *, reconcile: bool) -> Plan:
     """The outcome of one read (see the module docstring). ``known`` holds the ledger rows of every
-    row read or held (on a reconcile: every ledger row); ``held`` the rows held so far."""
+    row read or held (on a reconcile: every ledger row); ``held`` the entries held so far."""
     planner = _Planner(codes, rules)
     result = planner.plan
-    current: dict[str, tuple[Mapping[str, Any], bool]] = {rowid: (row, True) for rowid, (row, _) in held.items()}
+    current: dict[str, tuple[Entry, bool]] = {rowid: (entry, True) for rowid, (entry, _) in held.items()}
     present: set[str] = set()
-    for row in read:
-        rowid, kind = str(row.get("rowid") or ""), str(row.get("type") or "")
-        if not rowid:
-            result.notes.append("Tic-Tac returned a row without a rowid; it was left out")
+    for entry in read:
+        if not entry.id:
+            result.notes.append(f"{rules.target} returned a row without a row id; it was left out")
             continue
-        present.add(rowid)
-        if kind != TIME_ROW:
-            result.left_out.setdefault(kind or "(no type)", []).append(rowid)
+        present.add(entry.id)
+        if not entry.is_time:
+            result.left_out.setdefault(entry.kind or "(no type)", []).append(entry.id)
             continue
-        current[rowid] = (row, rowid in held)
-    for rowid, (row, was_held) in current.items():
-        if was_held and rowid not in present and not _in_window(str(row.get("date") or ""), rules):
+        current[entry.id] = (entry, entry.id in held)
+    for rowid, (entry, was_held) in current.items():
+        if was_held and rowid not in present and not _in_window(entry.date, rules):
             result.release.add(rowid)  # dated outside the window: final, no longer listed
             result.count("held_left_window")
             continue
-        planner.row(rowid, row, known.get(rowid), was_held)
+        planner.row(entry, known.get(rowid), was_held)
     if reconcile:
         touched = {row.rowid for row in result.rows}
         planner.reconcile(present, known, held, len(read), touched)

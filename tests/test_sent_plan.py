@@ -1,4 +1,5 @@
-"""The Tic-Tac export planner (``shared/export/tictac_source.py``) called directly, with rows in memory:
+"""The sent-ledger export planner (``shared/export/sent_plan.py``) called directly, with Tic-Tac rows in
+memory (made entries by the Tic-Tac connector's own conversion, ``shared/targets/tictac/entries.py``):
 what one read gives — lines and export-ledger writes — for new, changed, un-attested, zeroed,
 deleted, held and left-out rows. No storage, no sandbox: the end-to-end behaviour (the read, the
 file, the ledger, crashes) is in tests/test_tictac_export.py."""
@@ -12,20 +13,20 @@ from typing import Any
 
 import pytest
 
-from shared.export.source_ledger import Catalogue, RowState, SourceRow
-from shared.export.tictac_source import (
+from shared.export.sent_plan import (
     JOB,
     LEFT_OUT_NAMED,
     TIME,
-    TIME_ROW,
     ErpCodes,
     Plan,
     Rules,
-    fingerprint,
     link_by_number,
     map_row,
     plan,
 )
+from shared.export.source_ledger import Catalogue, RowState, SourceRow
+from shared.targets.base import Entry
+from shared.targets.tictac.entries import TIME_ROW, to_entry
 
 JENS, OLE = "1000000000001", "1000000000002"  # Tic-Tac row ids (13-digit text)
 WINDOW = (date(2026, 10, 1), date(2026, 12, 31))
@@ -34,7 +35,8 @@ WINDOW = (date(2026, 10, 1), date(2026, 12, 31))
 def rules(**changes: Any) -> Rules:
     return replace(Rules(attested_only=True, absence_projects=frozenset({"FERIE"}),
                          worktypes={"NORMAL": "STD", "OVERTIME": "OVERTIME1"}, correction_date=None, window=WINDOW,
-                         max_loss_percent=50), **changes)
+                         max_loss_percent=50, target="Tic-Tac", absence_setting="TICTAC_ABSENCE_PROJECTS",
+                         loss_setting="TICTAC_RECONCILE_MAX_LOSS_PERCENT"), **changes)
 
 
 CATALOGUE = Catalogue(project_numbers={"p1": "1000", "p9": "FERIE", "p5": ""},
@@ -54,23 +56,22 @@ def codes(**changes: Any) -> ErpCodes:
                             catalogue=CATALOGUE), **changes)
 
 
-def row(rowid: str = JENS, **values: Any) -> dict[str, Any]:
-    """A time row as ``GET /v2/entries`` returns it."""
-    return {"rowid": rowid, "type": TIME_ROW, "userid": "Jens", "username": "Jens Hansen", "projid": "p1",
+def row(rowid: str = JENS, **values: Any) -> Entry:
+    """A time row as ``GET /v2/entries`` returns it, as the connector hands it to the export."""
+    return to_entry({"rowid": rowid, "type": TIME_ROW, "userid": "Jens", "username": "Jens Hansen", "projid": "p1",
             "projectname": "Hansen A/S – Tilbygning/Maling", "actid": "a1", "date": "2026-11-19",
-            "hours": "7.5", "spec": "2. sal", "attested": True} | values
+            "hours": "7.5", "spec": "2. sal", "attested": True} | values)
 
 
-def exported(read_row: dict[str, Any], *, version: int = 1, state: str = RowState.EXPORTED,
+def exported(read_row: Entry, *, version: int = 1, state: str = RowState.EXPORTED,
              missed: int = 0) -> SourceRow:
     """The export-ledger row of a row exported earlier as ``read_row``."""
     sent, why = map_row(read_row, codes(), rules())
     assert sent is not None, why
-    return SourceRow(str(read_row["rowid"]), version, fingerprint(read_row), sent, state,
-                     str(read_row["date"]), missed)
+    return SourceRow(read_row.id, version, read_row.fingerprint, sent, state, read_row.date, missed)
 
 
-def run(read: list[dict[str, Any]], known: list[SourceRow] = (), held: dict[str, Any] | None = None, *,
+def run(read: list[Entry], known: list[SourceRow] = (), held: dict[str, Any] | None = None, *,
         reconcile: bool = False, erp: ErpCodes | None = None, **rule_changes: Any) -> Plan:
     return plan(read, {r.rowid: r for r in known}, held or {}, erp or codes(), rules(**rule_changes),
                 reconcile=reconcile)
@@ -98,7 +99,7 @@ def test_a_new_attested_row_gives_a_time_and_a_job_line_with_the_erp_codes() -> 
     assert {(line.rowid, line.version, line.reason) for line in outcome.lines} == {(JENS, 1, "new")}
     [ledger] = outcome.rows
     assert (ledger.rowid, ledger.version, ledger.state, ledger.date) == (JENS, 1, RowState.EXPORTED, "2026-11-19")
-    assert ledger.fingerprint == fingerprint(row()) and ledger.sent == {TIME: time_line.values, JOB: job_line.values}
+    assert ledger.fingerprint == row().fingerprint and ledger.sent == {TIME: time_line.values, JOB: job_line.values}
     assert outcome.hold == {} and outcome.guard is None and outcome.pending == []
 
 
@@ -144,7 +145,7 @@ def test_rows_that_are_not_time_rows_are_left_out_and_counted_by_type() -> None:
     assert outcome.counts == {"left_out_TicTacMileage": LEFT_OUT_NAMED + 5, "left_out_(no type)": 1}
     assert len(outcome.left_out["TicTacMileage"]) == LEFT_OUT_NAMED  # the count is exact, the names capped
     assert outcome.left_out["(no type)"] == [JENS]
-    assert outcome.notes == ["Tic-Tac returned a row without a rowid; it was left out"]
+    assert outcome.notes == ["Tic-Tac returned a row without a row id; it was left out"]
 
 
 # --- changes ---------------------------------------------------------------------------------------
@@ -165,8 +166,8 @@ def test_a_changed_row_gives_a_reversal_of_what_was_sent_and_a_repost() -> None:
     ]
     assert outcome.lines[0].values["Remark"] == "2. sal" and outcome.lines[2].values["Remark"] == "3. sal"
     [ledger] = outcome.rows
-    assert (ledger.version, ledger.state, ledger.fingerprint) == (3, RowState.EXPORTED, fingerprint(row(hours="6",
-                                                                                                         spec="3. sal")))
+    assert (ledger.version, ledger.state, ledger.fingerprint) == (3, RowState.EXPORTED,
+                                                             row(hours="6", spec="3. sal").fingerprint)
     assert ledger.sent[TIME]["TotalTime"] == "6"
 
 
@@ -288,14 +289,14 @@ def test_a_held_row_dated_outside_the_window_is_released_as_final() -> None:
 def test_users_and_projects_made_by_hand_are_linked_by_their_numbers() -> None:
     catalogue = replace(CATALOGUE, project_numbers={"p1": "1000", "p3": "1003"},
                         user_numbers={"jens": "1001", "ole": "1002"})
-    erp, links = link_by_number({"jens": "1001"}, {"p1": "1000"}, OPERATIONS, catalogue)
+    erp, links = link_by_number({"jens": "1001"}, {"p1": "1000"}, OPERATIONS, catalogue, target="Tic-Tac")
     assert (links.users, links.projects) == ({"1002": "ole"}, {"1003": "p3"})
     assert erp.employees["ole"] == "1002" and erp.jobs["p3"] == "1003"
 
 
 def test_a_number_held_twice_or_taken_already_links_nothing_and_the_rows_say_why() -> None:
     catalogue = replace(CATALOGUE, user_numbers={"jens": "1001", "ole": "1002", "per": "1002", "kim": "1001"})
-    erp, links = link_by_number({"jens": "1001"}, {"p1": "1000"}, OPERATIONS, catalogue)
+    erp, links = link_by_number({"jens": "1001"}, {"p1": "1000"}, OPERATIONS, catalogue, target="Tic-Tac")
     assert links.users == {}
     outcome = run([row(userid="Per"), row(OLE, userid="kim")], erp=erp)
     assert outcome.lines == []
