@@ -63,7 +63,9 @@ class Meter:
                 self.calls[f"{response.request.method} {response.request.url.path}"] += 1
                 self.bytes += len(response.content)
 
-        connector._client.event_hooks["response"].append(hook)  # type: ignore[attr-defined]
+        # the HTTP client (the one HTTP layer's since it exists; the connector's own before)
+        client = getattr(getattr(connector, "api", None), "_client", None) or connector._client  # type: ignore[attr-defined]
+        client.event_hooks["response"].append(hook)
         return connector
 
     def run(self, settings: Settings) -> tuple[int, int, float, Counter[str]]:

@@ -337,8 +337,10 @@ def test_a_run_reads_each_time_ledger_only_down_to_what_it_exported(storage, set
     assert exported(storage, settings)[("TimeLedgerEntry", new["ID"])] == 1
 
 
-def test_once_the_ordering_is_seen_honoured_an_idle_employee_costs_one_row(storage, settings, sandbox) -> None:
-    sandbox.insert("timeledger", history(60))
+@pytest.mark.parametrize("earlier", [60, 5])  # more entries than the first page, and fewer (read whole at once)
+def test_once_the_ordering_is_seen_honoured_an_idle_employee_costs_one_row(storage, settings, sandbox,
+                                                                          earlier: int) -> None:
+    sandbox.insert("timeledger", history(earlier))
     assert run_export(settings) is not None
     mark = ExportLedger.connect(settings).time_marks()["1001"]
 
@@ -348,9 +350,11 @@ def test_once_the_ordering_is_seen_honoured_an_idle_employee_costs_one_row(stora
         sandbox.insert("timeledger", [NEW_TIME | {"EmployeeCode": "1001", "Remark": "new"} for _ in range(3)])
         busy = connector.time_ledger_entries("1001", newer_than=mark)
 
-    assert len(first) == 10 and [row["ID"] for row in idle] == [mark]  # nothing new: its newest entry only
+    assert len(first) == min(earlier + 1, 10)  # the order is checked on this first page
+    assert [row["ID"] for row in idle] == [mark]  # nothing new: its newest entry only
     new_ids = {row["ID"] for row in sandbox.find("timeledger", Remark="new")}
-    assert new_ids <= {row["ID"] for row in busy} and len(busy) == 1 + 10  # one row, then a page of ten
+    assert new_ids <= {row["ID"] for row in busy}
+    assert len(busy) == 1 + min(10, earlier + 1 + 3 - 1)  # one row, then (at most) a page of ten
 
 
 def test_ordering_ignored_by_smarttid_falls_back_to_full_reads(storage, settings, sandbox: Sandbox) -> None:

@@ -527,6 +527,7 @@ class Pager:
     back — never stops on a short page (a server-side cap); ``enough(page)`` may end it early (a
     newest-first read that reached what it needs). The first page asks for ``first_limit`` rows, the
     second for ``second_limit`` (default: twice as many), each next one for twice as many, up to ``page_size``.
+    ``on_page(page)`` sees every page as it arrives (e.g. to check its order), whatever ends the read.
 
     A page that brings nothing new is an answer that repeats itself (``offset`` ignored, or the list
     capped). ``strict`` (a master-data list): a page whose rows were all seen fails the read — the
@@ -540,11 +541,13 @@ class Pager:
                  identity: Callable[[dict[str, Any]], Hashable], target: str, what: str, page_size: int,
                  max_pages: int, first_limit: int | None = None, strict: bool = True,
                  enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-                 second_limit: int | None = None) -> None:
+                 second_limit: int | None = None,
+                 on_page: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self._fetch, self._identity, self._target, self._what = fetch, identity, target, what
         self._page_size, self._max_pages, self._strict, self._enough = page_size, max_pages, strict, enough
         self._first_limit = first_limit or page_size
         self._second_limit = second_limit
+        self._on_page = on_page
         #: True once the list was read to its end (its total, or an empty page)
         self.complete = False
 
@@ -554,6 +557,8 @@ class Pager:
         offset, limit = 0, self._first_limit
         for _ in range(self._max_pages):
             page, total = self._fetch(offset, limit)
+            if self._on_page is not None:
+                self._on_page(page)
             if not page:
                 self.complete = True
                 return

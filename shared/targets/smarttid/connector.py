@@ -442,6 +442,7 @@ class SmartTidConnector(ConnectorDefaults):
         attempts: int | None = None,
         first_limit: int = PAGE_SIZE,
         second_limit: int | None = None,
+        on_page: Callable[[list[dict[str, Any]]], None] | None = None,
         enough: Callable[[list[dict[str, Any]]], bool] | None = None,
         keep: Callable[[dict[str, Any]], Any] | None = None,
     ) -> list[Any]:
@@ -449,11 +450,12 @@ class SmartTidConnector(ConnectorDefaults):
         answer that repeats itself is an error). ``keep``: what is kept of each row, as each page
         arrives (the raw rows of a long list are never all held at once)."""
         pages = self._pager(path, params, attempts=attempts, first_limit=first_limit, second_limit=second_limit,
-                            enough=enough)
+                            on_page=on_page, enough=enough)
         return [keep(row) if keep else row for page in pages for row in page]
 
     def _pager(self, path: str, params: dict[str, Any] | None = None, *, attempts: int | None = None,
                first_limit: int = PAGE_SIZE, second_limit: int | None = None,
+               on_page: Callable[[list[dict[str, Any]]], None] | None = None,
                enough: Callable[[list[dict[str, Any]]], bool] | None = None, strict: bool = True) -> Pager:
         """A list endpoint read page by page (offset/limit; the total from ``x-pagination``)."""
 
@@ -465,7 +467,7 @@ class SmartTidConnector(ConnectorDefaults):
 
         return Pager(fetch, identity=_identity, target=TARGET_NAME, what=path, page_size=PAGE_SIZE,
                      max_pages=MAX_PAGES, first_limit=first_limit, second_limit=second_limit, strict=strict,
-                     enough=enough)
+                     on_page=on_page, enough=enough)
 
     # --- master data ----------------------------------------------------------------------
     def list_records(self, record_type: RecordType, *, job_code: str | None = None) -> list[RemoteRecord]:
@@ -628,11 +630,12 @@ class SmartTidConnector(ConnectorDefaults):
                     return self._filtered_read(path, params, keep)
                 return self._get_all(path, params, keep=keep)
             verified = self._order_verified
+            check, enough = self._reached(newer_than)
             try:
                 return self._get_all(path, params | NEWEST_FIRST,
                                      first_limit=VERIFIED_FIRST_PAGE if verified else NEWEST_FIRST_PAGE,
                                      second_limit=NEWEST_FIRST_PAGE if verified else None,
-                                     enough=self._reached(newer_than), keep=keep)
+                                     on_page=check, enough=enough, keep=keep)
             except ApiRejectedError as exc:
                 if filtered:
                     self._filter_refused = True
@@ -651,24 +654,28 @@ class SmartTidConnector(ConnectorDefaults):
                         UNTRANSFERRED_FILTER, visible(exc.message))
             return self._get_all(path, {k: v for k, v in params.items() if k != "Filter"}, keep=keep)
 
-    def _reached(self, newer_than: int) -> Callable[[list[dict[str, Any]]], bool]:
-        """Stop rule of a newest-first read: the page went down to ``newer_than``, in descending order."""
+    def _reached(self, newer_than: int) -> tuple[Callable[[list[dict[str, Any]]], None],
+                                                 Callable[[list[dict[str, Any]]], bool]]:
+        """A newest-first read: its order check (every page, also the last) and its stop rule (the page
+        went down to ``newer_than``, in descending order)."""
         previous: list[int] = []
 
-        def enough(page: list[dict[str, Any]]) -> bool:
+        def check(page: list[dict[str, Any]]) -> None:
             ids = [int(row["ID"]) for row in page]
-            descending = all(a > b for a, b in pairwise(previous[-1:] + ids))
-            if self._order_refused or not descending:
-                if not self._order_refused:
-                    log.warning("SmartTID did not list the time ledger newest first; reading it to the end")
+            if self._order_refused:
+                return
+            if not all(a > b for a, b in pairwise(previous[-1:] + ids)):
+                log.warning("SmartTID did not list the time ledger newest first; reading it to the end")
                 self._order_refused = True  # ignored ordering: later reads are full reads
-                return False
-            if len(previous + ids) > 1:
+                return
+            if len(previous[-1:] + ids) > 1:
                 self._order_verified = True  # two or more rows seen in descending order
             previous[:] = ids[-1:]
-            return ids[-1] <= newer_than
 
-        return enough
+        def enough(page: list[dict[str, Any]]) -> bool:
+            return not self._order_refused and bool(page) and int(page[-1]["ID"]) <= newer_than
+
+        return check, enough
 
     def job_ledger_entry_ids(self, employee_code: str) -> set[int]:
         _, path = EMPLOYEE_JOB_LEDGER_READ  # a GET
