@@ -288,7 +288,8 @@ def test_hours_registered_in_the_target_are_exported_exactly_once(target: Harnes
 
 
 def job_ledger_lines(harness: Harness, storage: Any) -> list[tuple[str, str, str, Decimal]]:
-    """(ID, employee, job, hours) of every JobLedgerEntry line ever written to the output container."""
+    """(ID, employee, job, hours) of every JobLedgerEntry line ever written to the output container (the
+    files in name order: two runs within one minute are not in the order they ran)."""
     container = harness.settings.output_container
     lines = []
     for name in sorted(blob_names(storage, container)):
@@ -300,7 +301,7 @@ def job_ledger_lines(harness: Harness, storage: Any) -> list[tuple[str, str, str
 
 def assert_in_step(harness: Harness, storage: Any, employee: str, job: str) -> list[Decimal]:
     """The hours of every line ever written for ``employee``/``job`` add up to what the target holds now,
-    and no line (ID) was written twice; the lines' hours, in the order written."""
+    and no line (ID) was written twice; the lines' hours."""
     assert harness.held_hours is not None
     lines = job_ledger_lines(harness, storage)
     twice = [line_id for line_id, count in Counter(line[0] for line in lines).items() if count > 1]
@@ -326,7 +327,7 @@ def test_a_correction_of_exported_hours_reaches_the_ledger_once(target: Harness,
 
     hours = assert_in_step(target, storage, "C-1", "CJ1")
     assert sum(hours, Decimal(0)) == Decimal("6.25")
-    assert job_ledger_lines(target, storage)[:len(exported)] == exported  # what the ERP had is left as it was
+    assert set(exported) <= set(job_ledger_lines(target, storage))  # what the ERP had is left as it was
     assert run_export(target.settings) is None  # the correction is in: a further run writes nothing
     assert assert_in_step(target, storage, "C-1", "CJ1") == hours
 
