@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import threading
 import unicodedata
 from collections import Counter
@@ -602,3 +603,20 @@ def test_the_staging_of_an_interrupted_run_is_never_removed_as_an_orphan(
     assert receipt is not None and receipt.run_id == intent.run_id
     assert read_blob(storage, settings.output_container, intent.file_name) == staged_file
     assert_exactly_once(storage, settings, expected, sandbox)
+
+
+def test_an_exported_job_entry_untransferred_again_is_marked_again_and_the_log_says_so(
+    storage, settings, sandbox: Sandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert run_export(settings) is not None
+    entry_id = min(marked_job_ids(sandbox))
+    [row] = sandbox.find("jobledger", ID=entry_id)
+    sandbox.delete("jobledger", [entry_id])
+    sandbox.insert("jobledger", [row | {"Transfered": False}])  # SmartTID lost the mark (or a user cleared it)
+    files_before = ledger_files(storage, settings)
+    caplog.set_level(logging.INFO, logger="shared.export")
+
+    assert run_export(settings) is None  # never exported twice: no file ...
+    assert ledger_files(storage, settings) == files_before
+    assert entry_id in marked_job_ids(sandbox)  # ... the mark is set again ...
+    assert f"still untransferred in SmartTID and were marked again: [{entry_id}]" in caplog.text  # ... and said

@@ -101,7 +101,10 @@ class FlaggedSource:
                 notes.append(f"{len(entries.stale_job_ids)} job ledger entries exported earlier were still "
                              f"untransferred in SmartTID and were marked again: {entries.stale_job_ids}")
             if entries.empty and not (with_time and self.exporter.settings.export_write_empty_file):
-                log.info("export: nothing new")
+                if notes:  # no file, so no receipt: the re-marking is said in the log
+                    log.warning("export: nothing new; %s", notes[0])
+                else:
+                    log.info("export: nothing new")
                 return None, etag
             spooled = entries.spool.write(entries.leave_out)
         with spooled:
