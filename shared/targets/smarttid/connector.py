@@ -136,6 +136,10 @@ NEWEST_FIRST_PAGE = 10
 #: employee with new entries one more page. (SmartAPI honours an ordering parameter for every list
 #: alike or for none: it is a property of the server, not of an employee.)
 VERIFIED_FIRST_PAGE = 1
+#: GUESS: a posted ledger entry is never changed in place: SmartTID's ledgers hold *posted* entries
+#: (reference §3.4, §3.5: what journals post), so a correction arrives as new entries (a reversal and
+#: the new hours), each exported once. The export knows an entry by its ID: an entry changed in place
+#: under an ID already exported would not be exported again (docs/export.md, "Corrections").
 #: GUESS: an employee's ``Active`` field (documented in the GET object) tells whether the employee
 #: is active; a missing field counts as active.
 EMPLOYEE_ACTIVE_FIELD = "Active"
