@@ -28,6 +28,7 @@ from shared.errors import (
     AuthenticationFailedError,
     CallLimitReachedError,
 )
+from shared.importing.codes import CodeTable
 from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
 from shared.importing.stored import StoredRecords
@@ -210,10 +211,12 @@ class Importer:
         #: the stored jobs, when the file's operations need them and its jobs did not (they are not planned)
         self._jobs_for_operations: StoredRecords | None = None
         self._unkeyed: dict[RecordType, list[RemoteRecord]] = {}
-        #: the file's jobs: folded code → the code as stored for a job written or unchanged (the usual
-        #: case: one string per job), or (status, line, code as stored) for a deferred or rejected one
-        self._jobs: dict[Value, Value | tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
+        #: the file's jobs written or unchanged (the usual case): their codes as stored, by folded code,
+        #: held compactly (a first import of a million lines has 200,000 of them)
+        self._job_codes = CodeTable(fold=self._fold)
+        #: the file's jobs deferred or rejected (the exceptions): folded code → (status, line, code as stored)
+        self._jobs_waiting: dict[Value, tuple[LineStatus, int, Value]] = {}
         self._respelled = 0
         #: why every record not yet finished is rejected (a read the plan needs failed)
         self._stop: LineError | None = None
@@ -413,8 +416,7 @@ class Importer:
                 continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
-            held = self._jobs.get(folded)  # the job in the file: its code as stored, or why it is not in the target
-            job = held if isinstance(held, tuple) else None
+            job = self._jobs_waiting.get(folded)  # the job in the file, deferred or rejected
             if StopReason.LIMIT in self.stops or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
@@ -422,12 +424,14 @@ class Importer:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {job[1]} "
                                                          "could not be imported (see that line)"))
                 continue
+            held = self._job_codes.get(str(folded))  # the job in the file, written or unchanged: its code as stored
             rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
             if held is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if held is not None and not isinstance(held, tuple):  # (a deferred or rejected job ended above)
+            stored_code: Value
+            if held is not None:
                 stored_code = held
             else:
                 stored_job = self._stored_job(folded)
@@ -637,8 +641,12 @@ class Importer:
                 self.result.deferred_lines.extend(record.lines)
                 self.result.deferred_types[record.record_type] += 1
             if record.record_type is RecordType.JOB:
-                self._jobs[self._folded(record.key)[0]] = (
-                    (status, record.line, record.key[0]) if status in _WAITING_OR_REJECTED else record.key[0])
+                folded = self._folded(record.key)[0]
+                if status in _WAITING_OR_REJECTED:
+                    self._jobs_waiting[folded] = (status, record.line, record.key[0])
+                else:  # the usual case: nothing but the code, packed
+                    self._jobs_waiting.pop(folded, None)
+                    self._job_codes.add(str(record.key[0]))
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         self._add(Outcome(record, LineStatus.REJECTED))
