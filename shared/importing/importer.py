@@ -1,11 +1,13 @@
 """Plan and apply an import: compare the file's records with the target system, write the difference.
 
 * Plan reads the current state once (every employee and job; the operations only of the jobs in
-  the file) and decides per record: create, update the changed fields, or leave unchanged.
-  Unchanged records cost no write call.
+  the file) and decides per record (:func:`shared.importing.plan.plan`, a pure function): create,
+  update the changed fields, leave unchanged, or reject. Unchanged records cost no write call.
 * Apply writes with bounded concurrency: employees and jobs first, then the operations, planned
   against the jobs as they are after the job writes (a job created from a template already has
   the template's operations). An operation whose job failed is rejected with that reason.
+* A dry run never applies: each planned write ends with the outcome it would have
+  (:func:`shared.importing.plan.outcomes_of`, the same function that tells a write's outcome).
 """
 
 from __future__ import annotations
@@ -481,7 +483,7 @@ class Importer:
             return
         if self._fatal:
             self._reject(record, line_error(record, self._fatal, "fix the problem named above and upload the "
-                                             "rejected lines again"))
+                                            "rejected lines again"))
             return
         try:
             if write.remote is None and write.children:
