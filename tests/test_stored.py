@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+from shared.importing.codes import CodeTable
 from shared.importing.stored import StoredRecords
 from shared.records.layouts import RecordType
 from shared.targets.base import RemoteRecord
@@ -40,3 +41,24 @@ def test_a_later_record_with_the_same_key_replaces_the_earlier_at_its_place() ->
         store.add((remote.values["sJobCode"], remote.values["nLineNumber"]), remote)
     assert list(store.values()) == [later, other]
     assert store.get(("J", 1)) == later
+
+
+def test_the_code_table_finds_every_code_by_its_folded_key_and_nothing_else() -> None:
+    table = CodeTable(fold=True)
+    codes = [f"Job-{n}" for n in range(5_000)] + ["Ærø-1", "straße"]
+    for code in codes:
+        table.add(code)
+    assert len(table) == len(codes)
+    assert all(table.get(code.casefold()) == code for code in codes)  # grown many times: every code found
+    assert table.get("job-5000") is None and table.get("Job-1") is None  # a code not added; a key not folded
+    assert table.get("strasse") == "straße"  # casefold's own rule
+    table.add("JOB-7")  # the same key spelled otherwise replaces the code
+    assert table.get("job-7") == "JOB-7" and table.get("job-8") == "Job-8"
+    assert table.nbytes() < 40 * len(codes)  # no Python object per code
+
+
+def test_a_code_table_that_does_not_fold_tells_spellings_apart() -> None:
+    table = CodeTable(fold=False)
+    table.add("A360")
+    table.add("a360")
+    assert (table.get("A360"), table.get("a360"), table.get("A361")) == ("A360", "a360", None)

@@ -429,3 +429,23 @@ def test_after_the_first_import_the_report_says_cross_reference(tt_storage, tt, 
     employees, jobs, operations = report.kinds
     assert employees.matched == {"by cross-reference": 3} and operations.matched == {"by cross-reference": 4}
     assert jobs.matched == {"by cross-reference": 2}
+
+
+def test_a_dry_run_lists_a_new_projects_activities_as_created_with_it_and_writes_nothing(tt_storage, tt,
+                                                                                        tictac) -> None:
+    from shared.importing.importer import Importer, LineStatus
+    from shared.importing.parsing import parse_file
+
+    text = "Job;P-400;Nyt projekt;;;;Started\nOperation;P-400;10;CUT;Skær\nOperation;P-400;20;WELD;Svejs"
+    connector = connector_factory(tt)()
+    try:
+        planned = Importer(connector, dry_run=True, target_name="Tic-Tac").run(
+            parse_file(lambda: [text.encode()], target="Tic-Tac"))
+    finally:
+        connector.close()
+    assert tictac.writes() == {}  # the plan only: not one write
+    assert sorted((o.record.line, o.status) for o in planned.outcomes) == [
+        (1, LineStatus.CREATED), (2, LineStatus.CREATED), (3, LineStatus.CREATED)]
+    done = process(tt_storage, tt, "p400.csv", text)
+    assert (done.counts["created"], done.counts["rejected"], done.counts["deferred"]) == (3, 0, 0)  # as planned
+    assert tictac.writes() == {"POST /api/rest/v1/projects": 1}  # the project, its activities in the same call

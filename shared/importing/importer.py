@@ -1,11 +1,13 @@
 """Plan and apply an import: compare the file's records with the target system, write the difference.
 
 * Plan reads the current state once (every employee and job; the operations only of the jobs in
-  the file) and decides per record: create, update the changed fields, or leave unchanged.
-  Unchanged records cost no write call.
+  the file) and decides per record (:func:`shared.importing.plan.plan`, a pure function): create,
+  update the changed fields, leave unchanged, or reject. Unchanged records cost no write call.
 * Apply writes with bounded concurrency: employees and jobs first, then the operations, planned
   against the jobs as they are after the job writes (a job created from a template already has
   the template's operations). An operation whose job failed is rejected with that reason.
+* A dry run never applies: each planned write ends with the outcome it would have
+  (:func:`shared.importing.plan.outcomes_of`, the same function that tells a write's outcome).
 """
 
 from __future__ import annotations
@@ -22,43 +24,28 @@ from functools import partial
 
 from shared.errors import (
     AllowanceExceededError,
-    AmbiguousMatchError,
     ApiRejectedError,
     ApiUnavailableError,
     AuthenticationFailedError,
     CallLimitReachedError,
 )
+from shared.importing.codes import CodeTable
 from shared.importing.parsing import ParsedFile
 from shared.importing.passes import MASTERS, OPERATIONS, in_memory
+from shared.importing.plan import LineStatus as LineStatus
+from shared.importing.plan import Outcome as Outcome
+from shared.importing.plan import Write, line_error, outcomes_of, plan, stored_key
 from shared.importing.stored import StoredRecords
 from shared.platform.memory import release_freed_memory
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.record import LineError, Record, fold_key
 from shared.records.values import Value
-from shared.targets.base import Connector, ConnectorDefaults, RemoteRecord
+from shared.targets.base import Connector, RemoteRecord
 
 log = logging.getLogger(__name__)
 
 #: How many lines the receipt names one by one when their codes differ from the stored ones in case only.
 MAX_SPELLING_NOTES = 20
-
-
-class LineStatus(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
-    REJECTED = "rejected"
-    #: not applied yet: the target's call budget is used up; applied later, in file order
-    DEFERRED = "deferred"
-
-
-@dataclass
-class Outcome:
-    record: Record
-    status: LineStatus
-    changed: tuple[str, ...] = ()
-    #: for an update: the stored value of each changed field (what it was before)
-    before: dict[str, Value | None] = field(default_factory=dict)
 
 
 class StopReason(StrEnum):
@@ -145,42 +132,6 @@ class ImportResult:
         return bool(self.deferred_lines)
 
 
-@dataclass(frozen=True)
-class _Write:
-    record: Record
-    remote: RemoteRecord | None
-    values: dict[str, Value]  # the body: key + changed fields (+ companions), or all for a create
-    changed: tuple[str, ...]
-    children: tuple[Record, ...] = ()  # operations created in the same call (``connector.inline_children``)
-
-
-def diff(record: Record, remote: RemoteRecord,
-         connector: Connector | ConnectorDefaults | None = None) -> tuple[str, ...]:
-    """Names of the fields the file gives that differ from what the target system stores — only
-    those the target holds (``connector.held_fields``), compared as it sees them."""
-    layout = LAYOUTS[record.record_type]
-    target = connector or ConnectorDefaults()
-    held = target.held_fields(record.record_type)
-    return tuple(
-        name
-        for name, value in record.values.items()
-        if name not in layout.key
-        and layout.field(name).companion_of is None
-        and (held is None or name in held)
-        and target.differs(record.record_type, name, value, remote.values.get(name))
-    )
-
-
-def with_companions(record: Record, names: Iterable[str]) -> dict[str, Value]:
-    """The key fields, the named fields, and the auto-creation hints belonging to them."""
-    layout = LAYOUTS[record.record_type]
-    wanted = set(layout.key) | set(names)
-    for spec in layout.fields:
-        if spec.companion_of in wanted:
-            wanted.add(spec.name)
-    return {name: value for name, value in record.values.items() if name in wanted}
-
-
 class Importer:
     def __init__(self, connector: Connector, *, concurrency: int = 4, dry_run: bool = False,
                  target_name: str = "SmartTID", deadline: float | None = None,
@@ -210,10 +161,12 @@ class Importer:
         #: the stored jobs, when the file's operations need them and its jobs did not (they are not planned)
         self._jobs_for_operations: StoredRecords | None = None
         self._unkeyed: dict[RecordType, list[RemoteRecord]] = {}
-        #: the file's jobs: folded code → the code as stored for a job written or unchanged (the usual
-        #: case: one string per job), or (status, line, code as stored) for a deferred or rejected one
-        self._jobs: dict[Value, Value | tuple[LineStatus, int, Value]] = {}
         self._fold = connector.codes_case_insensitive
+        #: the file's jobs written or unchanged (the usual case): their codes as stored, by folded code,
+        #: held compactly (a first import of a million lines has 200,000 of them)
+        self._job_codes = CodeTable(fold=self._fold)
+        #: the file's jobs deferred or rejected (the exceptions): folded code → (status, line, code as stored)
+        self._jobs_waiting: dict[Value, tuple[LineStatus, int, Value]] = {}
         self._respelled = 0
         #: why every record not yet finished is rejected (a read the plan needs failed)
         self._stop: LineError | None = None
@@ -346,7 +299,7 @@ class Importer:
             self._afford_read(record_type)
             remote, unkeyed = StoredRecords(record_type), []
             for stored in self.connector.each_record(record_type):
-                key = _key(stored, record_type)
+                key = stored_key(stored, record_type)
                 remote.add(self._folded(key), stored)
                 if not any(key):  # never for SmartTID
                     unkeyed.append(stored)
@@ -361,7 +314,7 @@ class Importer:
             self._afford_read(RecordType.JOB)
             held = StoredRecords(RecordType.JOB)
             for stored in self.connector.each_record(RecordType.JOB):
-                held.add(self._folded(_key(stored, RecordType.JOB)), stored)
+                held.add(self._folded(stored_key(stored, RecordType.JOB)), stored)
             self._jobs_for_operations = held
         return held.get((folded_code,))
 
@@ -373,7 +326,7 @@ class Importer:
         return [*(held.values() if held is not None else ()), *self._unkeyed.get(record_type, [])]
 
     def _import_masters(self, records: list[Record], operations: list[Record]) -> None:
-        writes: list[_Write] = []
+        writes: list[Write] = []
         for record_type in (RecordType.EMPLOYEE, RecordType.JOB):
             of_type = [record for record in records if record.record_type is record_type]
             if not of_type:
@@ -383,6 +336,9 @@ class Importer:
             writes.extend(self._plan(of_type, remote, unkeyed) if unkeyed else self._plan(of_type, remote))
         if self.connector.inline_children:
             writes = self._with_children(writes, operations)
+        if self.dry_run:
+            self._carry_out(writes)
+            return
         first = [write for write in writes if self.connector.write_first(write.record)]
         self._apply_within_budget(first)
         rest = [write for write in writes if not self.connector.write_first(write.record)]
@@ -392,7 +348,7 @@ class Importer:
             return
         self._apply_within_budget(rest)
 
-    def _with_children(self, writes: list[_Write], operations: list[Record]) -> list[_Write]:
+    def _with_children(self, writes: list[Write], operations: list[Record]) -> list[Write]:
         """A new job's operations (those that can be created) ride along in its create."""
         layout = LAYOUTS[RecordType.OPERATION]
         by_job: dict[Value, list[Record]] = {}
@@ -413,8 +369,7 @@ class Importer:
                 continue
             job_code = operation.key[0]
             folded = self._folded((job_code,))[0]
-            held = self._jobs.get(folded)  # the job in the file: its code as stored, or why it is not in the target
-            job = held if isinstance(held, tuple) else None
+            job = self._jobs_waiting.get(folded)  # the job in the file, deferred or rejected
             if StopReason.LIMIT in self.stops or (job is not None and job[0] is LineStatus.DEFERRED):
                 self._add(Outcome(operation, LineStatus.DEFERRED))  # its job waits too
                 continue
@@ -422,12 +377,14 @@ class Importer:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {job[1]} "
                                                          "could not be imported (see that line)"))
                 continue
+            held = self._job_codes.get(str(folded))  # the job in the file, written or unchanged: its code as stored
             rejected_line = parsed.rejected_keys.get(parsed.slot(RecordType.JOB, (job_code,)))
             if held is None and rejected_line is not None:
                 self._reject(operation, _dependent_error(operation, f"its job {job_code} on line {rejected_line} "
                                                          "was rejected (see that line)"))
                 continue
-            if held is not None and not isinstance(held, tuple):  # (a deferred or rejected job ended above)
+            stored_code: Value
+            if held is not None:
                 stored_code = held
             else:
                 stored_job = self._stored_job(folded)
@@ -438,13 +395,13 @@ class Importer:
                         f"add a Job line for {job_code} to the file, or create the job in {self.target} first",
                     ))
                     continue
-                stored_code = _key(stored_job, RecordType.JOB)[0]
+                stored_code = stored_key(stored_job, RecordType.JOB)[0]
             if stored_code != job_code:
                 self._note_spelling(operation, "sJobCode", job_code, stored_code)
                 operation.values["sJobCode"] = stored_code
                 operation.key = (stored_code, *operation.key[1:])
             ready.setdefault(stored_code, []).append(operation)
-        writes: list[_Write] = []
+        writes: list[Write] = []
         jobs = list(ready.items())
         if self.result.budgeted:  # each read reserved first, one after another
             for job_code, records in jobs:
@@ -462,13 +419,13 @@ class Importer:
                                   [code for code, _ in jobs])
                 for (_, records), remote_ops in zip(jobs, stored, strict=True):
                     writes.extend(self._plan_operations(records, remote_ops))
-        self._apply_within_budget(writes)
+        self._carry_out(writes)
 
-    def _plan_operations(self, records: list[Record], remote_ops: list[RemoteRecord]) -> list[_Write]:
+    def _plan_operations(self, records: list[Record], remote_ops: list[RemoteRecord]) -> list[Write]:
         if self.on_match is not None and records:
             self._operations_read[str(records[0].key[0])] = list(remote_ops)
-        remote = {self._folded(_key(r, RecordType.OPERATION)): r for r in remote_ops}
-        unkeyed = [r for r in remote_ops if not any(_key(r, RecordType.OPERATION))]
+        remote = {self._folded(stored_key(r, RecordType.OPERATION)): r for r in remote_ops}
+        unkeyed = [r for r in remote_ops if not any(stored_key(r, RecordType.OPERATION))]
         return self._plan(records, remote, unkeyed)
 
     def _note_spelling(self, record: Record, name: str, given: Value, stored: Value) -> None:
@@ -482,86 +439,64 @@ class Importer:
                 )
 
     def _plan(self, records: list[Record], remote: dict[tuple[Value, ...], RemoteRecord] | StoredRecords,
-              unkeyed: list[RemoteRecord] | None = None) -> list[_Write]:
-        """``unkeyed``: stored records without a key, which a record may be linked to (``connector.link``)."""
-        writes: list[_Write] = []
-        for record in records:
-            stored = remote.get(self._folded(record.key))
-            if stored is None and unkeyed:
-                try:
-                    stored = self.connector.link(record, unkeyed)
-                except AmbiguousMatchError as exc:
-                    self._reject(record, _line_error(
-                        record, f"cannot be linked: {exc.message}",
-                        f"make the {self.target} objects named in the message distinguishable (rename one, or give "
-                        "it its own number), then upload the rejected lines again"))
-                    continue
-                if stored is not None:  # linked once only
-                    unkeyed[:] = [candidate for candidate in unkeyed if candidate.id != stored.id]
-            if stored is not None and _key(stored, record.record_type) != record.key:
-                names = LAYOUTS[record.record_type].key
-                for name, given, kept in zip(names, record.key, _key(stored, record.record_type), strict=True):
-                    if given != kept:
-                        self._note_spelling(record, name, given, kept)
-                        record.values[name] = kept
-                record.key = tuple(record.values[name] for name in names)
-            if stored is None:
-                missing = [name for name in LAYOUTS[record.record_type].required_to_create if name not in record.values]
-                if missing:
-                    self._reject(record, *[_missing_for_create(record, name, self.target) for name in missing])
-                    continue
-                refusal = self.connector.refuse_create(record, records)
-                if refusal is not None:
-                    self._reject(record, refusal)
-                    continue
-                writes.append(_Write(record, None, dict(record.values), tuple(record.values)))
-                continue
+              unkeyed: list[RemoteRecord] | None = None) -> list[Write]:
+        """The plan of ``records`` (:func:`shared.importing.plan.plan`), its decisions recorded: the
+        spelling notes, the matches (``connector.matched``, ``on_match``), the rejected and unchanged
+        records' outcomes; returns the writes. ``unkeyed``: stored records without a key, which a
+        record may be linked to (``connector.link``) — a linked one is taken out of the list."""
+        planned = plan(records, remote, self.connector, fold=self._fold, unkeyed=unkeyed or (), target=self.target)
+        if unkeyed:
+            unkeyed[:] = planned.unlinked
+        for spelling in planned.respelled:
+            self._note_spelling(spelling.record, spelling.name, spelling.given, spelling.kept)
+        for record, stored in planned.matched:
             self.connector.matched(record, stored)
             if self.on_match is not None:
                 self.on_match(record, stored)
-            changed = diff(record, stored, self.connector)
-            if changed:
-                writes.append(_Write(record, stored, with_companions(record, changed), changed))
-            else:
-                self._add(Outcome(record, LineStatus.UNCHANGED))
-        return writes
+        for rejection in planned.rejected:
+            self._reject(rejection.record, *rejection.errors)
+        for record in planned.unchanged:
+            self._add(Outcome(record, LineStatus.UNCHANGED))
+        return planned.writes
 
-    def _apply(self, writes: list[_Write]) -> None:
+    def _carry_out(self, writes: list[Write]) -> None:
+        """Apply ``writes`` within the call budget; a dry run never applies: each planned write ends
+        with the outcome it would have."""
+        if not self.dry_run:
+            self._apply_within_budget(writes)
+            return
+        for write in writes:
+            self._with_job.update(id(child) for child in write.children)
+            for outcome in outcomes_of(write):
+                self._add(outcome)
+
+    def _apply(self, writes: list[Write]) -> None:
         if not writes:
             return
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="import-write") as pool:
             list(pool.map(self._write, writes))
 
-    def _write(self, write: _Write) -> None:
+    def _write(self, write: Write) -> None:
         record = write.record
         if StopReason.LIMIT in self.stops or self._out_of_time():
             self._add(Outcome(record, LineStatus.DEFERRED))
             return
         if self._fatal:
-            self._reject(record, _line_error(record, self._fatal, "fix the problem named above and upload the "
-                                             "rejected lines again"))
+            self._reject(record, line_error(record, self._fatal, "fix the problem named above and upload the "
+                                            "rejected lines again"))
             return
         try:
             if write.remote is None and write.children:
-                if not self.dry_run:
-                    self.connector.create_with_children(record.record_type, write.values,
-                                                        [dict(child.values) for child in write.children])
-                self._add(Outcome(record, LineStatus.CREATED, write.changed))
-                for child in write.children:
-                    self._with_job.add(id(child))
-                    self._add(Outcome(child, LineStatus.CREATED, tuple(child.values)))
+                self.connector.create_with_children(record.record_type, write.values,
+                                                    [dict(child.values) for child in write.children])
+                self._with_job.update(id(child) for child in write.children)
             elif write.remote is None:
-                if not self.dry_run:
-                    self.connector.create(record.record_type, write.values)
-                self._add(Outcome(record, LineStatus.CREATED, write.changed))
+                self.connector.create(record.record_type, write.values)
             else:
-                if not self.dry_run:
-                    self.connector.update(record.record_type, write.remote.id, write.values)
-                before = {name: write.remote.values.get(name) for name in write.changed}
-                self._add(Outcome(record, LineStatus.UPDATED, write.changed, before))
+                self.connector.update(record.record_type, write.remote.id, write.values)
         except ApiRejectedError as exc:
             action = "create" if write.remote is None else "update"
-            self._reject(record, _line_error(
+            self._reject(record, line_error(
                 record,
                 f"{self.target} refused to {action} {record.describe()}: {exc.message}",
                 f"correct the line as {self.target}'s message says, then upload the rejected lines again",
@@ -580,6 +515,9 @@ class Importer:
         except Exception as exc:  # last resort: the line is reported, never lost
             log.exception("writing %s failed with an unexpected %s", record.describe(), type(exc).__name__)
             self._reject(record, _internal_error(exc))
+        else:
+            for outcome in outcomes_of(write):
+                self._add(outcome)
 
     # --- the call budget (targets with a daily limit; a no-op for the others) --------------------
     def _afford_read(self, record_type: RecordType) -> None:
@@ -587,11 +525,11 @@ class Importer:
         if cost and not self.connector.reserve(cost):
             raise _OutOfBudgetError
 
-    def _apply_within_budget(self, writes: list[_Write]) -> None:
+    def _apply_within_budget(self, writes: list[Write]) -> None:
         """Apply ``writes`` in order, in rounds: each round reserves the most calls its writes may take
         (as many writes as fit now), makes them, and hands back at once what they did not use, so the
         next round can use it. Writes that do not fit (the budget has no room for the next one) wait."""
-        if self.dry_run or self.connector.remaining_calls() is None:
+        if self.connector.remaining_calls() is None:
             self._apply(writes)
             return
         left = writes
@@ -637,8 +575,12 @@ class Importer:
                 self.result.deferred_lines.extend(record.lines)
                 self.result.deferred_types[record.record_type] += 1
             if record.record_type is RecordType.JOB:
-                self._jobs[self._folded(record.key)[0]] = (
-                    (status, record.line, record.key[0]) if status in _WAITING_OR_REJECTED else record.key[0])
+                folded = self._folded(record.key)[0]
+                if status in _WAITING_OR_REJECTED:
+                    self._jobs_waiting[folded] = (status, record.line, record.key[0])
+                else:  # the usual case: nothing but the code, packed
+                    self._jobs_waiting.pop(folded, None)
+                    self._job_codes.add(str(record.key[0]))
 
     def _reject(self, record: Record, *errors: LineError) -> None:
         self._add(Outcome(record, LineStatus.REJECTED))
@@ -656,15 +598,6 @@ _WAITING_OR_REJECTED = frozenset({LineStatus.DEFERRED, LineStatus.REJECTED})
 
 class _OutOfBudgetError(Exception):
     """The reads of the current state do not fit in the call budget now."""
-
-
-def _key(remote: RemoteRecord, record_type: RecordType) -> tuple[Value, ...]:
-    """The stored record's key ("" for a key field the target did not return: it matches no line)."""
-    return tuple(remote.values.get(name, "") for name in LAYOUTS[record_type].key)
-
-
-def _line_error(record: Record, reason: str, action: str, field: str = "", value: str = "") -> LineError:
-    return LineError(record.line, record.record_type, field, value, reason, action)
 
 
 def _unavailable_error(exc: ApiUnavailableError, target: str = "SmartTID") -> LineError:
@@ -691,26 +624,13 @@ def _internal_error(exc: Exception) -> LineError:
 
 def _dependent_error(operation: Record, reason: str, action: str | None = None) -> LineError:
     job_code = operation.key[0]
-    return _line_error(
+    return line_error(
         operation,
         f"names the operation's job, and the operation cannot be imported: {reason}",
         action or f"fix the Job line for {job_code} first, then upload both lines again",
         field="sJobCode (position 1)",
         value=str(job_code),
     )
-
-
-def _missing_for_create(record: Record, name: str, target: str = "SmartTID") -> LineError:
-    spec = LAYOUTS[record.record_type].field(name)
-    return _line_error(
-        record,
-        f"is empty, but {record.describe()} does not exist in {target} yet and cannot be created without it",
-        f"fill in {name} (position {spec.position}), or create the record in {target} first",
-        field=f"{name} (position {spec.position})",
-    )
-
-
-
 
 
 def reject_all(parsed: ParsedFile, reason: str, action: str,
