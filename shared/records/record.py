@@ -20,7 +20,7 @@ class LineError:
     action: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     """One employee / job / operation as the file asks it to be (only supplied fields)."""
 
