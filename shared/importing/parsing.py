@@ -23,8 +23,9 @@ from __future__ import annotations
 import csv
 import difflib
 import re
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -202,7 +203,14 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
     lines added to ``encodings``.
 
     Fast for the usual file: the complete lines of a window of the stream are decoded and split at
-    once (a window that is not valid UTF-8 is decoded line by line)."""
+    once (a window that is not valid UTF-8 is decoded line by line), and its lines handed out by
+    iterators written in C (no Python code runs per line)."""
+    return chain.from_iterable(_decoded_windows(chunks, parsed, encodings))
+
+
+def _decoded_windows(chunks: Iterable[bytes], parsed: ParsedFile,
+                     encodings: set[str]) -> Iterator[Iterable[DecodedLine]]:
+    """The decoded lines of :func:`decoded_lines`, window by window."""
     number = 0
     carry: list[bytes] = []  # the unfinished line, in pieces (a long line in many chunks costs linear time)
     for chunk in chunks:
@@ -223,7 +231,8 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
                 end = _complete(data, start, len(data))  # a line longer than a window
                 if end == start:
                     break
-            number = yield from _window_lines(data[start:end], number, parsed, encodings)
+            lines, number = _window_lines(data[start:end], number, parsed, encodings)
+            yield lines
             start = end
         carry = [data[start:]] if start < len(data) else []
     if carry:
@@ -232,25 +241,26 @@ def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[st
         if number == 0:
             content = content.removeprefix(BOM)
         text, problem = _decode_one(content, number + 1, parsed, encodings)
-        yield number + 1, text, ending, problem
+        yield ((number + 1, text, ending, problem),)
 
 
 def _window_lines(window: bytes, number: int, parsed: ParsedFile,
-                  encodings: set[str]) -> Generator[DecodedLine, None, int]:
-    """The lines of ``window`` (whole lines, each with its ending), numbered after ``number``;
-    returns the last line's number."""
+                  encodings: set[str]) -> tuple[Iterable[DecodedLine], int]:
+    """The lines of ``window`` (whole lines, each with its ending), numbered after ``number``, and the
+    last line's number."""
     if number == 0:
         window = window.removeprefix(BOM)
     try:
         text = window.decode(UTF8)
     except UnicodeDecodeError:
+        decoded: list[DecodedLine] = []
         start = 0
         for match in _LINE_END.finditer(window):
             number += 1
-            decoded, problem = _decode_one(window[start : match.start()], number, parsed, encodings)
+            line, problem = _decode_one(window[start : match.start()], number, parsed, encodings)
             start = match.end()
-            yield number, decoded, match.group().decode("ascii"), problem
-        return number
+            decoded.append((number, line, match.group().decode("ascii"), problem))
+        return decoded, number
     if not text.isascii():
         encodings.add(UTF8)
     if "\r" not in text:
@@ -261,16 +271,12 @@ def _window_lines(window: bytes, number: int, parsed: ParsedFile,
         ending = "\r\n"
     else:  # line endings of more than one kind
         pieces = _LINE_END_TEXT.split(text)
-        for line, ending in zip(pieces[0::2], pieces[1::2], strict=False):
-            number += 1
-            yield number, line, ending, None
-        return number
+        count = len(pieces) // 2
+        return zip(range(number + 1, number + count + 1), pieces[0::2], pieces[1::2], repeat(None)), number + count
     lines = text.split(ending)
     lines.pop()  # the empty rest after the last line ending
-    for line in lines:
-        number += 1
-        yield number, line, ending, None
-    return number
+    count = len(lines)
+    return zip(range(number + 1, number + count + 1), lines, repeat(ending), repeat(None)), number + count
 
 
 def _decode_one(content: bytes, number: int, parsed: ParsedFile, encodings: set[str]) -> tuple[str, str | None]:
