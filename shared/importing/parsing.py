@@ -376,6 +376,8 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
     checks = _Checks(checked or parsed, target, wanted, keys_only)
     kits, selective = checks.kits, wanted is not None or bool(keys_only)
     unwanted = tuple(f"{name};" for name, kit in kits.items() if not kit.wanted)  # as the file usually spells them
+    # when every line is only keyed, a line without a quote is split only as far as its key
+    split_at = max(kit.key_end for kit in kits.values()) if all(kit.keys_only for kit in kits.values()) else -1
     first = True
     first_text = ""  # the first line with data: named when no line has a ";"
     separated = False  # a line with a ";" was read (a line without one is rejected alone)
@@ -395,7 +397,7 @@ def read_records(chunks: Iterable[bytes], parsed: ParsedFile, target: str = "Sma
                     parsed.lines_read += 1
                     separated = separated or bool(semicolon)
                     continue
-            fields = text.split(";")
+            fields = text.split(";", split_at)
             last = number
         else:
             feed.start(number, text, ending, problem)
