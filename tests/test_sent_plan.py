@@ -25,7 +25,7 @@ from shared.export.sent_plan import (
     plan,
 )
 from shared.export.source_ledger import Catalogue, RowState, SourceRow
-from shared.targets.base import Entry
+from shared.targets.base import Entry, EntryRules
 from shared.targets.tictac.entries import TIME_ROW, to_entry
 
 JENS, OLE = "1000000000001", "1000000000002"  # Tic-Tac row ids (13-digit text)
@@ -33,10 +33,14 @@ WINDOW = (date(2026, 10, 1), date(2026, 12, 31))
 
 
 def rules(**changes: Any) -> Rules:
-    return replace(Rules(attested_only=True, absence_projects=frozenset({"FERIE"}),
-                         worktypes={"NORMAL": "STD", "OVERTIME": "OVERTIME1"}, correction_date=None, window=WINDOW,
-                         max_loss_percent=50, target="Tic-Tac", absence_setting="TICTAC_ABSENCE_PROJECTS",
-                         loss_setting="TICTAC_RECONCILE_MAX_LOSS_PERCENT"), **changes)
+    """Tic-Tac's rules for the tests; ``changes`` of the target's rules or of the run's."""
+    own = EntryRules(attested_only=True, absence_projects=frozenset({"FERIE"}),
+                     worktypes={"NORMAL": "STD", "OVERTIME": "OVERTIME1"}, lookback_days=400, forward_days=31,
+                     max_loss_percent=50, absence_setting="TICTAC_ABSENCE_PROJECTS",
+                     loss_setting="TICTAC_RECONCILE_MAX_LOSS_PERCENT")
+    own = replace(own, **{name: value for name, value in changes.items() if hasattr(own, name)})
+    run = {name: value for name, value in changes.items() if not hasattr(own, name)}
+    return replace(Rules(own=own, correction_date=None, window=WINDOW, target="Tic-Tac"), **run)
 
 
 CATALOGUE = Catalogue(project_numbers={"p1": "1000", "p9": "FERIE", "p5": ""},

@@ -179,14 +179,11 @@ class SentLedgerSource:
         own, today = connector.entry_rules(), now.date()
         start = today - timedelta(days=own.lookback_days)
         return Rules(
-            attested_only=own.attested_only,
-            absence_projects=own.absence_projects,
-            worktypes=own.worktypes,
+            own=own,
             correction_date=today.isoformat() if self.settings.export_correction_date == CorrectionDate.RUN else None,
             window=(max(start, purged_before or start),  # never before purged rows (source_ledger.py)
                     today + timedelta(days=own.forward_days)),
-            max_loss_percent=own.max_loss_percent,
-            target=self.target, absence_setting=own.absence_setting, loss_setting=own.loss_setting,
+            target=self.target,
         )
 
     @staticmethod

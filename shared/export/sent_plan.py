@@ -35,7 +35,7 @@ from typing import Any
 
 from shared.export.source_ledger import Catalogue, RowState, SourceRow
 from shared.platform.safe_text import visible
-from shared.targets.base import Entry
+from shared.targets.base import Entry, EntryRules
 
 TIME, JOB = "time", "job"
 #: At most this many row ids per type are named in a receipt's ``left_out`` (the count is exact).
@@ -111,18 +111,13 @@ def _by_number(linked: Mapping[str, str], numbers: Mapping[str, str], noun: str,
 
 @dataclass(frozen=True)
 class Rules:
-    """The settings that shape the lines."""
+    """What shapes the lines: the target's rules, and this run's window and correction date."""
 
-    attested_only: bool
-    absence_projects: frozenset[str]
-    worktypes: Mapping[str, str]
+    own: EntryRules  # the target's (its settings)
     correction_date: str | None  # None: the registration's own date; else this ISO date
     window: tuple[date, date]
-    max_loss_percent: int
-    #: the target's name and its settings' names, for messages
+    #: the target's name, for messages
     target: str
-    absence_setting: str
-    loss_setting: str
 
 
 @dataclass
@@ -169,18 +164,18 @@ def map_row(entry: Entry, codes: ErpCodes, rules: Rules) -> tuple[dict[str, Any]
             f"the user its ERP employee code as employee number in {target}, or import the Employee line")
     job = codes.jobs.get(projid)
     number = job or codes.catalogue.project_numbers.get(projid, "")
-    absence = bool(number) and number in rules.absence_projects
+    absence = bool(number) and number in rules.own.absence_projects
     if not absence:
         if job is None:
             return None, codes.unlinked.get(projid) or (
                 f"project {visible(project_name)} ({projid}) is not linked to an ERP job and has no project number "
                 f"in {target}: give it the ERP's job code as project number in {target}, or import the Job line; "
-                f"if it is absence, add its project number to {rules.absence_setting}")
+                f"if it is absence, add its project number to {rules.own.absence_setting}")
         if operation is None:
             return None, (f"activity {visible(activity_name or project_name)} ({actid}) of job {visible(job)} is "
                           "not linked to an ERP operation: import the Operation line")
     activity_type = codes.catalogue.activity_types.get(actid, "").upper()
-    worktype = rules.worktypes.get(activity_type, "")
+    worktype = rules.own.worktypes.get(activity_type, "")
     hours = _decimal_text(entry.hours or Decimal(0))
     kind = "Absence" if absence else ("Extra" if activity_type == "OVERTIME" else "Normal")
     time = {"EmployeeCode": employee, "Name": entry.person_name, "Date": entry.date,
@@ -228,13 +223,13 @@ class _Planner:
     def row(self, entry: Entry, known: SourceRow | None, was_held: bool) -> None:
         plan, rules, rowid, target = self.plan, self.rules, entry.id, self.rules.target
         hours, attested = entry.hours, entry.attested
-        eligible = attested is True or not rules.attested_only
+        eligible = attested is True or not rules.own.attested_only
         in_erp = known is not None and known.in_erp
         if hours is None:  # never a line with made-up hours: held and named until the target answers a number
             plan.hold[rowid] = (entry, f"hours {visible(entry.hours_text)} is not a number; correct the "
                                        f"registration in {target}")
             return
-        if attested is None and rules.attested_only:  # never a guess whether hours were approved
+        if attested is None and rules.own.attested_only:  # never a guess whether hours were approved
             plan.hold[rowid] = (entry, f"attested {visible(entry.attested_text)} is neither true nor false, so "
                                        "whether the hours are approved cannot be told; TimeBridge exports the row "
                                        f"once {target} answers true or false")
@@ -289,10 +284,10 @@ class _Planner:
             plan.guard = (f"the daily reconcile read returned no rows although {len(knew)} exported rows are "
                           f"inside the window; no reversals were made — check {rules.target} and the API code; the "
                           "next daily reconcile checks again")
-        elif knew and len(absent) * 100 > rules.max_loss_percent * len(knew):
+        elif knew and len(absent) * 100 > rules.own.max_loss_percent * len(knew):
             plan.guard = (f"the daily reconcile read did not return {len(absent)} of the {len(knew)} exported rows "
-                          f"inside the window (more than {rules.loss_setting} = "
-                          f"{rules.max_loss_percent} %); no reversals were made — check {rules.target} (a bulk "
+                          f"inside the window (more than {rules.own.loss_setting} = "
+                          f"{rules.own.max_loss_percent} %); no reversals were made — check {rules.target} (a bulk "
                           "deletion, a changed API code or a cut-off answer); raise the setting if the deletions are "
                           "real")
         if plan.guard is not None:

@@ -39,32 +39,30 @@ class CodeTable:
 
     def get(self, key: str) -> str | None:
         """The code stored under ``key`` (a folded code when the table folds)."""
-        digest = hash(key)
-        slot = digest & self._mask
-        while at := self._slots[slot]:
-            if self._hashes[at - 1] == digest:
-                code = self._code(at - 1)
-                if (code.casefold() if self._fold else code) == key:
-                    return code
-            slot = (slot + 1) & self._mask
-        return None
+        _, at = self._find(key, hash(key))
+        return self._code(at - 1) if at else None
 
     def add(self, code: str) -> None:
         """Hold ``code`` under its key (the code itself, casefolded when the table folds)."""
         key = code.casefold() if self._fold else code
         digest = hash(key)
+        slot, at = self._find(key, digest)
+        if at and self._code(at - 1) == code:
+            return
+        self._slots[slot] = self._append(code, digest)  # new, or the same key spelled otherwise: replaced
+        if not at and len(self._ends) > _MAX_LOAD * (self._mask + 1):
+            self._grow()
+
+    def _find(self, key: str, digest: int) -> tuple[int, int]:
+        """The slot of ``key`` and its code's index + 1, or the empty slot where it would go and 0."""
         slot = digest & self._mask
         while at := self._slots[slot]:
             if self._hashes[at - 1] == digest:
                 held = self._code(at - 1)
                 if (held.casefold() if self._fold else held) == key:
-                    if held != code:  # the same key spelled otherwise: the new code replaces it
-                        self._slots[slot] = self._append(code, digest)
-                    return
+                    return slot, at
             slot = (slot + 1) & self._mask
-        self._slots[slot] = self._append(code, digest)
-        if len(self._ends) > _MAX_LOAD * (self._mask + 1):
-            self._grow()
+        return slot, 0
 
     def _append(self, code: str, digest: int) -> int:
         self._bytes += code.encode("utf-8", "surrogatepass")
