@@ -9,9 +9,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from shared.importing.passes import MASTERS, OPERATIONS
+from shared.records.layouts import RecordType
 from tests.conftest import blob_names, read_blob
 from tests.functions_host import trigger_import
-from tests.support.fuzzing import FRAGMENTS, problems
+from tests.support.fuzzing import FRAGMENTS, pass_differences, problems
 
 pieces = st.one_of(st.sampled_from(FRAGMENTS), st.binary(min_size=1, max_size=4))
 files = st.lists(pieces, min_size=1, max_size=40).map(b"".join)
@@ -21,6 +23,34 @@ files = st.lists(pieces, min_size=1, max_size=40).map(b"".join)
 @given(data=files, chunk=st.integers(min_value=1, max_value=64))
 def test_the_parser_accounts_for_every_line_of_any_input(data: bytes, chunk: int) -> None:
     assert problems(data, chunk) == []
+
+
+# realistic lines of the three types (codes that repeat and differ in case, valid and invalid values), as most
+# of a real file is: read in passes, most of them take the readers' quick ways, which must agree with parse_file
+codes = st.sampled_from(["E1", "e1", "E2", " E3 ", "J1", "j1", "J2", "", "x" * 21, "Søren", "😀" * 11])
+values = st.sampled_from(["", "Anne", " Bo ", "Ærø", "x" * 51, "10", "1,5", "1.25", "-3", "0", "1", "2", "yes",
+                          "21-11-2026", "2026-02-30", "Started", "started", "Template", "9" * 40, "a\tb",
+                          "\x01", '"quoted"', '"a;b"', '"two\r\nlines"', '"open', "\u00a0", "😀" * 30])
+types = st.sampled_from(["Employee", "Job", "Operation", "Operation", "employee", " Job ", "Jobb", ""])
+lines = st.one_of(
+    st.tuples(types, codes, st.lists(values, max_size=30)).map(lambda t: ";".join([t[0], t[1], *t[2]])),
+    st.tuples(st.just("Operation"), codes, st.sampled_from(["1", "2", "02", "1,0", "x", ""]), st.lists(values, max_size=13))
+    .map(lambda t: ";".join([t[0], t[1], t[2], *t[3]])),
+    st.sampled_from(["", ";;;", " \t ", "Employee", "Employee;E1;Anne;Street 1", "Job;J1;Job one;;01-12-2026",
+                     "Operation;J1;1;OP;First;1,5;;;;;;0"]))
+encoded = st.tuples(lines, st.sampled_from(["utf-8", "utf-8", "utf-8", "cp1252"])).map(
+    lambda t: t[0].encode(t[1], errors="replace"))
+ended = st.tuples(encoded, st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\r", b""])).map(b"".join)
+realistic = st.lists(st.one_of(ended, ended, ended, st.sampled_from(FRAGMENTS)), min_size=1, max_size=60).map(b"".join)
+unchecked_kinds = st.sampled_from([MASTERS | OPERATIONS, OPERATIONS, frozenset()])
+
+
+@examples(max_examples=1500, deadline=None, derandomize=True)
+@given(data=realistic, chunk=st.one_of(st.integers(min_value=1, max_value=120), st.just(1 << 20)),
+       unchecked=unchecked_kinds, bitmap=st.sampled_from([0, 1]))
+def test_reading_in_passes_gives_what_parse_file_gives(data: bytes, chunk: int, unchecked: frozenset[RecordType],
+                                                        bitmap: int) -> None:
+    assert pass_differences(data, chunk, unchecked, bitmap) == []
 
 
 @examples(max_examples=12, deadline=None, derandomize=True,

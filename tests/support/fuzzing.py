@@ -12,7 +12,9 @@ from collections.abc import Iterable
 
 from shared.errors import UnreadableFileError
 from shared.importing.parsing import BOM, ParsedFile, parse_file, physical_lines
-from shared.records.layouts import LAYOUTS
+from shared.importing.passes import MASTERS, OPERATIONS, scan_file
+from shared.records.layouts import LAYOUTS, RecordType
+from shared.records.record import Record
 from shared.targets.smarttid.connector import body_value
 
 #: Pieces hostile or careless ERPs produce; a fuzzed file is a random sequence of them.
@@ -75,3 +77,48 @@ def run_many(inputs: Iterable[bytes]) -> tuple[int, int, int]:
         except Exception:
             crashed += 1
     return tried, crashed, lost
+
+
+def in_passes(data: bytes, chunk: int, unchecked: frozenset[RecordType], bitmap: int = 0,
+              size: int = 3) -> tuple[ParsedFile, list[Record]]:
+    """``data`` read as an import reads it: the scan, then the batches of employees and jobs, then of
+    operations (``bitmap``: the scan's ``size_hint``; 1 makes most keys share a bit)."""
+    scanned = scan_file(lambda: (data[i : i + chunk] for i in range(0, len(data), chunk)), fold_codes=True,
+                        unchecked=unchecked, size_hint=bitmap)
+    records = [record for wanted in (MASTERS, OPERATIONS) for batch in scanned.batches(wanted, size=size)
+               for record in batch]
+    assert scanned.parsed.records == []
+    return scanned.parsed, records
+
+
+def pass_differences(data: bytes, chunk: int, unchecked: frozenset[RecordType], bitmap: int = 0) -> list[str]:
+    """How reading ``data`` in passes differs from parsing it whole (an empty list when it does not):
+    the same records (values, lines, merged the same way), the same errors and the same facts."""
+    try:
+        whole = parse_chunked(data, chunk)
+    except UnreadableFileError as exc:
+        try:
+            in_passes(data, chunk, unchecked, bitmap)
+        except UnreadableFileError as again:
+            return [] if (again.reason, again.action) == (exc.reason, exc.action) else [f"unreadable: {again}"]
+        return [f"read in passes, but parse_file: {exc}"]
+    parsed, records = in_passes(data, chunk, unchecked, bitmap)
+    found: list[str] = []
+
+    def differ(what: str, passes: object, expected: object) -> None:
+        if passes != expected:
+            found.append(f"{what}: {passes!r} != {expected!r}")
+
+    def shape(records: Iterable[Record]) -> list[tuple[object, ...]]:
+        return sorted(((r.lines, r.record_type, r.key, list(r.values.items())) for r in records),
+                      key=lambda r: r[0])
+
+    differ("records", shape(records), shape(whole.records))
+    differ("errors", sorted(parsed.errors, key=lambda e: e.line), whole.errors)
+    differ("lines_read", parsed.lines_read, whole.lines_read)
+    differ("spans", parsed.spans, whole.spans)
+    differ("encoding", parsed.encoding, whole.encoding)
+    differ("fallback_lines", parsed.fallback_lines, whole.fallback_lines)
+    differ("rejected_keys", parsed.rejected_keys, whole.rejected_keys)
+    differ("ignored_positions", parsed.ignored_positions, whole.ignored_positions)
+    return found
