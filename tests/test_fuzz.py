@@ -25,23 +25,30 @@ def test_the_parser_accounts_for_every_line_of_any_input(data: bytes, chunk: int
     assert problems(data, chunk) == []
 
 
-# realistic lines of the three types (codes that repeat and differ in case, valid and invalid values), as most
-# of a real file is: read in passes, most of them take the readers' quick ways, which must agree with parse_file
-codes = st.sampled_from(["E1", "e1", "E2", " E3 ", "J1", "j1", "J2", "", "x" * 21, "Søren", "😀" * 11])
-values = st.sampled_from(["", "Anne", " Bo ", "Ærø", "x" * 51, "10", "1,5", "1.25", "-3", "0", "1", "2", "yes",
-                          "21-11-2026", "2026-02-30", "Started", "started", "Template", "9" * 40, "a\tb",
-                          "\x01", '"quoted"', '"a;b"', '"two\r\nlines"', '"open', "\u00a0", "😀" * 30])
+# realistic lines of the three types (codes that repeat and differ in case, valid and invalid values, texts at
+# and just over their limits), as most of a real file is, now and then with a hostile value (a quote, a tab, a
+# control character): read in passes, most lines take the readers' quick ways, which must agree with parse_file
+codes = st.sampled_from(["E1", "e1", " e1", "E2", " E3 ", "E3", "J1", "j1", "J2 ", "J2", "", "x" * 20, "x" * 21, "Søren", "😀" * 10,
+                         "😀" * 11])
+usual = st.sampled_from(["", "", "", "Anne", " Bo ", "Ærø", "10", "1,5", "1.25", "-3", "0", "1", "2", "yes",
+                         "21-11-2026", "2026-02-30", "Started", "started", "Template", "9" * 40, "x" * 10, "x" * 11,
+                         "x" * 20, "x" * 21, "x" * 40, "x" * 41, "x" * 50, "x" * 51, "😀", "😀" * 25, "😀" * 26])
+hostile = st.sampled_from(["a\tb", "\t", "\x01", '"quoted"', '"a;b"', '"two\r\nlines"', '"open', "\u00a0", "\x85",
+                           "\u2028"])
 types = st.sampled_from(["Employee", "Job", "Operation", "Operation", "employee", " Job ", "Jobb", ""])
+fields = st.tuples(st.lists(usual, max_size=28), st.one_of(st.none(), st.none(), st.none(), hostile),
+                   st.integers(min_value=0, max_value=28)).map(
+    lambda t: t[0] if t[1] is None else [*t[0][: t[2]], t[1], *t[0][t[2] :]])
 lines = st.one_of(
-    st.tuples(types, codes, st.lists(values, max_size=30)).map(lambda t: ";".join([t[0], t[1], *t[2]])),
-    st.tuples(st.just("Operation"), codes, st.sampled_from(["1", "2", "02", "1,0", "x", ""]), st.lists(values, max_size=13))
+    st.tuples(types, codes, fields).map(lambda t: ";".join([t[0], t[1], *t[2]])),
+    st.tuples(st.just("Operation"), codes, st.sampled_from(["1", "2", "02", "1,0", "x", "", "1,23456"]), fields)
     .map(lambda t: ";".join([t[0], t[1], t[2], *t[3]])),
     st.sampled_from(["", ";;;", " \t ", "Employee", "Employee;E1;Anne;Street 1", "Job;J1;Job one;;01-12-2026",
                      "Operation;J1;1;OP;First;1,5;;;;;;0"]))
-encoded = st.tuples(lines, st.sampled_from(["utf-8", "utf-8", "utf-8", "cp1252"])).map(
+encoded = st.tuples(lines, st.sampled_from(["utf-8", "utf-8", "utf-8", "utf-8", "cp1252"])).map(
     lambda t: t[0].encode(t[1], errors="replace"))
 ended = st.tuples(encoded, st.sampled_from([b"\r\n", b"\r\n", b"\n", b"\r", b""])).map(b"".join)
-realistic = st.lists(st.one_of(ended, ended, ended, st.sampled_from(FRAGMENTS)), min_size=1, max_size=60).map(b"".join)
+realistic = st.lists(st.one_of(*[ended] * 6, st.sampled_from(FRAGMENTS)), min_size=1, max_size=60).map(b"".join)
 unchecked_kinds = st.sampled_from([MASTERS | OPERATIONS, OPERATIONS, frozenset()])
 
 

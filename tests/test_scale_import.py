@@ -164,7 +164,7 @@ def test_storage_failing_during_a_later_read_leaves_the_file_for_the_hosts_retry
 
     def failing_second_read(*args, **kwargs):  # type: ignore[no-untyped-def]
         reads.append(1)
-        if len(reads) == 2:  # the scan succeeds; reading the employees and jobs again fails
+        if len(reads) == 1:  # the scan (read_key_hashes) succeeds; reading the employees and jobs again fails
             raise ServiceRequestError("storage went away")
         return real(*args, **kwargs)
 

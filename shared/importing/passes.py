@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
 from shared.errors import UnreadableFileError
-from shared.importing.parsing import ParsedFile, merge, parse_file, read_records
+from shared.importing.parsing import ParsedFile, merge, parse_file, read_key_hashes, read_records
 from shared.records.layouts import RecordType
 from shared.records.record import Record, fold_key
 
@@ -157,12 +157,10 @@ def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = 
     seen = bytearray(bits // 8)
     mask = bits - 1
     duplicates: dict[int, int] = {}
-    fold = parsed.fold_codes
-    for record in read_records(open_stream(), parsed, target, keys_only=unchecked):
-        digest = hash((record.record_type, fold_key(record.key) if fold else record.key))  # parsed.slot(), inlined
+    for digest, line in read_key_hashes(open_stream(), parsed, target, keys_only=unchecked):
         bit = digest & mask
         if seen[bit >> 3] & (1 << (bit & 7)):
-            duplicates[digest] = record.line
+            duplicates[digest] = line
         else:
             seen[bit >> 3] |= 1 << (bit & 7)
     return ScannedFile(parsed, open_stream, target, duplicates, unchecked, len(seen))

@@ -109,7 +109,7 @@ def pass_differences(data: bytes, chunk: int, unchecked: frozenset[RecordType], 
         if passes != expected:
             found.append(f"{what}: {passes!r} != {expected!r}")
 
-    def shape(records: Iterable[Record]) -> list[tuple[object, ...]]:
+    def shape(records: Iterable[Record]) -> list[tuple[list[int], RecordType, object, object]]:
         return sorted(((r.lines, r.record_type, r.key, list(r.values.items())) for r in records),
                       key=lambda r: r[0])
 
