@@ -456,6 +456,20 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                 fields = text.split(";", split_at)
                 usual = kits[fields[0]]
                 if usual.keys_only:
+                    # the usual key (an ASCII code within its length, then a value converted before) at once;
+                    # any other key as key() reads it
+                    if usual.code_limit and len(fields) >= usual.key_end:
+                        code = fields[1].strip()
+                        if code and len(code) <= usual.code_limit and code.isascii():
+                            if fold:
+                                code = code.casefold()
+                            if usual.then is None:
+                                yield hash((usual.record_type, (code,))), number
+                                continue
+                            value = usual.then.get(fields[2].strip())
+                            if value is not None:
+                                yield hash((usual.record_type, (code, value))), number
+                                continue
                     digest = checks.key_hash(usual, fields, fold)
                     if digest is not None:
                         yield digest, number
@@ -561,6 +575,8 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
 _FieldCheck = tuple[str, int, bool, int | None, dict[str, Value], FieldSpec]
 #: Values converted per field at most: a cache, bounded.
 CONVERTED_LIMIT = 4096
+#: The kinds of field whose values are never texts (so a key folded for case keeps them as they are).
+_NEVER_TEXT = frozenset({FieldKind.DATE, FieldKind.FLAG, FieldKind.INTEGER, FieldKind.DECIMAL})
 #: The length limit :meth:`_Checks.quick` compares with where a field has none of its own.
 _NO_LIMIT = FIELD_LIMIT + 1
 
@@ -600,7 +616,19 @@ class _Kit:
     plan: tuple[tuple[str, int, _Converted | None], ...] = ()
     width: int = 0  # the most fields a line of the layout has (its record type included)
 
+    # the usual key, read at once by the scan: a text at position 1 (code_limit: its length limit, 0 when the key
+    # is not usual), then (``then``) a value at position 2 that is never a text, by its text
+    record_type: RecordType = RecordType.EMPLOYEE
+    code_limit: int = 0
+    then: _Converted | None = None
+
     def __post_init__(self) -> None:
+        self.record_type = self.layout.record_type
+        first, *rest = self.key_checks
+        if first[1] == 1 and first[2] and first[3] and (
+                not rest or (len(rest) == 1 and rest[0][1] == 2 and rest[0][5].kind in _NEVER_TEXT)):
+            self.code_limit = first[3]
+            self.then = cast(_Converted, rest[0][4]) if rest else None
         self.plan = tuple((check[0], (check[3] or _NO_LIMIT) if check[2] else _NO_LIMIT,
                            None if check[2] else cast(_Converted, check[4])) for check in self.checks)
         self.width = len(self.checks) + 1
