@@ -272,11 +272,12 @@ def _window_lines(window: bytes, number: int, parsed: ParsedFile, encodings: set
     plain = '"' not in text and len(text) <= FIELD_LIMIT
     tidy = (plain and ascii_only and " ;" not in text and "; " not in text and " \n" not in text
             and " \r" not in text)
+    texts = []
     if "\r" not in text:
         ending = "\n"
     elif "\n" not in text:
         ending = "\r"
-    elif text.count("\r") == text.count("\r\n") == text.count("\n"):
+    elif len(texts := text.split("\r\n")) - 1 == text.count("\r") == text.count("\n"):
         ending = "\r\n"
     else:  # line endings of more than one kind
         pieces = _LINE_END_TEXT.split(text)
@@ -285,7 +286,7 @@ def _window_lines(window: bytes, number: int, parsed: ParsedFile, encodings: set
         texts.pop()  # the empty rest after the last line ending
         lines = zip(range(number + 1, number + count + 1), texts, pieces[1::2], repeat(None))
         return (number, texts if plain else None, lines, tidy), number + count
-    texts = text.split(ending)
+    texts = texts or text.split(ending)
     texts.pop()  # the empty rest after the last line ending
     count = len(texts)
     lines = zip(range(number + 1, number + count + 1), texts, repeat(ending), repeat(None))
@@ -433,6 +434,9 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
     wanted_prefixes = tuple(f"{name};" for name, kit in kits.items() if kit.wanted)
     # when every line is only keyed, a line without a quote is split only as far as its key
     split_at = max(kit.key_end for kit in kits.values()) if all(kit.keys_only for kit in kits.values()) else -1
+    # the scan's way with the usual key, by the line's first field
+    keying = {name: (kit, kit.code_limit if kit.keys_only else 0, kit.key_end, kit.then, kit.record_type)
+              for name, kit in kits.items()}
     # which plain windows are read at once: in a pass over some types, and when keys are hashed
     at_once = hashes or (wanted is not None and not keys_only)
     fold = parsed.fold_codes
@@ -454,22 +458,22 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                 continue
             for number, text in enumerate(plain, before + 1):
                 fields = text.split(";", split_at)
-                usual = kits[fields[0]]
+                usual, code_limit, key_end, then, type_of = keying[fields[0]]
+                # a line only keyed, its key the usual one (an ASCII code within its length, then a value converted
+                # before): hashed at once; any other key as key() reads it
+                if code_limit and len(fields) >= key_end:
+                    code = fields[1].strip()
+                    if code and len(code) <= code_limit and code.isascii():
+                        if fold:
+                            code = code.casefold()
+                        if then is None:
+                            yield hash((type_of, (code,))), number
+                            continue
+                        value = then.get(fields[2].strip())
+                        if value is not None:
+                            yield hash((type_of, (code, value))), number
+                            continue
                 if usual.keys_only:
-                    # the usual key (an ASCII code within its length, then a value converted before) at once;
-                    # any other key as key() reads it
-                    if usual.code_limit and len(fields) >= usual.key_end:
-                        code = fields[1].strip()
-                        if code and len(code) <= usual.code_limit and code.isascii():
-                            if fold:
-                                code = code.casefold()
-                            if usual.then is None:
-                                yield hash((usual.record_type, (code,))), number
-                                continue
-                            value = usual.then.get(fields[2].strip())
-                            if value is not None:
-                                yield hash((usual.record_type, (code, value))), number
-                                continue
                     digest = checks.key_hash(usual, fields, fold)
                     if digest is not None:
                         yield digest, number
@@ -613,25 +617,29 @@ class _Kit:
     key_end: int  # the position after the last key field
     # for :meth:`_Checks.quick`, per field in position order: its name, its length limit when it is text
     # (else :data:`_NO_LIMIT`), and None when it is text (its own value), else its converted values
-    plan: tuple[tuple[str, int, _Converted | None], ...] = ()
-    width: int = 0  # the most fields a line of the layout has (its record type included)
-
+    plan: tuple[tuple[str, int, _Converted | None], ...] = field(init=False)
+    width: int = field(init=False)  # the most fields a line of the layout has (its record type included)
+    #: what :meth:`_Checks.quick` reads at once: ``key_end``, ``width``, ``plan``, ``key_of``, whether the key
+    #: is one field, the record type
+    quick: tuple[int, int, tuple[tuple[str, int, _Converted | None], ...], Callable[[dict[str, Value]], Any],
+                 bool, RecordType] = field(init=False)
     # the usual key, read at once by the scan: a text at position 1 (code_limit: its length limit, 0 when the key
     # is not usual), then (``then``) a value at position 2 that is never a text, by its text
-    record_type: RecordType = RecordType.EMPLOYEE
+    record_type: RecordType = field(init=False)
     code_limit: int = 0
     then: _Converted | None = None
 
     def __post_init__(self) -> None:
         self.record_type = self.layout.record_type
+        self.plan = tuple((check[0], (check[3] or _NO_LIMIT) if check[2] else _NO_LIMIT,
+                           None if check[2] else cast(_Converted, check[4])) for check in self.checks)
+        self.width = len(self.checks) + 1
+        self.quick = (self.key_end, self.width, self.plan, self.key_of, len(self.key_checks) == 1, self.record_type)
         first, *rest = self.key_checks
         if first[1] == 1 and first[2] and first[3] and (
                 not rest or (len(rest) == 1 and rest[0][1] == 2 and rest[0][5].kind in _NEVER_TEXT)):
             self.code_limit = first[3]
             self.then = cast(_Converted, rest[0][4]) if rest else None
-        self.plan = tuple((check[0], (check[3] or _NO_LIMIT) if check[2] else _NO_LIMIT,
-                           None if check[2] else cast(_Converted, check[4])) for check in self.checks)
-        self.width = len(self.checks) + 1
 
 
 class _Checks:
@@ -719,7 +727,8 @@ class _Checks:
         fewer steps for the usual line — printable, no character that counts two, within the layout,
         every text within its length, every value valid, the key given: only its fields that are
         not empty are looked at. Any other line is left to :meth:`record`."""
-        if kit.key_end <= len(fields) <= kit.width and line.isprintable():
+        key_end, width, plan, key_of, one_field, record_type = kit.quick
+        if key_end <= len(fields) <= width and line.isprintable():
             if tidy:
                 texts = fields[1:]
             elif not line.isascii() and max(line) > "\uffff":  # a character that counts two
@@ -730,7 +739,7 @@ class _Checks:
                 texts = fields[1:]
             values: dict[str, Value] = {}
             try:
-                for (name, limit, converted), text in compress(zip(kit.plan, texts, strict=False), texts):
+                for (name, limit, converted), text in compress(zip(plan, texts, strict=False), texts):
                     if converted is None:  # a text: its own value
                         if len(text) > limit:
                             break
@@ -738,9 +747,8 @@ class _Checks:
                     else:
                         values[name] = converted[text]
                 else:
-                    key = kit.key_of(values)
-                    return Record(kit.layout.record_type, key if len(kit.key_checks) > 1 else (key,), values,
-                                  [number])
+                    key = key_of(values)
+                    return Record(record_type, (key,) if one_field else key, values, [number])
             except (FieldValueError, KeyError):  # a value not valid, a key field empty: record() says so
                 pass
         return self.record(number, kit, fields, [], line)

@@ -65,7 +65,18 @@ class ScannedFile:
         batch: list[Record] = []
         fold, duplicates = scratch.fold_codes, self.duplicates
         for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
-            slot = (record.record_type, fold_key(record.key) if fold else record.key)  # scratch.slot(), inlined
+            key = record.key
+            if fold:  # fold_key(), inlined for the keys of one and two fields
+                if len(key) == 1:
+                    if isinstance(key[0], str):
+                        key = (key[0].casefold(),)
+                elif len(key) == 2:
+                    first, second = key
+                    key = (first.casefold() if isinstance(first, str) else first,
+                           second.casefold() if isinstance(second, str) else second)
+                else:
+                    key = fold_key(key)
+            slot = (record.record_type, key)  # scratch.slot()
             digest = hash(slot)
             last = duplicates.get(digest)
             if last is None:  # the usual record: a key on one line only
