@@ -196,11 +196,10 @@ def _complete(data: bytes, start: int, stop: int) -> int:
     return last + 1 if last >= start else start
 
 
-#: A window of decoded lines: ``(number, plain, lines, tidy)``: the number of the line before its first, its
+#: A window of decoded lines: ``(number, plain, lines)``: the number of the line before its first, its
 #: lines' texts when it is plain (valid UTF-8 as a whole, no quote, no line longer than a field may be;
-#: else None), its lines as :data:`DecodedLine`, and whether it is ASCII with no " " before or after a ";"
-#: or at a line's end (its fields have nothing to strip but tabs and other control characters).
-_Window = tuple[int, list[str] | None, Iterable[DecodedLine], bool]
+#: else None), and its lines as :data:`DecodedLine`.
+_Window = tuple[int, list[str] | None, Iterable[DecodedLine]]
 
 
 def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[str]) -> Iterator[DecodedLine]:
@@ -247,7 +246,7 @@ def _decoded_windows(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set
         if number == 0:
             content = content.removeprefix(BOM)
         text, problem = _decode_one(content, number + 1, parsed, encodings)
-        yield number, None, ((number + 1, text, ending, problem),), False
+        yield number, None, ((number + 1, text, ending, problem),)
 
 
 def _window_lines(window: bytes, number: int, parsed: ParsedFile, encodings: set[str]) -> tuple[_Window, int]:
@@ -265,13 +264,10 @@ def _window_lines(window: bytes, number: int, parsed: ParsedFile, encodings: set
             line, problem = _decode_one(window[start : match.start()], number, parsed, encodings)
             start = match.end()
             decoded.append((number, line, match.group().decode("ascii"), problem))
-        return (first, None, decoded, False), number
-    ascii_only = text.isascii()
-    if not ascii_only:
+        return (first, None, decoded), number
+    if not text.isascii():
         encodings.add(UTF8)
     plain = '"' not in text and len(text) <= FIELD_LIMIT
-    tidy = (plain and ascii_only and " ;" not in text and "; " not in text and " \n" not in text
-            and " \r" not in text)
     texts = []
     if "\r" not in text:
         ending = "\n"
@@ -285,12 +281,12 @@ def _window_lines(window: bytes, number: int, parsed: ParsedFile, encodings: set
         texts = pieces[0::2]
         texts.pop()  # the empty rest after the last line ending
         lines = zip(range(number + 1, number + count + 1), texts, pieces[1::2], repeat(None))
-        return (number, texts if plain else None, lines, tidy), number + count
+        return (number, texts if plain else None, lines), number + count
     texts = texts or text.split(ending)
     texts.pop()  # the empty rest after the last line ending
     count = len(texts)
     lines = zip(range(number + 1, number + count + 1), texts, repeat(ending), repeat(None))
-    return (number, texts if plain else None, lines, tidy), number + count
+    return (number, texts if plain else None, lines), number + count
 
 
 def _decode_one(content: bytes, number: int, parsed: ParsedFile, encodings: set[str]) -> tuple[str, str | None]:
@@ -443,7 +439,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
     first = True
     first_text = ""  # the first line with data: named when no line has a ";"
     separated = False  # a line with a ";" was read (a line without one is rejected alone)
-    for before, plain, window, tidy in windows:
+    for before, plain, window in windows:
         if plain is not None and at_once and not first and all(map(str.startswith, plain, repeat(_PREFIXES))):
             # every line starts with a record type's usual spelling: none is blank, each has a ";"
             parsed.lines_read += len(plain)
@@ -452,7 +448,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                 for number, text in compress(enumerate(plain, before + 1),
                                              map(str.startswith, plain, repeat(wanted_prefixes))):
                     fields = text.split(";")
-                    record = checks.quick(number, kits[fields[0]], fields, text, tidy)
+                    record = checks.quick(number, kits[fields[0]], fields, text)
                     if record is not None:
                         yield record
                 continue
@@ -478,7 +474,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                     if digest is not None:
                         yield digest, number
                     continue
-                record = checks.quick(number, usual, fields, text, tidy)
+                record = checks.quick(number, usual, fields, text)
                 if record is not None:
                     yield hash((record.record_type, fold_key(record.key) if fold else record.key)), number
             continue
@@ -721,22 +717,19 @@ class _Checks:
             key.append(value.casefold() if fold and isinstance(value, str) else value)
         return hash((kit.layout.record_type, tuple(key)))
 
-    def quick(self, number: int, kit: _Kit, fields: list[str], line: str, tidy: bool) -> Record | None:
+    def quick(self, number: int, kit: _Kit, fields: list[str], line: str) -> Record | None:
         """What :meth:`record` gives for a line without a quote or an undecodable byte (``line``;
-        ``fields``: its fields; ``tidy``: the line is ASCII and no field has spaces to strip), in
-        fewer steps for the usual line — printable, no character that counts two, within the layout,
-        every text within its length, every value valid, the key given: only its fields that are
-        not empty are looked at. Any other line is left to :meth:`record`."""
+        ``fields``: its fields), in fewer steps for the usual line — printable, no character that
+        counts two, within the layout, every text within its length, every value valid, the key
+        given: only its fields that are not empty are looked at. Any other line is left to
+        :meth:`record`."""
         key_end, width, plan, key_of, one_field, record_type = kit.quick
         if key_end <= len(fields) <= width and line.isprintable():
-            if tidy:
-                texts = fields[1:]
-            elif not line.isascii() and max(line) > "\uffff":  # a character that counts two
+            if not line.isascii() and max(line) > "\uffff":  # a character that counts two
                 return self.record(number, kit, fields, [], line)
-            elif " ;" in line or "; " in line or line[-1] == " ":  # printable: " " is its only white space
-                texts = [*map(str.strip, fields[1:])]
-            else:
-                texts = fields[1:]
+            # printable: " " is its only white space, so a field has some to strip only next to a ";" or at the end
+            texts = fields[1:] if " ;" not in line and "; " not in line and line[-1] != " " else [
+                *map(str.strip, fields[1:])]
             values: dict[str, Value] = {}
             try:
                 for (name, limit, converted), text in compress(zip(plan, texts, strict=False), texts):
