@@ -16,6 +16,15 @@ Reading, in one streaming pass with constant memory besides the parsed records:
   rejected with their position; every value is checked against its parameter's SQL type
   (:mod:`shared.records.values`). Blank lines (only spaces, tabs and ``;``) are ignored; a NUL byte makes
   the whole file unreadable.
+
+How fast: the stream is decoded and split into lines a window (about :data:`WINDOW` bytes) at a
+time. A *plain* window (valid UTF-8, no quote) whose lines each start with a record type as the
+file spells it (``Operation;``) is read at once by the passes of an import
+(:mod:`shared.importing.passes`): the lines of the types a pass does not want are counted without a
+step each, a wanted line is checked by :meth:`_Checks.quick` (only its fields that are not empty
+are looked at; a line it is not sure of goes to :meth:`_Checks.record`), and the scan hashes each
+line's key from its key fields alone (:func:`read_key_hashes`). Every other line — and every line
+of :func:`parse_file`, the reference the quick ways are tested against — is read one by one.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import chain, compress, repeat
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, cast
 
@@ -202,20 +211,15 @@ def _complete(data: bytes, start: int, stop: int) -> int:
 _Window = tuple[int, list[str] | None, Iterable[DecodedLine]]
 
 
-def decoded_lines(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[str]) -> Iterator[DecodedLine]:
-    """The physical lines of a byte stream, decoded: what :func:`physical_lines` and
-    :func:`decode_line` give line by line (the BOM skipped, a NUL byte makes the file unreadable),
-    the Windows-1252 lines listed in ``parsed.fallback_lines`` and the encodings of the non-ASCII
-    lines added to ``encodings``.
+def _decoded_windows(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[str]) -> Iterator[_Window]:
+    """The physical lines of a byte stream, decoded, window by window: what :func:`physical_lines`
+    and :func:`decode_line` give line by line (the BOM skipped, a NUL byte makes the file
+    unreadable), the Windows-1252 lines listed in ``parsed.fallback_lines`` and the encodings of
+    the non-ASCII lines added to ``encodings``.
 
     Fast for the usual file: the complete lines of a window of the stream are decoded and split at
     once (a window that is not valid UTF-8 is decoded line by line), and its lines handed out by
     iterators written in C (no Python code runs per line)."""
-    return chain.from_iterable(window[2] for window in _decoded_windows(chunks, parsed, encodings))
-
-
-def _decoded_windows(chunks: Iterable[bytes], parsed: ParsedFile, encodings: set[str]) -> Iterator[_Window]:
-    """The decoded lines of :func:`decoded_lines`, window by window."""
     number = 0
     carry: list[bytes] = []  # the unfinished line, in pieces (a long line in many chunks costs linear time)
     for chunk in chunks:

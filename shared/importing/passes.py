@@ -4,13 +4,15 @@ The file lives in blob storage and can be read again, so instead of holding ever
 streamed more than once:
 
 1. **scan** (:func:`scan_file`): every line is read (and keyed; the intake leaves every check to
-   the batches, so each line is checked once); the facts about the file (lines read, encoding,
-   spans) are kept, and of each record one bit of a bitmap of key hashes — to find the keys that
-   occur on more than one line;
+   the batches, so each line is checked once; the usual line's key is hashed from its key fields
+   alone, without a record: :func:`~shared.importing.parsing.read_key_hashes`); the facts about
+   the file (lines read, encoding, spans) are kept, and of each record one bit of a bitmap of key
+   hashes — to find the keys that occur on more than one line;
 2. **batches** (:meth:`ScannedFile.batches`): the file is read again for some record types
    (employees and jobs first, operations second), and the records come in batches of a bounded
-   size, in file order; the line errors and rejected keys of the lines the scan did not check join
-   the scan's facts. A key that occurs on several lines is merged in file order, as
+   size, in file order (the lines of the other types are counted a window at a time, not one by
+   one); the line errors and rejected keys of the lines the scan did not check join the scan's
+   facts. A key that occurs on several lines is merged in file order, as
    :func:`shared.importing.parsing.parse_file` does, and comes once: at its last line (at the end of
    the pass when its last line is rejected).
 """
