@@ -615,14 +615,12 @@ class _Kit:
     keys_only: bool
     key_of: Callable[[dict[str, Value]], Any]  # the key's value (one field) or values (more)
     key_end: int  # the position after the last key field
-    # for :meth:`_Checks.quick`, per field in position order: its name, its length limit when it is text
-    # (else :data:`_NO_LIMIT`), and None when it is text (its own value), else its converted values
-    plan: tuple[tuple[str, int, _Converted | None], ...] = field(init=False)
     width: int = field(init=False)  # the most fields a line of the layout has (its record type included)
-    #: what :meth:`_Checks.quick` reads at once: ``key_end``, ``width``, ``plan``, ``key_of``, whether the key
-    #: is one field, the record type
-    quick: tuple[int, int, tuple[tuple[str, int, _Converted | None], ...], Callable[[dict[str, Value]], Any],
-                 bool, RecordType] = field(init=False)
+    #: what :meth:`_Checks.quick` reads at once: ``key_end``, ``width``; per field in position order its name,
+    #: its length limit when it is text (else :data:`_NO_LIMIT`), and None when it is text (its own value),
+    #: else its converted values; ``key_of``, whether the key is one field, the record type
+    quick: tuple[int, int, tuple[str, ...], tuple[int, ...], tuple[_Converted | None, ...],
+                 Callable[[dict[str, Value]], Any], bool, RecordType] = field(init=False)
     # the usual key, read at once by the scan: a text at position 1 (code_limit: its length limit, 0 when the key
     # is not usual), then (``then``) a value at position 2 that is never a text, by its text
     record_type: RecordType = field(init=False)
@@ -631,10 +629,11 @@ class _Kit:
 
     def __post_init__(self) -> None:
         self.record_type = self.layout.record_type
-        self.plan = tuple((check[0], (check[3] or _NO_LIMIT) if check[2] else _NO_LIMIT,
-                           None if check[2] else cast(_Converted, check[4])) for check in self.checks)
         self.width = len(self.checks) + 1
-        self.quick = (self.key_end, self.width, self.plan, self.key_of, len(self.key_checks) == 1, self.record_type)
+        self.quick = (self.key_end, self.width, tuple(check[0] for check in self.checks),
+                      tuple((check[3] or _NO_LIMIT) if check[2] else _NO_LIMIT for check in self.checks),
+                      tuple(None if check[2] else cast(_Converted, check[4]) for check in self.checks),
+                      self.key_of, len(self.key_checks) == 1, self.record_type)
         first, *rest = self.key_checks
         if first[1] == 1 and first[2] and first[3] and (
                 not rest or (len(rest) == 1 and rest[0][1] == 2 and rest[0][5].kind in _NEVER_TEXT)):
@@ -727,7 +726,7 @@ class _Checks:
         counts two, within the layout, every text within its length, every value valid, the key
         given: only its fields that are not empty are looked at. Any other line is left to
         :meth:`record`."""
-        key_end, width, plan, key_of, one_field, record_type = kit.quick
+        key_end, width, names, limits, converters, key_of, one_field, record_type = kit.quick
         if key_end <= len(fields) <= width and line.isprintable():
             if not line.isascii() and max(line) > "\uffff":  # a character that counts two
                 return self.record(number, kit, fields, [], line)
@@ -736,7 +735,8 @@ class _Checks:
                 *map(str.strip, fields[1:])]
             values: dict[str, Value] = {}
             try:
-                for (name, limit, converted), text in compress(zip(plan, texts, strict=False), texts):
+                for name, limit, converted, text in compress(zip(names, limits, converters, texts, strict=False),
+                                                             texts):
                     if converted is None:  # a text: its own value
                         if len(text) > limit:
                             break

@@ -66,6 +66,7 @@ class ScannedFile:
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
         fold, duplicates = scratch.fold_codes, self.duplicates
+        noted = duplicates.get
         for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
             key = record.key
             if fold:  # fold_key(), inlined for the keys of one and two fields
@@ -80,7 +81,7 @@ class ScannedFile:
                     key = fold_key(key)
             slot = (record.record_type, key)  # scratch.slot()
             digest = hash(slot)
-            last = duplicates.get(digest)
+            last = noted(digest)
             if last is None:  # the usual record: a key on one line only
                 if len(batch) >= size and (group is None or group(record) != group(batch[-1])):
                     yield batch
