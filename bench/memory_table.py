@@ -13,8 +13,8 @@ is the child's own ``VmHWM`` (``bench/memory.py``), the whole process, nothing s
   reached so far: the growth per write is (that peak − the 1k peak) ÷ (its writes − the 1k writes).
 * **re-import**: the sandbox holds every record of the file (filled directly, no HTTP per record),
   and the file is imported again: every line unchanged, no writes. The importer holds the stored
-  employees and jobs while it plans; ``state`` is what that held (measured on a sample of it after
-  the run), beside the peak as its share, and per stored record.
+  employees and jobs while it plans; ``state`` is what that held (the packed records' bytes as
+  allocated, after the run), beside the peak as its share, and per stored record.
 
 The ratios are to the 1k-line peak of the same kind (first or re-import) in the same run.
 Figures only; nothing is asserted.
@@ -66,7 +66,7 @@ def state_bytes(importer: Any) -> int:
         if isinstance(held, dict):
             total += sampled_size(held)
         else:  # packed records (shared/importing/stored.py)
-            total += sampled_size(held._rows)
+            total += held.nbytes()
     codes = getattr(importer, "_stored_job_codes", None)
     if isinstance(codes, dict):
         total += sampled_size(codes)

@@ -137,7 +137,7 @@ def child_import(name: str) -> dict[str, Any]:
 
     def measured_run(self: importing.Importer, *args: Any, **kwargs: Any) -> importing.ImportResult:
         result = run_batches(self, *args, **kwargs)
-        held["state"] = sum(sampled_size(remote._rows) for remote in self._remote.values())  # packed records
+        held["state"] = sum(remote.nbytes() for remote in self._remote.values())  # packed records
         held["keys"] += self._job_codes.nbytes() + sampled_size(self._jobs_waiting)
         return result
 

@@ -43,6 +43,37 @@ def test_a_later_record_with_the_same_key_replaces_the_earlier_at_its_place() ->
     assert store.get(("J", 1)) == later
 
 
+def test_many_records_come_back_in_their_order_each_under_its_own_key() -> None:
+    store = StoredRecords(RecordType.EMPLOYEE)
+    added = [RemoteRecord(id=n, values={"sEmployeeCode": f"E{n:07d}", "sName": f"Person {n}"},
+                          present=frozenset({"EmployeeCode", "Name", f"Field{n % 3}"})) for n in range(5_000)]
+    for remote in added:
+        store.add((str(remote.values["sEmployeeCode"]).casefold(),), remote)
+    again = RemoteRecord(id="new", values={"sEmployeeCode": "E0000007", "sName": "Renamed"}, matched_by="name")
+    store.add(("e0000007",), again)  # grown many times, then replaced: at the first one's place
+    assert len(store) == 5_000
+    assert list(store.values()) == [again if remote.id == 7 else remote for remote in added]
+    assert all(store.get((f"e{n:07d}",)) == added[n] for n in range(5_000) if n != 7)
+    assert store.get(("e0000007",)) == again
+    assert store.get(("e0005000",)) is None and store.get(("E0000001",)) is None
+    assert store.nbytes() < 160 * len(store)  # no Python object per record
+
+
+def test_keys_with_the_same_hash_are_told_apart_by_the_key_itself() -> None:
+    # hash(-1) == hash(-2) in CPython, so these two keys have one hash; 5 and 5 + 2**32 share the
+    # hash bits the index keeps per record
+    assert hash(("J", -1)) == hash(("J", -2))
+    store = StoredRecords(RecordType.OPERATION)
+    keys = [("J", -1), ("J", -2), ("J", 5), ("J", 5 + 2**32), ("J", 5 + 2**33)]
+    for n, key in enumerate(keys):
+        store.add(key, RemoteRecord(id=n, values={"sJobCode": key[0], "nLineNumber": key[1]}))
+    assert [store.get(key).id for key in keys] == [0, 1, 2, 3, 4]  # type: ignore[union-attr]
+    assert store.get(("J", -3)) is None and store.get(("J", 5 + 2**34)) is None
+    store.add(("J", -2), RemoteRecord(id="later", values={"sJobCode": "J", "nLineNumber": -2}))
+    assert [remote.id for remote in store.values()] == [0, "later", 2, 3, 4]
+    assert store.get(("J", -1)).id == 0  # type: ignore[union-attr]
+
+
 def test_the_code_table_finds_every_code_by_its_folded_key_and_nothing_else() -> None:
     table = CodeTable(fold=True)
     codes = [f"Job-{n}" for n in range(5_000)] + ["Ærø-1", "straße"]
