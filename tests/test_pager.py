@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from shared.errors import ApiUnavailableError
-from shared.targets.http import Pager
+from shared.targets.http import Pager, SeenIdentities
 
 
 def rows(*ids: int) -> list[dict[str, Any]]:
@@ -69,3 +69,28 @@ def test_enough_ends_a_read_that_has_what_it_needs() -> None:
     read, asked = pager({0: rows(9, 8), 2: rows(7, 6)}, first_limit=2, enough=lambda page: page[-1]["ID"] <= 8)
     assert [row["ID"] for page in read for row in page] == [9, 8]
     assert (read.complete, asked) == (True, [(0, 2)])
+
+
+def test_a_row_seen_on_an_earlier_page_is_not_handed_on_again_however_long_the_list() -> None:
+    pages = {offset: rows(*range(offset + 1, offset + 5)) for offset in range(0, 40, 4)}
+    pages[40] = rows(3, 41, 17, 42)  # two rows of earlier pages again, two new ones
+    read = Pager(lambda offset, limit: (pages.get(offset, []), None), identity=lambda row: row["ID"],
+                 target="Target", what="/items", page_size=4, max_pages=20)
+    assert [row["ID"] for page in read for row in page] == [*range(1, 41), 41, 42]
+    assert read.complete is True
+
+
+def test_the_seen_identities_hold_exactly_what_was_added() -> None:
+    seen = SeenIdentities()
+    ids = [n * 7919 for n in range(20_000)] + [-1, -(2**63), 2**63 - 1, 2**63, -(2**63) - 1, 10**30]
+    for identity in ids:
+        seen.add(identity)
+    seen.add('{"Name": "no id"}')
+    assert all(identity in seen for identity in ids)  # grown many times: every id found
+    assert '{"Name": "no id"}' in seen and "7919" not in seen  # an id's text is not the id
+    assert not any(n * 7919 + 1 in seen for n in range(20_000))
+    assert -2 not in seen and 2**63 + 1 not in seen and -(2**63) + 1 not in seen
+    assert False in seen and True not in seen  # as in a set: False is 0 (added: 0 * 7919), True is 1 (not)
+    seen.add(7919)  # again: held once
+    assert len(seen) == len(ids) + 1
+    assert seen.nbytes() < 30 * len(ids)  # no Python object per id
