@@ -21,7 +21,7 @@ def job(code: str, line: int = 2, **values: Value) -> Record:
 
 
 def stored_jobs(*remotes: RemoteRecord, fold: bool = True) -> StoredRecords:
-    held = StoredRecords(RecordType.JOB)
+    held = StoredRecords(RecordType.JOB, fold=fold)
     for remote in remotes:
         code = str(remote.values["sJobCode"])
         held.add((code.casefold() if fold else code,), remote)

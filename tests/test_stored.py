@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
+import pytest
+
+from shared.importing import stored
 from shared.importing.codes import CodeTable
 from shared.importing.stored import StoredRecords
 from shared.records.layouts import RecordType
@@ -72,6 +75,37 @@ def test_keys_with_the_same_hash_are_told_apart_by_the_key_itself() -> None:
     store.add(("J", -2), RemoteRecord(id="later", values={"sJobCode": "J", "nLineNumber": -2}))
     assert [remote.id for remote in store.values()] == [0, "later", 2, 3, 4]
     assert store.get(("J", -1)).id == 0  # type: ignore[union-attr]
+
+
+def test_a_key_that_is_the_records_own_is_found_as_well_as_one_given_apart() -> None:
+    for fold in (True, False):
+        store = StoredRecords(RecordType.JOB, fold=fold)
+        own = RemoteRecord(id=1, values={"sJobCode": "A360"})
+        store.add(("a360",) if fold else ("A360",), own)  # the key the import makes of it: not kept apart
+        given = RemoteRecord(id=2, values={"sJobCode": "B1"})
+        store.add(("other",), given)  # any other key: kept with the record
+        no_code = RemoteRecord(id=3, values={"sJobDescription": "no code"})
+        store.add(("",), no_code)  # no code: the key is ""
+        assert store.get(("a360",) if fold else ("A360",)) == own
+        assert store.get(("A360",) if fold else ("a360",)) is None
+        assert store.get(("other",)) == given and store.get(("b1",)) is None and store.get(("B1",)) is None
+        assert store.get(("",)) == no_code
+    numbered = StoredRecords(RecordType.OPERATION)
+    operation = RemoteRecord(id=4, values={"sJobCode": "J", "nLineNumber": 1})
+    numbered.add(("J", True), operation)  # equal to the record's ("J", 1), but not the same: kept apart
+    numbered.add(("J", 2), RemoteRecord(id=5, values={"sJobCode": "J", "nLineNumber": 2}))
+    assert numbered.get(("J", 1)) == operation  # found as a dict finds it (True == 1)
+    assert numbered.get(("J", 2)).id == 5 and numbered.get(("J", 3)) is None  # type: ignore[union-attr]
+
+
+def test_the_ends_of_the_records_widen_when_they_pass_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stored, "_WIDE_FROM", 200)
+    store = StoredRecords(RecordType.EMPLOYEE, fold=True)
+    added = [RemoteRecord(id=n, values={"sEmployeeCode": f"E{n}", "sName": "x" * 40}) for n in range(20)]
+    for remote in added:
+        store.add((f"e{remote.id}",), remote)
+    assert store._ends.typecode == "Q"
+    assert list(store.values()) == added and store.get(("e19",)) == added[19]
 
 
 def test_the_code_table_finds_every_code_by_its_folded_key_and_nothing_else() -> None:

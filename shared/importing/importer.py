@@ -297,7 +297,7 @@ class Importer:
         (each record packed as it arrives: the list is never held whole)."""
         if record_type not in self._remote:
             self._afford_read(record_type)
-            remote, unkeyed = StoredRecords(record_type), []
+            remote, unkeyed = StoredRecords(record_type, fold=self._fold), []
             for stored in self.connector.each_record(record_type):
                 key = stored_key(stored, record_type)
                 remote.add(self._folded(key), stored)
@@ -312,7 +312,7 @@ class Importer:
         held = self._remote.get(RecordType.JOB, self._jobs_for_operations)
         if held is None:
             self._afford_read(RecordType.JOB)
-            held = StoredRecords(RecordType.JOB)
+            held = StoredRecords(RecordType.JOB, fold=self._fold)
             for stored in self.connector.each_record(RecordType.JOB):
                 held.add(self._folded(stored_key(stored, RecordType.JOB)), stored)
             self._jobs_for_operations = held
