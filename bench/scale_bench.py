@@ -132,12 +132,15 @@ def child_import(name: str) -> dict[str, Any]:
     from shared.wiring import build_intake
 
     held: dict[str, int] = {"state": 0, "keys": 0}
-    run_batches = importing.Importer.run_batches
+    run_batches, masters_planned = importing.Importer.run_batches, importing.Importer._masters_planned
     scan_file = passes.scan_file
+
+    def measured_masters(self: importing.Importer) -> None:  # the most held: before the employees go
+        held["state"] = sum(remote.nbytes() for remote in self._remote.values())  # packed records
+        masters_planned(self)
 
     def measured_run(self: importing.Importer, *args: Any, **kwargs: Any) -> importing.ImportResult:
         result = run_batches(self, *args, **kwargs)
-        held["state"] = sum(remote.nbytes() for remote in self._remote.values())  # packed records
         held["keys"] += self._job_codes.nbytes() + sampled_size(self._jobs_waiting)
         return result
 
@@ -147,6 +150,7 @@ def child_import(name: str) -> dict[str, Any]:
         return scanned
 
     importing.Importer.run_batches = measured_run  # type: ignore[method-assign]
+    importing.Importer._masters_planned = measured_masters  # type: ignore[method-assign]
     passes.scan_file = measured_scan
     import shared.importing.intake as intake_module
 

@@ -159,6 +159,26 @@ def test_reimport_of_the_same_file_makes_no_write_calls(storage, settings, sandb
     assert sandbox.writes() == writes_before
 
 
+def test_the_stored_employees_are_let_go_once_planned_unless_the_readiness_report_lists_them(settings, sandbox) -> None:
+    from shared.importing.importer import Importer
+    from shared.importing.parsing import parse_file
+    from shared.records.layouts import RecordType
+    from shared.targets.factory import connector_factory
+
+    text = "\n".join(["Employee;5001;Ny Medarbejder", DOC_LINE, "Operation;1400;10;PAINT;Maling"]).encode()
+    held = {}
+    for reported in (False, True):
+        connector = connector_factory(settings)()
+        try:
+            importer = Importer(connector, dry_run=True, on_match=(lambda record, stored: None) if reported else None)
+            importer.run(parse_file(lambda: [text]))
+        finally:
+            connector.close()
+        held[reported] = (len(importer.stored_records(RecordType.EMPLOYEE)), len(importer.stored_records(RecordType.JOB)))
+    assert held[True][0] > 0 and held[True][1] > 0  # the seeded employees and jobs, for the report
+    assert held[False] == (0, held[True][1])  # the operations look up jobs only
+
+
 def test_changed_fields_only_are_updated(storage, settings, sandbox: Sandbox) -> None:
     receipt = drop(storage, settings, "upd.csv", b"Employee;1001;Jens Hansen;Ny vej 7;;;;;;SALG;Salg")
 

@@ -193,6 +193,7 @@ class Importer:
                 children = [] if not self.connector.inline_children else [
                     record for records in batches(OPERATIONS) for record in records]
                 self._batch(batch, partial(self._import_masters, batch, children))
+            self._masters_planned()
             for batch in batches(OPERATIONS):
                 self._batch(batch, partial(self._import_operations, batch, parsed))
         finally:
@@ -307,6 +308,13 @@ class Importer:
             self._remote[record_type] = remote
         return self._remote[record_type]
 
+    def _masters_planned(self) -> None:
+        """Every employee and job is planned: the stored employees are let go (the operations look up
+        jobs only), unless the readiness report lists them afterwards (``on_match``)."""
+        if self.on_match is None:
+            self._remote.pop(RecordType.EMPLOYEE, None)
+            self._unkeyed.pop(RecordType.EMPLOYEE, None)
+
     def _stored_job(self, folded_code: Value) -> RemoteRecord | None:
         """The stored job with this (folded) code, the stored jobs read once."""
         held = self._remote.get(RecordType.JOB, self._jobs_for_operations)
@@ -319,7 +327,8 @@ class Importer:
         return held.get((folded_code,))
 
     def stored_records(self, record_type: RecordType) -> list[RemoteRecord]:
-        """The stored records of ``record_type`` the plan read (operations: of the jobs it read them for)."""
+        """The stored records of ``record_type`` the plan read (operations: of the jobs it read them for;
+        employees: kept only with ``on_match``)."""
         if record_type is RecordType.OPERATION:
             return [record for records in self._operations_read.values() for record in records]
         held = self._remote.get(record_type)
