@@ -6,7 +6,7 @@ per record: each is pickled (its id, its values in the layout's field order, its
 index into a short shared list, how it was matched, and its key when that is not the one its own key
 fields give) and the pickles are laid one after another in one ``bytearray``, their ends in an array;
 the keys are found through an open-addressing index of 4-byte slots over their hashes, as
-:class:`shared.importing.codes.CodeTable` finds codes. About 0.1 KiB a stored record instead of 0.25
+:class:`shared.importing.codes.CodeTable` finds codes. About 0.11 KiB a stored record instead of 0.25
 with a dict of one ``bytes`` object per record, and 1.5 KiB with an object per record and per value
 (``bench/memory_table.py``). A record is unpacked into a :class:`RemoteRecord` (the same values) when
 the plan looks it up; the records are fed in as they are read, so the list is never held whole.
