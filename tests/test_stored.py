@@ -127,3 +127,27 @@ def test_a_code_table_that_does_not_fold_tells_spellings_apart() -> None:
     table.add("A360")
     table.add("a360")
     assert (table.get("A360"), table.get("a360"), table.get("A361")) == ("A360", "a360", None)
+
+
+def test_the_code_table_holds_codes_of_any_length_and_hash_and_never_finds_another() -> None:
+    table = CodeTable(fold=True)
+    long_code = "L" * 300  # longer than a code's length byte allows: held apart
+    wide = "Ø" * 200  # 400 bytes of UTF-8
+    codes = [f"{n}" for n in range(70_000)] + [long_code, wide, "", "\udc80x"]  # more than one chunk of bytes
+    for code in codes:
+        table.add(code)
+    assert len(table) == len(codes)
+    assert all(table.get(code.casefold()) == code for code in codes)
+    # keys whose hash byte and slot match a held code's are still told apart by the code itself
+    assert all(table.get(f"{n}x") is None for n in range(70_000))
+    table.add("l" * 300)
+    assert table.get(long_code.casefold()) == "l" * 300 and len(table) == len(codes)
+
+
+def test_the_code_table_takes_about_twenty_bytes_a_code() -> None:
+    table = CodeTable(fold=True)
+    for n in range(200_000):
+        table.add(f"J{n:07d}")
+    assert table.nbytes() < 20 * 200_000  # an 8-byte code: 10 bytes, and its slot in a table at most 3/4 full
+    table.add("j0000007")  # respelled: the new spelling is found, the count unchanged
+    assert table.get("j0000007") == "j0000007" and table.get("j0000008") == "J0000008" and len(table) == 200_000
