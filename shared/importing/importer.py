@@ -36,7 +36,7 @@ from shared.importing.plan import LineStatus as LineStatus
 from shared.importing.plan import Outcome as Outcome
 from shared.importing.plan import Write, line_error, outcomes_of, plan, stored_key
 from shared.importing.stored import StoredRecords
-from shared.platform.memory import release_freed_memory
+from shared.platform.memory import keep_large_blocks_apart, release_freed_memory
 from shared.records.layouts import LAYOUTS, RecordType
 from shared.records.record import LineError, Record, fold_key
 from shared.records.values import Value
@@ -139,6 +139,8 @@ class Importer:
                  on_match: Callable[[Record, RemoteRecord], None] | None = None,
                  on_outcome: Callable[[Outcome], None] | None = None) -> None:
         self.connector = connector
+        # large blocks (the code table's, a batch's answers) are handed back when freed, not left in the heaps
+        keep_large_blocks_apart()
         #: given every outcome as it is decided, instead of keeping them (a dry run of a file read in
         #: passes: its report takes what it needs of each, so memory does not grow with the file)
         self.on_outcome = on_outcome
