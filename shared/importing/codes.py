@@ -3,7 +3,8 @@
 The import keeps, for the operations that follow, the code under which each job of the file is in
 the target (written or unchanged). A first import of a million lines has 200,000 jobs: a dict of
 strings costs about 150 bytes a job (the entry, the folded key and the code, each an object), this
-table about 17 (``bench/memory_table.py``):
+table about 18 — 200,000 codes of 8 characters take 3.4 MiB, and no more while it grows (the table
+before it: 7.0 MiB, 8.4 MiB while its arrays grew; measured with tracemalloc):
 
 * each code's UTF-8 bytes once, after a byte of its key's hash and a byte of its length, in chunks
   of 64 KiB that are never moved or copied (a chunk is filled, then the next one is started);
