@@ -16,8 +16,8 @@ the process waited for a core, so the CPU ratio is the steadier one:
   (``shared.importing.intake.read_file``): the scan (every line; employees and jobs checked, the
   operations keyed), then the batches of employees and jobs, then the batches of operations (each
   line checked), exactly as ``Importer.run_batches`` takes them;
-* **parse_file**: the whole file parsed into records at once (what the validate drop zone and the
-  CLI's offline check read).
+* **parse_file**: the whole file parsed into records at once (what a Tic-Tac import or dry
+  run reads, up to 8 MiB; the validate drop zone and the CLI read a SmartTID file as the intake does).
 
 The goal (issue 22) is a ratio of at least 0.2 for the intake. Figures, never assertions.
 """
