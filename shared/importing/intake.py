@@ -38,7 +38,6 @@ from shared.importing.reports import ImportStatus, Receipt, error_report_chunks,
 from shared.platform import telemetry
 from shared.platform.clock import now_iso
 from shared.platform.config import Settings
-from shared.platform.memory import keep_large_blocks_apart
 from shared.platform.safe_text import formula_line, visible
 from shared.platform.storage import held_lease
 from shared.records.layouts import RecordType
@@ -392,7 +391,6 @@ def read_file(settings: Settings, connector: Connector | None, stream: Callable[
     activities) the file is parsed whole, up to ``passes.WHOLE_FILE_LIMIT`` (a larger one is
     refused before anything is written).
     """
-    keep_large_blocks_apart()  # the scan's bitmap, once freed, leaves glibc's thresholds as they were
     fold = connector.codes_case_insensitive if connector else False
     target = target_spec(settings.target_system).display_name
     return read_for_import(stream, fold=fold, target=target, size=size,

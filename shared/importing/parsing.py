@@ -480,7 +480,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                     continue
                 record = checks.quick(number, usual, fields, text)
                 if record is not None:
-                    yield hash((record.record_type, fold_key(record.key) if fold else record.key)), number
+                    yield hash(parsed.slot(record.record_type, record.key)), number
             continue
         lines = feed.enter(window)
         while True:
@@ -532,8 +532,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                     if kit is not None and kit.keys_only:
                         keyed = checks.key(number, kit, fields)
                         if keyed is not None:
-                            yield (hash((keyed.record_type, fold_key(keyed.key) if fold else keyed.key)), number
-                                   ) if hashes else keyed
+                            yield (hash(parsed.slot(keyed.record_type, keyed.key)), number) if hashes else keyed
                         continue
                 whole_line: list[LineError] = []
                 if quoted:
@@ -558,8 +557,7 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
                     continue
                 record = checks.record(number, kit, fields, whole_line, ";".join(fields) if quoted else text)
                 if record is not None:
-                    yield (hash((record.record_type, fold_key(record.key) if fold else record.key)), number
-                           ) if hashes else record
+                    yield (hash(parsed.slot(record.record_type, record.key)), number) if hashes else record
             if feed.lines is lines:
                 break
             lines = feed.lines  # the reader read on into a later window: the rest of that one, line by line
@@ -682,6 +680,20 @@ class _Checks:
 
     def key(self, number: int, kit: _Kit, fields: list[str]) -> Record | None:
         """The line's key only, unchecked otherwise (None when a key field is empty or not valid)."""
+        values = self._key_values(kit, fields)
+        return None if values is None else Record(kit.layout.record_type, tuple(values.values()), values, [number])
+
+    def key_hash(self, kit: _Kit, fields: list[str], fold: bool) -> int | None:
+        """``hash(slot)`` of the record :meth:`key` gives for the line (``fold``: as
+        :meth:`ParsedFile.slot` folds codes), without building it; None when it gives none."""
+        values = self._key_values(kit, fields)
+        if values is None:
+            return None
+        key = tuple(values.values())
+        return hash((kit.layout.record_type, fold_key(key) if fold else key))
+
+    def _key_values(self, kit: _Kit, fields: list[str]) -> dict[str, Value] | None:
+        """The values of the line's key fields (None when one is empty or not valid)."""
         values: dict[str, Value] = {}
         for check in kit.key_checks:
             text = fields[check[1]].strip() if check[1] < len(fields) else ""
@@ -696,29 +708,7 @@ class _Checks:
                     values[check[0]] = self.convert(check, text)
                 except FieldValueError:
                     return None
-        return Record(kit.layout.record_type, tuple(values.values()), values, [number])
-
-    def key_hash(self, kit: _Kit, fields: list[str], fold: bool) -> int | None:
-        """``hash(slot)`` of the record :meth:`key` gives for the line (``fold``: as
-        :meth:`ParsedFile.slot` folds codes), without building it; None when it gives none."""
-        key: list[Value] = []
-        count = len(fields)
-        for check in kit.key_checks:
-            position = check[1]
-            text = fields[position].strip() if position < count else ""
-            if not text:
-                return None
-            if check[2] and (check[3] is None or len(text) <= check[3]) and text.isascii():
-                value: Value = text
-            elif text in check[4]:
-                value = check[4][text]
-            else:
-                try:
-                    value = self.convert(check, text)
-                except FieldValueError:
-                    return None
-            key.append(value.casefold() if fold and isinstance(value, str) else value)
-        return hash((kit.layout.record_type, tuple(key)))
+        return values
 
     def quick(self, number: int, kit: _Kit, fields: list[str], line: str) -> Record | None:
         """What :meth:`record` gives for a line without a quote or an undecodable byte (``line``;

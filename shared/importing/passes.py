@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from shared.errors import UnreadableFileError
 from shared.importing.parsing import ParsedFile, merge, parse_file, read_key_hashes, read_records
+from shared.platform.memory import keep_large_blocks_apart
 from shared.records.layouts import RecordType
 from shared.records.record import Record, fold_key
 
@@ -65,21 +66,9 @@ class ScannedFile:
         checked = self.parsed if wanted & self.unchecked else scratch
         waiting: dict[int, dict[tuple[RecordType, tuple[object, ...]], Record]] = {}
         batch: list[Record] = []
-        fold, duplicates = scratch.fold_codes, self.duplicates
-        noted = duplicates.get
+        noted = self.duplicates.get
         for record in read_records(self.open_stream(), scratch, self.target, wanted, checked=checked):
-            key = record.key
-            if fold:  # fold_key(), inlined for the keys of one and two fields
-                if len(key) == 1:
-                    if isinstance(key[0], str):
-                        key = (key[0].casefold(),)
-                elif len(key) == 2:
-                    first, second = key
-                    key = (first.casefold() if isinstance(first, str) else first,
-                           second.casefold() if isinstance(second, str) else second)
-                else:
-                    key = fold_key(key)
-            slot = (record.record_type, key)  # scratch.slot()
+            slot = scratch.slot(record.record_type, record.key)
             digest = hash(slot)
             last = noted(digest)
             if last is None:  # the usual record: a key on one line only
@@ -166,6 +155,7 @@ def scan_file(open_stream: Callable[[], Iterable[bytes]], *, fold_codes: bool = 
     one bit per byte of the file, ``size_hint``): a key whose bit is already set is noted with its
     line. A key noted although it occurs once (its bit was set by another key) only waits until its
     own line, so the bitmap saves memory without changing the outcome."""
+    keep_large_blocks_apart()  # the bitmap, once freed, leaves glibc's thresholds as they were
     parsed = ParsedFile(fold_codes=fold_codes)
     bits = 1 << max(6, (size_hint - 1).bit_length()) if size_hint > 0 else 1 << 16
     seen = bytearray(bits // 8)
