@@ -434,12 +434,8 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
     wanted_prefixes = tuple(f"{name};" for name, kit in kits.items() if kit.wanted)
     # when every line is only keyed, a line without a quote is split only as far as its key
     split_at = max(kit.key_end for kit in kits.values()) if all(kit.keys_only for kit in kits.values()) else -1
-    # the scan's way with the usual key, by the line's first field
-    keying = {name: (kit, kit.code_limit if kit.keys_only else 0, kit.key_end, kit.then, kit.record_type)
-              for name, kit in kits.items()}
     # which plain windows are read at once: in a pass over some types, and when keys are hashed
     at_once = hashes or (wanted is not None and not keys_only)
-    fold = parsed.fold_codes
     first = True
     first_text = ""  # the first line with data: named when no line has a ";"
     separated = False  # a line with a ";" was read (a line without one is rejected alone)
@@ -448,39 +444,8 @@ def _read(chunks: Iterable[bytes], parsed: ParsedFile, target: str, wanted: froz
             # every line starts with a record type's usual spelling: none is blank, each has a ";"
             parsed.lines_read += len(plain)
             separated = True
-            if not hashes:
-                for number, text in compress(enumerate(plain, before + 1),
-                                             map(str.startswith, plain, repeat(wanted_prefixes))):
-                    fields = text.split(";")
-                    record = checks.quick(number, kits[fields[0]], fields, text)
-                    if record is not None:
-                        yield record
-                continue
-            for number, text in enumerate(plain, before + 1):
-                fields = text.split(";", split_at)
-                usual, code_limit, key_end, then, type_of = keying[fields[0]]
-                # a line only keyed, its key the usual one (an ASCII code within its length, then a value converted
-                # before): hashed at once; any other key as key() reads it
-                if code_limit and len(fields) >= key_end:
-                    code = fields[1].strip()
-                    if code and len(code) <= code_limit and code.isascii():
-                        if fold:
-                            code = code.casefold()
-                        if then is None:
-                            yield hash((type_of, (code,))), number
-                            continue
-                        value = then.get(fields[2].strip())
-                        if value is not None:
-                            yield hash((type_of, (code, value))), number
-                            continue
-                if usual.keys_only:
-                    digest = checks.key_hash(usual, fields, fold)
-                    if digest is not None:
-                        yield digest, number
-                    continue
-                record = checks.quick(number, usual, fields, text)
-                if record is not None:
-                    yield hash(parsed.slot(record.record_type, record.key)), number
+            yield from (checks.plain_hashes(before, plain, split_at, parsed) if hashes
+                        else checks.plain_records(before, plain, wanted_prefixes))
             continue
         lines = feed.enter(window)
         while True:
@@ -658,6 +623,9 @@ class _Checks:
                                                 record_type in keys_only, itemgetter(*layout.key),
                                                 max(check[1] for check in key_checks) + 1)
         self._folded = {name.lower(): kit for name, kit in self.kits.items()}
+        #: the scan's way with the usual key (:meth:`plain_hashes`), by the line's first field
+        self._keying = {name: (kit, kit.code_limit if kit.keys_only else 0, kit.key_end, kit.then, kit.record_type)
+                        for name, kit in self.kits.items()}
 
     def kit_of(self, head: str) -> _Kit | None:
         """The layout of a line whose first field is ``head`` (its case and surrounding spaces ignored)."""
@@ -709,6 +677,48 @@ class _Checks:
                 except FieldValueError:
                     return None
         return values
+
+    def plain_records(self, before: int, plain: list[str], wanted: tuple[str, ...]) -> Iterator[Record]:
+        """The records of a plain window's lines (``plain``: their texts, numbered after ``before``) whose
+        record types are ``wanted`` (as the file usually spells them, ``"Job;"``); every line starts with
+        a record type so spelled."""
+        kits = self.kits
+        for number, text in compress(enumerate(plain, before + 1), map(str.startswith, plain, repeat(wanted))):
+            fields = text.split(";")
+            record = self.quick(number, kits[fields[0]], fields, text)
+            if record is not None:
+                yield record
+
+    def plain_hashes(self, before: int, plain: list[str], split_at: int,
+                     parsed: ParsedFile) -> Iterator[tuple[int, int]]:
+        """``(hash(slot), line)`` per record of a plain window's lines (as :meth:`plain_records`), the usual
+        key hashed from its key fields alone: an ASCII code within its length, then a value converted
+        before (any other key as :meth:`key` reads it); ``split_at``: how far a line is split; the slot
+        is ``parsed``'s (its codes folded when it folds them)."""
+        keying, fold = self._keying, parsed.fold_codes
+        for number, text in enumerate(plain, before + 1):
+            fields = text.split(";", split_at)
+            usual, code_limit, key_end, then, type_of = keying[fields[0]]
+            if code_limit and len(fields) >= key_end:
+                code = fields[1].strip()
+                if code and len(code) <= code_limit and code.isascii():
+                    if fold:
+                        code = code.casefold()
+                    if then is None:
+                        yield hash((type_of, (code,))), number
+                        continue
+                    value = then.get(fields[2].strip())
+                    if value is not None:
+                        yield hash((type_of, (code, value))), number
+                        continue
+            if usual.keys_only:
+                digest = self.key_hash(usual, fields, fold)
+                if digest is not None:
+                    yield digest, number
+                continue
+            record = self.quick(number, usual, fields, text)
+            if record is not None:
+                yield hash(parsed.slot(record.record_type, record.key)), number
 
     def quick(self, number: int, kit: _Kit, fields: list[str], line: str) -> Record | None:
         """What :meth:`record` gives for a line without a quote or an undecodable byte (``line``;
